@@ -1,0 +1,62 @@
+# Airlock: two set-up commands on a fresh machine, `make demo` and `make test`.
+# Every target installs what it needs (system packages, the virtualenv) first.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the tests and the demo drive as real parts.
+SYSTEM_PACKAGES := docker-registry skopeo umoci softhsm2 opensc tmux zstd
+# One command each proves the package is there.
+SYSTEM_COMMANDS := docker-registry skopeo umoci softhsm2-util pkcs11-tool tmux zstd
+
+.PHONY: all demo test test-all lint fmt bench build sysdeps venv clean
+
+all: test
+
+sysdeps:
+	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing system packages (missing:$$missing)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Every check: format, lint, types, import contracts, then the test suite
+# (slow tests included: the whole run stays well under CI's 30-minute budget).
+test: sysdeps venv lint
+	$(BIN)/pytest -m "" -q
+
+# The suite without the slow tests, for a quick local loop.
+test-fast: sysdeps venv
+	$(BIN)/pytest -q
+
+demo: sysdeps venv
+	$(BIN)/python -m tests.demo
+
+build: venv
+	bash build/build.sh
+
+bench: sysdeps venv
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

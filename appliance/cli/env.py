@@ -1,0 +1,13 @@
+"""Every environment variable the appliance reads, declared in one place."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Where the appliance keeps its state (trust, rollback versions, audit log).
+APPLIANCE_STATE_DIR: Final = "APPLIANCE_STATE_DIR"
+# PKCS#11 module path and PIN, named as cosign names them so scripts carry over.
+COSIGN_PKCS11_MODULE_PATH: Final = "COSIGN_PKCS11_MODULE_PATH"
+COSIGN_PKCS11_PIN: Final = "COSIGN_PKCS11_PIN"
+
+ALL: Final = (APPLIANCE_STATE_DIR, COSIGN_PKCS11_MODULE_PATH, COSIGN_PKCS11_PIN)

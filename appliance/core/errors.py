@@ -1,0 +1,102 @@
+"""The appliance's error hierarchy, grouped by who must act.
+
+``str(exc)`` holds the short cause; :meth:`ApplianceError.diagnostics` gives the
+one line an operator reads, naming what was wrong and where. Exceptions never
+exit the process: only the CLI turns them into exit codes.
+
+This module defines the *kinds* of failure; it performs no checks itself.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why something was not positively verified: a closed set.
+
+    JSON output, the TUI and tests rely on these values, never on message text,
+    so a value once published is never renamed.
+    """
+
+    # Input and structure
+    MALFORMED_INPUT = "malformed-input"
+    UNSUPPORTED_FORMAT = "unsupported-format"
+    LIMIT_EXCEEDED = "limit-exceeded"
+    # Content addressing
+    DIGEST_MISMATCH = "digest-mismatch"
+    SIZE_MISMATCH = "size-mismatch"
+    # Signatures and identity
+    SIGNATURE_INVALID = "signature-invalid"
+    CERTIFICATE_INVALID = "certificate-invalid"
+    CHAIN_UNTRUSTED = "chain-untrusted"
+    IDENTITY_MISMATCH = "identity-mismatch"
+    ISSUER_MISMATCH = "issuer-mismatch"
+    SCT_INVALID = "sct-invalid"
+    # Transparency log and time
+    TLOG_ENTRY_MISSING = "tlog-entry-missing"
+    TLOG_ENTRY_INVALID = "tlog-entry-invalid"
+    SET_INVALID = "set-invalid"
+    INCLUSION_PROOF_INVALID = "inclusion-proof-invalid"
+    CHECKPOINT_INVALID = "checkpoint-invalid"
+    TIMESTAMP_INVALID = "timestamp-invalid"
+    NO_VERIFIED_TIME = "no-verified-time"
+    OUTSIDE_VALIDITY = "outside-validity"
+    # Trust root
+    TRUST_ROOT_INVALID = "trust-root-invalid"
+    TRUST_ROOT_EXPIRED = "trust-root-expired"
+    ROLLBACK = "rollback"
+    THRESHOLD_NOT_MET = "threshold-not-met"
+    # Policy
+    POLICY_UNSATISFIED = "policy-unsatisfied"
+
+
+class ApplianceError(Exception):
+    """Base of every error the appliance reports to an operator.
+
+    Args:
+        message: the short cause, e.g. ``"digest mismatch"``.
+        where: what the error is about: a file, a member, a field, a URI.
+    """
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+
+    def diagnostics(self) -> str:
+        """Return one line for the operator: what was wrong, and where."""
+        text = self.message if self.where is None else f"{self.where}: {self.message}"
+        # One line, always: an embedded newline would break log parsing and the TUI.
+        return " ".join(text.split())
+
+
+class VerificationError(ApplianceError):
+    """Something was not positively verified (exit 1).
+
+    Args:
+        message: the short cause.
+        reason: the closed reason code that tests and JSON output rely on.
+        where: what failed verification.
+    """
+
+    def __init__(
+        self, message: str, *, reason: Reason, where: str | None = None
+    ) -> None:
+        super().__init__(message, where=where)
+        self.reason = reason
+
+
+class TrustRootError(VerificationError):
+    """The trust root is invalid, expired, rolled back or missing (exit 1).
+
+    Fail closed: without a verified trust root nothing can be verified.
+    """
+
+
+class InputError(ApplianceError):
+    """Bad flags, or input that cannot be read or parsed at all (exit 2)."""
+
+
+class SignerError(ApplianceError):
+    """A PKCS#11 module, token, PIN or key problem (exit 2)."""
