@@ -50,12 +50,12 @@ test-fast: sysdeps venv
 	$(BIN)/pytest -q
 
 demo: sysdeps venv
-	$(BIN)/python -m tests.demo
+	$(BIN)/python -m demo
 
 build: venv
 	bash build/build.sh
 
-bench: sysdeps venv
+bench: sysdeps venv build
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import netguard, registry as registry_mod, softhsm as softhsm_mod
+from tests.helpers import netguard
+from tests.helpers import registry as registry_mod
+from tests.helpers import softhsm as softhsm_mod
 from tests.helpers.sigstore_stack import SigstoreStack
 from tests.helpers.tuf_repo import TufRepo
 
@@ -59,7 +61,9 @@ def asset() -> Callable[[str], Path]:
 
 
 @pytest.fixture(scope="session")
-def _registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[registry_mod.Registry]:
+def _registry_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[registry_mod.Registry]:
     server = registry_mod.start(tmp_path_factory.mktemp("registry"))
     try:
         yield server
@@ -68,7 +72,9 @@ def _registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[regis
 
 
 @pytest.fixture
-def registry(_registry_server: registry_mod.Registry, loopback: None) -> registry_mod.Registry:
+def registry(
+    _registry_server: registry_mod.Registry, loopback: None
+) -> registry_mod.Registry:
     """Debian's docker-registry on 127.0.0.1, one per session, temporary storage."""
     del loopback
     return _registry_server

@@ -50,9 +50,15 @@ def is_loopback_host(host: object) -> bool:
         return False
 
 
-def decide(event: str, args: tuple[object, ...], *, loopback_allowed: bool) -> str | None:
+def decide(
+    event: str, args: tuple[object, ...], *, loopback_allowed: bool
+) -> str | None:
     """Return why ``event`` must be refused, or None to let it through."""
-    if event in {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex"}:
+    if event in {
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyname_ex",
+    }:
         host = args[0] if args else None
         if loopback_allowed and is_loopback_host(host):
             return None
@@ -73,7 +79,9 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
         return
     why = decide(event, args, loopback_allowed=_loopback_permits > 0)
     if why is not None:
-        hint = "" if _loopback_permits else " (use the `loopback` fixture for 127.0.0.1)"
+        hint = (
+            "" if _loopback_permits else " (use the `loopback` fixture for 127.0.0.1)"
+        )
         msg = f"network refused in tests: {why}{hint}"
         raise NetworkDeniedError(msg)
 

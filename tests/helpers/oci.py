@@ -13,8 +13,10 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -63,7 +65,9 @@ class Layout:
 
     def __post_init__(self) -> None:
         (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-        (self.root / "oci-layout").write_bytes(canonical({"imageLayoutVersion": "1.0.0"}))
+        (self.root / "oci-layout").write_bytes(
+            canonical({"imageLayoutVersion": "1.0.0"})
+        )
         self._write_index()
 
     def blob(self, data: bytes, media_type: str) -> dict[str, Any]:
@@ -104,7 +108,9 @@ class Layout:
             self.tag(desc, tag)
         return desc
 
-    def index(self, manifests: list[dict[str, Any]], *, tag: str | None = None) -> dict[str, Any]:
+    def index(
+        self, manifests: list[dict[str, Any]], *, tag: str | None = None
+    ) -> dict[str, Any]:
         """Write an image index over ``manifests`` and return its descriptor."""
         body = {"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests}
         desc = self.blob(canonical(body), INDEX)
@@ -117,7 +123,9 @@ class Layout:
         entry = {k: v for k, v in desc.items() if k != "platform"}
         entry["annotations"] = {REF_NAME: name}
         self.index_entries = [
-            e for e in self.index_entries if e.get("annotations", {}).get(REF_NAME) != name
+            e
+            for e in self.index_entries
+            if e.get("annotations", {}).get(REF_NAME) != name
         ]
         self.index_entries.append(entry)
         self._write_index()
@@ -127,5 +135,9 @@ class Layout:
         return (self.root / "blobs" / "sha256" / digest.split(":", 1)[1]).read_bytes()
 
     def _write_index(self) -> None:
-        index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": self.index_entries}
+        index = {
+            "schemaVersion": 2,
+            "mediaType": INDEX,
+            "manifests": self.index_entries,
+        }
         (self.root / "index.json").write_bytes(canonical(index))

@@ -21,13 +21,11 @@ from tests.helpers import netguard
 if TYPE_CHECKING:
     from pathlib import Path
 
-_ACCEPT = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
+_ACCEPT = (
+    "application/vnd.oci.image.index.v1+json, "
+    "application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json"
 )
 _CONFIG = """\
 version: 0.1
@@ -73,20 +71,28 @@ class Registry:
         """``host:port`` as image references spell it."""
         return f"{self.host}:{self.port}"
 
-    def request(self, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         """Send one HTTP request and return status, headers and body."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
         try:
             conn.request(method, path, headers=headers or {})
             resp = conn.getresponse()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+            return (
+                resp.status,
+                {k.lower(): v for k, v in resp.getheaders()},
+                resp.read(),
+            )
         finally:
             conn.close()
 
     def get_manifest(self, repo: str, ref: str) -> Manifest:
         """Fetch a manifest by tag or digest and hash its exact bytes."""
-        status, headers, body = self.request("GET", f"/v2/{repo}/manifests/{ref}", {"Accept": _ACCEPT})
-        if status != 200:  # noqa: PLR2004
+        status, headers, body = self.request(
+            "GET", f"/v2/{repo}/manifests/{ref}", {"Accept": _ACCEPT}
+        )
+        if status != 200:
             msg = f"GET manifest {repo}:{ref}: HTTP {status}"
             raise RegistryError(msg)
         return Manifest(
@@ -99,7 +105,7 @@ class Registry:
     def get_blob(self, repo: str, digest: str) -> bytes:
         """Fetch a blob and check it hashes to ``digest``."""
         status, _, body = self.request("GET", f"/v2/{repo}/blobs/{digest}")
-        if status != 200:  # noqa: PLR2004
+        if status != 200:
             msg = f"GET blob {repo}@{digest}: HTTP {status}"
             raise RegistryError(msg)
         if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
@@ -109,11 +115,25 @@ class Registry:
 
     def push_layout(self, layout: Path, tag: str, repo_tag: str) -> None:
         """Copy ``layout:tag`` to ``repo_tag`` here with skopeo, digests preserved."""
-        _skopeo("copy", "--all", "--preserve-digests", "--dest-tls-verify=false", f"oci:{layout}:{tag}", f"docker://{self.address}/{repo_tag}")
+        _skopeo(
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            f"oci:{layout}:{tag}",
+            f"docker://{self.address}/{repo_tag}",
+        )
 
     def pull_layout(self, repo_tag: str, layout: Path, tag: str) -> None:
         """Copy ``repo_tag`` from here into ``layout:tag`` with skopeo, digests preserved."""
-        _skopeo("copy", "--all", "--preserve-digests", "--src-tls-verify=false", f"docker://{self.address}/{repo_tag}", f"oci:{layout}:{tag}")
+        _skopeo(
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            f"docker://{self.address}/{repo_tag}",
+            f"oci:{layout}:{tag}",
+        )
 
     def stop(self) -> None:
         """Stop the server and wait for it."""
@@ -146,8 +166,15 @@ def start(workdir: Path, *, timeout_seconds: float = 15.0) -> Registry:
     storage.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.yml"
     config.write_text(_CONFIG.format(storage=storage, port=port))
-    with (workdir / "registry.log").open("wb") as log:  # the child keeps its own descriptor
-        process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with (workdir / "registry.log").open(
+        "wb"
+    ) as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [binary, "serve", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     registry = Registry(host="127.0.0.1", port=port, process=process, workdir=workdir)
     deadline = time.monotonic() + timeout_seconds
     with netguard.loopback():
@@ -160,7 +187,7 @@ def start(workdir: Path, *, timeout_seconds: float = 15.0) -> Registry:
             except OSError:
                 time.sleep(0.05)
                 continue
-            if status == 200:  # noqa: PLR2004
+            if status == 200:
                 return registry
     registry.stop()
     msg = f"docker-registry did not answer on {registry.address} within {timeout_seconds} s"

@@ -54,14 +54,32 @@ def _init_token(conf: Path, label: str, user_pin: str, so_pin: str) -> None:
         msg = "softhsm2-util not found (make test installs softhsm2)"
         raise SoftHsmError(msg)
     env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
-    cmd = [tool, "--init-token", "--free", "--label", label, "--so-pin", so_pin, "--pin", user_pin]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30, check=False)
+    cmd = [
+        tool,
+        "--init-token",
+        "--free",
+        "--label",
+        label,
+        "--so-pin",
+        so_pin,
+        "--pin",
+        user_pin,
+    ]
+    done = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=30, check=False
+    )
     if done.returncode != 0:
         msg = f"softhsm2-util --init-token failed: {done.stderr.strip() or done.stdout.strip()}"
         raise SoftHsmError(msg)
 
 
-def create(workdir: Path, *, token_label: str = "airlock-test", user_pin: str = "1234", so_pin: str = "12345678") -> SoftHsm:
+def create(
+    workdir: Path,
+    *,
+    token_label: str = "airlock-test",
+    user_pin: str = "1234",
+    so_pin: str = "12345678",
+) -> SoftHsm:
     """Write a private SoftHSM configuration under ``workdir`` with one token.
 
     The caller must export ``SOFTHSM2_CONF`` before the module is first loaded.
@@ -69,6 +87,14 @@ def create(workdir: Path, *, token_label: str = "airlock-test", user_pin: str = 
     tokens = workdir / "tokens"
     tokens.mkdir(parents=True, exist_ok=True)
     conf = workdir / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    conf.write_text(
+        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
     _init_token(conf, token_label, user_pin, so_pin)
-    return SoftHsm(module_path=module_path(), conf_path=conf, token_label=token_label, user_pin=user_pin, so_pin=so_pin)
+    return SoftHsm(
+        module_path=module_path(),
+        conf_path=conf,
+        token_label=token_label,
+        user_pin=user_pin,
+        so_pin=so_pin,
+    )

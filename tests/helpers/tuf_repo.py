@@ -87,8 +87,12 @@ class TufRepo:
                 self.root.signed.add_key(signer.public_key, role)
         self.root.signed.roles["root"].threshold = self.root_threshold
         self.targets = Metadata(Targets(expires=self.now + self.LIFETIMES["targets"]))
-        self.snapshot = Metadata(Snapshot(expires=self.now + self.LIFETIMES["snapshot"]))
-        self.timestamp = Metadata(Timestamp(expires=self.now + self.LIFETIMES["timestamp"]))
+        self.snapshot = Metadata(
+            Snapshot(expires=self.now + self.LIFETIMES["snapshot"])
+        )
+        self.timestamp = Metadata(
+            Timestamp(expires=self.now + self.LIFETIMES["timestamp"])
+        )
         self._targets_dirty = True
         self._published_once = False
         self._sign_root(self.signers["root"])
@@ -138,7 +142,7 @@ class TufRepo:
         old_threshold = self.root.signed.roles["root"].threshold
         for signer in old:
             self.root.signed.revoke_key(signer.public_key.keyid, "root")
-        new = [CryptoSigner.generate_ecdsa() for _ in range(keys)]
+        new: list[Signer] = [CryptoSigner.generate_ecdsa() for _ in range(keys)]
         for signer in new:
             self.root.signed.add_key(signer.public_key, "root")
         self.root.signed.roles["root"].threshold = threshold
@@ -174,9 +178,13 @@ class TufRepo:
         if self._targets_dirty or "targets" in expires:
             if not first:
                 self.targets.signed.version += 1
-            self.targets.signed.expires = expires.get("targets", self.now + self.LIFETIMES["targets"])
+            self.targets.signed.expires = expires.get(
+                "targets", self.now + self.LIFETIMES["targets"]
+            )
             self._sign("targets", self.targets)
-            self.files[f"{self.targets.signed.version}.targets.json"] = self._last("targets")
+            self.files[f"{self.targets.signed.version}.targets.json"] = self._last(
+                "targets"
+            )
             for name, data in self.target_files.items():
                 self.files[f"targets/{hashlib.sha256(data).hexdigest()}.{name}"] = data
             self._targets_dirty = False
@@ -188,7 +196,9 @@ class TufRepo:
         )
         if not first:
             self.snapshot.signed.version += 1
-        self.snapshot.signed.expires = expires.get("snapshot", self.now + self.LIFETIMES["snapshot"])
+        self.snapshot.signed.expires = expires.get(
+            "snapshot", self.now + self.LIFETIMES["snapshot"]
+        )
         self._sign("snapshot", self.snapshot)
         snapshot_bytes = self._last("snapshot")
         self.files[f"{self.snapshot.signed.version}.snapshot.json"] = snapshot_bytes
@@ -199,12 +209,18 @@ class TufRepo:
         )
         if not first:
             self.timestamp.signed.version += 1
-        self.timestamp.signed.expires = expires.get("timestamp", self.now + self.LIFETIMES["timestamp"])
+        self.timestamp.signed.expires = expires.get(
+            "timestamp", self.now + self.LIFETIMES["timestamp"]
+        )
         self._sign("timestamp", self.timestamp)
         self.files["timestamp.json"] = self._last("timestamp")
         self._published_once = True
 
-    def _sign(self, role: str, md: Metadata[Timestamp] | Metadata[Snapshot] | Metadata[Targets]) -> None:
+    def _sign(
+        self,
+        role: str,
+        md: Metadata[Timestamp] | Metadata[Snapshot] | Metadata[Targets],
+    ) -> None:
         md.signatures.clear()
         for signer in self.signers[role]:
             md.sign(signer, append=True)
@@ -258,7 +274,7 @@ class TufRepo:
                     status = fault.status
                     data = fault.body if fault.body is not None else data
                 self.send_response(status)
-                body = data if (data is not None and status == 200) else b""  # noqa: PLR2004
+                body = data if (data is not None and status == 200) else b""
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -268,7 +284,9 @@ class TufRepo:
 
         with netguard.loopback():
             server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
             thread.start()
             try:
                 yield f"http://127.0.0.1:{server.server_address[1]}"

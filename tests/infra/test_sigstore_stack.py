@@ -12,8 +12,8 @@ import base64
 import copy
 import hashlib
 import json
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -24,8 +24,12 @@ from sigstore.errors import Error as SigstoreError
 from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import Verifier, policy
 
-from tests.helpers.sigstore_stack import DEFAULT_ISSUER, GitHubClaims, SigstoreStack
-from tests.helpers.sigstore_stack import merkle
+from tests.helpers.sigstore_stack import (
+    DEFAULT_ISSUER,
+    GitHubClaims,
+    SigstoreStack,
+    merkle,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,32 +59,48 @@ def _flip_b64(value: str, index: int = -1) -> str:
 
 
 @pytest.mark.parametrize("version", ["0.1", "0.2", "0.3"])
-def test_message_signature_bundles_verify(sigstore_stack: SigstoreStack, tmp_path: Path, version: str) -> None:
+def test_message_signature_bundles_verify(
+    sigstore_stack: SigstoreStack, tmp_path: Path, version: str
+) -> None:
     signed = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY)
     bundle = _load(signed.bundle(version=version))  # type: ignore[arg-type]
     _verifier(sigstore_stack, tmp_path).verify_artifact(ARTIFACT, bundle, POLICY)
 
 
-def test_v01_bundle_with_full_chain_verifies(sigstore_stack: SigstoreStack, tmp_path: Path) -> None:
+def test_v01_bundle_with_full_chain_verifies(
+    sigstore_stack: SigstoreStack, tmp_path: Path
+) -> None:
     signed = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY)
     bundle = _load(signed.bundle(version="0.1", include_chain=True))
     _verifier(sigstore_stack, tmp_path).verify_artifact(ARTIFACT, bundle, POLICY)
 
 
-def test_dsse_attestation_verifies(sigstore_stack: SigstoreStack, tmp_path: Path) -> None:
+def test_dsse_attestation_verifies(
+    sigstore_stack: SigstoreStack, tmp_path: Path
+) -> None:
     digest = hashlib.sha256(ARTIFACT).hexdigest()
     signed = sigstore_stack.attest({"artifact.bin": digest}, identity=IDENTITY)
-    payload_type, payload = _verifier(sigstore_stack, tmp_path).verify_dsse(_load(signed.bundle()), POLICY)
+    payload_type, payload = _verifier(sigstore_stack, tmp_path).verify_dsse(
+        _load(signed.bundle()), POLICY
+    )
     assert payload_type == "application/vnd.in-toto+json"
     statement = json.loads(payload)
-    assert statement["subject"] == [{"name": "artifact.bin", "digest": {"sha256": digest}}]
+    assert statement["subject"] == [
+        {"name": "artifact.bin", "digest": {"sha256": digest}}
+    ]
 
 
-def test_github_workflow_claims_verify(sigstore_stack: SigstoreStack, tmp_path: Path) -> None:
-    claims = GitHubClaims(repository="airlock-test/app", ref="refs/tags/v1.0.0", trigger="release")
+def test_github_workflow_claims_verify(
+    sigstore_stack: SigstoreStack, tmp_path: Path
+) -> None:
+    claims = GitHubClaims(
+        repository="airlock-test/app", ref="refs/tags/v1.0.0", trigger="release"
+    )
     san = "https://github.com/airlock-test/app/.github/workflows/release.yml@refs/tags/v1.0.0"
     issuer = "https://token.actions.githubusercontent.com"
-    signed = sigstore_stack.sign_blob(ARTIFACT, identity=san, issuer=issuer, github=claims)
+    signed = sigstore_stack.sign_blob(
+        ARTIFACT, identity=san, issuer=issuer, github=claims
+    )
     github_policy = policy.AllOf(
         [
             policy.Identity(identity=san, issuer=issuer),
@@ -93,10 +113,14 @@ def test_github_workflow_claims_verify(sigstore_stack: SigstoreStack, tmp_path: 
             policy.OIDCBuildTrigger("release"),
         ]
     )
-    _verifier(sigstore_stack, tmp_path).verify_artifact(ARTIFACT, _load(signed.bundle()), github_policy)
+    _verifier(sigstore_stack, tmp_path).verify_artifact(
+        ARTIFACT, _load(signed.bundle()), github_policy
+    )
 
 
-def test_legacy_signature_layer_is_real_evidence(sigstore_stack: SigstoreStack, tmp_path: Path) -> None:
+def test_legacy_signature_layer_is_real_evidence(
+    sigstore_stack: SigstoreStack, tmp_path: Path
+) -> None:
     """The ``.sig`` layer's signature, certificate and SET are the ones Rekor logged.
 
     sigstore-python cannot read cosign layers, so the same log entry is
@@ -104,17 +128,27 @@ def test_legacy_signature_layer_is_real_evidence(sigstore_stack: SigstoreStack, 
     verified; then each annotation is shown to carry exactly that evidence.
     """
     image_digest = "sha256:" + hashlib.sha256(b"manifest").hexdigest()
-    legacy = sigstore_stack.sign_image_legacy(image_digest, reference="registry.airlock.test/app", identity=IDENTITY)
-    _verifier(sigstore_stack, tmp_path).verify_artifact(legacy.payload, _load(legacy.signed.bundle(version="0.2")), POLICY)
+    legacy = sigstore_stack.sign_image_legacy(
+        image_digest, reference="registry.airlock.test/app", identity=IDENTITY
+    )
+    _verifier(sigstore_stack, tmp_path).verify_artifact(
+        legacy.payload, _load(legacy.signed.bundle(version="0.2")), POLICY
+    )
 
     payload = json.loads(legacy.payload)
     assert payload["critical"]["image"]["docker-manifest-digest"] == image_digest
     assert payload["critical"]["type"] == "cosign container image signature"
     notes = legacy.annotations
-    cert = x509.load_pem_x509_certificate(notes["dev.sigstore.cosign/certificate"].encode())
+    cert = x509.load_pem_x509_certificate(
+        notes["dev.sigstore.cosign/certificate"].encode()
+    )
     public_key = cert.public_key()
     assert isinstance(public_key, ec.EllipticCurvePublicKey)
-    public_key.verify(base64.b64decode(notes["dev.cosignproject.cosign/signature"]), legacy.payload, ec.ECDSA(hashes.SHA256()))
+    public_key.verify(
+        base64.b64decode(notes["dev.cosignproject.cosign/signature"]),
+        legacy.payload,
+        ec.ECDSA(hashes.SHA256()),
+    )
     chain = x509.load_pem_x509_certificates(notes["dev.sigstore.cosign/chain"].encode())
     assert chain == [sigstore_stack.ca.intermediate, sigstore_stack.ca.root]
     rekor_bundle = json.loads(notes["dev.sigstore.cosign/bundle"])
@@ -136,14 +170,23 @@ def test_leaf_has_the_fulcio_profile(sigstore_stack: SigstoreStack) -> None:
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     assert san.critical
     assert san.value.get_values_for_type(x509.RFC822Name) == [IDENTITY]
-    assert x509.oid.ExtendedKeyUsageOID.CODE_SIGNING in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    v1 = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")).value
-    v8 = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")).value
+    assert (
+        x509.oid.ExtendedKeyUsageOID.CODE_SIGNING
+        in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    )
+    v1 = cert.extensions.get_extension_for_oid(
+        x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+    ).value
+    v8 = cert.extensions.get_extension_for_oid(
+        x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+    ).value
     assert isinstance(v1, x509.UnrecognizedExtension)
     assert isinstance(v8, x509.UnrecognizedExtension)
     assert v1.value == DEFAULT_ISSUER.encode()
     assert v8.value == b"\x0c" + bytes([len(DEFAULT_ISSUER)]) + DEFAULT_ISSUER.encode()
-    scts = cert.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
+    scts = cert.extensions.get_extension_for_class(
+        x509.PrecertificateSignedCertificateTimestamps
+    ).value
     assert len(scts) == 1
     assert scts[0].log_id == sigstore_stack.ct_log.log_id
 
@@ -195,12 +238,18 @@ def _change_checkpoint_size(b: dict[str, Any]) -> None:
 def _change_body_digest(b: dict[str, Any]) -> None:
     body = json.loads(base64.b64decode(_entry(b)["canonicalizedBody"]))
     value = body["spec"]["data"]["hash"]["value"]
-    body["spec"]["data"]["hash"]["value"] = ("0" if value[0] != "0" else "1") + value[1:]
-    _entry(b)["canonicalizedBody"] = base64.b64encode(json.dumps(body, separators=(",", ":"), sort_keys=True).encode()).decode()
+    body["spec"]["data"]["hash"]["value"] = ("0" if value[0] != "0" else "1") + value[
+        1:
+    ]
+    _entry(b)["canonicalizedBody"] = base64.b64encode(
+        json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    ).decode()
 
 
 TAMPERINGS: dict[str, Tamper] = {
-    "signature": lambda b: b["messageSignature"].update(signature=_flip_b64(b["messageSignature"]["signature"])),
+    "signature": lambda b: b["messageSignature"].update(
+        signature=_flip_b64(b["messageSignature"]["signature"])
+    ),
     "message-digest": lambda b: b["messageSignature"]["messageDigest"].update(
         digest=_flip_b64(b["messageSignature"]["messageDigest"]["digest"])
     ),
@@ -208,41 +257,65 @@ TAMPERINGS: dict[str, Tamper] = {
         rawBytes=_flip_b64(b["verificationMaterial"]["certificate"]["rawBytes"])
     ),
     "set": lambda b: _entry(b)["inclusionPromise"].update(
-        signedEntryTimestamp=_flip_b64(_entry(b)["inclusionPromise"]["signedEntryTimestamp"])
+        signedEntryTimestamp=_flip_b64(
+            _entry(b)["inclusionPromise"]["signedEntryTimestamp"]
+        )
     ),
-    "integrated-time": lambda b: _entry(b).update(integratedTime=str(int(_entry(b)["integratedTime"]) + 1)),
-    "log-index": lambda b: _entry(b).update(logIndex=str(int(_entry(b)["logIndex"]) + 1)),
-    "log-id": lambda b: _entry(b)["logId"].update(keyId=_flip_b64(_entry(b)["logId"]["keyId"])),
+    "integrated-time": lambda b: _entry(b).update(
+        integratedTime=str(int(_entry(b)["integratedTime"]) + 1)
+    ),
+    "log-index": lambda b: _entry(b).update(
+        logIndex=str(int(_entry(b)["logIndex"]) + 1)
+    ),
+    "log-id": lambda b: _entry(b)["logId"].update(
+        keyId=_flip_b64(_entry(b)["logId"]["keyId"])
+    ),
     "proof-hash": lambda b: _entry(b)["inclusionProof"]["hashes"].__setitem__(
         0, _flip_b64(_entry(b)["inclusionProof"]["hashes"][0])
     ),
-    "proof-root": lambda b: _entry(b)["inclusionProof"].update(rootHash=_flip_b64(_entry(b)["inclusionProof"]["rootHash"])),
-    "proof-index": lambda b: _entry(b)["inclusionProof"].update(logIndex=str(int(_entry(b)["inclusionProof"]["logIndex"]) + 1)),
+    "proof-root": lambda b: _entry(b)["inclusionProof"].update(
+        rootHash=_flip_b64(_entry(b)["inclusionProof"]["rootHash"])
+    ),
+    "proof-index": lambda b: _entry(b)["inclusionProof"].update(
+        logIndex=str(int(_entry(b)["inclusionProof"]["logIndex"]) + 1)
+    ),
     "checkpoint-signature": _flip_checkpoint_signature,
     "checkpoint-size": _change_checkpoint_size,
-    "body": lambda b: _entry(b).update(canonicalizedBody=_flip_b64(_entry(b)["canonicalizedBody"], 40)),
+    "body": lambda b: _entry(b).update(
+        canonicalizedBody=_flip_b64(_entry(b)["canonicalizedBody"], 40)
+    ),
     "body-digest": _change_body_digest,
 }
 
 
 @pytest.mark.parametrize("where", sorted(TAMPERINGS))
-def test_one_changed_byte_is_refused(sigstore_stack: SigstoreStack, tmp_path: Path, where: str) -> None:
+def test_one_changed_byte_is_refused(
+    sigstore_stack: SigstoreStack, tmp_path: Path, where: str
+) -> None:
     signed = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY)
     verifier = _verifier(sigstore_stack, tmp_path)
     bundle = signed.bundle()
-    verifier.verify_artifact(ARTIFACT, _load(copy.deepcopy(bundle)), POLICY)  # the control
+    verifier.verify_artifact(
+        ARTIFACT, _load(copy.deepcopy(bundle)), POLICY
+    )  # the control
     TAMPERINGS[where](bundle)
     with pytest.raises(SigstoreError):
         verifier.verify_artifact(ARTIFACT, _load(bundle), POLICY)
 
 
-def test_changed_artifact_is_refused(sigstore_stack: SigstoreStack, tmp_path: Path) -> None:
+def test_changed_artifact_is_refused(
+    sigstore_stack: SigstoreStack, tmp_path: Path
+) -> None:
     signed = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY)
     with pytest.raises(SigstoreError):
-        _verifier(sigstore_stack, tmp_path).verify_artifact(ARTIFACT + b"!", _load(signed.bundle()), POLICY)
+        _verifier(sigstore_stack, tmp_path).verify_artifact(
+            ARTIFACT + b"!", _load(signed.bundle()), POLICY
+        )
 
 
-def test_changed_dsse_payload_is_refused(sigstore_stack: SigstoreStack, tmp_path: Path) -> None:
+def test_changed_dsse_payload_is_refused(
+    sigstore_stack: SigstoreStack, tmp_path: Path
+) -> None:
     signed = sigstore_stack.attest({"a": "00" * 32}, identity=IDENTITY)
     bundle = signed.bundle()
     bundle["dsseEnvelope"]["payload"] = _flip_b64(bundle["dsseEnvelope"]["payload"], 10)
@@ -258,26 +331,42 @@ def test_changed_dsse_payload_is_refused(sigstore_stack: SigstoreStack, tmp_path
     ],
     ids=["identity", "issuer"],
 )
-def test_wrong_identity_is_refused(sigstore_stack: SigstoreStack, tmp_path: Path, wrong: policy.Identity) -> None:
+def test_wrong_identity_is_refused(
+    sigstore_stack: SigstoreStack, tmp_path: Path, wrong: policy.Identity
+) -> None:
     signed = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY)
     with pytest.raises(SigstoreError):
-        _verifier(sigstore_stack, tmp_path).verify_artifact(ARTIFACT, _load(signed.bundle()), wrong)
+        _verifier(sigstore_stack, tmp_path).verify_artifact(
+            ARTIFACT, _load(signed.bundle()), wrong
+        )
 
 
-def test_certificate_expired_at_integration_is_refused(sigstore_stack: SigstoreStack, tmp_path: Path) -> None:
-    signed = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY, integrated_after=timedelta(minutes=11))
+def test_certificate_expired_at_integration_is_refused(
+    sigstore_stack: SigstoreStack, tmp_path: Path
+) -> None:
+    signed = sigstore_stack.sign_blob(
+        ARTIFACT, identity=IDENTITY, integrated_after=timedelta(minutes=11)
+    )
     with pytest.raises(SigstoreError):
-        _verifier(sigstore_stack, tmp_path).verify_artifact(ARTIFACT, _load(signed.bundle()), POLICY)
+        _verifier(sigstore_stack, tmp_path).verify_artifact(
+            ARTIFACT, _load(signed.bundle()), POLICY
+        )
 
 
-def test_another_instance_trust_root_is_refused(sigstore_stack: SigstoreStack, tmp_path: Path) -> None:
+def test_another_instance_trust_root_is_refused(
+    sigstore_stack: SigstoreStack, tmp_path: Path
+) -> None:
     signed = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY)
     stranger = SigstoreStack(now=sigstore_stack.now)
     with pytest.raises(SigstoreError):
-        _verifier(stranger, tmp_path).verify_artifact(ARTIFACT, _load(signed.bundle()), POLICY)
+        _verifier(stranger, tmp_path).verify_artifact(
+            ARTIFACT, _load(signed.bundle()), POLICY
+        )
 
 
-def test_v02_bundle_without_checkpoint_is_refused(sigstore_stack: SigstoreStack) -> None:
+def test_v02_bundle_without_checkpoint_is_refused(
+    sigstore_stack: SigstoreStack,
+) -> None:
     signed = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY)
     with pytest.raises(SigstoreError):
         _load(signed.bundle(version="0.2", checkpoint=False))

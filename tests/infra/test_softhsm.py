@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pkcs11
 import pytest
@@ -12,7 +12,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
-from pkcs11.util.ec import encode_ec_public_key, encode_ecdsa_signature, encode_named_curve_parameters
+from pkcs11.util.ec import (
+    encode_ec_public_key,
+    encode_ecdsa_signature,
+    encode_named_curve_parameters,
+)
 
 if TYPE_CHECKING:
     from tests.helpers.softhsm import SoftHsm
@@ -20,7 +24,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.hsm
 
 
-def _lib(hsm: SoftHsm) -> pkcs11.lib:
+def _lib(hsm: SoftHsm) -> Any:  # python-pkcs11 ships no type information
     return pkcs11.lib(hsm.module_path)
 
 
@@ -30,13 +34,19 @@ def _keypair(hsm: SoftHsm, label: str) -> tuple[bytes, bytes, dict[str, bool]]:
     digest = hashlib.sha256(b"approved release").digest()
     with token.open(rw=True, user_pin=hsm.user_pin) as session:
         params = session.create_domain_parameters(
-            KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
+            KeyType.EC,
+            {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+            local=True,
         )
         pub, priv = params.generate_keypair(
             store=True,
             label=label,
             capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
-            private_template={Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True, Attribute.PRIVATE: True},
+            private_template={
+                Attribute.EXTRACTABLE: False,
+                Attribute.SENSITIVE: True,
+                Attribute.PRIVATE: True,
+            },
         )
         # python-pkcs11 defaults to ECDSA_SHA512 for EC keys: pass CKM_ECDSA and hash here.
         raw = priv.sign(digest, mechanism=Mechanism.ECDSA)
@@ -61,7 +71,11 @@ def test_signature_does_not_verify_other_data(softhsm: SoftHsm) -> None:
     key = load_der_public_key(spki)
     assert isinstance(key, ec.EllipticCurvePublicKey)
     with pytest.raises(InvalidSignature):
-        key.verify(der_sig, hashlib.sha256(b"tampered release").digest(), ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        key.verify(
+            der_sig,
+            hashlib.sha256(b"tampered release").digest(),
+            ec.ECDSA(utils.Prehashed(hashes.SHA256())),
+        )
 
 
 def test_private_key_never_leaves_the_token(softhsm: SoftHsm) -> None:
@@ -85,5 +99,8 @@ def test_session_is_private_to_this_run(softhsm: SoftHsm) -> None:
     assert str(softhsm.conf_path.parent) in softhsm.conf_path.read_text()
     token = _lib(softhsm).get_token(token_label=softhsm.token_label)
     with token.open(user_pin=softhsm.user_pin) as session:
-        labels = {k.label for k in session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})}
+        labels = {
+            k.label
+            for k in session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})
+        }
     assert labels <= {"fixture-key-1", "fixture-key-2", "fixture-key-3"}

@@ -30,4 +30,10 @@ from tests.helpers.sigstore_stack.stack import (
     SigstoreStack,
 )
 
-__all__ = ["DEFAULT_ISSUER", "GitHubClaims", "LegacySignature", "SignedArtifact", "SigstoreStack"]
+__all__ = [
+    "DEFAULT_ISSUER",
+    "GitHubClaims",
+    "LegacySignature",
+    "SignedArtifact",
+    "SigstoreStack",
+]

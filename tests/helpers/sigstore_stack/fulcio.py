@@ -29,12 +29,14 @@ LEAF_LIFETIME = timedelta(minutes=10)
 
 def spki_der(key: ec.EllipticCurvePublicKey) -> bytes:
     """DER SubjectPublicKeyInfo of ``key``."""
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def der_length(n: int) -> bytes:
     """A DER length prefix."""
-    if n < 0x80:  # noqa: PLR2004
+    if n < 0x80:
         return bytes([n])
     body = n.to_bytes((n.bit_length() + 7) // 8, "big")
     return bytes([0x80 | len(body)]) + body
@@ -82,7 +84,10 @@ class GitHubClaims:
             ("18", der_utf8(san)),  # Build Config URI
             ("19", der_utf8(self.sha)),  # Build Config Digest
             ("20", der_utf8(self.trigger)),  # Build Trigger
-            ("21", der_utf8(f"{repo_uri}/actions/runs/1/attempts/1")),  # Run Invocation URI
+            (
+                "21",
+                der_utf8(f"{repo_uri}/actions/runs/1/attempts/1"),
+            ),  # Run Invocation URI
         ]
         del issuer
         return raw + der
@@ -90,7 +95,10 @@ class GitHubClaims:
 
 def _name(cn: str) -> x509.Name:
     return x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "airlock-test"), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "airlock-test"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
     )
 
 
@@ -102,7 +110,13 @@ class CtLog:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.log_id = hashlib.sha256(spki_der(self.key.public_key())).digest()
 
-    def sct_list(self, *, tbs_precert: bytes, issuer_key: ec.EllipticCurvePublicKey, when: datetime) -> bytes:
+    def sct_list(
+        self,
+        *,
+        tbs_precert: bytes,
+        issuer_key: ec.EllipticCurvePublicKey,
+        when: datetime,
+    ) -> bytes:
         """Return a TLS-encoded SignedCertificateTimestampList with one SCT."""
         timestamp_ms = int(when.timestamp() * 1000)
         issuer_key_hash = hashlib.sha256(spki_der(issuer_key)).digest()
@@ -132,7 +146,9 @@ class CtLog:
 class FulcioCa:
     """A root and intermediate CA issuing Fulcio-profile leaf certificates."""
 
-    def __init__(self, *, not_before: datetime, url: str = "https://fulcio.airlock.test") -> None:
+    def __init__(
+        self, *, not_before: datetime, url: str = "https://fulcio.airlock.test"
+    ) -> None:
         self.url = url
         self.root_key = ec.generate_private_key(ec.SECP384R1())
         self.intermediate_key = ec.generate_private_key(ec.SECP384R1())
@@ -162,9 +178,22 @@ class FulcioCa:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(_ca_key_usage(), critical=True)
             # Production's intermediate carries codeSigning too.
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.intermediate_key.public_key()), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False)
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]),
+                critical=False,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(
+                    self.intermediate_key.public_key()
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                    root_ski
+                ),
+                critical=False,
+            )
             .sign(self.root_key, hashes.SHA384())
         )
 
@@ -192,9 +221,13 @@ class FulcioCa:
                 of disagreeing issuer extensions); defaults to ``issuer``.
         """
         general_name: x509.GeneralName = (
-            x509.UniformResourceIdentifier(san) if "://" in san else x509.RFC822Name(san)
+            x509.UniformResourceIdentifier(san)
+            if "://" in san
+            else x509.RFC822Name(san)
         )
-        inter_ski = self.intermediate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        inter_ski = self.intermediate.extensions.get_extension_for_class(
+            x509.SubjectKeyIdentifier
+        ).value
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([]))
@@ -217,24 +250,46 @@ class FulcioCa:
                 ),
                 critical=True,
             )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(inter_ski), critical=False)
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]),
+                critical=False,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                    inter_ski
+                ),
+                critical=False,
+            )
             # An empty subject makes the SAN critical (RFC 5280 §4.2.1.6).
             .add_extension(x509.SubjectAlternativeName([general_name]), critical=True)
-            .add_extension(x509.UnrecognizedExtension(ISSUER_V1, (issuer_v1 or issuer).encode()), critical=False)
-            .add_extension(x509.UnrecognizedExtension(ISSUER_V2, der_utf8(issuer)), critical=False)
+            .add_extension(
+                x509.UnrecognizedExtension(ISSUER_V1, (issuer_v1 or issuer).encode()),
+                critical=False,
+            )
+            .add_extension(
+                x509.UnrecognizedExtension(ISSUER_V2, der_utf8(issuer)), critical=False
+            )
         )
         for suffix, value in github.extensions(issuer, san) if github else []:
             builder = builder.add_extension(
-                x509.UnrecognizedExtension(ObjectIdentifier(f"{FULCIO_OID}.{suffix}"), value), critical=False
+                x509.UnrecognizedExtension(
+                    ObjectIdentifier(f"{FULCIO_OID}.{suffix}"), value
+                ),
+                critical=False,
             )
         # The precertificate's TBS is the final TBS without the SCT extension
         # (RFC 6962 §3.2); with the SCT extension added last, the same builder
         # without it yields exactly those bytes. Checked below, not assumed.
         draft = builder.sign(self.intermediate_key, hashes.SHA384())
         tbs_precert = draft.tbs_certificate_bytes
-        sct_list = ct_log.sct_list(tbs_precert=tbs_precert, issuer_key=self.intermediate_key.public_key(), when=when)
+        sct_list = ct_log.sct_list(
+            tbs_precert=tbs_precert,
+            issuer_key=self.intermediate_key.public_key(),
+            when=when,
+        )
         leaf = builder.add_extension(
             x509.UnrecognizedExtension(SCT_OID, der_octets(sct_list)), critical=False
         ).sign(self.intermediate_key, hashes.SHA384())

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 import rfc8785
 from cryptography.hazmat.primitives import hashes
@@ -20,6 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.helpers.sigstore_stack import merkle
 from tests.helpers.sigstore_stack.fulcio import spki_der
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 def b64(data: bytes) -> str:
@@ -44,7 +47,9 @@ class LogEntry:
     tree_size: int
     checkpoint: str
 
-    def bundle_json(self, *, promise: bool = True, proof: bool = True, checkpoint: bool = True) -> dict[str, object]:
+    def bundle_json(
+        self, *, promise: bool = True, proof: bool = True, checkpoint: bool = True
+    ) -> dict[str, object]:
         """This entry as a bundle's ``TransparencyLogEntry`` (proto3 JSON)."""
         entry: dict[str, object] = {
             "logIndex": str(self.log_index),
@@ -53,7 +58,9 @@ class LogEntry:
             "integratedTime": str(self.integrated_time),
         }
         if promise:
-            entry["inclusionPromise"] = {"signedEntryTimestamp": b64(self.set_signature)}
+            entry["inclusionPromise"] = {
+                "signedEntryTimestamp": b64(self.set_signature)
+            }
         if proof:
             inclusion: dict[str, object] = {
                 "logIndex": str(self.tree_index),
@@ -85,7 +92,14 @@ class LogEntry:
 class RekorLog:
     """An append-only log with an ECDSA P-256 key, like Rekor v1."""
 
-    def __init__(self, *, host: str = "rekor.airlock.test", tree_id: int = 4242, shard_offset: int = 1000, filler: int = 5) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "rekor.airlock.test",
+        tree_id: int = 4242,
+        shard_offset: int = 1000,
+        filler: int = 5,
+    ) -> None:
         self.host = host
         self.url = f"https://{host}"
         self.tree_id = tree_id
@@ -102,7 +116,15 @@ class RekorLog:
         """The checkpoint origin line of a Rekor v1 shard."""
         return f"{self.host} - {self.tree_id}"
 
-    def append(self, body: bytes, *, kind: str, version: str, when: datetime, filler_after: int = 0) -> LogEntry:
+    def append(
+        self,
+        body: bytes,
+        *,
+        kind: str,
+        version: str,
+        when: datetime,
+        filler_after: int = 0,
+    ) -> LogEntry:
         """Integrate ``body`` at ``when`` and return it with its SET and proof.
 
         Args:
@@ -121,7 +143,12 @@ class RekorLog:
         log_index = self.shard_offset + tree_index
         # SET: RFC 8785 JSON of exactly these four members (formats.md §6.3).
         set_payload = rfc8785.dumps(
-            {"body": b64(body), "integratedTime": integrated_time, "logID": self.log_id.hex(), "logIndex": log_index}
+            {
+                "body": b64(body),
+                "integratedTime": integrated_time,
+                "logID": self.log_id.hex(),
+                "logIndex": log_index,
+            }
         )
         set_signature = self.key.sign(set_payload, ec.ECDSA(hashes.SHA256()))
         size = len(self.leaves)
@@ -141,7 +168,9 @@ class RekorLog:
             checkpoint=self.checkpoint(size, root_hash),
         )
 
-    def checkpoint(self, size: int, root_hash: bytes, *, extra_lines: tuple[str, ...] = ()) -> str:
+    def checkpoint(
+        self, size: int, root_hash: bytes, *, extra_lines: tuple[str, ...] = ()
+    ) -> str:
         """A signed-note checkpoint (C2SP tlog-checkpoint) for ``size``/``root_hash``."""
         text = f"{self.origin}\n{size}\n{b64(root_hash)}\n"
         text += "".join(f"{line}\n" for line in extra_lines)
@@ -149,7 +178,9 @@ class RekorLog:
         return f"{text}\n\u2014 {self.host} {b64(self.log_id[:4] + signature)}\n"
 
 
-def hashedrekord_body(*, digest_hex: str, signature: bytes, verifier_pem: bytes) -> bytes:
+def hashedrekord_body(
+    *, digest_hex: str, signature: bytes, verifier_pem: bytes
+) -> bytes:
     """A canonical ``hashedrekord`` 0.0.1 body."""
     return rfc8785.dumps(
         {
@@ -157,22 +188,35 @@ def hashedrekord_body(*, digest_hex: str, signature: bytes, verifier_pem: bytes)
             "kind": "hashedrekord",
             "spec": {
                 "data": {"hash": {"algorithm": "sha256", "value": digest_hex}},
-                "signature": {"content": b64(signature), "publicKey": {"content": b64(verifier_pem)}},
+                "signature": {
+                    "content": b64(signature),
+                    "publicKey": {"content": b64(verifier_pem)},
+                },
             },
         }
     )
 
 
-def dsse_body(*, envelope_json: bytes, payload: bytes, signature: bytes, verifier_pem: bytes) -> bytes:
+def dsse_body(
+    *, envelope_json: bytes, payload: bytes, signature: bytes, verifier_pem: bytes
+) -> bytes:
     """A canonical ``dsse`` 0.0.1 body."""
     return rfc8785.dumps(
         {
             "apiVersion": "0.0.1",
             "kind": "dsse",
             "spec": {
-                "envelopeHash": {"algorithm": "sha256", "value": hashlib.sha256(envelope_json).hexdigest()},
-                "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
-                "signatures": [{"signature": b64(signature), "verifier": b64(verifier_pem)}],
+                "envelopeHash": {
+                    "algorithm": "sha256",
+                    "value": hashlib.sha256(envelope_json).hexdigest(),
+                },
+                "payloadHash": {
+                    "algorithm": "sha256",
+                    "value": hashlib.sha256(payload).hexdigest(),
+                },
+                "signatures": [
+                    {"signature": b64(signature), "verifier": b64(verifier_pem)}
+                ],
             },
         }
     )

@@ -13,14 +13,22 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.helpers.sigstore_stack.fulcio import CtLog, FulcioCa, GitHubClaims, spki_der
-from tests.helpers.sigstore_stack.rekor import LogEntry, RekorLog, b64, dsse_body, hashedrekord_body
+from tests.helpers.sigstore_stack.rekor import (
+    LogEntry,
+    RekorLog,
+    b64,
+    dsse_body,
+    hashedrekord_body,
+)
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 DEFAULT_ISSUER = "https://oidc.airlock.test"
 INTOTO = "application/vnd.in-toto+json"
@@ -32,7 +40,13 @@ _MEDIA_TYPES: dict[str, str] = {
     "0.3": "application/vnd.dev.sigstore.bundle.v0.3+json",
 }
 
-__all__ = ["DEFAULT_ISSUER", "GitHubClaims", "LegacySignature", "SignedArtifact", "SigstoreStack"]
+__all__ = [
+    "DEFAULT_ISSUER",
+    "GitHubClaims",
+    "LegacySignature",
+    "SignedArtifact",
+    "SigstoreStack",
+]
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -95,14 +109,24 @@ class SignedArtifact:
             material["certificate"] = {"rawBytes": b64(_der(self.certificate))}
         else:
             certs = [self.certificate, *(self.chain if include_chain else ())]
-            material["x509CertificateChain"] = {"certificates": [{"rawBytes": b64(_der(c))} for c in certs]}
-        material["tlogEntries"] = [self.entry.bundle_json(promise=promise, proof=proof, checkpoint=checkpoint)]
-        bundle: dict[str, Any] = {"mediaType": _MEDIA_TYPES[version], "verificationMaterial": material}
+            material["x509CertificateChain"] = {
+                "certificates": [{"rawBytes": b64(_der(c))} for c in certs]
+            }
+        material["tlogEntries"] = [
+            self.entry.bundle_json(promise=promise, proof=proof, checkpoint=checkpoint)
+        ]
+        bundle: dict[str, Any] = {
+            "mediaType": _MEDIA_TYPES[version],
+            "verificationMaterial": material,
+        }
         if self.envelope is not None:
             bundle["dsseEnvelope"] = self.envelope
         else:
             bundle["messageSignature"] = {
-                "messageDigest": {"algorithm": "SHA2_256", "digest": b64(self.artifact_digest or b"")},
+                "messageDigest": {
+                    "algorithm": "SHA2_256",
+                    "digest": b64(self.artifact_digest or b""),
+                },
                 "signature": b64(self.signature),
             }
         return bundle
@@ -149,7 +173,13 @@ class SigstoreStack:
     # -- signing --------------------------------------------------------------
 
     def _certificate(
-        self, key: ec.EllipticCurvePrivateKey, *, identity: str, when: datetime, github: GitHubClaims | None, issuer: str | None
+        self,
+        key: ec.EllipticCurvePrivateKey,
+        *,
+        identity: str,
+        when: datetime,
+        github: GitHubClaims | None,
+        issuer: str | None,
     ) -> x509.Certificate:
         return self.ca.issue(
             public_key=key.public_key(),
@@ -187,16 +217,27 @@ class SigstoreStack:
         digest = hashlib.sha256(data).digest()
         if key is None:
             signing_key = ec.generate_private_key(ec.SECP256R1())
-            cert: x509.Certificate | None = self._certificate(signing_key, identity=identity, when=when, github=github, issuer=issuer)
+            cert: x509.Certificate | None = self._certificate(
+                signing_key, identity=identity, when=when, github=github, issuer=issuer
+            )
             verifier_pem = _pem(cert)  # type: ignore[arg-type]
         else:
             signing_key, cert = key, None
             verifier_pem = key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                serialization.Encoding.PEM,
+                serialization.PublicFormat.SubjectPublicKeyInfo,
             )
         signature = signing_key.sign(data, ec.ECDSA(hashes.SHA256()))
-        body = hashedrekord_body(digest_hex=digest.hex(), signature=signature, verifier_pem=verifier_pem)
-        entry = self.rekor.append(body, kind="hashedrekord", version="0.0.1", when=when + integrated_after, filler_after=2)
+        body = hashedrekord_body(
+            digest_hex=digest.hex(), signature=signature, verifier_pem=verifier_pem
+        )
+        entry = self.rekor.append(
+            body,
+            kind="hashedrekord",
+            version="0.0.1",
+            when=when + integrated_after,
+            filler_after=2,
+        )
         return SignedArtifact(
             certificate=cert,
             chain=(self.ca.intermediate, self.ca.root),
@@ -231,20 +272,43 @@ class SigstoreStack:
         when = when or self.now
         statement = {
             "_type": STATEMENT_V1,
-            "subject": [{"name": n, "digest": {"sha256": d}} for n, d in subjects.items()],
+            "subject": [
+                {"name": n, "digest": {"sha256": d}} for n, d in subjects.items()
+            ],
             "predicateType": predicate_type,
             "predicate": predicate if predicate is not None else {},
         }
         payload = json.dumps(statement, separators=(",", ":")).encode()
         signing_key = ec.generate_private_key(ec.SECP256R1())
-        cert = self._certificate(signing_key, identity=identity, when=when, github=github, issuer=issuer)
+        cert = self._certificate(
+            signing_key, identity=identity, when=when, github=github, issuer=issuer
+        )
         signature = signing_key.sign(pae(INTOTO, payload), ec.ECDSA(hashes.SHA256()))
-        envelope = {"payload": b64(payload), "payloadType": INTOTO, "signatures": [{"sig": b64(signature), "keyid": ""}]}
+        envelope = {
+            "payload": b64(payload),
+            "payloadType": INTOTO,
+            "signatures": [{"sig": b64(signature), "keyid": ""}],
+        }
         envelope_json = json.dumps(envelope, separators=(",", ":")).encode()
-        body = dsse_body(envelope_json=envelope_json, payload=payload, signature=signature, verifier_pem=_pem(cert))
-        entry = self.rekor.append(body, kind="dsse", version="0.0.1", when=when + timedelta(seconds=2), filler_after=1)
+        body = dsse_body(
+            envelope_json=envelope_json,
+            payload=payload,
+            signature=signature,
+            verifier_pem=_pem(cert),
+        )
+        entry = self.rekor.append(
+            body,
+            kind="dsse",
+            version="0.0.1",
+            when=when + timedelta(seconds=2),
+            filler_after=1,
+        )
         return SignedArtifact(
-            certificate=cert, chain=(self.ca.intermediate, self.ca.root), entry=entry, signature=signature, envelope=envelope
+            certificate=cert,
+            chain=(self.ca.intermediate, self.ca.root),
+            entry=entry,
+            signature=signature,
+            envelope=envelope,
         )
 
     def sign_image_legacy(
@@ -283,14 +347,20 @@ class SigstoreStack:
         layer_annotations = {
             "dev.cosignproject.cosign/signature": b64(signed.signature),
             "dev.sigstore.cosign/certificate": _pem(signed.certificate).decode(),
-            "dev.sigstore.cosign/chain": b"".join(_pem(c) for c in signed.chain).decode(),
+            "dev.sigstore.cosign/chain": b"".join(
+                _pem(c) for c in signed.chain
+            ).decode(),
             "dev.sigstore.cosign/bundle": signed.entry.cosign_bundle_annotation(),
         }
-        return LegacySignature(payload=payload, annotations=layer_annotations, signed=signed)
+        return LegacySignature(
+            payload=payload, annotations=layer_annotations, signed=signed
+        )
 
     # -- trust ----------------------------------------------------------------
 
-    def trusted_root(self, *, ca_end: datetime | None = None, tlog_end: datetime | None = None) -> dict[str, Any]:
+    def trusted_root(
+        self, *, ca_end: datetime | None = None, tlog_end: datetime | None = None
+    ) -> dict[str, Any]:
         """The ``trusted_root.json`` describing this instance.
 
         Args:
@@ -304,7 +374,12 @@ class SigstoreStack:
                 valid["end"] = _iso(end)
             return valid
 
-        def log(url: str, key: ec.EllipticCurvePrivateKey, log_id: bytes, end: datetime | None) -> dict[str, Any]:
+        def log(
+            url: str,
+            key: ec.EllipticCurvePrivateKey,
+            log_id: bytes,
+            end: datetime | None,
+        ) -> dict[str, Any]:
             return {
                 "baseUrl": url,
                 "hashAlgorithm": "SHA2_256",
@@ -321,9 +396,17 @@ class SigstoreStack:
             "tlogs": [log(self.rekor.url, self.rekor.key, self.rekor.log_id, tlog_end)],
             "certificateAuthorities": [
                 {
-                    "subject": {"organization": "airlock-test", "commonName": "airlock-test-intermediate"},
+                    "subject": {
+                        "organization": "airlock-test",
+                        "commonName": "airlock-test-intermediate",
+                    },
                     "uri": self.ca.url,
-                    "certChain": {"certificates": [{"rawBytes": b64(_der(self.ca.intermediate))}, {"rawBytes": b64(_der(self.ca.root))}]},
+                    "certChain": {
+                        "certificates": [
+                            {"rawBytes": b64(_der(self.ca.intermediate))},
+                            {"rawBytes": b64(_der(self.ca.root))},
+                        ]
+                    },
                     "validFor": window(ca_end),
                 }
             ],
@@ -340,7 +423,12 @@ class SigstoreStack:
         start = _iso(self.service_start)
 
         def service(url: str, version: int) -> dict[str, Any]:
-            return {"url": url, "majorApiVersion": version, "validFor": {"start": start}, "operator": "airlock-test"}
+            return {
+                "url": url,
+                "majorApiVersion": version,
+                "validFor": {"start": start},
+                "operator": "airlock-test",
+            }
 
         config = {
             "mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",

@@ -1,0 +1,1 @@
+"""``make demo``: run what Airlock can do today on an embedded default."""

@@ -1,0 +1,75 @@
+"""The sealed PyInstaller build: it builds, runs, and ships nothing it must not."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PyInstaller.archive.readers import CArchiveReader
+
+from appliance import __version__
+
+ROOT = Path(__file__).parents[2]
+MUST_NOT_SHIP = ("bundle_tools", "sigstore", "httpx", "pytest", "hypothesis")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def frozen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("frozen")
+    env = {
+        **os.environ,
+        "VENV": str(Path(sys.executable).parent.parent),
+        "DIST": str(out / "dist"),
+        "WORK": str(out / "work"),
+    }
+    subprocess.run(
+        ["bash", str(ROOT / "build" / "build.sh")],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    binary = out / "dist" / "appliance" / "appliance"
+    assert binary.is_file()
+    return binary
+
+
+def test_frozen_version(frozen: Path) -> None:
+    done = subprocess.run(
+        [str(frozen), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, f"appliance {__version__}")
+
+
+def test_frozen_usage_error_is_exit_two_without_traceback(frozen: Path) -> None:
+    done = subprocess.run(
+        [str(frozen), "--no-such-flag"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+
+
+def test_frozen_build_ships_the_seal_and_not_the_exporter(frozen: Path) -> None:
+    archive = CArchiveReader(str(frozen))
+    modules = set(archive.open_embedded_archive("PYZ.pyz").toc)
+    assert {"appliance._seal", "appliance.__main__", "appliance.cli.main"} <= modules
+    leaked = sorted(
+        m
+        for m in modules
+        for bad in MUST_NOT_SHIP
+        if m == bad or m.startswith(bad + ".")
+    )
+    assert leaked == []

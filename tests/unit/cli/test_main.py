@@ -1,0 +1,158 @@
+"""The appliance and bundle-tools CLIs: exit codes, help, no tracebacks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from appliance import __version__
+from appliance.cli import main as appliance_cli
+from appliance.cli.exit_codes import ExitCode
+from appliance.core.errors import InputError, Reason, SignerError, VerificationError
+from bundle_tools import cli as bundle_cli
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+
+README = Path(__file__).parents[3] / "README.md"
+MAINS = {"appliance": appliance_cli.main, "bundle-tools": bundle_cli.main}
+
+
+@pytest.mark.parametrize("prog", sorted(MAINS))
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(prog: str, flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert MAINS[prog]([flag]) == 0
+    assert capsys.readouterr().out.strip() == f"{prog} {__version__}"
+
+
+@pytest.mark.parametrize("prog", sorted(MAINS))
+def test_help_exits_zero(prog: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert MAINS[prog](["--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"usage: {prog}" in out
+    assert "exit codes" in out
+
+
+@pytest.mark.parametrize("prog", sorted(MAINS))
+@pytest.mark.parametrize("argv", [["--no-such-flag"], ["no-such-command"], []])
+def test_usage_errors_exit_two_without_traceback(
+    prog: str, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert MAINS[prog](argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"usage: {prog}" in err
+
+
+def _run_handler(
+    monkeypatch: pytest.MonkeyPatch,
+    module: object,
+    handler: Callable[[argparse.Namespace], int],
+    argv: list[str],
+) -> int:
+    """Run a main() whose parser dispatches to ``handler``."""
+    original = module._parser  # type: ignore[attr-defined]
+
+    def parser() -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = original()
+        p.set_defaults(handler=handler)
+        return p
+
+    monkeypatch.setattr(module, "_parser", parser)
+    main: Callable[[list[str]], int] = module.main  # type: ignore[attr-defined]
+    return main(argv)
+
+
+def _raiser(exc: BaseException) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        del args
+        raise exc
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "line"),
+    [
+        (
+            VerificationError(
+                "signature invalid", reason=Reason.SIGNATURE_INVALID, where="a.bin"
+            ),
+            1,
+            "appliance: a.bin: signature invalid",
+        ),
+        (
+            InputError("not a bundle", where="x.json"),
+            2,
+            "appliance: x.json: not a bundle",
+        ),
+        (SignerError("PIN incorrect"), 2, "appliance: PIN incorrect"),
+        (
+            RuntimeError("boom\nsecond line"),
+            1,
+            "appliance: internal error: RuntimeError: boom second line",
+        ),
+        (KeyboardInterrupt(), 1, "appliance: interrupted; nothing was verified"),
+    ],
+)
+def test_errors_become_one_line_and_a_documented_code(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    exc: BaseException,
+    code: int,
+    line: str,
+) -> None:
+    assert _run_handler(monkeypatch, appliance_cli, _raiser(exc), []) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(line)
+    assert "Traceback" not in err
+
+
+def test_verbose_shows_the_traceback_of_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        _run_handler(
+            monkeypatch, appliance_cli, _raiser(RuntimeError("boom")), ["--verbose"]
+        )
+        == 1
+    )
+    assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (VerificationError("x", reason=Reason.DIGEST_MISMATCH), 1),
+        (InputError("x"), 2),
+        (SignerError("x"), 2),
+        (ValueError("x"), 1),
+    ],
+)
+def test_bundle_tools_maps_errors_alike(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    exc: Exception,
+    code: int,
+) -> None:
+    assert _run_handler(monkeypatch, bundle_cli, _raiser(exc), []) == code
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_handler_result_is_the_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _run_handler(monkeypatch, appliance_cli, lambda _: 0, []) == 0
+
+
+def test_readme_exit_code_table_matches_the_enum() -> None:
+    rows = dict(
+        re.findall(r"^\| (\d) \| (.+?) \|$", README.read_text(), flags=re.MULTILINE)
+    )
+    assert {int(k) for k in rows} == {int(c) for c in ExitCode}
+    assert rows["0"].startswith("verified")
+    assert rows["1"].startswith("verification failed")
+    assert rows["2"].startswith("usage error")
