@@ -1,0 +1,302 @@
+"""The signing certificate: Fulcio profile, path at signing time, SCTs, identity.
+
+Path validation is RFC 5280 by ``cryptography``'s verifier with the time set to
+each verified signing time (the "hybrid model", formats.md §6.6). The chain a
+bundle carries is never trusted: paths are built only from the trusted root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+)
+from cryptography.x509.verification import (
+    VerificationError as X509VerificationError,
+)
+
+from appliance.core import keys
+from appliance.core.errors import InputError, Reason, VerificationError
+
+if TYPE_CHECKING:
+    from appliance.core.trust import TrustMaterial
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+FULCIO = "1.3.6.1.4.1.57264.1"
+ISSUER_V1 = ObjectIdentifier(f"{FULCIO}.1")
+ISSUER_V2 = ObjectIdentifier(f"{FULCIO}.8")
+OTHERNAME_SAN = ObjectIdentifier(f"{FULCIO}.7")
+PRECERT_SIGNING = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.4")
+# Fulcio extensions: .2-.6 hold raw strings, .8 and up DER UTF8Strings.
+_RAW_EXTENSIONS = frozenset(range(1, 7))
+
+
+def load_certificate(der: bytes, *, where: str) -> x509.Certificate:
+    """Parse a DER certificate."""
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        msg = "not a DER X.509 certificate"
+        raise InputError(msg, where=where) from exc
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(
+            cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        )
+    except x509.ExtensionNotFound:
+        return False
+
+
+def check_leaf_profile(leaf: x509.Certificate) -> None:
+    """The Fulcio leaf profile: not a CA, digitalSignature, codeSigning.
+
+    Raises:
+        VerificationError: the certificate is not a code-signing leaf.
+    """
+    if _is_ca(leaf):
+        raise VerificationError(
+            "signing certificate is a CA",
+            reason=Reason.CERTIFICATE_INVALID,
+            where="certificate",
+        )
+    try:
+        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound as exc:
+        raise VerificationError(
+            f"signing certificate lacks {exc.oid.dotted_string}",
+            reason=Reason.CERTIFICATE_INVALID,
+            where="certificate",
+        ) from exc
+    except ValueError as exc:
+        raise VerificationError(
+            f"signing certificate has a malformed extension: {exc}",
+            reason=Reason.CERTIFICATE_INVALID,
+            where="certificate",
+        ) from exc
+    if not usage.digital_signature:
+        raise VerificationError(
+            "key usage lacks digitalSignature",
+            reason=Reason.CERTIFICATE_INVALID,
+            where="certificate",
+        )
+    if ExtendedKeyUsageOID.CODE_SIGNING not in eku:
+        raise VerificationError(
+            "extended key usage lacks codeSigning",
+            reason=Reason.CERTIFICATE_INVALID,
+            where="certificate",
+        )
+
+
+_CA_POLICY = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+    x509.ExtendedKeyUsage, Criticality.NON_CRITICAL, None
+)
+# Fulcio leaves carry codeSigning, not serverAuth/clientAuth: the EKU is
+# checked by check_leaf_profile instead of the client verifier's default.
+_EE_POLICY = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+    x509.ExtendedKeyUsage, Criticality.NON_CRITICAL, None
+)
+
+
+def verify_chain(
+    leaf: x509.Certificate, *, trust: TrustMaterial, when: datetime
+) -> list[x509.Certificate]:
+    """Build and validate the leaf's path to a Fulcio CA trusted at ``when``.
+
+    Returns:
+        The chain above the leaf (issuer first, root last).
+
+    Raises:
+        VerificationError: no CA valid at ``when`` issued this leaf, or a
+            certificate on the path is not valid at ``when``.
+    """
+    errors: list[str] = []
+    cas = trust.fulcio_at(when)
+    if not cas:
+        msg = f"no Fulcio CA in the trusted root is valid at {when:%Y-%m-%dT%H:%M:%SZ}"
+        raise VerificationError(msg, reason=Reason.CHAIN_UNTRUSTED, where="certificate")
+    for ca in cas:
+        *intermediates, root = ca.certificates
+        verifier = (
+            PolicyBuilder()
+            .store(Store([root]))
+            .time(when)
+            .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
+            .build_client_verifier()
+        )
+        try:
+            return list(verifier.verify(leaf, intermediates).chain[1:])
+        except (
+            X509VerificationError,
+            x509.UnsupportedGeneralNameType,
+            ValueError,
+        ) as exc:
+            errors.append(str(exc))
+    msg = f"no trusted path at {when:%Y-%m-%dT%H:%M:%SZ}: {'; '.join(errors)}"
+    raise VerificationError(msg, reason=Reason.CHAIN_UNTRUSTED, where="certificate")
+
+
+def verify_sct(
+    leaf: x509.Certificate, chain: list[x509.Certificate], *, trust: TrustMaterial
+) -> None:
+    """Verify at least one embedded SCT from a trusted CT log (RFC 6962 §3.2).
+
+    SCTs from unknown logs, or stamped outside their log's window, do not count.
+
+    Raises:
+        VerificationError: no embedded SCT verifies (reason ``sct-invalid``).
+    """
+    try:
+        scts = leaf.extensions.get_extension_for_class(
+            x509.PrecertificateSignedCertificateTimestamps
+        ).value
+    except x509.ExtensionNotFound as exc:
+        raise VerificationError(
+            "certificate has no embedded SCT",
+            reason=Reason.SCT_INVALID,
+            where="certificate",
+        ) from exc
+    except ValueError as exc:
+        raise VerificationError(
+            f"certificate's SCT list is malformed: {exc}",
+            reason=Reason.SCT_INVALID,
+            where="certificate",
+        ) from exc
+    issuer = chain[0]
+    # A precertificate signed by a dedicated precert-signing CA names that CA's issuer.
+    try:
+        if (
+            PRECERT_SIGNING
+            in issuer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            and len(chain) > 1
+        ):
+            issuer = chain[1]
+    except x509.ExtensionNotFound:
+        pass
+    issuer_key_hash = hashlib.sha256(
+        issuer.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).digest()
+    tbs = leaf.tbs_precertificate_bytes
+    problems: list[str] = []
+    for sct in scts:
+        log = trust.ctlog(sct.log_id)
+        if log is None:
+            problems.append(f"SCT from unknown log {sct.log_id.hex()[:16]}")
+            continue
+        stamped = sct.timestamp.replace(tzinfo=UTC)  # cryptography gives naive UTC
+        if not log.valid_for.contains(stamped):
+            problems.append(
+                f"SCT from {log.base_url} stamped outside the log's validity"
+            )
+            continue
+        if sct.entry_type != x509.certificate_transparency.LogEntryType.PRE_CERTIFICATE:
+            problems.append("SCT is not over a precertificate")
+            continue
+        # Integer arithmetic: a float product can land one millisecond short.
+        millis = (stamped - _EPOCH) // timedelta(milliseconds=1)
+        signed = (
+            struct.pack("!BBQH", sct.version.value, 0, millis, 1)
+            + issuer_key_hash
+            + len(tbs).to_bytes(3, "big")
+            + tbs
+            + struct.pack("!H", len(sct.extension_bytes))
+            + sct.extension_bytes
+        )
+        try:
+            keys.verify(log.key, sct.signature, signed, what="SCT")
+        except VerificationError:
+            problems.append(f"SCT from {log.base_url} does not verify")
+            continue
+        return
+    raise VerificationError(
+        "; ".join(problems) or "no SCT", reason=Reason.SCT_INVALID, where="certificate"
+    )
+
+
+def _utf8_der(value: bytes) -> str | None:
+    # A DER UTF8String: tag 0x0C, definite length (short or long form).
+    if len(value) < 2 or value[0] != 0x0C:  # noqa: PLR2004
+        return None
+    length, offset = value[1], 2
+    if length & 0x80:
+        count = length & 0x7F
+        length, offset = int.from_bytes(value[2 : 2 + count], "big"), 2 + count
+    body = value[offset:]
+    if len(body) != length:
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """Who a Fulcio certificate says signed: SAN values, issuer, other claims."""
+
+    sans: tuple[str, ...]
+    issuer: str | None
+    extensions: dict[str, str]  # Fulcio OID suffix ("9", "12", ...) to value
+
+
+def identity_of(leaf: x509.Certificate) -> Identity:
+    """Read the signer's identity from a Fulcio leaf.
+
+    Raises:
+        VerificationError: the issuer extensions disagree or are malformed.
+    """
+    sans: list[str] = []
+    try:
+        names = leaf.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        ).value
+        sans.extend(names.get_values_for_type(x509.RFC822Name))
+        sans.extend(names.get_values_for_type(x509.UniformResourceIdentifier))
+        others = names.get_values_for_type(x509.OtherName)
+        sans.extend(
+            t
+            for o in others
+            if o.type_id == OTHERNAME_SAN and (t := _utf8_der(o.value)) is not None
+        )
+    except x509.ExtensionNotFound:
+        pass
+    extensions: dict[str, str] = {}
+    for ext in leaf.extensions:
+        dotted = ext.oid.dotted_string
+        if not dotted.startswith(FULCIO + ".") or not isinstance(
+            ext.value, x509.UnrecognizedExtension
+        ):
+            continue
+        suffix = dotted[len(FULCIO) + 1 :]
+        raw = ext.value.value
+        if suffix.isdigit() and int(suffix) in _RAW_EXTENSIONS:
+            try:
+                extensions[suffix] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+        elif (text := _utf8_der(raw)) is not None:
+            extensions[suffix] = text
+    v1, v2 = extensions.get("1"), extensions.get("8")
+    if v1 is not None and v2 is not None and v1 != v2:
+        # Our choice (formats.md §6.8): two issuers that disagree name no one.
+        msg = f"certificate names two different OIDC issuers: {v2!r} and {v1!r}"
+        raise VerificationError(msg, reason=Reason.ISSUER_MISMATCH, where="certificate")
+    return Identity(
+        sans=tuple(sans), issuer=v2 if v2 is not None else v1, extensions=extensions
+    )

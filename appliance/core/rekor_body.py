@@ -1,0 +1,250 @@
+"""Compare a log entry's body with the bundle it came in (formats.md §6.4).
+
+A genuine log entry about *other* material proves nothing (CVE-2022-36056):
+the digest, the signature and the signer in the body must be exactly the
+bundle's. Supported kinds: hashedrekord 0.0.1 and 0.0.2, dsse 0.0.1, intoto
+0.0.1 and 0.0.2. The intoto and dsse envelope hashes cover the submitted
+envelope bytes, which a bundle does not preserve; like sigstore-python and
+sigstore-go, we compare everything else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from appliance.core import _json, keys
+from appliance.core.errors import InputError, Reason, VerificationError
+
+if TYPE_CHECKING:
+    from appliance.core.bundle import DsseEnvelope
+    from appliance.core.keys import PublicKey
+
+SUPPORTED = frozenset(
+    {
+        ("hashedrekord", "0.0.1"),
+        ("hashedrekord", "0.0.2"),
+        ("dsse", "0.0.1"),
+        ("intoto", "0.0.1"),
+        ("intoto", "0.0.2"),
+    }
+)
+_V2_HASHES = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signer:
+    """Who the bundle says signed: a leaf certificate, or a bare key."""
+
+    certificate: x509.Certificate | None
+    key: PublicKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signed:
+    """What the bundle says was signed, for comparison with the body.
+
+    Attributes:
+        digests: hashlib name to digest of the signed message (the artifact,
+            or for DSSE under Rekor v2, the PAE bytes).
+        signature: the raw signature.
+        envelope: the DSSE envelope, for dsse and intoto entries.
+    """
+
+    digests: dict[str, bytes]
+    signature: bytes
+    envelope: DsseEnvelope | None
+
+
+def _mismatch(field: str) -> VerificationError:
+    return VerificationError(
+        f"log entry does not match the bundle: {field}",
+        reason=Reason.TLOG_ENTRY_INVALID,
+        where="tlog entry body",
+    )
+
+
+def _signer_matches(signer: Signer, pem_or_der: bytes) -> bool:
+    """Tell whether this encoded certificate or key names the bundle's signer."""
+    if signer.certificate is not None:
+        der = signer.certificate.public_bytes(serialization.Encoding.DER)
+        if pem_or_der == der:
+            return True
+        try:
+            return (
+                x509.load_pem_x509_certificate(pem_or_der).public_bytes(
+                    serialization.Encoding.DER
+                )
+                == der
+            )
+        except ValueError:
+            return False
+    want = keys.spki_der(signer.key)
+    if pem_or_der == want:
+        return True
+    try:
+        return keys.spki_der(keys.load_pem(pem_or_der, where="tlog entry body")) == want
+    except InputError:
+        return False
+
+
+def _b64(value: object, field: str) -> bytes:
+    if not isinstance(value, str):
+        raise _mismatch(f"{field} is missing")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _mismatch(f"{field} is not base64") from exc
+
+
+def _get(doc: Any, *path: str) -> Any:  # noqa: ANN401 - walks untyped JSON
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            raise _mismatch(f"{'.'.join(path)} is missing")
+        doc = doc[key]
+    return doc
+
+
+def _hex_hash(doc: Any, field: str, expected: dict[str, bytes]) -> None:  # noqa: ANN401
+    algorithm, value = _get(doc, "algorithm"), _get(doc, "value")
+    if (
+        not isinstance(algorithm, str)
+        or algorithm not in expected
+        or not isinstance(value, str)
+    ):
+        raise _mismatch(f"{field} uses an unexpected algorithm {algorithm!r}")
+    if value.lower() != expected[algorithm].hex():
+        raise _mismatch(field)
+
+
+def check_body(
+    body: bytes, *, kind: str, version: str, signer: Signer, signed: Signed
+) -> None:
+    """Check that ``body`` records exactly this signer, signature and digest.
+
+    Raises:
+        VerificationError: the body describes other material, or is of a kind
+            we cannot compare (reason ``tlog-entry-invalid``).
+    """
+    try:
+        doc = _json.obj(_json.loads(body, what="tlog entry body"), "tlog entry body")
+    except InputError as exc:
+        raise _mismatch("body is not a JSON object") from exc
+    if (doc.get("kind"), doc.get("apiVersion")) != (kind, version):
+        raise _mismatch(
+            f"body is {doc.get('kind')}/{doc.get('apiVersion')}, entry says {kind}/{version}"
+        )
+    if (kind, version) not in SUPPORTED:
+        msg = f"unsupported log entry kind {kind}/{version}"
+        raise VerificationError(
+            msg, reason=Reason.UNSUPPORTED_FORMAT, where="tlog entry"
+        )
+    spec = _get(doc, "spec")
+    if kind == "hashedrekord" and version == "0.0.1":
+        _hashedrekord_v1(spec, signer, signed)
+    elif kind == "hashedrekord":
+        _hashedrekord_v2(spec, signer, signed)
+    elif kind == "dsse":
+        _dsse(spec, signer, signed)
+    else:
+        _intoto(spec, version, signer, signed)
+
+
+def _hashedrekord_v1(spec: Any, signer: Signer, signed: Signed) -> None:  # noqa: ANN401
+    if signed.envelope is not None:
+        raise _mismatch("a DSSE envelope cannot be logged as hashedrekord 0.0.1")
+    _hex_hash(_get(spec, "data", "hash"), "artifact digest", signed.digests)
+    if _b64(_get(spec, "signature", "content"), "signature") != signed.signature:
+        raise _mismatch("signature")
+    if not _signer_matches(
+        signer, _b64(_get(spec, "signature", "publicKey", "content"), "public key")
+    ):
+        raise _mismatch("signing certificate or key")
+
+
+def _hashedrekord_v2(spec: Any, signer: Signer, signed: Signed) -> None:  # noqa: ANN401
+    inner = _get(spec, "hashedRekordV002")
+    algorithm = _V2_HASHES.get(_get(inner, "data", "algorithm"))
+    if algorithm is None or algorithm not in signed.digests:
+        raise _mismatch("digest algorithm")
+    if _b64(_get(inner, "data", "digest"), "digest") != signed.digests[algorithm]:
+        raise _mismatch("artifact digest")
+    if _b64(_get(inner, "signature", "content"), "signature") != signed.signature:
+        raise _mismatch("signature")
+    verifier = _get(inner, "signature", "verifier")
+    if "x509Certificate" in verifier:
+        encoded = _b64(_get(verifier, "x509Certificate", "rawBytes"), "certificate")
+        if signer.certificate is None or not _signer_matches(signer, encoded):
+            raise _mismatch("signing certificate")
+    elif "publicKey" in verifier:
+        encoded = _b64(_get(verifier, "publicKey", "rawBytes"), "public key")
+        if signer.certificate is not None or not _signer_matches(signer, encoded):
+            raise _mismatch("signing key")
+    else:
+        raise _mismatch("verifier")
+
+
+def _envelope(signed: Signed) -> DsseEnvelope:
+    if signed.envelope is None:
+        raise _mismatch("a message signature cannot be logged as an envelope entry")
+    return signed.envelope
+
+
+def _dsse(spec: Any, signer: Signer, signed: Signed) -> None:  # noqa: ANN401
+    envelope = _envelope(signed)
+    _hex_hash(
+        _get(spec, "payloadHash"),
+        "payload digest",
+        {"sha256": hashlib.sha256(envelope.payload).digest()},
+    )
+    entries = _get(spec, "signatures")
+    if not isinstance(entries, list) or len(entries) != len(envelope.signatures):
+        raise _mismatch("number of signatures")
+    logged = sorted(
+        (_b64(_get(e, "signature"), "signature"), _b64(_get(e, "verifier"), "verifier"))
+        for e in entries
+    )
+    for (sig, verifier), ours in zip(
+        logged, sorted(s.sig for s in envelope.signatures), strict=True
+    ):
+        if sig != ours:
+            raise _mismatch("envelope signature")
+        if not _signer_matches(signer, verifier):
+            raise _mismatch("signing certificate or key")
+
+
+def _intoto(spec: Any, version: str, signer: Signer, signed: Signed) -> None:  # noqa: ANN401
+    envelope = _envelope(signed)
+    content = _get(spec, "content")
+    _hex_hash(
+        _get(content, "payloadHash"),
+        "payload digest",
+        {"sha256": hashlib.sha256(envelope.payload).digest()},
+    )
+    if version == "0.0.1":
+        if not _signer_matches(signer, _b64(_get(spec, "publicKey"), "public key")):
+            raise _mismatch("signing certificate or key")
+        return
+    logged_env = _get(content, "envelope")
+    if _get(logged_env, "payloadType") != envelope.payload_type:
+        raise _mismatch("payload type")
+    entries = _get(logged_env, "signatures")
+    if not isinstance(entries, list) or len(entries) != len(envelope.signatures):
+        raise _mismatch("number of signatures")
+    for entry, ours in zip(entries, envelope.signatures, strict=True):
+        # intoto 0.0.2 double-encodes: base64 of the base64 signature text.
+        once = _b64(_get(entry, "sig"), "signature")
+        try:
+            sig = base64.b64decode(once, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise _mismatch("signature is not double base64") from exc
+        if sig != ours.sig:
+            raise _mismatch("envelope signature")
+        if not _signer_matches(signer, _b64(_get(entry, "publicKey"), "public key")):
+            raise _mismatch("signing certificate or key")

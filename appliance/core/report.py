@@ -1,0 +1,71 @@
+"""The result of a successful verification: data only, rendered at the edges.
+
+A result exists only when everything was positively verified; failure is an
+exception. ``checks`` lists, in order, every check that passed, so a report
+can show an auditor exactly what was established.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+class TimeSource(StrEnum):
+    """Where a verified signing time came from."""
+
+    TRANSPARENCY_LOG = "transparency-log"  # a Rekor v1 SET's integrated time
+    TIMESTAMP_AUTHORITY = "timestamp-authority"  # an RFC 3161 stamp
+    NONE = "none"  # key-signed material with no verified time
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerificationResult:
+    """What was verified, by whom it was signed, and when."""
+
+    signer: str  # the matched SAN, or the key id for key-signed material
+    issuer: str | None
+    signing_time: datetime | None
+    time_source: TimeSource
+    log_index: int | None
+    log_url: str | None
+    bundle_version: str
+    content: str  # "message-signature" | "dsse" | "cosign-legacy"
+    predicate_type: str | None = None
+    subject: str | None = None
+    trust_source: str = ""
+    trust_sha256: str = ""
+    tuf_backed: bool = False
+    checks: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, object]:
+        """A stable JSON object for ``-o json`` (keys never renamed)."""
+        return {
+            "verified": True,
+            "signer": self.signer,
+            "issuer": self.issuer,
+            "signing_time": None
+            if self.signing_time is None
+            else _iso(self.signing_time),
+            "signing_time_source": self.time_source.value,
+            "log_index": self.log_index,
+            "log_url": self.log_url,
+            "bundle_version": self.bundle_version,
+            "content": self.content,
+            "predicate_type": self.predicate_type,
+            "subject": self.subject,
+            "trust_root": {
+                "source": self.trust_source,
+                "sha256": self.trust_sha256,
+                "tuf_backed": self.tuf_backed,
+            },
+            "checks": list(self.checks),
+        }
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,80 @@
+"""RFC 3161 signed timestamps against the trusted root's timestamp authorities.
+
+``rfc3161-client`` parses the response and checks the CMS signature, the TSA
+certificate chain at ``genTime``, the timeStamping EKU and the message imprint
+(formats.md §6.5). Here we add what it leaves to its caller: the trusted
+root's validity window for the TSA, inclusive at both ends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from rfc3161_client import VerificationError as TsaVerificationError
+from rfc3161_client import VerifierBuilder, decode_timestamp_response
+
+from appliance.core.errors import Reason, VerificationError
+
+if TYPE_CHECKING:
+    from appliance.core.trust import TrustedAuthority, TrustMaterial
+
+
+def _verify_with(
+    authority: TrustedAuthority, response: object, signature: bytes
+) -> None:
+    certs = authority.certificates
+    min_chain = 2  # a signing certificate and a root, at the least
+    if len(certs) < min_chain:
+        msg = "TSA chain in the trusted root is incomplete"
+        raise TsaVerificationError(msg)
+    builder = (
+        VerifierBuilder().tsa_certificate(certs[0]).add_root_certificate(certs[-1])
+    )
+    for intermediate in certs[1:-1]:
+        builder = builder.add_intermediate_certificate(intermediate)
+    builder.build().verify_message(response, signature)  # type: ignore[arg-type]
+
+
+def verify_timestamp(
+    stamp: bytes, *, signature: bytes, trust: TrustMaterial, where: str
+) -> datetime:
+    """Verify one RFC 3161 timestamp over ``signature``; return its ``genTime``.
+
+    Raises:
+        VerificationError: no trusted TSA, valid at ``genTime``, vouches for it
+            (reason ``timestamp-invalid``).
+    """
+    try:
+        response = decode_timestamp_response(stamp)
+    except ValueError as exc:
+        msg = f"not an RFC 3161 timestamp response: {exc}"
+        raise VerificationError(
+            msg, reason=Reason.TIMESTAMP_INVALID, where=where
+        ) from exc
+    if not trust.tsas:
+        msg = (
+            "bundle carries a timestamp but the trusted root has no timestamp authority"
+        )
+        raise VerificationError(msg, reason=Reason.TIMESTAMP_INVALID, where=where)
+    gen_time = response.tst_info.gen_time
+    gen_time = (
+        gen_time.replace(tzinfo=UTC)
+        if gen_time.tzinfo is None
+        else gen_time.astimezone(UTC)
+    )
+    problems = []
+    for authority in trust.tsas:
+        try:
+            _verify_with(authority, response, signature)
+        except (TsaVerificationError, ValueError) as exc:
+            problems.append(f"{authority.uri or 'TSA'}: {exc}")
+            continue
+        if not authority.valid_for.contains(gen_time):
+            problems.append(
+                f"{authority.uri or 'TSA'}: stamp time {gen_time:%Y-%m-%dT%H:%M:%SZ} is outside its validity in the trusted root"
+            )
+            continue
+        return gen_time
+    msg = "; ".join(problems)
+    raise VerificationError(msg, reason=Reason.TIMESTAMP_INVALID, where=where)

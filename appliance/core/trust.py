@@ -1,0 +1,152 @@
+"""Trust material ready for verification, built once from a trusted root.
+
+Parsing keys and certificates once per trusted root (not once per bundle)
+keeps verification fast; every validity window stays attached to what it
+bounds, so a key is only ever used inside its window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+
+from appliance.core import keys
+from appliance.core.errors import InputError, Reason, TrustRootError
+from trustroot.model import TrustedRoot, TrustRootFormatError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from appliance.core.keys import PublicKey
+    from trustroot.model import LogInstance, TimeRange
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustedLog:
+    """A log's identity, key and window."""
+
+    log_id: bytes
+    key: PublicKey
+    host: str
+    note_names: frozenset[str]
+    base_url: str
+    checkpoint_hint: bytes
+    valid_for: TimeRange
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustedAuthority:
+    """A CA or TSA chain (leaf or intermediates first, root last) and its window."""
+
+    uri: str
+    certificates: tuple[x509.Certificate, ...]
+    valid_for: TimeRange
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustMaterial:
+    """Everything the verifier trusts, with where it came from."""
+
+    tlogs: tuple[TrustedLog, ...]
+    ctlogs: tuple[TrustedLog, ...]
+    fulcio: tuple[TrustedAuthority, ...]
+    tsas: tuple[TrustedAuthority, ...]
+    source: str  # e.g. "embedded public-good", or a file path
+    sha256: str
+    tuf_backed: bool
+
+    def tlog(self, log_id: bytes) -> TrustedLog | None:
+        """The transparency log with this id, if trusted."""
+        return next((log for log in self.tlogs if log.log_id == log_id), None)
+
+    def ctlog(self, log_id: bytes) -> TrustedLog | None:
+        """The CT log with this id, if trusted."""
+        return next((log for log in self.ctlogs if log.log_id == log_id), None)
+
+    def fulcio_at(self, when: datetime) -> tuple[TrustedAuthority, ...]:
+        """Fulcio CAs whose window contains ``when``."""
+        return tuple(ca for ca in self.fulcio if ca.valid_for.contains(when))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str, tuf_backed: bool) -> TrustMaterial:
+        """Build trust material from ``trusted_root.json`` bytes.
+
+        Raises:
+            TrustRootError: the trusted root is malformed or holds unusable keys.
+        """
+        try:
+            root = TrustedRoot.from_bytes(data)
+        except TrustRootFormatError as exc:
+            raise TrustRootError(
+                str(exc), reason=Reason.TRUST_ROOT_INVALID, where=source
+            ) from exc
+        return cls.from_model(root, source=source, tuf_backed=tuf_backed)
+
+    @classmethod
+    def from_model(
+        cls, root: TrustedRoot, *, source: str, tuf_backed: bool
+    ) -> TrustMaterial:
+        """Build trust material from a parsed trusted root.
+
+        Raises:
+            TrustRootError: a key or certificate in it cannot be used.
+        """
+        try:
+            return cls(
+                tlogs=tuple(
+                    _log(log, f"tlogs[{i}]") for i, log in enumerate(root.tlogs)
+                ),
+                ctlogs=tuple(
+                    _log(log, f"ctlogs[{i}]") for i, log in enumerate(root.ctlogs)
+                ),
+                fulcio=tuple(
+                    TrustedAuthority(
+                        uri=ca.uri,
+                        certificates=tuple(
+                            x509.load_der_x509_certificate(c) for c in ca.chain
+                        ),
+                        valid_for=ca.valid_for,
+                    )
+                    for ca in root.certificate_authorities
+                ),
+                tsas=tuple(
+                    TrustedAuthority(
+                        uri=ca.uri,
+                        certificates=tuple(
+                            x509.load_der_x509_certificate(c) for c in ca.chain
+                        ),
+                        valid_for=ca.valid_for,
+                    )
+                    for ca in root.timestamp_authorities
+                ),
+                source=source,
+                sha256=root.sha256,
+                tuf_backed=tuf_backed,
+            )
+        except (
+            ValueError
+        ) as exc:  # InputError from keys, or a certificate that does not parse
+            raise TrustRootError(
+                f"unusable trust material: {exc}",
+                reason=Reason.TRUST_ROOT_INVALID,
+                where=source,
+            ) from exc
+
+
+def _log(log: LogInstance, where: str) -> TrustedLog:
+    try:
+        key = keys.load_der(log.public_key, where=where)
+    except InputError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+    return TrustedLog(
+        log_id=log.log_id,
+        key=key,
+        host=log.host,
+        note_names=log.note_names,
+        base_url=log.base_url,
+        # The note key hint is the first 4 bytes of the key id (C2SP signed-note).
+        checkpoint_hint=(log.checkpoint_key_id or log.log_id)[:4],
+        valid_for=log.valid_for,
+    )

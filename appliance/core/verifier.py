@@ -1,0 +1,292 @@
+"""Verify a Sigstore bundle: bytes, trust, policy and ``now`` in; a result out.
+
+The only success path is the ``return`` at the end of :func:`verify_bundle`;
+every check raises :class:`~appliance.core.errors.VerificationError` naming
+itself. The order (formats.md §6):
+
+1. signer: the leaf's Fulcio profile, or the operator's key;
+2. the signature over the artifact, or over the DSSE PAE and the statement's
+   subject;
+3. every log entry from a trusted log: inclusion proof and checkpoint, SET
+   (its time counts only if it verified), and the body against the bundle;
+4. every RFC 3161 timestamp, against the trusted TSAs;
+5. for certificates: at least one verified time, and at *each* time a path to
+   a Fulcio CA valid then; an SCT from a trusted CT log; the identity policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from appliance.core import certs, dsse, keys, rekor_body, timestamp, tlog
+from appliance.core.bundle import Bundle, DsseEnvelope, MessageSignature
+from appliance.core.errors import Reason, VerificationError
+from appliance.core.limits import DEFAULT_LIMITS, Limits
+from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
+from appliance.core.report import TimeSource, VerificationResult
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from cryptography import x509
+
+    from appliance.core.artifact import Artifact
+    from appliance.core.trust import TrustMaterial
+
+
+def _signer(
+    bundle: Bundle, policy: Policy
+) -> tuple[x509.Certificate | None, keys.PublicKey]:
+    if bundle.certificate is not None:
+        if isinstance(policy, KeyPolicy):
+            msg = "bundle is signed with a certificate, but a key was given; verify it with an identity"
+            raise VerificationError(
+                msg, reason=Reason.POLICY_UNSATISFIED, where="bundle"
+            )
+        leaf = certs.load_certificate(bundle.certificate, where="bundle certificate")
+        certs.check_leaf_profile(leaf)
+        try:
+            key = keys._supported(leaf.public_key(), "bundle certificate")  # noqa: SLF001
+        except ValueError as exc:
+            raise VerificationError(
+                f"certificate key unusable: {exc}",
+                reason=Reason.CERTIFICATE_INVALID,
+                where="certificate",
+            ) from exc
+        return leaf, key
+    if not isinstance(policy, KeyPolicy):
+        msg = "bundle is signed with a key, not a certificate; verify it with --key"
+        raise VerificationError(msg, reason=Reason.POLICY_UNSATISFIED, where="bundle")
+    return None, policy.key
+
+
+def _message(
+    content: MessageSignature, key: keys.PublicKey, artifact: Artifact
+) -> dict[str, bytes]:
+    algorithm = content.digest_algorithm or "sha256"
+    digest = artifact.digest(algorithm)
+    if digest is None:
+        msg = f"the artifact's {algorithm} digest is needed and was not given"
+        raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where="artifact")
+    if content.digest is not None and content.digest != digest:
+        msg = "the artifact's digest is not the one the bundle signed"
+        raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where="artifact")
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        if artifact.data is None:
+            msg = "an Ed25519 signature can only be checked over the artifact itself, not its digest"
+            raise VerificationError(
+                msg, reason=Reason.SIGNATURE_INVALID, where="artifact"
+            )
+        keys.verify(
+            key, content.signature, artifact.data, what="artifact", where="artifact"
+        )
+    else:
+        keys.verify_prehashed(
+            key, content.signature, digest, algorithm, what="artifact", where="artifact"
+        )
+    return {algorithm: digest}
+
+
+def _envelope(
+    content: DsseEnvelope, key: keys.PublicKey, artifact: Artifact, limits: Limits
+) -> tuple[dict[str, bytes], dsse.Statement, str]:
+    if content.payload_type != dsse.INTOTO_PAYLOAD_TYPE:
+        msg = f"DSSE payload type {content.payload_type!r} is not an in-toto statement"
+        raise VerificationError(
+            msg, reason=Reason.UNSUPPORTED_FORMAT, where="dsse envelope"
+        )
+    signed = dsse.pae(content.payload_type, content.payload)
+    keys.verify(
+        key,
+        content.signatures[0].sig,
+        signed,
+        what="DSSE envelope",
+        where="dsse envelope",
+    )
+    statement = dsse.parse_statement(content.payload, limits=limits)
+    subject = dsse.match_subject(statement, artifact.digests())
+    # Rekor v2 logs a DSSE envelope as a hashedrekord over H(PAE).
+    pae_digests = {
+        name: hashlib.new(name, signed).digest()
+        for name in ("sha256", "sha384", "sha512")
+    }
+    return pae_digests, statement, subject
+
+
+@dataclass
+class _Progress:
+    """What the verification has established so far (internal, mutable)."""
+
+    checks: list[str] = field(default_factory=list)
+    entries: list[tlog.VerifiedEntry] = field(default_factory=list)
+    times: list[tuple[datetime, TimeSource]] = field(default_factory=list)
+
+
+def _check_entries(
+    bundle: Bundle,
+    signer: rekor_body.Signer,
+    signed: rekor_body.Signed,
+    trust: TrustMaterial,
+    progress: _Progress,
+) -> None:
+    for i, entry in enumerate(bundle.tlog_entries):
+        where = f"tlog entry {i} (log index {entry.log_index})"
+        result = tlog.verify_entry(entry, trust=trust, where=where)
+        if result is None:
+            continue  # an untrusted log vouches for nothing; the threshold decides
+        rekor_body.check_body(
+            entry.canonicalized_body,
+            kind=entry.kind,
+            version=entry.version,
+            signer=signer,
+            signed=signed,
+        )
+        progress.entries.append(result)
+        evidence = (
+            "inclusion proof and signed checkpoint, " if result.proven else ""
+        ) + ("SET, " if result.integrated_time else "")
+        progress.checks.append(
+            f"log entry {entry.log_index} on {result.log.base_url}: {evidence}body matches the bundle"
+        )
+        if result.integrated_time is not None:
+            progress.times.append((result.integrated_time, TimeSource.TRANSPARENCY_LOG))
+    if not progress.entries:
+        msg = "no log entry from a trusted transparency log"
+        raise VerificationError(msg, reason=Reason.TLOG_ENTRY_MISSING, where="bundle")
+
+
+def _check_timestamps(
+    bundle: Bundle, trust: TrustMaterial, progress: _Progress
+) -> None:
+    # Stricter than sigstore-python, which skips stamps it cannot verify: a
+    # bundle carrying a stamp no trusted TSA vouches for is refused outright.
+    for i, stamp in enumerate(bundle.rfc3161_timestamps):
+        when = timestamp.verify_timestamp(
+            stamp, signature=bundle.signature, trust=trust, where=f"timestamp {i}"
+        )
+        progress.times.append((when, TimeSource.TIMESTAMP_AUTHORITY))
+        progress.checks.append(
+            f"RFC 3161 timestamp {i} verifies: {when:%Y-%m-%dT%H:%M:%SZ}"
+        )
+
+
+def _check_certificate(
+    leaf: x509.Certificate, policy: Policy, trust: TrustMaterial, progress: _Progress
+) -> certs.Identity:
+    if not progress.times:
+        msg = "no verified signing time: no SET and no trusted timestamp"
+        raise VerificationError(msg, reason=Reason.NO_VERIFIED_TIME, where="bundle")
+    chain: list[x509.Certificate] = []
+    for when, _ in progress.times:
+        chain = certs.verify_chain(leaf, trust=trust, when=when)
+    progress.checks.append(
+        f"certificate chains to a trusted Fulcio CA at each of {len(progress.times)} verified time(s)"
+    )
+    certs.verify_sct(leaf, chain, trust=trust)
+    progress.checks.append("embedded SCT verifies under a trusted CT log")
+    identity = certs.identity_of(leaf)
+    if not isinstance(
+        policy, IdentityPolicy
+    ):  # _signer() guarantees it; this narrows the type
+        raise VerificationError("no identity policy", reason=Reason.POLICY_UNSATISFIED)
+    policy.verify(identity)
+    return identity
+
+
+def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (style §2)
+    bundle: Bundle,
+    *,
+    artifact: Artifact,
+    trust: TrustMaterial,
+    policy: Policy,
+    now: datetime,
+    limits: Limits = DEFAULT_LIMITS,
+) -> VerificationResult:
+    """Verify ``bundle`` for ``artifact`` under ``trust`` and ``policy``.
+
+    Args:
+        bundle: a parsed bundle.
+        artifact: the artifact's bytes or digest (for DSSE, a subject).
+        trust: the trusted root's material.
+        policy: the identity or key the signer must have.
+        now: the caller's clock, recorded in the checks; signing times come
+            only from the log and timestamp authorities, never from ``now``.
+        limits: caps on untrusted input.
+
+    Returns:
+        What was verified; returned only if every check passed.
+
+    Raises:
+        VerificationError: any check failed (the reason names which).
+    """
+    progress = _Progress(checks=[f"bundle v{bundle.version} is well-formed"])
+    leaf, key = _signer(bundle, policy)
+    if leaf is not None:
+        progress.checks.append(
+            "signing certificate has the Fulcio code-signing profile"
+        )
+
+    statement: dsse.Statement | None = None
+    subject: str | None = None
+    if isinstance(bundle.content, MessageSignature):
+        signed_digests = _message(bundle.content, key, artifact)
+        progress.checks.append("signature over the artifact digest verifies")
+    else:
+        signed_digests, statement, subject = _envelope(
+            bundle.content, key, artifact, limits
+        )
+        progress.checks.extend(
+            [
+                "DSSE envelope signature verifies",
+                f"statement subject {subject or '(unnamed)'} matches the artifact",
+            ]
+        )
+
+    envelope = bundle.content if isinstance(bundle.content, DsseEnvelope) else None
+    signed = rekor_body.Signed(
+        digests=signed_digests, signature=bundle.signature, envelope=envelope
+    )
+    _check_entries(
+        bundle, rekor_body.Signer(certificate=leaf, key=key), signed, trust, progress
+    )
+    _check_timestamps(bundle, trust, progress)
+
+    issuer: str | None = None
+    if leaf is not None:
+        identity = _check_certificate(leaf, policy, trust, progress)
+        wanted = policy.identity if isinstance(policy, IdentityPolicy) else None
+        signer_name = (
+            wanted
+            if wanted in identity.sans
+            else (identity.sans[0] if identity.sans else "")
+        )
+        issuer = identity.issuer
+        progress.checks.append(
+            f"identity {signer_name} from {issuer} matches the policy"
+        )
+    else:
+        signer_name = "key " + keys.key_id(key).hex()[:16]
+
+    first = min(progress.times, key=lambda t: t[0]) if progress.times else None
+    progress.checks.append(f"verified at {now:%Y-%m-%dT%H:%M:%SZ} (appliance clock)")
+    best = progress.entries[0]
+    return VerificationResult(
+        signer=signer_name,
+        issuer=issuer,
+        signing_time=first[0] if first else None,
+        time_source=first[1] if first else TimeSource.NONE,
+        log_index=best.entry.log_index,
+        log_url=best.log.base_url,
+        bundle_version=str(bundle.version),
+        content="message-signature" if statement is None else "dsse",
+        predicate_type=None if statement is None else statement.predicate_type,
+        subject=subject,
+        trust_source=trust.source,
+        trust_sha256=trust.sha256,
+        tuf_backed=trust.tuf_backed,
+        checks=tuple(progress.checks),
+    )
