@@ -15,6 +15,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from appliance import __version__
+from appliance.cli import verify_blob
 from appliance.cli.exit_codes import ExitCode, exit_code_for
 from appliance.core.errors import ApplianceError
 
@@ -53,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="more detail on stderr (repeat for debug); tracebacks of internal errors",
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    verify_blob.add_parser(commands)
     return parser
 
 

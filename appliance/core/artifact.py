@@ -39,6 +39,9 @@ class Artifact:
 
     def digests(self) -> dict[str, bytes]:
         """Every digest known or computable."""
-        if self.data is None:
-            return dict(self.given)
-        return {name: hashlib.new(name, self.data).digest() for name in _LENGTHS}
+        known = dict(self.given)
+        if self.data is not None:
+            for name in _LENGTHS:
+                if name not in known:
+                    known[name] = hashlib.new(name, self.data).digest()
+        return known

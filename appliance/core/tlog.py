@@ -101,13 +101,18 @@ def verify_entry(
         proven = True
     integrated: datetime | None = None
     if entry.signed_entry_timestamp is not None and entry.integrated_time:
-        keys.verify(
-            log.key,
-            entry.signed_entry_timestamp,
-            set_payload(entry),
-            what="SET",
-            where=where,
-        )
+        try:
+            keys.verify(
+                log.key,
+                entry.signed_entry_timestamp,
+                set_payload(entry),
+                what="SET",
+                where=where,
+            )
+        except VerificationError as exc:
+            raise VerificationError(
+                exc.message, reason=Reason.SET_INVALID, where=where
+            ) from exc
         integrated = datetime.fromtimestamp(entry.integrated_time, tz=UTC)
         if not log.valid_for.contains(integrated):
             msg = f"log key of {log.base_url} was not valid at the integration time {integrated:%Y-%m-%dT%H:%M:%SZ}"

@@ -1,0 +1,49 @@
+"""Read the committed third-party vectors (tests/assets/vectors) by their indexes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from appliance.core.legacy import LegacySignature
+
+VECTORS = Path(__file__).parents[1] / "assets" / "vectors"
+CONFORMANCE = VECTORS / "conformance"
+PUBLIC_GOOD_ROOT = VECTORS / "trust" / "public-good" / "trusted_root.json"
+
+
+def conformance_cases() -> list[dict[str, Any]]:
+    """The sigstore-conformance bundle-verify cases (paths relative to CONFORMANCE)."""
+    cases: list[dict[str, Any]] = json.loads((CONFORMANCE / "cases.json").read_text())
+    return cases
+
+
+def extra_cases(*kinds: str) -> list[dict[str, Any]]:
+    """Cases from extra-cases.json of the given kinds (paths relative to VECTORS)."""
+    cases: list[dict[str, Any]] = json.loads((VECTORS / "extra-cases.json").read_text())
+    return [c for c in cases if c["kind"] in kinds]
+
+
+def trusted_root_path(case: dict[str, Any], base: Path) -> Path:
+    """The trusted root a case names ("public-good" means the production snapshot)."""
+    root = case["trusted_root"]
+    return PUBLIC_GOOD_ROOT if root in (None, "public-good") else base / root
+
+
+def read_legacy_signature(path: Path) -> LegacySignature:
+    """Read a containers/image signature file: NUL, ``sigstore-json\\n``, JSON."""
+    raw = path.read_bytes()
+    prefix = b"\x00sigstore-json\n"
+    if not raw.startswith(prefix):
+        msg = f"{path} is not a sigstore-json signature file"
+        raise ValueError(msg)
+    doc = json.loads(raw[len(prefix) :])
+    return LegacySignature(payload=base64.b64decode(doc["payload"]), annotations=doc["annotations"])
+
+
+def manifest_digest(path: Path) -> str:
+    """``sha256:<hex>`` of a manifest file's exact bytes."""
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
