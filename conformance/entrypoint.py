@@ -34,15 +34,12 @@ def translate(argv: list[str]) -> list[str] | None:
     """Map the suite's arguments onto ``verify-blob``; None if unsupported."""
     if not argv or argv[0] != "verify-bundle":
         return None
-    args = list(argv[1:])
-    if "--staging" in args:
-        args.remove("--staging")
-        if "--trusted-root" not in args:
-            staging = resources.files("trustroot").joinpath(
-                "data", "staging", "trusted_root.json"
-            )
-            args += ["--trusted-root", str(staging)]
-    *options, artifact = args
+    *options, artifact = argv[1:] or [""]
+    if "--staging" in options:
+        options.remove("--staging")
+        if "--trusted-root" not in options:
+            staging = resources.files("trustroot").joinpath("data", "staging", "trusted_root.json")
+            options += ["--trusted-root", str(staging)]
     return ["verify-blob", artifact, *options]
 
 

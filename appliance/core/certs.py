@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 from cryptography.x509.verification import (
@@ -44,12 +45,22 @@ _RAW_EXTENSIONS = frozenset(range(1, 7))
 
 
 def load_certificate(der: bytes, *, where: str) -> x509.Certificate:
-    """Parse a DER certificate."""
+    """Parse a DER certificate, extensions included.
+
+    ``cryptography`` parses extensions lazily; touching them here means a
+    damaged certificate is refused at the boundary, not deep in a check.
+
+    Raises:
+        InputError: not a DER X.509 certificate with well-formed extensions.
+    """
     try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
-        msg = "not a DER X.509 certificate"
+        cert = x509.load_der_x509_certificate(der)
+        _ = cert.extensions
+        _ = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        msg = f"not a well-formed X.509 certificate ({exc})"
         raise InputError(msg, where=where) from exc
+    return cert
 
 
 def _is_ca(cert: x509.Certificate) -> bool:

@@ -41,7 +41,7 @@ def load_der(data: bytes, *, where: str) -> PublicKey:
     except (ValueError, UnsupportedAlgorithm) as exc:
         msg = "not a usable public key"
         raise InputError(msg, where=where) from exc
-    return _supported(key, where)
+    return supported(key, where)
 
 
 def load_pem(data: bytes, *, where: str) -> PublicKey:
@@ -51,10 +51,11 @@ def load_pem(data: bytes, *, where: str) -> PublicKey:
     except (ValueError, UnsupportedAlgorithm) as exc:
         msg = "not a PEM public key"
         raise InputError(msg, where=where) from exc
-    return _supported(key, where)
+    return supported(key, where)
 
 
-def _supported(key: object, where: str) -> PublicKey:
+def supported(key: object, where: str) -> PublicKey:
+    """Return ``key`` if it is of a type we verify with, else raise InputError."""
     if isinstance(
         key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
     ):

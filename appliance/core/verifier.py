@@ -20,11 +20,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from appliance.core import certs, dsse, keys, rekor_body, timestamp, tlog
 from appliance.core.bundle import Bundle, DsseEnvelope, MessageSignature
-from appliance.core.errors import Reason, VerificationError
+from appliance.core.errors import InputError, Reason, VerificationError
 from appliance.core.limits import DEFAULT_LIMITS, Limits
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
 from appliance.core.report import TimeSource, VerificationResult
@@ -50,12 +51,12 @@ def _signer(
         leaf = certs.load_certificate(bundle.certificate, where="bundle certificate")
         certs.check_leaf_profile(leaf)
         try:
-            key = keys._supported(leaf.public_key(), "bundle certificate")  # noqa: SLF001
-        except ValueError as exc:
+            key = keys.supported(leaf.public_key(), "bundle certificate")
+        except (ValueError, UnsupportedAlgorithm, InputError) as exc:
+            # A damaged or exotic key in the leaf: nothing it signed can verify.
+            msg = f"certificate key unusable: {exc}"
             raise VerificationError(
-                f"certificate key unusable: {exc}",
-                reason=Reason.CERTIFICATE_INVALID,
-                where="certificate",
+                msg, reason=Reason.CERTIFICATE_INVALID, where="certificate"
             ) from exc
         return leaf, key
     if not isinstance(policy, KeyPolicy):

@@ -41,7 +41,9 @@ def read_legacy_signature(path: Path) -> LegacySignature:
         msg = f"{path} is not a sigstore-json signature file"
         raise ValueError(msg)
     doc = json.loads(raw[len(prefix) :])
-    return LegacySignature(payload=base64.b64decode(doc["payload"]), annotations=doc["annotations"])
+    return LegacySignature(
+        payload=base64.b64decode(doc["payload"]), annotations=doc["annotations"]
+    )
 
 
 def manifest_digest(path: Path) -> str:

@@ -12,7 +12,6 @@ import base64
 import copy
 import hashlib
 import json
-from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from tests.helpers.sigstore_stack import (
     SigstoreStack,
     merkle,
 )
+from tests.helpers.tamper import TAMPERINGS, flip_b64
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,12 +47,6 @@ def _verifier(stack: SigstoreStack, tmp_path: Path, **root_kwargs: Any) -> Verif
 
 def _load(bundle: dict[str, Any]) -> Bundle:
     return Bundle.from_json(json.dumps(bundle))
-
-
-def _flip_b64(value: str, index: int = -1) -> str:
-    raw = bytearray(base64.b64decode(value))
-    raw[index] ^= 0x01
-    return base64.b64encode(bytes(raw)).decode()
 
 
 # -- accepted -------------------------------------------------------------------
@@ -212,81 +206,6 @@ def test_merkle_proofs_match_the_rfc_9162_verifier() -> None:
 
 # -- refused: one changed byte anywhere in the evidence -------------------------
 
-Tamper = Callable[[dict[str, Any]], None]
-
-
-def _entry(b: dict[str, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = b["verificationMaterial"]["tlogEntries"][0]
-    return entry
-
-
-def _flip_checkpoint_signature(b: dict[str, Any]) -> None:
-    proof = _entry(b)["inclusionProof"]
-    text, _, sig_line = proof["checkpoint"]["envelope"].rpartition("\u2014 ")
-    name, sig = sig_line.strip().split(" ")
-    proof["checkpoint"]["envelope"] = f"{text}\u2014 {name} {_flip_b64(sig)}\n"
-
-
-def _change_checkpoint_size(b: dict[str, Any]) -> None:
-    proof = _entry(b)["inclusionProof"]
-    lines = proof["checkpoint"]["envelope"].split("\n")
-    lines[1] = str(int(lines[1]) + 1)
-    proof["checkpoint"]["envelope"] = "\n".join(lines)
-    proof["treeSize"] = lines[1]
-
-
-def _change_body_digest(b: dict[str, Any]) -> None:
-    body = json.loads(base64.b64decode(_entry(b)["canonicalizedBody"]))
-    value = body["spec"]["data"]["hash"]["value"]
-    body["spec"]["data"]["hash"]["value"] = ("0" if value[0] != "0" else "1") + value[
-        1:
-    ]
-    _entry(b)["canonicalizedBody"] = base64.b64encode(
-        json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-    ).decode()
-
-
-TAMPERINGS: dict[str, Tamper] = {
-    "signature": lambda b: b["messageSignature"].update(
-        signature=_flip_b64(b["messageSignature"]["signature"])
-    ),
-    "message-digest": lambda b: b["messageSignature"]["messageDigest"].update(
-        digest=_flip_b64(b["messageSignature"]["messageDigest"]["digest"])
-    ),
-    "certificate-signature": lambda b: b["verificationMaterial"]["certificate"].update(
-        rawBytes=_flip_b64(b["verificationMaterial"]["certificate"]["rawBytes"])
-    ),
-    "set": lambda b: _entry(b)["inclusionPromise"].update(
-        signedEntryTimestamp=_flip_b64(
-            _entry(b)["inclusionPromise"]["signedEntryTimestamp"]
-        )
-    ),
-    "integrated-time": lambda b: _entry(b).update(
-        integratedTime=str(int(_entry(b)["integratedTime"]) + 1)
-    ),
-    "log-index": lambda b: _entry(b).update(
-        logIndex=str(int(_entry(b)["logIndex"]) + 1)
-    ),
-    "log-id": lambda b: _entry(b)["logId"].update(
-        keyId=_flip_b64(_entry(b)["logId"]["keyId"])
-    ),
-    "proof-hash": lambda b: _entry(b)["inclusionProof"]["hashes"].__setitem__(
-        0, _flip_b64(_entry(b)["inclusionProof"]["hashes"][0])
-    ),
-    "proof-root": lambda b: _entry(b)["inclusionProof"].update(
-        rootHash=_flip_b64(_entry(b)["inclusionProof"]["rootHash"])
-    ),
-    "proof-index": lambda b: _entry(b)["inclusionProof"].update(
-        logIndex=str(int(_entry(b)["inclusionProof"]["logIndex"]) + 1)
-    ),
-    "checkpoint-signature": _flip_checkpoint_signature,
-    "checkpoint-size": _change_checkpoint_size,
-    "body": lambda b: _entry(b).update(
-        canonicalizedBody=_flip_b64(_entry(b)["canonicalizedBody"], 40)
-    ),
-    "body-digest": _change_body_digest,
-}
-
 
 @pytest.mark.parametrize("where", sorted(TAMPERINGS))
 def test_one_changed_byte_is_refused(
@@ -318,7 +237,7 @@ def test_changed_dsse_payload_is_refused(
 ) -> None:
     signed = sigstore_stack.attest({"a": "00" * 32}, identity=IDENTITY)
     bundle = signed.bundle()
-    bundle["dsseEnvelope"]["payload"] = _flip_b64(bundle["dsseEnvelope"]["payload"], 10)
+    bundle["dsseEnvelope"]["payload"] = flip_b64(bundle["dsseEnvelope"]["payload"], 10)
     with pytest.raises(SigstoreError):
         _verifier(sigstore_stack, tmp_path).verify_dsse(_load(bundle), POLICY)
 

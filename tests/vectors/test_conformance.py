@@ -83,7 +83,9 @@ CASES = conformance_cases()
 
 def _policy(case: dict[str, Any]) -> Policy:
     if case.get("key"):
-        return KeyPolicy(key=keys.load_pem((CONFORMANCE / case["key"]).read_bytes(), where="key"))
+        return KeyPolicy(
+            key=keys.load_pem((CONFORMANCE / case["key"]).read_bytes(), where="key")
+        )
     return IdentityPolicy(identity=case["identity"], issuer=case["issuer"])
 
 
@@ -97,9 +99,19 @@ def _artifact(case: dict[str, Any], mode: str) -> Artifact:
 def verdict(case: dict[str, Any], mode: str) -> str:
     """Run one case through the core; return "pass" or the failure's reason."""
     try:
-        trust = TrustMaterial.from_bytes(trusted_root_path(case, CONFORMANCE).read_bytes(), source="case", tuf_backed=False)
+        trust = TrustMaterial.from_bytes(
+            trusted_root_path(case, CONFORMANCE).read_bytes(),
+            source="case",
+            tuf_backed=False,
+        )
         bundle = Bundle.from_bytes((CONFORMANCE / case["bundle"]).read_bytes())
-        verify_bundle(bundle, artifact=_artifact(case, mode), trust=trust, policy=_policy(case), now=NOW)
+        verify_bundle(
+            bundle,
+            artifact=_artifact(case, mode),
+            trust=trust,
+            policy=_policy(case),
+            now=NOW,
+        )
     except InputError:
         return INPUT
     except (VerificationError, TrustRootError) as exc:

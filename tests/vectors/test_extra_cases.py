@@ -21,7 +21,14 @@ from appliance.core.legacy import LegacySignature, verify_legacy
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
 from appliance.core.trust import TrustMaterial
 from appliance.core.verifier import verify_bundle
-from tests.helpers.vectors import PUBLIC_GOOD_ROOT, VECTORS, extra_cases, manifest_digest, read_legacy_signature, trusted_root_path
+from tests.helpers.vectors import (
+    PUBLIC_GOOD_ROOT,
+    VECTORS,
+    extra_cases,
+    manifest_digest,
+    read_legacy_signature,
+    trusted_root_path,
+)
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 BUNDLES = extra_cases("bundle", "attestation")
@@ -42,12 +49,16 @@ EXPECTED_REASON = {
 
 def _policy(case: dict[str, Any]) -> Policy:
     if case.get("key"):
-        return KeyPolicy(key=keys.load_pem((VECTORS / case["key"]).read_bytes(), where="key"))
+        return KeyPolicy(
+            key=keys.load_pem((VECTORS / case["key"]).read_bytes(), where="key")
+        )
     return IdentityPolicy(identity=case["identity"], issuer=case["issuer"])
 
 
 def _trust(case: dict[str, Any]) -> TrustMaterial:
-    return TrustMaterial.from_bytes(trusted_root_path(case, VECTORS).read_bytes(), source="case", tuf_backed=False)
+    return TrustMaterial.from_bytes(
+        trusted_root_path(case, VECTORS).read_bytes(), source="case", tuf_backed=False
+    )
 
 
 def _run(fn: Any) -> str:
@@ -64,7 +75,9 @@ def _bundle_params() -> list[Any]:
     params = []
     for case in BUNDLES:
         modes = ["digest", "file"] if case["artifact"] else ["digest"]
-        params.extend(pytest.param(case, mode, id=f"{case['name']}-{mode}") for mode in modes)
+        params.extend(
+            pytest.param(case, mode, id=f"{case['name']}-{mode}") for mode in modes
+        )
     return params
 
 
@@ -78,23 +91,36 @@ def test_bundle_and_attestation_cases(case: dict[str, Any], mode: str) -> None:
 
     def run() -> None:
         bundle = Bundle.from_bytes((VECTORS / case["bundle"]).read_bytes())
-        verify_bundle(bundle, artifact=artifact, trust=_trust(case), policy=_policy(case), now=NOW)
+        verify_bundle(
+            bundle, artifact=artifact, trust=_trust(case), policy=_policy(case), now=NOW
+        )
 
     expected = "pass" if case["expect"] == "pass" else EXPECTED_REASON[case["name"]]
     assert _run(run) == expected, case["why"]
 
 
-@pytest.mark.parametrize("require_tlog", [True, False], ids=["tlog-demanded", "tlog-optional"])
+@pytest.mark.parametrize(
+    "require_tlog", [True, False], ids=["tlog-demanded", "tlog-optional"]
+)
 @pytest.mark.parametrize("case", LEGACY, ids=[c["name"] for c in LEGACY])
 def test_cosign_legacy_cases(case: dict[str, Any], require_tlog: bool) -> None:
     layer = read_legacy_signature(VECTORS / case["signature"])
     digest = manifest_digest(VECTORS / case["manifest"])
 
     def run() -> None:
-        verify_legacy(layer, image_digest=digest, trust=_trust(case), policy=_policy(case), now=NOW, require_tlog=require_tlog)
+        verify_legacy(
+            layer,
+            image_digest=digest,
+            trust=_trust(case),
+            policy=_policy(case),
+            now=NOW,
+            require_tlog=require_tlog,
+        )
 
     if case["expect"] == "pass" and case.get("condition") and require_tlog:
-        expected: str = Reason.TLOG_ENTRY_MISSING  # passes only when no log entry is demanded
+        expected: str = (
+            Reason.TLOG_ENTRY_MISSING
+        )  # passes only when no log entry is demanded
     elif case["expect"] == "pass":
         expected = "pass"
     elif require_tlog and "key-only" in case["name"]:
@@ -111,21 +137,35 @@ def test_bare_rekor_set_unit_vector() -> None:
     layer = LegacySignature(
         payload=payload,
         annotations={
-            "dev.cosignproject.cosign/signature": (base / "rekor-sig").read_text().strip(),
+            "dev.cosignproject.cosign/signature": (base / "rekor-sig")
+            .read_text()
+            .strip(),
             "dev.sigstore.cosign/certificate": (base / "rekor-cert").read_text(),
             "dev.sigstore.cosign/chain": (base / "fulcio-chain").read_text(),
             "dev.sigstore.cosign/bundle": (base / "rekor-set").read_text(),
         },
     )
     digest = json.loads(payload)["critical"]["image"]["docker-manifest-digest"]
-    trust = TrustMaterial.from_bytes(PUBLIC_GOOD_ROOT.read_bytes(), source="pg", tuf_backed=False)
+    trust = TrustMaterial.from_bytes(
+        PUBLIC_GOOD_ROOT.read_bytes(), source="pg", tuf_backed=False
+    )
     policy = IdentityPolicy(identity="mitr@redhat.com", issuer_regexp=re.compile("."))
-    result = verify_legacy(layer, image_digest=digest, trust=trust, policy=policy, now=NOW)
+    result = verify_legacy(
+        layer, image_digest=digest, trust=trust, policy=policy, now=NOW
+    )
     assert result.log_index == 8949589
     assert result.signing_time == datetime(2022, 12, 12, 18, 48, 19, tzinfo=UTC)
     # The same layer with its SET's logIndex changed must be refused.
     tampered = dict(layer.annotations)
-    tampered["dev.sigstore.cosign/bundle"] = tampered["dev.sigstore.cosign/bundle"].replace("8949589", "8949590")
+    tampered["dev.sigstore.cosign/bundle"] = tampered[
+        "dev.sigstore.cosign/bundle"
+    ].replace("8949589", "8949590")
     with pytest.raises(VerificationError) as caught:
-        verify_legacy(LegacySignature(payload=payload, annotations=tampered), image_digest=digest, trust=trust, policy=policy, now=NOW)
+        verify_legacy(
+            LegacySignature(payload=payload, annotations=tampered),
+            image_digest=digest,
+            trust=trust,
+            policy=policy,
+            now=NOW,
+        )
     assert caught.value.reason is Reason.SET_INVALID

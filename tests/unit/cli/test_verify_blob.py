@@ -1,0 +1,318 @@
+"""``appliance verify-blob``: exit codes, output formats, one-line diagnostics."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from appliance.cli.main import main
+from tests.helpers.vectors import CONFORMANCE
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+BEACON = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+GITHUB = "https://token.actions.githubusercontent.com"
+ARTIFACT = CONFORMANCE / "bundle-verify" / "a.txt"
+DIGEST = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
+HAPPY = CONFORMANCE / "bundle-verify" / "happy-path-v0.3" / "bundle.sigstore.json"
+IDENTITY = ["--certificate-identity", BEACON, "--certificate-oidc-issuer", GITHUB]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def test_verified_file_prints_the_signer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "verify-blob", ARTIFACT, "--bundle", HAPPY, *IDENTITY)
+    assert code == 0
+    assert out.startswith("Verified OK:")
+    assert BEACON in out
+    assert "2024-03-19T17:26:26Z (transparency-log)" in out
+    assert "embedded public-good" in out
+    assert err == ""
+
+
+def test_verified_digest_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "verify-blob", DIGEST, "--bundle", HAPPY, *IDENTITY, "-o", "json"
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["verified"] is True
+    assert doc["signer"] == BEACON
+    assert doc["issuer"] == GITHUB
+    assert doc["signing_time"] == "2024-03-19T17:26:26Z"
+    assert doc["signing_time_source"] == "transparency-log"
+    assert doc["log_index"] == 79571823
+    assert doc["artifact"] == DIGEST
+    assert doc["trust_root"]["tuf_backed"] is True
+    assert any("inclusion proof" in c for c in doc["checks"])
+
+
+def test_identity_regexp_and_issuer_regexp(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run(
+        capsys, "verify-blob", ARTIFACT, "--bundle", HAPPY,
+        "--certificate-identity-regexp", r"^https://github\.com/sigstore-conformance/",
+        "--certificate-oidc-issuer-regexp", r"githubusercontent",
+    )  # fmt: skip
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (
+            [
+                "--certificate-identity",
+                "someone@example.com",
+                "--certificate-oidc-issuer",
+                GITHUB,
+            ],
+            "does not match someone@example.com",
+        ),
+        (
+            [
+                "--certificate-identity",
+                BEACON,
+                "--certificate-oidc-issuer",
+                "https://accounts.google.com",
+            ],
+            "OIDC issuer",
+        ),
+        (
+            [
+                "--certificate-identity-regexp",
+                "^https://gitlab",
+                "--certificate-oidc-issuer",
+                GITHUB,
+            ],
+            "does not match",
+        ),
+        (
+            [
+                "--certificate-identity",
+                BEACON,
+                "--certificate-oidc-issuer",
+                GITHUB,
+                "--certificate-github-workflow-repository",
+                "other/repo",
+            ],
+            "57264.1.5",
+        ),
+    ],
+    ids=["identity", "issuer", "identity-regexp", "github-claim"],
+)
+def test_wrong_signer_is_exit_one_with_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    code, out, err = run(capsys, "verify-blob", ARTIFACT, "--bundle", HAPPY, *argv)
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert needle in err
+
+
+def test_wrong_artifact_is_exit_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    other = tmp_path / "other.txt"
+    other.write_bytes(b"not the artifact\n")
+    code, _, err = run(capsys, "verify-blob", other, "--bundle", HAPPY, *IDENTITY)
+    assert code == 1
+    assert "artifact: the artifact's digest is not the one the bundle signed" in err
+
+
+def test_failure_as_json_names_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "verify-blob",
+        DIGEST,
+        "--bundle",
+        HAPPY,
+        "--certificate-identity",
+        "x@y",
+        "--certificate-oidc-issuer",
+        GITHUB,
+        "-o",
+        "json",
+    )
+    assert code == 1
+    assert json.loads(out) == {
+        "verified": False,
+        "reason": "identity-mismatch",
+        "error": json.loads(out)["error"],
+        "artifact": DIGEST,
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (
+            [
+                "verify-blob",
+                str(ARTIFACT),
+                "--bundle",
+                "/nonexistent/b.json",
+                *IDENTITY,
+            ],
+            "/nonexistent/b.json: cannot read bundle",
+        ),
+        (
+            ["verify-blob", "/nonexistent/a.txt", "--bundle", str(HAPPY), *IDENTITY],
+            "/nonexistent/a.txt: cannot read artifact",
+        ),
+        (
+            ["verify-blob", "sha256:abc", "--bundle", str(HAPPY), *IDENTITY],
+            "a digest must be sha256:<64 hex>",
+        ),
+        (["verify-blob", str(ARTIFACT), "--bundle", str(HAPPY)], "name the signer"),
+        (
+            [
+                "verify-blob",
+                str(ARTIFACT),
+                "--bundle",
+                str(HAPPY),
+                "--certificate-identity",
+                BEACON,
+            ],
+            "--certificate-oidc-issuer",
+        ),
+        (
+            [
+                "verify-blob",
+                str(ARTIFACT),
+                "--bundle",
+                str(HAPPY),
+                "--certificate-identity-regexp",
+                "(",
+                "--certificate-oidc-issuer",
+                GITHUB,
+            ],
+            "--certificate-identity-regexp: invalid regular expression",
+        ),
+        (
+            [
+                "verify-blob",
+                str(ARTIFACT),
+                "--bundle",
+                str(HAPPY),
+                *IDENTITY,
+                "--key",
+                str(HAPPY),
+            ],
+            "either --key or",
+        ),
+        (
+            ["verify-blob", str(ARTIFACT), "--bundle", str(HAPPY), "--key", str(HAPPY)],
+            "not a PEM public key",
+        ),
+        (
+            ["verify-blob", str(ARTIFACT), "--bundle", str(ARTIFACT), *IDENTITY],
+            "not valid JSON",
+        ),
+        (
+            [
+                "verify-blob",
+                str(ARTIFACT),
+                "--bundle",
+                str(HAPPY),
+                *IDENTITY,
+                "--trusted-root",
+                "/nonexistent/tr.json",
+            ],
+            "cannot read trusted root",
+        ),
+        (["verify-blob", str(ARTIFACT), *IDENTITY], "--bundle"),
+        (
+            [
+                "verify-blob",
+                str(ARTIFACT),
+                "--bundle",
+                str(HAPPY),
+                *IDENTITY,
+                "-o",
+                "xml",
+            ],
+            "invalid choice",
+        ),
+    ],
+    ids=[
+        "bundle-missing",
+        "artifact-missing",
+        "short-digest",
+        "no-signer",
+        "no-issuer",
+        "bad-regexp",
+        "key-and-identity",
+        "key-not-pem",
+        "bundle-not-json",
+        "root-missing",
+        "no-bundle-flag",
+        "bad-output",
+    ],
+)
+def test_usage_and_input_errors_are_exit_two(
+    capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert needle in err
+
+
+def test_malformed_trusted_root_is_exit_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = tmp_path / "trusted_root.json"
+    root.write_text(
+        '{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1", "tlogs": [{}]}'
+    )
+    code, _, err = run(
+        capsys,
+        "verify-blob",
+        ARTIFACT,
+        "--bundle",
+        HAPPY,
+        *IDENTITY,
+        "--trusted-root",
+        root,
+    )
+    assert code == 1
+    assert "not TUF-backed" in err
+
+
+def test_a_file_named_like_a_digest_is_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / DIGEST).write_bytes(ARTIFACT.read_bytes())
+    code, out, _ = run(
+        capsys, "verify-blob", DIGEST, "--bundle", HAPPY, *IDENTITY, "-o", "json"
+    )
+    assert code == 0
+    assert (
+        json.loads(out)["artifact"] == DIGEST
+    )  # read as a file: the same bytes, so it verifies
+
+
+def test_key_signed_bundle_with_key(capsys: pytest.CaptureFixture[str]) -> None:
+    case = CONFORMANCE / "bundle-verify" / "managed-key-happy-path"
+    code, out, _ = run(
+        capsys,
+        "verify-blob",
+        ARTIFACT,
+        "--bundle",
+        case / "bundle.sigstore.json",
+        "--key",
+        case / "key.pub",
+        "-o",
+        "json",
+    )
+    assert code == 0
+    assert json.loads(out)["signer"].startswith("key ")
