@@ -38,7 +38,9 @@ def translate(argv: list[str]) -> list[str] | None:
     if "--staging" in options:
         options.remove("--staging")
         if "--trusted-root" not in options:
-            staging = resources.files("trustroot").joinpath("data", "staging", "trusted_root.json")
+            staging = resources.files("trustroot").joinpath(
+                "data", "staging", "trusted_root.json"
+            )
             options += ["--trusted-root", str(staging)]
     return ["verify-blob", artifact, *options]
 

@@ -44,7 +44,9 @@ STRICTER = {
 class Pair:
     """The two verifiers, set up on one stack's trusted root."""
 
-    def __init__(self, stack: SigstoreStack, tmp_path: Path, **root_kwargs: Any) -> None:
+    def __init__(
+        self, stack: SigstoreStack, tmp_path: Path, **root_kwargs: Any
+    ) -> None:
         root = stack.trusted_root_json(**root_kwargs)
         path = tmp_path / "trusted_root.json"
         path.write_bytes(root)
@@ -52,7 +54,9 @@ class Pair:
         self.ours = TrustMaterial.from_bytes(root, source="stack", tuf_backed=False)
         self.now = stack.now
 
-    def sigstore_python(self, bundle: dict[str, Any], artifact: bytes, dsse: bool) -> bool:
+    def sigstore_python(
+        self, bundle: dict[str, Any], artifact: bytes, dsse: bool
+    ) -> bool:
         pol = policy.Identity(identity=IDENTITY, issuer=DEFAULT_ISSUER)
         try:
             parsed = SpBundle.from_json(json.dumps(bundle))
@@ -67,7 +71,13 @@ class Pair:
     def airlock(self, bundle: dict[str, Any], artifact: bytes) -> bool:
         try:
             parsed = Bundle.from_bytes(json.dumps(bundle).encode())
-            verify_bundle(parsed, artifact=Artifact(artifact), trust=self.ours, policy=IdentityPolicy(identity=IDENTITY, issuer=DEFAULT_ISSUER), now=self.now)
+            verify_bundle(
+                parsed,
+                artifact=Artifact(artifact),
+                trust=self.ours,
+                policy=IdentityPolicy(identity=IDENTITY, issuer=DEFAULT_ISSUER),
+                now=self.now,
+            )
         except (InputError, VerificationError):
             return False
         return True
@@ -80,16 +90,30 @@ def _cases(stack: SigstoreStack) -> dict[str, tuple[dict[str, Any], bool]]:
     subject = {"artifact": hashlib.sha256(digest).hexdigest()}
     github = GitHubClaims()
     return {
-        "v0.1": (stack.sign_blob(ARTIFACT, identity=IDENTITY).bundle(version="0.1"), False),
-        "v0.2": (stack.sign_blob(ARTIFACT, identity=IDENTITY).bundle(version="0.2"), False),
-        "v0.3": (stack.sign_blob(ARTIFACT, identity=IDENTITY).bundle(version="0.3"), False),
-        "v0.3-github": (stack.sign_blob(ARTIFACT, identity=IDENTITY, github=github).bundle(), False),
+        "v0.1": (
+            stack.sign_blob(ARTIFACT, identity=IDENTITY).bundle(version="0.1"),
+            False,
+        ),
+        "v0.2": (
+            stack.sign_blob(ARTIFACT, identity=IDENTITY).bundle(version="0.2"),
+            False,
+        ),
+        "v0.3": (
+            stack.sign_blob(ARTIFACT, identity=IDENTITY).bundle(version="0.3"),
+            False,
+        ),
+        "v0.3-github": (
+            stack.sign_blob(ARTIFACT, identity=IDENTITY, github=github).bundle(),
+            False,
+        ),
         "dsse": (stack.attest(subject, identity=IDENTITY).bundle(), True),
     }
 
 
 @pytest.mark.parametrize("kind", ["v0.1", "v0.2", "v0.3", "v0.3-github", "dsse"])
-def test_untouched_bundles_agree(sigstore_stack: SigstoreStack, tmp_path: Path, kind: str) -> None:
+def test_untouched_bundles_agree(
+    sigstore_stack: SigstoreStack, tmp_path: Path, kind: str
+) -> None:
     pair = Pair(sigstore_stack, tmp_path)
     bundle, dsse = _cases(sigstore_stack)[kind]
     assert pair.sigstore_python(bundle, ARTIFACT, dsse) is True
@@ -97,7 +121,9 @@ def test_untouched_bundles_agree(sigstore_stack: SigstoreStack, tmp_path: Path, 
 
 
 @pytest.mark.parametrize("where", sorted(TAMPERINGS))
-def test_named_tamperings_agree(sigstore_stack: SigstoreStack, tmp_path: Path, where: str) -> None:
+def test_named_tamperings_agree(
+    sigstore_stack: SigstoreStack, tmp_path: Path, where: str
+) -> None:
     pair = Pair(sigstore_stack, tmp_path)
     bundle = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY).bundle()
     TAMPERINGS[where](bundle)
@@ -107,16 +133,23 @@ def test_named_tamperings_agree(sigstore_stack: SigstoreStack, tmp_path: Path, w
 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("kind", ["v0.1", "v0.3", "dsse"])
-def test_random_bit_flips_agree(sigstore_stack: SigstoreStack, tmp_path: Path, kind: str, seed: int) -> None:
+def test_random_bit_flips_agree(
+    sigstore_stack: SigstoreStack, tmp_path: Path, kind: str, seed: int
+) -> None:
     """Seeded random flips in every base64 field; both must agree every time."""
     pair = Pair(sigstore_stack, tmp_path)
     bundle, dsse = _cases(sigstore_stack)[kind]
     disagreements = []
     for label, mutated in random_flips(bundle, random.Random(f"{kind}-{seed}"), 40):
-        theirs, ours = pair.sigstore_python(mutated, ARTIFACT, dsse), pair.airlock(mutated, ARTIFACT)
+        theirs, ours = (
+            pair.sigstore_python(mutated, ARTIFACT, dsse),
+            pair.airlock(mutated, ARTIFACT),
+        )
         if theirs != ours:
             disagreements.append(f"{label}: sigstore-python={theirs} airlock={ours}")
-        assert ours is False or theirs is True, label  # we never accept what the oracle refuses
+        assert ours is False or theirs is True, (
+            label
+        )  # we never accept what the oracle refuses
     assert disagreements == []
 
 
@@ -127,9 +160,13 @@ def test_changed_artifact_agrees(sigstore_stack: SigstoreStack, tmp_path: Path) 
     assert pair.airlock(bundle, ARTIFACT + b"x") is False
 
 
-def test_expired_at_integration_agrees(sigstore_stack: SigstoreStack, tmp_path: Path) -> None:
+def test_expired_at_integration_agrees(
+    sigstore_stack: SigstoreStack, tmp_path: Path
+) -> None:
     pair = Pair(sigstore_stack, tmp_path)
-    bundle = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY, integrated_after=timedelta(minutes=11)).bundle()
+    bundle = sigstore_stack.sign_blob(
+        ARTIFACT, identity=IDENTITY, integrated_after=timedelta(minutes=11)
+    ).bundle()
     assert pair.sigstore_python(bundle, ARTIFACT, dsse=False) is False
     assert pair.airlock(bundle, ARTIFACT) is False
 
@@ -140,15 +177,31 @@ def test_stricter_ca_window(sigstore_stack: SigstoreStack, tmp_path: Path) -> No
     pair = Pair(sigstore_stack, tmp_path, ca_end=sigstore_stack.now - timedelta(days=1))
     assert pair.sigstore_python(bundle, ARTIFACT, dsse=False) is True
     with pytest.raises(VerificationError) as caught:
-        verify_bundle(Bundle.from_bytes(json.dumps(bundle).encode()), artifact=Artifact(ARTIFACT), trust=pair.ours, policy=IdentityPolicy(identity=IDENTITY, issuer=DEFAULT_ISSUER), now=pair.now)
+        verify_bundle(
+            Bundle.from_bytes(json.dumps(bundle).encode()),
+            artifact=Artifact(ARTIFACT),
+            trust=pair.ours,
+            policy=IdentityPolicy(identity=IDENTITY, issuer=DEFAULT_ISSUER),
+            now=pair.now,
+        )
     assert caught.value.reason is Reason.CHAIN_UNTRUSTED
 
 
-def test_stricter_tlog_key_window(sigstore_stack: SigstoreStack, tmp_path: Path) -> None:
+def test_stricter_tlog_key_window(
+    sigstore_stack: SigstoreStack, tmp_path: Path
+) -> None:
     """STRICTER["tlog-key-window"]: a Rekor key retired before the entry."""
     bundle = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY).bundle()
-    pair = Pair(sigstore_stack, tmp_path, tlog_end=sigstore_stack.now - timedelta(days=1))
+    pair = Pair(
+        sigstore_stack, tmp_path, tlog_end=sigstore_stack.now - timedelta(days=1)
+    )
     assert pair.sigstore_python(bundle, ARTIFACT, dsse=False) is True
     with pytest.raises(VerificationError) as caught:
-        verify_bundle(Bundle.from_bytes(json.dumps(bundle).encode()), artifact=Artifact(ARTIFACT), trust=pair.ours, policy=IdentityPolicy(identity=IDENTITY, issuer=DEFAULT_ISSUER), now=pair.now)
+        verify_bundle(
+            Bundle.from_bytes(json.dumps(bundle).encode()),
+            artifact=Artifact(ARTIFACT),
+            trust=pair.ours,
+            policy=IdentityPolicy(identity=IDENTITY, issuer=DEFAULT_ISSUER),
+            now=pair.now,
+        )
     assert caught.value.reason is Reason.OUTSIDE_VALIDITY

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from appliance.cli.main import main
+from conformance import entrypoint
 from tests.helpers.vectors import CONFORMANCE, conformance_cases
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "conformance"))

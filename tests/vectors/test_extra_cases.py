@@ -72,7 +72,7 @@ def _run(fn: Any) -> str:
 
 
 def _bundle_params() -> list[Any]:
-    params = []
+    params: list[Any] = []
     for case in BUNDLES:
         modes = ["digest", "file"] if case["artifact"] else ["digest"]
         params.extend(

@@ -1,0 +1,1 @@
+"""The sigstore-conformance entrypoint (see README.md)."""
