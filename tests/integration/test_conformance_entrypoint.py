@@ -13,9 +13,6 @@ from appliance.cli.main import main
 from conformance import entrypoint
 from tests.helpers.vectors import CONFORMANCE, conformance_cases
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "conformance"))
-import entrypoint
-
 ROOT = Path(__file__).parents[2]
 BEACON = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
 CASES = conformance_cases()
