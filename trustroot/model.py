@@ -141,7 +141,10 @@ class TrustedRoot:
             msg = "trusted root is not a JSON object"
             raise TrustRootFormatError(msg)
         media_type = doc.get("mediaType")
-        if not isinstance(media_type, str) or media_type not in TRUSTED_ROOT_MEDIA_TYPES:
+        if (
+            not isinstance(media_type, str)
+            or media_type not in TRUSTED_ROOT_MEDIA_TYPES
+        ):
             msg = f"unsupported trusted root media type {media_type!r}"
             raise TrustRootFormatError(msg)
         return cls(

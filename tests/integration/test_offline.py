@@ -35,18 +35,40 @@ print(json.dumps({"code": code, "socket_events": events}), file=sys.stderr)
     ("case", "artifact", "expected_code"),
     [
         ("happy-path-v0.3", str(CASES / "a.txt"), 0),
-        ("rekor2-happy-path", "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf", 0),
+        (
+            "rekor2-happy-path",
+            "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf",
+            0,
+        ),
         ("happy-path-intoto-in-dsse-v3", str(CASES / "a.txt"), 0),
         ("checkpoint-bad-keyhint_fail", str(CASES / "a.txt"), 1),
     ],
 )
-def test_verifying_opens_no_socket(case: str, artifact: str, expected_code: int) -> None:
+def test_verifying_opens_no_socket(
+    case: str, artifact: str, expected_code: int
+) -> None:
     folder = CASES / case
-    argv = ["verify-blob", artifact, "--bundle", str(folder / "bundle.sigstore.json"), "--certificate-identity", BEACON, "--certificate-oidc-issuer", GITHUB]
+    argv = [
+        "verify-blob",
+        artifact,
+        "--bundle",
+        str(folder / "bundle.sigstore.json"),
+        "--certificate-identity",
+        BEACON,
+        "--certificate-oidc-issuer",
+        GITHUB,
+    ]
     if (folder / "trusted_root.json").exists():
         argv += ["--trusted-root", str(folder / "trusted_root.json")]
     if (folder / "identity").exists():
         argv[argv.index(BEACON)] = (folder / "identity").read_text().strip()
-    done = subprocess.run([sys.executable, "-c", _PROBE, *argv], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     record = json.loads(done.stderr.strip().splitlines()[-1])
     assert record == {"code": expected_code, "socket_events": []}, done.stderr

@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from appliance.core import merkle as core_merkle
 from appliance.core.artifact import Artifact
 from appliance.core.bundle import Bundle
 from appliance.core.checkpoint import Checkpoint
@@ -26,22 +27,35 @@ from appliance.core.verifier import verify_bundle
 from tests.helpers.sigstore_stack import merkle
 from tests.helpers.vectors import CONFORMANCE, PUBLIC_GOOD_ROOT
 
-from appliance.core import merkle as core_merkle
-
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-HAPPY = json.loads((CONFORMANCE / "bundle-verify" / "happy-path-v0.3" / "bundle.sigstore.json").read_bytes())
+HAPPY = json.loads(
+    (
+        CONFORMANCE / "bundle-verify" / "happy-path-v0.3" / "bundle.sigstore.json"
+    ).read_bytes()
+)
 ROOT_DOC = json.loads(PUBLIC_GOOD_ROOT.read_bytes())
-TRUST = TrustMaterial.from_bytes(PUBLIC_GOOD_ROOT.read_bytes(), source="pg", tuf_backed=False)
+TRUST = TrustMaterial.from_bytes(
+    PUBLIC_GOOD_ROOT.read_bytes(), source="pg", tuf_backed=False
+)
 ARTIFACT = Artifact((CONFORMANCE / "bundle-verify" / "a.txt").read_bytes())
 POLICY = IdentityPolicy(
     identity="https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main",
     issuer="https://token.actions.githubusercontent.com",
 )
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text(max_size=40) | st.binary(max_size=40).map(lambda b: b.hex()),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.text(max_size=40)
+    | st.binary(max_size=40).map(lambda b: b.hex()),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -71,7 +85,13 @@ def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
 
 
 def _verify(bundle_bytes: bytes, trust: TrustMaterial = TRUST) -> None:
-    verify_bundle(Bundle.from_bytes(bundle_bytes), artifact=ARTIFACT, trust=trust, policy=POLICY, now=NOW)
+    verify_bundle(
+        Bundle.from_bytes(bundle_bytes),
+        artifact=ARTIFACT,
+        trust=trust,
+        policy=POLICY,
+        now=NOW,
+    )
 
 
 @SETTINGS
@@ -95,7 +115,9 @@ def test_arbitrary_bytes_as_trusted_root(data: bytes) -> None:
 
 @SETTINGS
 @given(st.sampled_from(HAPPY_PATHS), json_values)
-def test_any_single_field_of_a_real_bundle_replaced(path: tuple[Any, ...], value: Any) -> None:
+def test_any_single_field_of_a_real_bundle_replaced(
+    path: tuple[Any, ...], value: Any
+) -> None:
     mutated = _replace(HAPPY, path, value)
     try:
         _verify(json.dumps(mutated).encode())
@@ -110,12 +132,16 @@ def test_any_single_field_of_a_real_bundle_replaced(path: tuple[Any, ...], value
     original: Any = HAPPY
     for key in path:
         original = original[key]
-    assert str(value) == str(original), f"{path} changed to {value!r} and still verified"
+    assert str(value) == str(original), (
+        f"{path} changed to {value!r} and still verified"
+    )
 
 
 @SETTINGS
 @given(st.sampled_from(ROOT_PATHS), json_values)
-def test_any_single_field_of_a_real_trusted_root_replaced(path: tuple[Any, ...], value: Any) -> None:
+def test_any_single_field_of_a_real_trusted_root_replaced(
+    path: tuple[Any, ...], value: Any
+) -> None:
     mutated = json.dumps(_replace(ROOT_DOC, path, value)).encode()
     try:
         trust = TrustMaterial.from_bytes(mutated, source="fuzz", tuf_backed=False)
@@ -134,8 +160,23 @@ def test_arbitrary_checkpoint_text(text: str) -> None:
 
 
 @SETTINGS
-@given(st.dictionaries(st.sampled_from(["dev.cosignproject.cosign/signature", "dev.sigstore.cosign/certificate", "dev.sigstore.cosign/bundle", "dev.sigstore.cosign/rfc3161timestamp"]), st.text(max_size=200)), st.binary(max_size=200))
-def test_arbitrary_legacy_annotations(annotations: dict[str, str], payload: bytes) -> None:
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "dev.cosignproject.cosign/signature",
+                "dev.sigstore.cosign/certificate",
+                "dev.sigstore.cosign/bundle",
+                "dev.sigstore.cosign/rfc3161timestamp",
+            ]
+        ),
+        st.text(max_size=200),
+    ),
+    st.binary(max_size=200),
+)
+def test_arbitrary_legacy_annotations(
+    annotations: dict[str, str], payload: bytes
+) -> None:
     try:
         to_bundle(LegacySignature(payload=payload, annotations=annotations))
     except InputError:
@@ -144,7 +185,9 @@ def test_arbitrary_legacy_annotations(annotations: dict[str, str], payload: byte
 
 @settings(max_examples=300, deadline=None)
 @given(st.integers(min_value=1, max_value=300), st.data())
-def test_inclusion_proofs_from_an_independent_tree_verify(size: int, data: st.DataObject) -> None:
+def test_inclusion_proofs_from_an_independent_tree_verify(
+    size: int, data: st.DataObject
+) -> None:
     """The core's iterative verifier accepts exactly the recursive RFC 6962 paths."""
     leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
     index = data.draw(st.integers(min_value=0, max_value=size - 1))
@@ -153,7 +196,11 @@ def test_inclusion_proofs_from_an_independent_tree_verify(size: int, data: st.Da
     core_merkle.verify_inclusion(leaves[index], index, size, proof, root)
     if proof:
         flip = data.draw(st.integers(min_value=0, max_value=len(proof) - 1))
-        broken = (*proof[:flip], bytes([proof[flip][0] ^ 1]) + proof[flip][1:], *proof[flip + 1 :])
+        broken = (
+            *proof[:flip],
+            bytes([proof[flip][0] ^ 1]) + proof[flip][1:],
+            *proof[flip + 1 :],
+        )
         try:
             core_merkle.verify_inclusion(leaves[index], index, size, broken, root)
         except VerificationError:
@@ -163,7 +210,9 @@ def test_inclusion_proofs_from_an_independent_tree_verify(size: int, data: st.Da
     other = data.draw(st.integers(min_value=0, max_value=size))
     if other != index:
         try:
-            core_merkle.verify_inclusion(leaves[index], other, max(size, other + 1), proof, root)
+            core_merkle.verify_inclusion(
+                leaves[index], other, max(size, other + 1), proof, root
+            )
         except VerificationError:
             return
         raise AssertionError("a proof verified at another index")

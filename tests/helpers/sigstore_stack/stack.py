@@ -180,6 +180,7 @@ class SigstoreStack:
         when: datetime,
         github: GitHubClaims | None,
         issuer: str | None,
+        issuer_v1: str | None = None,
     ) -> x509.Certificate:
         return self.ca.issue(
             public_key=key.public_key(),
@@ -188,6 +189,7 @@ class SigstoreStack:
             when=when,
             ct_log=self.ct_log,
             github=github,
+            issuer_v1=issuer_v1,
         )
 
     def sign_blob(
@@ -200,6 +202,7 @@ class SigstoreStack:
         github: GitHubClaims | None = None,
         key: ec.EllipticCurvePrivateKey | None = None,
         integrated_after: timedelta = timedelta(seconds=2),
+        issuer_v1: str | None = None,
     ) -> SignedArtifact:
         """Sign ``data`` keylessly (or with ``key``) and log a hashedrekord entry.
 
@@ -212,13 +215,19 @@ class SigstoreStack:
             key: sign with this long-lived key instead: no certificate.
             integrated_after: log integration time relative to ``when``; past
                 ten minutes the certificate has expired at integration.
+            issuer_v1: a different value for the deprecated issuer OID.
         """
         when = when or self.now
         digest = hashlib.sha256(data).digest()
         if key is None:
             signing_key = ec.generate_private_key(ec.SECP256R1())
             cert: x509.Certificate | None = self._certificate(
-                signing_key, identity=identity, when=when, github=github, issuer=issuer
+                signing_key,
+                identity=identity,
+                when=when,
+                github=github,
+                issuer=issuer,
+                issuer_v1=issuer_v1,
             )
             verifier_pem = _pem(cert)  # type: ignore[arg-type]
         else:

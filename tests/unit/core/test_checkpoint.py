@@ -1,0 +1,94 @@
+"""Signed-note checkpoints: parse, find the log's line among others, verify."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from appliance.core.checkpoint import Checkpoint
+from appliance.core.errors import Reason, VerificationError
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+HINT = b"\x01\x02\x03\x04"
+ROOT = base64.b64encode(b"r" * 32).decode()
+BODY = f"log.example - 7\n12\n{ROOT}\n"
+
+
+def _line(name: str, hint: bytes, signature: bytes) -> str:
+    return f"\u2014 {name} {base64.b64encode(hint + signature).decode()}\n"
+
+
+def _note(*lines: str, body: str = BODY) -> str:
+    return body + "\n" + "".join(lines)
+
+
+def _good(body: str = BODY) -> str:
+    return _line(
+        "log.example", HINT, KEY.sign(body.encode(), ec.ECDSA(hashes.SHA256()))
+    )
+
+
+def test_parse_and_verify() -> None:
+    cp = Checkpoint.from_text(_note(_good()))
+    assert (cp.origin, cp.size, cp.root_hash) == ("log.example - 7", 12, b"r" * 32)
+    cp.verify(KEY.public_key(), names=frozenset({"log.example"}), hint=HINT)
+
+
+def test_other_lines_in_any_order_are_ignored() -> None:
+    witness = ed25519.Ed25519PrivateKey.generate()
+    other = _line("witness.example", b"\x09" * 4, witness.sign(BODY.encode()))
+    cp = Checkpoint.from_text(
+        _note(other, _line("log.example", b"\xff" * 4, b"x" * 64), _good())
+    )
+    cp.verify(KEY.public_key(), names=frozenset({"log.example"}), hint=HINT)
+
+
+def test_extension_lines_are_signed() -> None:
+    body = BODY + "Timestamp: 1675209600000000000\n"
+    cp = Checkpoint.from_text(_note(_good(body), body=body))
+    assert cp.extensions == ("Timestamp: 1675209600000000000",)
+    cp.verify(KEY.public_key(), names=frozenset({"log.example"}), hint=HINT)
+
+
+@pytest.mark.parametrize(
+    ("names", "hint"),
+    [
+        (frozenset({"other.example"}), HINT),
+        (frozenset({"log.example"}), b"\x00\x00\x00\x00"),
+    ],
+    ids=["name", "hint"],
+)
+def test_no_line_from_the_log(names: frozenset[str], hint: bytes) -> None:
+    cp = Checkpoint.from_text(_note(_good()))
+    with pytest.raises(VerificationError, match="no signature from") as caught:
+        cp.verify(KEY.public_key(), names=names, hint=hint)
+    assert caught.value.reason is Reason.CHECKPOINT_INVALID
+
+
+def test_signature_over_other_text_fails() -> None:
+    cp = Checkpoint.from_text(_note(_good(BODY.replace("12", "13")), body=BODY))
+    with pytest.raises(VerificationError, match="does not verify"):
+        cp.verify(KEY.public_key(), names=frozenset({"log.example"}), hint=HINT)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (BODY, "no blank line"),
+        (_note(""), "no blank line|signature"),
+        (BODY + "\n" + "\u2014 log.example AAAA", "end with a newline"),
+        (BODY + "\n" + "- log.example AAAAAAAA\n", "malformed signature line"),
+        (BODY + "\n" + "\u2014 log.example !!!!\n", "not base64"),
+        (BODY + "\n" + "\u2014 log.example AAAA\n", "too short"),
+        (_note(_good(), body=f"\n12\n{ROOT}\n"), "origin"),
+        (_note(_good(), body=f"log\ntwelve\n{ROOT}\n"), "not a number"),
+        (_note(_good(), body="log\n12\n"), "origin, size or root hash"),
+        (_note(_good(), body="log\n12\nAAAA\n"), "32 bytes"),
+    ],
+)
+def test_malformed_notes(text: str, needle: str) -> None:
+    with pytest.raises(VerificationError, match=needle):
+        Checkpoint.from_text(text)

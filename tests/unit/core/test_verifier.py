@@ -1,0 +1,335 @@
+"""The verifier on material from the local Sigstore stack: what vectors lack.
+
+Key-signed bundles, disagreeing issuer extensions, foreign logs, several log
+entries, DSSE subjects and payload types, GitHub claims. Negative cases first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from appliance.core.artifact import Artifact
+from appliance.core.bundle import Bundle
+from appliance.core.errors import InputError, Reason, VerificationError
+from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
+from appliance.core.report import TimeSource
+from appliance.core.trust import TrustMaterial
+from appliance.core.verifier import verify_bundle
+from tests.helpers.sigstore_stack import DEFAULT_ISSUER, GitHubClaims, SigstoreStack
+from tests.helpers.sigstore_stack.stack import pae
+
+DATA = b"release-1.2.3.tar.gz contents\n"
+IDENTITY = "dev@airlock.test"
+POLICY = IdentityPolicy(identity=IDENTITY, issuer=DEFAULT_ISSUER)
+
+
+def _verify(
+    stack: SigstoreStack,
+    bundle: dict[str, Any],
+    *,
+    artifact: Artifact | None = None,
+    policy: Policy = POLICY,
+    **root: Any,
+) -> Any:
+    trust = TrustMaterial.from_bytes(
+        stack.trusted_root_json(**root), source="stack", tuf_backed=False
+    )
+    return verify_bundle(
+        Bundle.from_bytes(json.dumps(bundle).encode()),
+        artifact=artifact or Artifact(DATA),
+        trust=trust,
+        policy=policy,
+        now=stack.now,
+    )
+
+
+def _reason(stack: SigstoreStack, bundle: dict[str, Any], **kwargs: Any) -> Reason:
+    with pytest.raises(VerificationError) as caught:
+        _verify(stack, bundle, **kwargs)
+    return caught.value.reason
+
+
+def test_result_reports_what_was_verified(sigstore_stack: SigstoreStack) -> None:
+    signed = sigstore_stack.sign_blob(DATA, identity=IDENTITY)
+    result = _verify(sigstore_stack, signed.bundle())
+    assert result.signer == IDENTITY
+    assert result.issuer == DEFAULT_ISSUER
+    assert result.time_source is TimeSource.TRANSPARENCY_LOG
+    assert result.signing_time == sigstore_stack.now + timedelta(seconds=2)
+    assert result.log_index == signed.entry.log_index
+    assert result.to_json()["verified"] is True
+
+
+# -- key-signed bundles --------------------------------------------------------
+
+
+def test_key_signed_bundle_verifies_with_its_key(sigstore_stack: SigstoreStack) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    bundle = sigstore_stack.sign_blob(DATA, key=key).bundle()
+    result = _verify(sigstore_stack, bundle, policy=KeyPolicy(key=key.public_key()))
+    assert result.signer.startswith("key ")
+
+
+def test_key_signed_bundle_with_another_key_is_refused(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    bundle = sigstore_stack.sign_blob(
+        DATA, key=ec.generate_private_key(ec.SECP256R1())
+    ).bundle()
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    assert (
+        _reason(sigstore_stack, bundle, policy=KeyPolicy(key=other))
+        is Reason.SIGNATURE_INVALID
+    )
+
+
+def test_key_signed_bundle_with_an_identity_is_refused(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    bundle = sigstore_stack.sign_blob(
+        DATA, key=ec.generate_private_key(ec.SECP256R1())
+    ).bundle()
+    assert _reason(sigstore_stack, bundle) is Reason.POLICY_UNSATISFIED
+
+
+def test_certificate_bundle_with_a_key_is_refused(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    signed = sigstore_stack.sign_blob(DATA, identity=IDENTITY)
+    assert signed.certificate is not None
+    key = signed.certificate.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    assert (
+        _reason(sigstore_stack, signed.bundle(), policy=KeyPolicy(key=key))
+        is Reason.POLICY_UNSATISFIED
+    )
+
+
+# -- identity -------------------------------------------------------------------
+
+
+def test_disagreeing_issuer_extensions_are_refused(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    bundle = sigstore_stack.sign_blob(
+        DATA, identity=IDENTITY, issuer_v1="https://evil.example"
+    ).bundle()
+    assert _reason(sigstore_stack, bundle) is Reason.ISSUER_MISMATCH
+
+
+@pytest.mark.parametrize(
+    ("policy", "ok"),
+    [
+        (
+            IdentityPolicy(
+                identity_regexp=re.compile(r"@airlock\.test$"), issuer=DEFAULT_ISSUER
+            ),
+            True,
+        ),
+        (
+            IdentityPolicy(
+                identity_regexp=re.compile(r"airlock"), issuer=DEFAULT_ISSUER
+            ),
+            True,
+        ),  # unanchored, as cosign
+        (
+            IdentityPolicy(
+                identity_regexp=re.compile(r"^admin@"), issuer=DEFAULT_ISSUER
+            ),
+            False,
+        ),
+        (
+            IdentityPolicy(
+                identity=IDENTITY, issuer_regexp=re.compile(r"^https://oidc\.")
+            ),
+            True,
+        ),
+        (IdentityPolicy(identity=IDENTITY, issuer_regexp=re.compile(r"google")), False),
+        (
+            IdentityPolicy(identity=IDENTITY.upper(), issuer=DEFAULT_ISSUER),
+            False,
+        ),  # exact means exact
+        (IdentityPolicy(identity=IDENTITY, issuer=DEFAULT_ISSUER + "/"), False),
+    ],
+)
+def test_identity_matching(
+    sigstore_stack: SigstoreStack, policy: IdentityPolicy, ok: bool
+) -> None:
+    bundle = sigstore_stack.sign_blob(DATA, identity=IDENTITY).bundle()
+    if ok:
+        _verify(sigstore_stack, bundle, policy=policy)
+    else:
+        assert _reason(sigstore_stack, bundle, policy=policy) in {
+            Reason.IDENTITY_MISMATCH,
+            Reason.ISSUER_MISMATCH,
+        }
+
+
+@pytest.mark.parametrize(
+    ("suffix", "value", "ok"),
+    [
+        ("5", "airlock-test/app", True),
+        ("5", "airlock-test/other", False),
+        ("12", "https://github.com/airlock-test/app", True),
+        ("20", "pull_request", False),
+        ("99", "x", False),
+    ],
+)
+def test_github_claims(
+    sigstore_stack: SigstoreStack, suffix: str, value: str, ok: bool
+) -> None:
+    bundle = sigstore_stack.sign_blob(
+        DATA, identity=IDENTITY, github=GitHubClaims()
+    ).bundle()
+    policy = IdentityPolicy(
+        identity=IDENTITY, issuer=DEFAULT_ISSUER, extensions={suffix: value}
+    )
+    if ok:
+        _verify(sigstore_stack, bundle, policy=policy)
+    else:
+        assert (
+            _reason(sigstore_stack, bundle, policy=policy) is Reason.POLICY_UNSATISFIED
+        )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"identity": "a@b"},
+        {"issuer": DEFAULT_ISSUER},
+        {"identity": "a@b", "identity_regexp": re.compile("a"), "issuer": "x"},
+    ],
+)
+def test_incomplete_policies_are_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(InputError):
+        IdentityPolicy(**kwargs)
+
+
+# -- logs and times --------------------------------------------------------------
+
+
+def test_entry_from_a_foreign_log_is_not_counted(sigstore_stack: SigstoreStack) -> None:
+    stranger = SigstoreStack(now=sigstore_stack.now)
+    bundle = sigstore_stack.sign_blob(DATA, identity=IDENTITY).bundle()
+    mixed = json.loads(sigstore_stack.trusted_root_json())
+    mixed["tlogs"] = json.loads(stranger.trusted_root_json())[
+        "tlogs"
+    ]  # our CA, someone else's log
+    trust_without_log = TrustMaterial.from_bytes(
+        json.dumps(mixed).encode(), source="s", tuf_backed=False
+    )
+    with pytest.raises(VerificationError) as caught:
+        verify_bundle(
+            Bundle.from_bytes(json.dumps(bundle).encode()),
+            artifact=Artifact(DATA),
+            trust=trust_without_log,
+            policy=POLICY,
+            now=sigstore_stack.now,
+        )
+    assert caught.value.reason is Reason.TLOG_ENTRY_MISSING
+
+
+def test_a_second_entry_from_an_unknown_log_is_skipped(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    bundle = sigstore_stack.sign_blob(DATA, identity=IDENTITY).bundle()
+    stranger = SigstoreStack(now=sigstore_stack.now)
+    extra = stranger.sign_blob(DATA, identity=IDENTITY).bundle()[
+        "verificationMaterial"
+    ]["tlogEntries"][0]
+    bundle["verificationMaterial"]["tlogEntries"].append(extra)
+    _verify(sigstore_stack, bundle)
+
+
+def test_no_promise_and_no_timestamp_means_no_time(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    bundle = sigstore_stack.sign_blob(DATA, identity=IDENTITY).bundle(promise=False)
+    assert _reason(sigstore_stack, bundle) is Reason.NO_VERIFIED_TIME
+
+
+def test_v01_without_proof_rests_on_the_set(sigstore_stack: SigstoreStack) -> None:
+    bundle = sigstore_stack.sign_blob(DATA, identity=IDENTITY).bundle(
+        version="0.1", proof=False
+    )
+    assert _verify(sigstore_stack, bundle).time_source is TimeSource.TRANSPARENCY_LOG
+
+
+def test_certificate_expired_at_integration(sigstore_stack: SigstoreStack) -> None:
+    bundle = sigstore_stack.sign_blob(
+        DATA, identity=IDENTITY, integrated_after=timedelta(minutes=10, seconds=1)
+    ).bundle()
+    assert _reason(sigstore_stack, bundle) is Reason.CHAIN_UNTRUSTED
+
+
+def test_integration_exactly_at_certificate_expiry_is_inside(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    bundle = sigstore_stack.sign_blob(
+        DATA, identity=IDENTITY, integrated_after=timedelta(minutes=10)
+    ).bundle()
+    _verify(sigstore_stack, bundle)
+
+
+def test_ca_window_closing_at_the_signing_second_still_admits_it(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    bundle = sigstore_stack.sign_blob(DATA, identity=IDENTITY).bundle()
+    _verify(sigstore_stack, bundle, ca_end=sigstore_stack.now + timedelta(seconds=2))
+    assert (
+        _reason(
+            sigstore_stack, bundle, ca_end=sigstore_stack.now + timedelta(seconds=1)
+        )
+        is Reason.CHAIN_UNTRUSTED
+    )
+
+
+# -- DSSE -----------------------------------------------------------------------
+
+
+def test_dsse_subject_must_match(sigstore_stack: SigstoreStack) -> None:
+    bundle = sigstore_stack.attest({"other": "00" * 32}, identity=IDENTITY).bundle()
+    assert _reason(sigstore_stack, bundle) is Reason.DIGEST_MISMATCH
+
+
+def test_dsse_by_digest_and_report(sigstore_stack: SigstoreStack) -> None:
+    digest = hashlib.sha256(DATA).digest()
+    bundle = sigstore_stack.attest(
+        {"release.tgz": digest.hex()},
+        identity=IDENTITY,
+        predicate_type="https://slsa.dev/provenance/v1",
+    ).bundle()
+    result = _verify(
+        sigstore_stack, bundle, artifact=Artifact.from_digest("sha256", digest)
+    )
+    assert (result.content, result.subject, result.predicate_type) == (
+        "dsse",
+        "release.tgz",
+        "https://slsa.dev/provenance/v1",
+    )
+
+
+def test_dsse_payload_type_other_than_in_toto_is_refused(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    signed = sigstore_stack.attest(
+        {"a": hashlib.sha256(DATA).hexdigest()}, identity=IDENTITY
+    )
+    bundle = signed.bundle()
+    bundle["dsseEnvelope"]["payloadType"] = "text/plain"
+    assert _reason(sigstore_stack, bundle) is Reason.UNSUPPORTED_FORMAT
+
+
+def test_pae_matches_the_dsse_spec_example() -> None:
+    assert (
+        pae("application/vnd.in-toto+json", b'{"_type":"x"}')
+        == b'DSSEv1 28 application/vnd.in-toto+json 13 {"_type":"x"}'
+    )
