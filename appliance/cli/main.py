@@ -9,7 +9,6 @@ as one "internal error" line (the traceback only with ``--verbose``) and exits
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import traceback
 from typing import TYPE_CHECKING
@@ -67,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else ExitCode.USAGE_OR_INPUT
     if args.verbose:
+        import logging  # noqa: PLC0415 - only when asked for: it costs start-up time
+
         logging.basicConfig(stream=sys.stderr, format="%(name)s: %(message)s")
         logging.getLogger("appliance").setLevel(
             logging.DEBUG if args.verbose > 1 else logging.INFO

@@ -12,18 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.cli.artifact_input import read_artifact
 from appliance.cli.exit_codes import ExitCode
-from appliance.core import keys
-from appliance.core.bundle import Bundle
 from appliance.core.errors import InputError, VerificationError
-from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy, compile_regexp
-from appliance.core.verifier import verify_bundle
-from appliance.trust import roots
 
 if TYPE_CHECKING:
     import argparse
 
+    from appliance.core.bundle import Bundle
+    from appliance.core.policy import Policy
     from appliance.core.report import VerificationResult
 
 # cosign's --certificate-github-workflow-* flags and the Fulcio OIDs they check.
@@ -108,6 +104,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _policy(args: argparse.Namespace) -> Policy:
+    from appliance.core import keys  # noqa: PLC0415 - see run()
+    from appliance.core.policy import IdentityPolicy, KeyPolicy, compile_regexp  # noqa: PLC0415
+
     identity_flags = [
         args.certificate_identity,
         args.certificate_identity_regexp,
@@ -152,6 +151,8 @@ def _policy(args: argparse.Namespace) -> Policy:
 
 
 def _read_bundle(path: Path) -> Bundle:
+    from appliance.core.bundle import Bundle  # noqa: PLC0415 - see run()
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -182,6 +183,12 @@ def _print_text(result: VerificationResult, label: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Verify and print the result; raise on anything not verified."""
+    # The verifier (and cryptography's X.509 stack) is imported here, not at
+    # module level, so that `--help` and `--version` start in a few ms.
+    from appliance.cli.artifact_input import read_artifact  # noqa: PLC0415
+    from appliance.core.verifier import verify_bundle  # noqa: PLC0415
+    from appliance.trust import roots  # noqa: PLC0415
+
     now = datetime.now(UTC)  # the clock is read once, here, and passed down
     policy = _policy(args)
     artifact, label = read_artifact(args.artifact)

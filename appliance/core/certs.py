@@ -123,13 +123,22 @@ _EE_POLICY = ExtensionPolicy.webpki_defaults_ee().may_be_present(
 )
 
 
+def _valid_at(cert: x509.Certificate, when: datetime) -> bool:
+    return cert.not_valid_before_utc <= when <= cert.not_valid_after_utc
+
+
 def verify_chain(
     leaf: x509.Certificate, *, trust: TrustMaterial, when: datetime
 ) -> list[x509.Certificate]:
-    """Build and validate the leaf's path to a Fulcio CA trusted at ``when``.
+    """Validate the leaf's path to a Fulcio CA trusted at ``when``.
+
+    Each CA chain in the trusted root was checked link by link when the trust
+    material was built (:mod:`appliance.core.trust`), so the path is anchored
+    at the CA's issuing certificate: one signature per bundle, not one per
+    link. Every certificate of that chain must still be valid at ``when``.
 
     Returns:
-        The chain above the leaf (issuer first, root last).
+        The CA chain above the leaf (issuer first, root last).
 
     Raises:
         VerificationError: no CA valid at ``when`` issued this leaf, or a
@@ -141,22 +150,28 @@ def verify_chain(
         msg = f"no Fulcio CA in the trusted root is valid at {when:%Y-%m-%dT%H:%M:%SZ}"
         raise VerificationError(msg, reason=Reason.CHAIN_UNTRUSTED, where="certificate")
     for ca in cas:
-        *intermediates, root = ca.certificates
+        if not all(_valid_at(cert, when) for cert in ca.certificates):
+            errors.append(
+                f"{ca.uri or 'CA'}: a CA certificate is not valid at that time"
+            )
+            continue
         verifier = (
             PolicyBuilder()
-            .store(Store([root]))
+            .store(Store([ca.certificates[0]]))
             .time(when)
             .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
             .build_client_verifier()
         )
         try:
-            return list(verifier.verify(leaf, intermediates).chain[1:])
+            verifier.verify(leaf, [])
         except (
             X509VerificationError,
             x509.UnsupportedGeneralNameType,
             ValueError,
         ) as exc:
             errors.append(str(exc))
+            continue
+        return list(ca.certificates)
     msg = f"no trusted path at {when:%Y-%m-%dT%H:%M:%SZ}: {'; '.join(errors)}"
     raise VerificationError(msg, reason=Reason.CHAIN_UNTRUSTED, where="certificate")
 

@@ -11,9 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from rfc3161_client import VerificationError as TsaVerificationError
-from rfc3161_client import VerifierBuilder, decode_timestamp_response
-
 from appliance.core.errors import Reason, VerificationError
 
 if TYPE_CHECKING:
@@ -23,6 +20,9 @@ if TYPE_CHECKING:
 def _verify_with(
     authority: TrustedAuthority, response: object, signature: bytes
 ) -> None:
+    from rfc3161_client import VerificationError as TsaVerificationError  # noqa: PLC0415
+    from rfc3161_client import VerifierBuilder  # noqa: PLC0415
+
     certs = authority.certificates
     min_chain = 2  # a signing certificate and a root, at the least
     if len(certs) < min_chain:
@@ -45,6 +45,11 @@ def verify_timestamp(
         VerificationError: no trusted TSA, valid at ``genTime``, vouches for it
             (reason ``timestamp-invalid``).
     """
+    # Imported here, not at module level: it costs ~40 ms at start-up and
+    # most bundles (Rekor v1, with a SET) carry no timestamp at all.
+    from rfc3161_client import VerificationError as TsaVerificationError  # noqa: PLC0415
+    from rfc3161_client import decode_timestamp_response  # noqa: PLC0415
+
     try:
         response = decode_timestamp_response(stamp)
     except ValueError as exc:

@@ -7,10 +7,12 @@ bounds, so a key is only ever used inside its window.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from appliance.core import keys
 from appliance.core.errors import InputError, Reason, TrustRootError
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from appliance.core.keys import PublicKey
-    from trustroot.model import LogInstance, TimeRange
+    from trustroot.model import CertificateAuthority, LogInstance, TimeRange
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,14 +104,8 @@ class TrustMaterial:
                     _log(log, f"ctlogs[{i}]") for i, log in enumerate(root.ctlogs)
                 ),
                 fulcio=tuple(
-                    TrustedAuthority(
-                        uri=ca.uri,
-                        certificates=tuple(
-                            x509.load_der_x509_certificate(c) for c in ca.chain
-                        ),
-                        valid_for=ca.valid_for,
-                    )
-                    for ca in root.certificate_authorities
+                    _authority(ca, f"certificateAuthorities[{i}]")
+                    for i, ca in enumerate(root.certificate_authorities)
                 ),
                 tsas=tuple(
                     TrustedAuthority(
@@ -133,6 +129,25 @@ class TrustMaterial:
                 reason=Reason.TRUST_ROOT_INVALID,
                 where=source,
             ) from exc
+
+
+def _authority(ca: CertificateAuthority, where: str) -> TrustedAuthority:
+    """Load a CA chain and check its links once (each issued by the next).
+
+    The verifier then anchors paths at the issuing certificate; a chain whose
+    links do not hold is a broken trusted root, refused as a whole.
+    """
+    certificates = tuple(x509.load_der_x509_certificate(c) for c in ca.chain)
+    for i, (child, parent) in enumerate(itertools.pairwise(certificates)):
+        try:
+            child.verify_directly_issued_by(parent)
+        except (ValueError, TypeError, InvalidSignature) as exc:
+            raise ValueError(
+                f"{where}: certificate {i} is not issued by certificate {i + 1}"
+            ) from exc
+    return TrustedAuthority(
+        uri=ca.uri, certificates=certificates, valid_for=ca.valid_for
+    )
 
 
 def _log(log: LogInstance, where: str) -> TrustedLog:

@@ -62,6 +62,38 @@ def test_frozen_usage_error_is_exit_two_without_traceback(frozen: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+VECTORS = ROOT / "tests" / "assets" / "vectors"
+WHEEL_BUNDLE = VECTORS / "bundles" / "public-good" / "bundle_v3_github.whl.sigstore"
+WHEEL_DIGEST = "sha256:c4e92e9ecc828bef2aa7dba1de8ac983511f7532a0df11c770d39099a25cf201"
+WHEEL_SIGNER = "https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2"
+
+
+@pytest.mark.parametrize(
+    ("signer", "code"),
+    [(WHEEL_SIGNER, 0), ("someone@example.com", 1)],
+    ids=["verified", "wrong-signer"],
+)
+def test_frozen_verify_blob_with_the_sealed_root(
+    frozen: Path, signer: str, code: int
+) -> None:
+    """The sealed build verifies a real bundle against its embedded trust root."""
+    argv = [
+        str(frozen),
+        "verify-blob",
+        WHEEL_DIGEST,
+        "--bundle",
+        str(WHEEL_BUNDLE),
+        "--certificate-identity",
+        signer,
+        "--certificate-oidc-issuer",
+        "https://token.actions.githubusercontent.com",
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == code, done.stderr
+    assert "internal error" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_frozen_build_ships_the_seal_and_not_the_exporter(frozen: Path) -> None:
     archive = CArchiveReader(str(frozen))
     modules = set(archive.open_embedded_archive("PYZ.pyz").toc)
