@@ -1,9 +1,13 @@
 """``make demo``: the main job on an embedded default, narrated step by step.
 
-Until the exporter and the appliance's verifier exist, the demo runs what
-does: the two programs, the seal, the loopback registry round trip with
-digests preserved, the local Sigstore stack signing that image (checked by
-the reference verifier), and an HSM signature. It ends by saying what it did.
+The sealed appliance verifies a real production Sigstore bundle (the
+rfc8785 0.1.2 wheel's GitHub Actions release signature, shipped in
+tests/assets) against the public-good trust root sealed into it, offline, and
+refuses the same bundle for the wrong signer. Around that: the seal, the
+loopback registry round trip with digests preserved, the local Sigstore stack
+signing that image (verified by the appliance and by sigstore-python), and an
+HSM signature. The exporter and archive arrive with later issues. It ends by
+saying what it did.
 """
 
 from __future__ import annotations
@@ -64,6 +68,46 @@ def seal() -> None:
     step(f"sealed appliance process tried a DNS lookup: {out.stdout.strip()}")
 
 
+WHEEL_BUNDLE = Path(
+    "tests/assets/vectors/bundles/public-good/bundle_v3_github.whl.sigstore"
+)
+WHEEL_DIGEST = "sha256:c4e92e9ecc828bef2aa7dba1de8ac983511f7532a0df11c770d39099a25cf201"
+WHEEL_SIGNER = "https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2"
+GITHUB = "https://token.actions.githubusercontent.com"
+
+
+def appliance(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_VENV_BIN / "appliance", *argv], capture_output=True, text=True, check=False
+    )
+
+
+def verify_embedded_default() -> None:
+    base = [
+        "verify-blob",
+        WHEEL_DIGEST,
+        "--bundle",
+        str(WHEEL_BUNDLE),
+        "--certificate-oidc-issuer",
+        GITHUB,
+    ]
+    good = appliance(*base, "--certificate-identity", WHEEL_SIGNER, "-o", "json")
+    if good.returncode != 0:
+        raise SystemExit(f"demo: verification failed: {good.stderr.strip()}")
+    result = json.loads(good.stdout)
+    step(
+        f"appliance verify-blob verified the rfc8785 0.1.2 wheel's release bundle offline (exit 0): "
+        f"signed by {result['signer']} at {result['signing_time']}, Rekor entry {result['log_index']}, "
+        f"{len(result['checks'])} checks, against the sealed public-good root"
+    )
+    bad = appliance(*base, "--certificate-identity", "someone-else@example.com")
+    if bad.returncode != 1:
+        raise SystemExit("demo: a wrong signer was not refused")
+    step(
+        f"the same bundle demanded from another signer was refused (exit 1): {bad.stderr.strip()}"
+    )
+
+
 def registry_round_trip(work: Path) -> str:
     server = registry.start(work / "registry")
     try:
@@ -106,15 +150,24 @@ def sign(digest: str) -> None:
     step(
         f"local Sigstore stack signed {digest[:19]}…: certificate with SCT, Rekor entry {signed.entry.log_index} with SET, proof and checkpoint"
     )
+    ours = appliance(
+        "verify-blob", digest, "--bundle", str(OUT / "hello.sigstore.json"),
+        "--trusted-root", str(OUT / "trusted_root.json"),
+        "--certificate-identity", identity, "--certificate-oidc-issuer", stack.issuer,
+    )  # fmt: skip
+    if ours.returncode != 0:
+        raise SystemExit(
+            f"demo: the appliance refused the stack's bundle: {ours.stderr.strip()}"
+        )
     verifier = Verifier(
         trusted_root=TrustedRoot.from_file(str(OUT / "trusted_root.json"))
     )
+    bundle = Bundle.from_json((OUT / "hello.sigstore.json").read_bytes())
     verifier.verify_dsse(
-        Bundle.from_json((OUT / "hello.sigstore.json").read_bytes()),
-        policy.Identity(identity=identity, issuer=stack.issuer),
+        bundle, policy.Identity(identity=identity, issuer=stack.issuer)
     )
     step(
-        f"sigstore-python (reference oracle) verified {OUT}/hello.sigstore.json offline; the appliance's own verifier is issue #3"
+        f"the appliance verified {OUT}/hello.sigstore.json for the image digest (a DSSE subject); sigstore-python agrees"
     )
 
 
@@ -158,6 +211,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="airlock-demo-") as tmp:
         work = Path(tmp)
         programs()
+        verify_embedded_default()
         seal()
         digest = registry_round_trip(work)
         sign(digest)
