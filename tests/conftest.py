@@ -33,6 +33,14 @@ def pytest_configure(config: pytest.Config) -> None:
     netguard.install()
 
 
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own appliance state directory, never the user's."""
+    state = tmp_path / "appliance-state"
+    monkeypatch.setenv("APPLIANCE_STATE_DIR", str(state))
+    return state
+
+
 @pytest.fixture
 def loopback() -> Iterator[None]:
     """Admit loopback sockets (and nothing else) for one test."""

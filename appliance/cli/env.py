@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Final
 
 # Where the appliance keeps its state (trust, rollback versions, audit log).
@@ -11,3 +13,12 @@ COSIGN_PKCS11_MODULE_PATH: Final = "COSIGN_PKCS11_MODULE_PATH"
 COSIGN_PKCS11_PIN: Final = "COSIGN_PKCS11_PIN"
 
 ALL: Final = (APPLIANCE_STATE_DIR, COSIGN_PKCS11_MODULE_PATH, COSIGN_PKCS11_PIN)
+
+
+def state_dir() -> Path:
+    """``$APPLIANCE_STATE_DIR``, else ``$XDG_DATA_HOME/airlock-appliance``."""
+    explicit = os.environ.get(APPLIANCE_STATE_DIR)
+    if explicit:
+        return Path(explicit)
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "airlock-appliance"

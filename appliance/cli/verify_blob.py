@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appliance.cli import env
 from appliance.cli.exit_codes import ExitCode
 from appliance.core.errors import InputError, VerificationError
 
@@ -193,7 +194,9 @@ def run(args: argparse.Namespace) -> int:
     policy = _policy(args)
     artifact, label = read_artifact(args.artifact)
     bundle = _read_bundle(args.bundle)
-    trust = roots.load_current(args.trusted_root)
+    trust = roots.load_current(
+        trusted_root=args.trusted_root, state_dir=env.state_dir(), now=now
+    )
     try:
         result = verify_bundle(
             bundle, artifact=artifact, trust=trust, policy=policy, now=now

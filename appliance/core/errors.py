@@ -47,6 +47,10 @@ class Reason(StrEnum):
     TRUST_ROOT_EXPIRED = "trust-root-expired"
     ROLLBACK = "rollback"
     THRESHOLD_NOT_MET = "threshold-not-met"
+    METADATA_MISMATCH = (
+        "metadata-mismatch"  # a role's bytes differ from what its parent signed
+    )
+    BAD_VERSION = "bad-version"  # not the version the chain demands
     # Policy
     POLICY_UNSATISFIED = "policy-unsatisfied"
 

@@ -1,0 +1,198 @@
+"""``appliance trust import`` and ``appliance trust show``.
+
+Import replays a TUF chain offline from the root the appliance already trusts
+(the stored one, else the sealed public-good root, or ``--bootstrap-root``)
+and commits it to the state directory. Expired metadata is refused unless
+``--trust-max-age`` allows it, and every allowance is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from appliance.cli import env
+from appliance.cli.exit_codes import ExitCode
+from appliance.core.errors import InputError
+
+if TYPE_CHECKING:
+    import argparse
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``2w``, ``45s``.
+
+    Raises:
+        InputError: anything else.
+    """
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise InputError(
+            "expected a duration such as 30d, 12h or 2w",
+            where=f"--trust-max-age {text}",
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``trust import`` and ``trust show``."""
+    trust = subparsers.add_parser(
+        "trust", help="import or show the Sigstore trust root (TUF, offline)"
+    )
+    commands = trust.add_subparsers(
+        dest="trust_command", metavar="COMMAND", required=True
+    )
+    imp = commands.add_parser(
+        "import",
+        help="replay a TUF chain offline and make its trusted root current",
+        description=(
+            "Replay a TUF repository that crossed the gap (a directory laid out as served: "
+            "N.root.json, timestamp.json, N.snapshot.json, N.targets.json, targets/<sha256>.<name>) "
+            "from the root the appliance trusts. Signatures, thresholds, hashes, versions and "
+            "rollback are always enforced; only expiry may be relaxed, with --trust-max-age."
+        ),
+    )
+    imp.add_argument(
+        "source",
+        metavar="SOURCE",
+        type=Path,
+        help="directory laid out as a TUF repository is served",
+    )
+    imp.add_argument(
+        "--bootstrap-root",
+        metavar="FILE",
+        type=Path,
+        help="start the chain from this root.json (private deployments)",
+    )
+    imp.add_argument(
+        "--trust-max-age",
+        metavar="DURATION",
+        type=str,
+        default=None,
+        help="accept metadata expired by at most this long (e.g. 30d); recorded in the report",
+    )
+    imp.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    imp.set_defaults(handler=run_import)
+    show = commands.add_parser(
+        "show", help="what the appliance trusts now, since when, and how old it is"
+    )
+    show.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    show.set_defaults(handler=run_show)
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Replay, commit, report."""
+    from appliance.trust import replay  # noqa: PLC0415 - tuf is imported only for trust commands
+    from appliance.trust.source import DirectorySource  # noqa: PLC0415
+    from appliance.trust.state import StateStore  # noqa: PLC0415
+    from trustroot import store  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    max_age = parse_duration(args.trust_max_age) if args.trust_max_age else timedelta(0)
+    source = DirectorySource(args.source)
+    states = StateStore(env.state_dir())
+    previous = states.load()
+    if args.bootstrap_root is not None:
+        try:
+            bootstrap = args.bootstrap_root.read_bytes()
+        except OSError as exc:
+            raise InputError(
+                f"cannot read bootstrap root: {exc.strerror}",
+                where=str(args.bootstrap_root),
+            ) from exc
+        start = str(args.bootstrap_root)
+    elif previous is not None:
+        bootstrap, start = (
+            previous.read("root.json"),
+            f"stored root v{previous.root_version}",
+        )
+    else:
+        bootstrap, start = (
+            store.read_embedded(store.PUBLIC_GOOD, "root.json"),
+            "sealed public-good root",
+        )
+    result = replay.replay(
+        source, bootstrap=bootstrap, now=now, max_age=max_age, previous=previous
+    )
+    state = states.commit(result, source=source.label, now=now)
+    report: dict[str, Any] = {
+        **state.to_json(),
+        "bootstrap": start,
+        "trust_max_age": args.trust_max_age,
+        "expiry_allowance_used": bool(result.allowances),
+        "left_out": result.left_out,
+    }
+    if args.output == "json":
+        print(json.dumps(report, indent=2))
+        return ExitCode.OK
+    roles = ", ".join(
+        f"{name} v{r.version}" for name, r in result.roles.items() if name != "root"
+    )
+    print(
+        f"Trust imported: root v{state.root_version} ({roles}) from {source.label}, starting at the {start}"
+    )
+    print(f"  trusted_root.json sha256 {state.trusted_root_sha256}")
+    for name, why in result.left_out.items():
+        print(f"  left out {name}: {why}")
+    for allowance in result.allowances:
+        days = allowance.overdue.total_seconds() / 86400
+        print(
+            f"  ACCEPTED EXPIRED under --trust-max-age {args.trust_max_age}: {allowance.role} expired {_iso(allowance.expired_at)} ({days:.1f} days ago)"
+        )
+    return ExitCode.OK
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print the current trust and its age."""
+    from appliance.trust import roots  # noqa: PLC0415
+    from appliance.trust.state import StateStore  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    state = StateStore(env.state_dir()).load()
+    if state is None:
+        trust = roots.load_embedded()
+        doc: dict[str, Any] = {
+            "imported": False,
+            "source": trust.source,
+            "trusted_root_sha256": trust.sha256,
+        }
+        text = [
+            f"Trust: {trust.source}",
+            f"  trusted_root.json sha256 {trust.sha256}",
+            "  nothing imported yet: run `appliance trust import SOURCE`",
+        ]
+    else:
+        state.read("trusted_root.json")  # re-checked against state.json, or refused
+        age = now - state.imported_at
+        stale = state.stale_since(now)
+        doc = {
+            "imported": True,
+            **state.to_json(),
+            "age_seconds": int(age.total_seconds()),
+            "stale_since": _iso(stale) if stale else None,
+        }
+        text = [
+            f"Trust: TUF root v{state.root_version}, imported {_iso(state.imported_at)} ({age.days} days ago) from {state.source}",
+            f"  trusted_root.json sha256 {state.trusted_root_sha256}",
+            *(
+                f"  {name:9} v{r.version:<6} expires {_iso(r.expires)}"
+                + ("  EXPIRED" if r.expires < now else "")
+                for name, r in state.roles.items()
+            ),
+        ]
+        if stale:
+            text.append(
+                f"  stale since {_iso(stale)}: refresh with a newer trust capsule"
+            )
+    print(json.dumps(doc, indent=2) if args.output == "json" else "\n".join(text))
+    return ExitCode.OK

@@ -1,0 +1,275 @@
+"""The appliance's persisted trust: what was imported, and the rollback floor.
+
+Layout under ``$APPLIANCE_STATE_DIR/trust/``::
+
+    state.json                    the commit point: versions, expiries, hashes
+    <timestamp-version>-<id>/     one directory per import, never edited
+        root.json, root_history/N.root.json, timestamp.json,
+        snapshot.json, targets.json, trusted_root.json, [signing_config.v0.2.json]
+
+An import writes a fresh directory (every file fsynced), then replaces
+``state.json`` atomically (temporary name, fsync, rename, fsync of the
+directory). A crash at any point leaves either the old state or the new one,
+never a mix. ``state.json`` records each file's SHA-256; loading re-checks the
+trusted root against it, so a damaged state is refused, not half-used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from appliance.core.errors import InputError, Reason, TrustRootError
+
+if TYPE_CHECKING:
+    from appliance.trust.replay import ReplayResult
+
+STATE_VERSION = 1
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleState:
+    """A role's version and expiry as last imported."""
+
+    version: int
+    expires: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustState:
+    """The committed trust state."""
+
+    directory: Path
+    root_version: int
+    roles: dict[str, RoleState]
+    snapshot_meta_version: int
+    targets_meta_version: int
+    online_keyids: dict[str, tuple[str, ...]]
+    trusted_root_sha256: str
+    files: dict[str, str]  # name -> sha256
+    imported_at: datetime
+    source: str
+    allowances: list[dict[str, str]] = field(default_factory=list)
+
+    def read(self, name: str) -> bytes:
+        """Read a stored file, checking it against the recorded hash.
+
+        Raises:
+            TrustRootError: missing or damaged (fail closed).
+        """
+        expected = self.files.get(name)
+        path = self.directory / name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise TrustRootError(
+                f"cannot read stored trust: {exc.strerror}",
+                reason=Reason.TRUST_ROOT_INVALID,
+                where=str(path),
+            ) from exc
+        if expected is None or hashlib.sha256(data).hexdigest() != expected:
+            raise TrustRootError(
+                "stored trust file does not match state.json",
+                reason=Reason.TRUST_ROOT_INVALID,
+                where=str(path),
+            )
+        return data
+
+    def stale_since(self, now: datetime) -> datetime | None:
+        """The earliest expiry already passed at ``now``, if any."""
+        passed = [role.expires for role in self.roles.values() if role.expires < now]
+        return min(passed) if passed else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The state as ``state.json`` and ``trust show -o json`` write it."""
+        return {
+            "state_version": STATE_VERSION,
+            "directory": self.directory.name,
+            "root_version": self.root_version,
+            "roles": {
+                name: {"version": r.version, "expires": _iso(r.expires)}
+                for name, r in self.roles.items()
+            },
+            "snapshot_meta_version": self.snapshot_meta_version,
+            "targets_meta_version": self.targets_meta_version,
+            "online_keyids": {k: list(v) for k, v in self.online_keyids.items()},
+            "trusted_root_sha256": self.trusted_root_sha256,
+            "files": self.files,
+            "imported_at": _iso(self.imported_at),
+            "source": self.source,
+            "expiry_allowances": self.allowances,
+        }
+
+
+class StateStore:
+    """Reads and commits trust state under one state directory."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir / "trust"
+
+    @property
+    def state_file(self) -> Path:
+        """The commit point."""
+        return self.root / "state.json"
+
+    def load(self) -> TrustState | None:
+        """The committed state, or None if nothing was ever imported.
+
+        Raises:
+            TrustRootError: a state exists but cannot be read (fail closed).
+        """
+        try:
+            raw = self.state_file.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TrustRootError(
+                f"cannot read trust state: {exc.strerror}",
+                reason=Reason.TRUST_ROOT_INVALID,
+                where=str(self.state_file),
+            ) from exc
+        try:
+            doc = _versioned(json.loads(raw))
+            return TrustState(
+                directory=self.root / str(doc["directory"]),
+                root_version=int(doc["root_version"]),
+                roles={
+                    n: RoleState(version=int(r["version"]), expires=_time(r["expires"]))
+                    for n, r in doc["roles"].items()
+                },
+                snapshot_meta_version=int(doc["snapshot_meta_version"]),
+                targets_meta_version=int(doc["targets_meta_version"]),
+                online_keyids={k: tuple(v) for k, v in doc["online_keyids"].items()},
+                trusted_root_sha256=str(doc["trusted_root_sha256"]),
+                files={str(k): str(v) for k, v in doc["files"].items()},
+                imported_at=_time(doc["imported_at"]),
+                source=str(doc["source"]),
+                allowances=list(doc.get("expiry_allowances", [])),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise TrustRootError(
+                f"trust state is damaged: {exc}",
+                reason=Reason.TRUST_ROOT_INVALID,
+                where=str(self.state_file),
+            ) from exc
+
+    def commit(self, result: ReplayResult, *, source: str, now: datetime) -> TrustState:
+        """Persist a verified replay; return the new state.
+
+        Raises:
+            InputError: the state directory cannot be written.
+        """
+        files: dict[str, bytes] = {
+            "root.json": result.root,
+            "timestamp.json": result.timestamp,
+            "snapshot.json": result.snapshot,
+            "targets.json": result.targets,
+            **{
+                f"root_history/{v}.root.json": data
+                for v, data in result.root_history.items()
+            },
+            **result.target_files,
+        }
+        name = f"{result.roles['timestamp'].version}-{secrets.token_hex(6)}"
+        staging: Path | None = None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".import-", dir=self.root))
+            for relative, data in files.items():
+                _write_synced(staging / relative, data)
+            final = self.root / name
+            staging.rename(final)
+            staging = None
+            _fsync_dir(self.root)
+            state = TrustState(
+                directory=final,
+                root_version=result.roles["root"].version,
+                roles={
+                    k: RoleState(version=v.version, expires=v.expires)
+                    for k, v in result.roles.items()
+                },
+                snapshot_meta_version=result.snapshot_meta_version,
+                targets_meta_version=result.targets_meta_version,
+                online_keyids=dict(result.online_keyids),
+                trusted_root_sha256=result.trusted_root_sha256,
+                files={k: hashlib.sha256(v).hexdigest() for k, v in files.items()},
+                imported_at=now,
+                source=source,
+                allowances=[
+                    {
+                        "role": a.role,
+                        "expired_at": _iso(a.expired_at),
+                        "overdue_seconds": str(int(a.overdue / timedelta(seconds=1))),
+                    }
+                    for a in result.allowances
+                ],
+            )
+            previous = self.load()
+            _replace_synced(
+                self.state_file, json.dumps(state.to_json(), indent=2).encode()
+            )
+        except OSError as exc:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise InputError(
+                f"cannot write trust state: {exc.strerror}", where=str(self.root)
+            ) from exc
+        if previous is not None and previous.directory != final:
+            shutil.rmtree(
+                previous.directory, ignore_errors=True
+            )  # superseded; the commit is done
+        return state
+
+
+def _versioned(doc: Any) -> dict[str, Any]:  # noqa: ANN401 - JSON is untyped until checked
+    if not isinstance(doc, dict) or doc.get("state_version") != STATE_VERSION:
+        msg = "unknown state format"
+        raise ValueError(msg)
+    return doc
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace_synced(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically: temporary name, fsync, rename, fsync the directory."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(temp).replace(path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,169 @@
+"""``bundle-tools trust update``: refresh the Sigstore trust root online, keep it all.
+
+``tuf.ngclient`` does the online TUF client workflow (it verifies everything,
+against the wall clock). The result is a *trust capsule*: a directory laid
+out as a TUF repository is served, holding every root version the repository
+still publishes, the timestamp, snapshot and targets metadata, and the target
+files. ``appliance trust import`` replays that chain offline from whatever
+root the appliance already trusts, so older appliances catch up too.
+
+The capsule is written under a temporary name and renamed into place: it is
+either complete or absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuf.api import exceptions as tuf_errors
+from tuf.ngclient import Updater, Urllib3Fetcher
+
+from appliance.core.errors import InputError, Reason, TrustRootError
+
+PUBLIC_GOOD_URL = "https://tuf-repo-cdn.sigstore.dev"
+TARGETS = ("trusted_root.json", "signing_config.v0.2.json")
+MAX_ROOT_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capsule:
+    """What a refresh put in the capsule."""
+
+    path: Path
+    root_versions: tuple[int, ...]
+    timestamp_version: int
+    snapshot_version: int
+    targets_version: int
+    targets: dict[str, str]  # name -> sha256
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _older_roots(url: str, first: int) -> dict[int, bytes]:
+    """Roots older than the bootstrap, for appliances pinned further back.
+
+    Unverified here; the appliance verifies each one it uses against its own
+    pinned root, so a bad one can only fail an import, never pass it.
+    """
+    fetcher = Urllib3Fetcher()
+    found: dict[int, bytes] = {}
+    for version in range(1, first):
+        try:
+            found[version] = fetcher.download_bytes(
+                f"{url}/{version}.root.json", MAX_ROOT_BYTES
+            )
+        except tuf_errors.DownloadError:
+            continue
+    return found
+
+
+def _refresh(
+    url: str, bootstrap: bytes, metadata: Path, targets_dir: Path
+) -> dict[str, bytes]:
+    """Run ngclient's refresh; return the downloaded target files."""
+    try:
+        updater = Updater(
+            metadata_dir=str(metadata),
+            metadata_base_url=f"{url}/",
+            target_base_url=f"{url}/targets/",
+            target_dir=str(targets_dir),
+            bootstrap=bootstrap,
+        )
+        updater.refresh()
+        downloaded = {}
+        for name in TARGETS:
+            info = updater.get_targetinfo(name)
+            if info is not None:
+                downloaded[name] = Path(updater.download_target(info)).read_bytes()
+    except tuf_errors.DownloadError as exc:
+        raise TrustRootError(
+            f"TUF refresh failed to download: {exc}",
+            reason=Reason.TRUST_ROOT_INVALID,
+            where=url,
+        ) from exc
+    except tuf_errors.RepositoryError as exc:
+        raise TrustRootError(
+            f"TUF repository did not verify: {exc}",
+            reason=Reason.TRUST_ROOT_INVALID,
+            where=url,
+        ) from exc
+    if "trusted_root.json" not in downloaded:
+        raise TrustRootError(
+            "the repository has no trusted_root.json target",
+            reason=Reason.TRUST_ROOT_INVALID,
+            where=url,
+        )
+    return downloaded
+
+
+def _write_capsule(out: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` under a temporary name beside ``out``, then rename."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, data in files.items():
+            _write(staging / name, data)
+        staging.rename(out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InputError(
+            f"cannot write the capsule: {exc.strerror}", where=str(out)
+        ) from exc
+
+
+def update(*, url: str, bootstrap: bytes, out: Path) -> Capsule:
+    """Refresh from ``url`` starting at ``bootstrap``; write the capsule to ``out``.
+
+    Raises:
+        InputError: ``out`` exists, or cannot be written.
+        TrustRootError: the repository did not verify, or could not be reached.
+    """
+    if out.exists():
+        raise InputError("already exists; choose a new --out", where=str(out))
+    url = url.rstrip("/")
+    with tempfile.TemporaryDirectory(prefix="bundle-tools-tuf-") as cache:
+        metadata, targets_dir = Path(cache, "metadata"), Path(cache, "targets")
+        metadata.mkdir()
+        targets_dir.mkdir()
+        downloaded = _refresh(url, bootstrap, metadata, targets_dir)
+        roots = {
+            int(p.name.split(".", 1)[0]): p.read_bytes()
+            for p in (metadata / "root_history").glob("*.root.json")
+        }
+        roots = {**_older_roots(url, min(roots)), **roots}
+        versions = {
+            role: json.loads((metadata / f"{role}.json").read_bytes())["signed"][
+                "version"
+            ]
+            for role in ("timestamp", "snapshot", "targets")
+        }
+        files = {f"{version}.root.json": data for version, data in roots.items()}
+        files["timestamp.json"] = (metadata / "timestamp.json").read_bytes()
+        for role in ("snapshot", "targets"):
+            files[f"{versions[role]}.{role}.json"] = (
+                metadata / f"{role}.json"
+            ).read_bytes()
+        for name, data in downloaded.items():
+            files[f"targets/{hashlib.sha256(data).hexdigest()}.{name}"] = data
+        _write_capsule(out, files)
+    return Capsule(
+        path=out,
+        root_versions=tuple(sorted(roots)),
+        timestamp_version=versions["timestamp"],
+        snapshot_version=versions["snapshot"],
+        targets_version=versions["targets"],
+        targets={
+            name: hashlib.sha256(data).hexdigest() for name, data in downloaded.items()
+        },
+    )

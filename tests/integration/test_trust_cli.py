@@ -1,0 +1,294 @@
+"""``appliance trust import|show`` and ``bundle-tools trust update``, end to end.
+
+The online refresh talks only to the loopback TUF fixture; the offline import
+reads what it wrote. A root rotation is published between the two runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from typing import TYPE_CHECKING
+
+import pytest
+
+from appliance.cli.main import main as appliance
+from bundle_tools.cli import main as bundle_tools
+from tests.helpers.vectors import CONFORMANCE, VECTORS
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.helpers.sigstore_stack import SigstoreStack
+    from tests.helpers.tuf_repo import TufRepo
+
+ROOT_SIGNING = VECTORS / "tuf" / "root-signing"
+BOOTSTRAP_5 = ROOT_SIGNING / "metadata" / "root_history" / "5.root.json"
+
+
+def _served_root_signing(tmp_path: Path) -> Path:
+    out = tmp_path / "served"
+    out.mkdir()
+    for path in (ROOT_SIGNING / "metadata" / "root_history").glob("*.root.json"):
+        shutil.copy(path, out / path.name)
+    for role in ("snapshot", "targets"):
+        data = (ROOT_SIGNING / "metadata" / f"{role}.json").read_bytes()
+        (out / f"{json.loads(data)['signed']['version']}.{role}.json").write_bytes(data)
+    shutil.copy(ROOT_SIGNING / "metadata" / "timestamp.json", out / "timestamp.json")
+    (out / "targets").mkdir()
+    for path in (ROOT_SIGNING / "targets").iterdir():
+        if path.is_file():
+            (
+                out
+                / "targets"
+                / f"{hashlib.sha256(path.read_bytes()).hexdigest()}.{path.name}"
+            ).write_bytes(path.read_bytes())
+    return out
+
+
+def test_real_snapshot_is_refused_without_an_allowance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = appliance(
+        [
+            "trust",
+            "import",
+            str(_served_root_signing(tmp_path)),
+            "--bootstrap-root",
+            str(BOOTSTRAP_5),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "timestamp expired 2026-08-28T19:25:56Z" in err
+    assert "--trust-max-age" in err
+
+
+def test_real_snapshot_imports_with_an_allowance_and_becomes_current(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = appliance(
+        [
+            "trust",
+            "import",
+            str(_served_root_signing(tmp_path)),
+            "--bootstrap-root",
+            str(BOOTSTRAP_5),
+            "--trust-max-age",
+            "3650d",
+            "-o",
+            "json",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert report["root_version"] == 15
+    assert report["roles"]["timestamp"] == {
+        "version": 762,
+        "expires": "2026-08-28T19:25:56Z",
+    }
+    assert (
+        report["trusted_root_sha256"]
+        == "6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66"
+    )
+    assert report["expiry_allowance_used"] is True
+    assert {a["role"] for a in report["expiry_allowances"]} >= {"timestamp"}
+
+    assert appliance(["trust", "show", "-o", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["imported"] is True
+    assert shown["stale_since"] == "2026-08-28T19:25:56Z"
+
+    # verify-blob now verifies against the imported root, and says so.
+    happy = CONFORMANCE / "bundle-verify" / "happy-path-v0.3"
+    beacon = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+    code = appliance(
+        [
+            "verify-blob",
+            str(CONFORMANCE / "bundle-verify" / "a.txt"),
+            "--bundle",
+            str(happy / "bundle.sigstore.json"),
+            "--certificate-identity",
+            beacon,
+            "--certificate-oidc-issuer",
+            "https://token.actions.githubusercontent.com",
+            "-o",
+            "json",
+        ]
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["trust_root"]["source"].startswith("TUF root v15, imported")
+    assert "stale since 2026-08-28T19:25:56Z" in result["trust_root"]["source"]
+
+
+def test_show_before_any_import(capsys: pytest.CaptureFixture[str]) -> None:
+    assert appliance(["trust", "show"]) == 0
+    assert "embedded public-good" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["trust", "import", "/nonexistent"], "not a directory"),
+        (["trust", "import", ".", "--trust-max-age", "forever"], "expected a duration"),
+        (
+            ["trust", "import", ".", "--bootstrap-root", "/nonexistent/root.json"],
+            "cannot read bootstrap root",
+        ),
+        (["trust"], "usage"),
+    ],
+)
+def test_trust_usage_errors(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert appliance(argv) == 2
+    assert needle in capsys.readouterr().err
+
+
+@pytest.mark.network
+def test_online_refresh_then_offline_import_with_a_rotation_mid_way(
+    tuf_repo: TufRepo,
+    sigstore_stack: SigstoreStack,
+    tmp_path: Path,
+    loopback: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    del loopback
+    root_file = tmp_path / "root.json"
+    root_file.write_bytes(tuf_repo.initial_root())
+    with tuf_repo.serve() as url:
+        assert (
+            bundle_tools(
+                [
+                    "trust",
+                    "update",
+                    "--tuf-url",
+                    url,
+                    "--root",
+                    str(root_file),
+                    "--out",
+                    str(tmp_path / "capsule1"),
+                ]
+            )
+            == 0
+        )
+        tuf_repo.rotate_root(keys=3, threshold=2, rotate_roles=("timestamp",))
+        tuf_repo.publish()
+        assert (
+            bundle_tools(
+                [
+                    "trust",
+                    "update",
+                    "--tuf-url",
+                    url,
+                    "--root",
+                    str(root_file),
+                    "--out",
+                    str(tmp_path / "capsule2"),
+                ]
+            )
+            == 0
+        )
+    out = capsys.readouterr().out
+    assert "roots v1-v2" in out
+    capsule = tmp_path / "capsule2"
+    assert sorted(p.name for p in capsule.iterdir()) == [
+        "1.root.json",
+        "1.targets.json",
+        "2.root.json",
+        "2.snapshot.json",
+        "targets",
+        "timestamp.json",
+    ]
+
+    assert (
+        appliance(
+            [
+                "trust",
+                "import",
+                str(tmp_path / "capsule1"),
+                "--bootstrap-root",
+                str(root_file),
+                "-o",
+                "json",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["root_version"] == 1
+    assert (
+        appliance(["trust", "import", str(capsule), "-o", "json"]) == 0
+    )  # continues from the stored root
+    report = json.loads(capsys.readouterr().out)
+    assert report["root_version"] == 2
+    assert report["bootstrap"] == "stored root v1"
+    assert (
+        report["trusted_root_sha256"]
+        == hashlib.sha256(sigstore_stack.trusted_root_json()).hexdigest()
+    )
+    # The older capsule's timestamp is signed by the key root v2 rotated out.
+    assert appliance(["trust", "import", str(tmp_path / "capsule1")]) == 1
+    assert "not signed by 1 of the timestamp keys" in capsys.readouterr().err
+
+
+@pytest.mark.network
+def test_online_refresh_refuses_a_tampered_repository(
+    tuf_repo: TufRepo,
+    tmp_path: Path,
+    loopback: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    del loopback
+    root_file = tmp_path / "root.json"
+    root_file.write_bytes(tuf_repo.initial_root())
+    tuf_repo.corrupt_target("trusted_root.json")
+    with tuf_repo.serve() as url:
+        code = bundle_tools(
+            [
+                "trust",
+                "update",
+                "--tuf-url",
+                url,
+                "--root",
+                str(root_file),
+                "--out",
+                str(tmp_path / "capsule"),
+            ]
+        )
+    assert code == 1
+    assert not (tmp_path / "capsule").exists()
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (
+            ["trust", "update", "--tuf-url", "http://127.0.0.1:9", "--out", "x"],
+            "--tuf-url needs --root",
+        ),
+        (
+            [
+                "trust",
+                "update",
+                "--root",
+                "/nonexistent",
+                "--tuf-url",
+                "http://127.0.0.1:9",
+                "--out",
+                "x",
+            ],
+            "cannot read root",
+        ),
+        (["trust", "update", "--out", "."], "already exists"),
+        (["trust", "update"], "--out"),
+    ],
+)
+def test_update_usage_errors(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bundle_tools(argv) == 2
+    assert needle in capsys.readouterr().err
