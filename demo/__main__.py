@@ -35,6 +35,7 @@ from rich.console import Console
 
 from tests.helpers import oci, registry, softhsm
 from tests.helpers.sigstore_stack import SigstoreStack
+from tests.helpers.vectors import ROOT_SIGNING, serve_root_signing
 
 OUT = Path("demo-out")
 _VENV_BIN = Path(sys.executable).parent
@@ -105,6 +106,37 @@ def verify_embedded_default() -> None:
         raise SystemExit("demo: a wrong signer was not refused")
     step(
         f"the same bundle demanded from another signer was refused (exit 1): {bad.stderr.strip()}"
+    )
+
+
+def trust_import(work: Path) -> None:
+    """Replay the real sigstore/root-signing chain offline, as `trust import` does."""
+    served = serve_root_signing(work / "root-signing")
+    source = ROOT_SIGNING
+    os.environ["APPLIANCE_STATE_DIR"] = str(
+        work / "appliance-state"
+    )  # never the operator's own state
+    argv = [
+        "trust",
+        "import",
+        str(served),
+        "--bootstrap-root",
+        str(source / "metadata" / "root_history" / "5.root.json"),
+    ]
+    refused = appliance(*argv)
+    if refused.returncode != 1:
+        raise SystemExit("demo: expired TUF metadata was not refused")
+    step(
+        f"appliance trust import refused the real root-signing snapshot as expired (exit 1): {refused.stderr.strip()}"
+    )
+    accepted = appliance(*argv, "--trust-max-age", "3650d", "-o", "json")
+    if accepted.returncode != 0:
+        raise SystemExit(f"demo: trust import failed: {accepted.stderr.strip()}")
+    report = json.loads(accepted.stdout)
+    late = ", ".join(a["role"] for a in report["expiry_allowances"])
+    step(
+        f"with --trust-max-age 3650d (the snapshot is frozen in time) it replayed roots v5 to v{report['root_version']} offline, "
+        f"timestamp v{report['roles']['timestamp']['version']}, and recorded the expired roles it accepted ({late})"
     )
 
 
@@ -213,6 +245,7 @@ def main() -> int:
         programs()
         verify_embedded_default()
         seal()
+        trust_import(work)
         digest = registry_round_trip(work)
         sign(digest)
         hsm(work)

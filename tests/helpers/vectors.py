@@ -49,3 +49,32 @@ def read_legacy_signature(path: Path) -> LegacySignature:
 def manifest_digest(path: Path) -> str:
     """``sha256:<hex>`` of a manifest file's exact bytes."""
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+ROOT_SIGNING = VECTORS / "tuf" / "root-signing"
+
+
+def serve_root_signing(out: Path) -> Path:
+    """Lay the sigstore/root-signing snapshot out as the TUF CDN serves it.
+
+    The snapshot is in the repository's own layout (plain names); the CDN and
+    ``appliance trust import`` use ``N.root.json``, ``N.snapshot.json``,
+    ``N.targets.json`` and ``targets/<sha256>.<name>``.
+    """
+    out.mkdir(parents=True)
+    for path in (ROOT_SIGNING / "metadata" / "root_history").glob("*.root.json"):
+        (out / path.name).write_bytes(path.read_bytes())
+    for role in ("snapshot", "targets"):
+        data = (ROOT_SIGNING / "metadata" / f"{role}.json").read_bytes()
+        (out / f"{json.loads(data)['signed']['version']}.{role}.json").write_bytes(data)
+    (out / "timestamp.json").write_bytes(
+        (ROOT_SIGNING / "metadata" / "timestamp.json").read_bytes()
+    )
+    (out / "targets").mkdir()
+    for path in (ROOT_SIGNING / "targets").iterdir():
+        if path.is_file():
+            data = path.read_bytes()
+            (
+                out / "targets" / f"{hashlib.sha256(data).hexdigest()}.{path.name}"
+            ).write_bytes(data)
+    return out

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from typing import TYPE_CHECKING
 
 import pytest
 
 from appliance.cli.main import main as appliance
 from bundle_tools.cli import main as bundle_tools
-from tests.helpers.vectors import CONFORMANCE, VECTORS
+from tests.helpers.vectors import CONFORMANCE, ROOT_SIGNING, serve_root_signing
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,28 +22,11 @@ if TYPE_CHECKING:
     from tests.helpers.sigstore_stack import SigstoreStack
     from tests.helpers.tuf_repo import TufRepo
 
-ROOT_SIGNING = VECTORS / "tuf" / "root-signing"
 BOOTSTRAP_5 = ROOT_SIGNING / "metadata" / "root_history" / "5.root.json"
 
 
 def _served_root_signing(tmp_path: Path) -> Path:
-    out = tmp_path / "served"
-    out.mkdir()
-    for path in (ROOT_SIGNING / "metadata" / "root_history").glob("*.root.json"):
-        shutil.copy(path, out / path.name)
-    for role in ("snapshot", "targets"):
-        data = (ROOT_SIGNING / "metadata" / f"{role}.json").read_bytes()
-        (out / f"{json.loads(data)['signed']['version']}.{role}.json").write_bytes(data)
-    shutil.copy(ROOT_SIGNING / "metadata" / "timestamp.json", out / "timestamp.json")
-    (out / "targets").mkdir()
-    for path in (ROOT_SIGNING / "targets").iterdir():
-        if path.is_file():
-            (
-                out
-                / "targets"
-                / f"{hashlib.sha256(path.read_bytes()).hexdigest()}.{path.name}"
-            ).write_bytes(path.read_bytes())
-    return out
+    return serve_root_signing(tmp_path / "served")
 
 
 def test_real_snapshot_is_refused_without_an_allowance(

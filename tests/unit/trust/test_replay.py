@@ -20,7 +20,7 @@ from appliance.trust.source import DirectorySource
 from appliance.trust.state import StateStore, TrustState
 from tests.helpers.sigstore_stack import SigstoreStack
 from tests.helpers.tuf_repo import TufRepo
-from tests.helpers.vectors import VECTORS
+from tests.helpers.vectors import ROOT_SIGNING, VECTORS, serve_root_signing
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -320,30 +320,9 @@ def test_metadata_that_is_not_json(repo: TufRepo) -> None:
 
 # -- the real sigstore/root-signing chain -------------------------------------------------
 
-ROOT_SIGNING = VECTORS / "tuf" / "root-signing"
-
 
 def _served(tmp_path: Path) -> Path:
-    """Lay the root-signing snapshot out as the CDN serves it."""
-    out = tmp_path / "served"
-    out.mkdir()
-    for path in (ROOT_SIGNING / "metadata" / "root_history").glob("*.root.json"):
-        (out / path.name).write_bytes(path.read_bytes())
-    for role in ("snapshot", "targets"):
-        data = (ROOT_SIGNING / "metadata" / f"{role}.json").read_bytes()
-        (out / f"{json.loads(data)['signed']['version']}.{role}.json").write_bytes(data)
-    (out / "timestamp.json").write_bytes(
-        (ROOT_SIGNING / "metadata" / "timestamp.json").read_bytes()
-    )
-    (out / "targets").mkdir()
-    for path in (ROOT_SIGNING / "targets").iterdir():
-        if path.is_file():
-            (
-                out
-                / "targets"
-                / f"{hashlib.sha256(path.read_bytes()).hexdigest()}.{path.name}"
-            ).write_bytes(path.read_bytes())
-    return out
+    return serve_root_signing(tmp_path / "served")
 
 
 def _root_signing(
