@@ -12,7 +12,15 @@ APPLIANCE_STATE_DIR: Final = "APPLIANCE_STATE_DIR"
 COSIGN_PKCS11_MODULE_PATH: Final = "COSIGN_PKCS11_MODULE_PATH"
 COSIGN_PKCS11_PIN: Final = "COSIGN_PKCS11_PIN"
 
-ALL: Final = (APPLIANCE_STATE_DIR, COSIGN_PKCS11_MODULE_PATH, COSIGN_PKCS11_PIN)
+# Password of a cosign encrypted key file (cosign's own variable).
+COSIGN_PASSWORD: Final = "COSIGN_PASSWORD"  # noqa: S105 - the variable's name, not a password
+
+ALL: Final = (
+    APPLIANCE_STATE_DIR,
+    COSIGN_PKCS11_MODULE_PATH,
+    COSIGN_PKCS11_PIN,
+    COSIGN_PASSWORD,
+)
 
 
 def state_dir() -> Path:

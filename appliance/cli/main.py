@@ -14,7 +14,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from appliance import __version__
-from appliance.cli import trust_cmd, verify_blob
+from appliance.cli import sign_cmd, trust_cmd, verify_blob
 from appliance.cli.exit_codes import ExitCode, exit_code_for
 from appliance.core.errors import ApplianceError
 
@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     verify_blob.add_parser(commands)
     trust_cmd.add_parser(commands)
+    sign_cmd.add_parsers(commands)
     return parser
 
 

@@ -174,7 +174,9 @@ def _print_text(result: VerificationResult, label: str) -> None:
         f"  signed at:    {result.signing_time:%Y-%m-%dT%H:%M:%SZ} ({result.time_source})"
         if result.signing_time
         else "  signed at:    (no verified time; key-signed)",
-        f"  log entry:    {result.log_index} on {result.log_url}",
+        f"  log entry:    {result.log_index} on {result.log_url}"
+        if result.log_url
+        else "  log entry:    none (key-signed offline; trusted on the given key alone)",
         f"  bundle:       v{result.bundle_version} {result.content}"
         + (f", predicate {result.predicate_type}" if result.predicate_type else ""),
         f"  trusted root: {result.trust_source}",

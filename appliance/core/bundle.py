@@ -136,9 +136,6 @@ class Bundle:
                 _json.member_list(material, "tlogEntries", "verificationMaterial")
             )
         )
-        if not entries:
-            msg = "bundle has no transparency log entry"
-            raise InputError(msg, where="bundle.verificationMaterial.tlogEntries")
         if len(entries) > limits.max_tlog_entries:
             msg = f"{len(entries)} log entries, over the limit of {limits.max_tlog_entries}"
             raise InputError(msg, where="bundle.verificationMaterial.tlogEntries")

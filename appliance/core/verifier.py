@@ -155,9 +155,17 @@ def _check_entries(
         )
         if result.integrated_time is not None:
             progress.times.append((result.integrated_time, TimeSource.TRANSPARENCY_LOG))
-    if not progress.entries:
-        msg = "no log entry from a trusted transparency log"
-        raise VerificationError(msg, reason=Reason.TLOG_ENTRY_MISSING, where="bundle")
+    if progress.entries:
+        return
+    if signer.certificate is None and not bundle.tlog_entries:
+        # A key signature made offline (e.g. with an HSM) carries no log entry;
+        # it rests on the operator's key alone, and the report says so.
+        progress.checks.append(
+            "no transparency log entry: trusted on the operator's key alone"
+        )
+        return
+    msg = "no log entry from a trusted transparency log"
+    raise VerificationError(msg, reason=Reason.TLOG_ENTRY_MISSING, where="bundle")
 
 
 def _check_timestamps(
@@ -274,14 +282,14 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (sty
 
     first = min(progress.times, key=lambda t: t[0]) if progress.times else None
     progress.checks.append(f"verified at {now:%Y-%m-%dT%H:%M:%SZ} (appliance clock)")
-    best = progress.entries[0]
+    best = progress.entries[0] if progress.entries else None
     return VerificationResult(
         signer=signer_name,
         issuer=issuer,
         signing_time=first[0] if first else None,
         time_source=first[1] if first else TimeSource.NONE,
-        log_index=best.entry.log_index,
-        log_url=best.log.base_url,
+        log_index=best.entry.log_index if best else None,
+        log_url=best.log.base_url if best else None,
         bundle_version=str(bundle.version),
         content="message-signature" if statement is None else "dsse",
         predicate_type=None if statement is None else statement.predicate_type,

@@ -36,7 +36,7 @@ LEGACY = extra_cases("cosign-legacy")
 EXPECTED_REASON = {
     "no-signed-time": Reason.NO_VERIFIED_TIME,
     "no-cert-v1": "input",
-    "no-log-entry": "input",
+    "no-log-entry": Reason.TLOG_ENTRY_MISSING,
     "staging-v3-against-public-good": Reason.TLOG_ENTRY_MISSING,
     "staging-cve-2022-36056": Reason.TLOG_ENTRY_INVALID,
     "sigstore-go-dsse-2sigs": "input",

@@ -88,7 +88,6 @@ E0 = ["verificationMaterial", "tlogEntries", 0]
             {"certificates": []},
             "exactly one of publicKey",
         ),
-        (["verificationMaterial", "tlogEntries"], [], "no transparency log entry"),
         (["verificationMaterial", "tlogEntries"], {"not": "a list"}, "expected a list"),
         ([*E0, "logIndex"], "-1", "non-negative"),
         ([*E0, "logIndex"], "1e3", "non-negative"),
