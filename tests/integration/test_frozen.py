@@ -6,11 +6,17 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from PyInstaller.archive.readers import CArchiveReader
 
 from appliance import __version__
+from tests.helpers.cosign_keys import encrypt_cosign_key
+
+if TYPE_CHECKING:
+    from tests.helpers.softhsm import SoftHsm
 
 ROOT = Path(__file__).parents[2]
 MUST_NOT_SHIP = ("bundle_tools", "sigstore", "httpx", "pytest", "hypothesis")
@@ -92,6 +98,69 @@ def test_frozen_verify_blob_with_the_sealed_root(
     assert done.returncode == code, done.stderr
     assert "internal error" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.hsm
+def test_frozen_signs_with_a_softhsm_token_and_verifies(
+    frozen: Path, softhsm: SoftHsm, tmp_path: Path
+) -> None:
+    """python-pkcs11's extension and the seal work inside the sealed build."""
+    softhsm.init_token("frozen", user_pin="5678")
+    env = {
+        **os.environ,
+        "COSIGN_PKCS11_PIN": "5678",
+        "APPLIANCE_STATE_DIR": str(tmp_path / "state"),
+    }
+    uri = f"pkcs11:token=frozen;object=k?module-path={softhsm.module_path}"
+    (tmp_path / "a.txt").write_bytes(b"signed inside the gap\n")
+    steps = [
+        ["pkcs11", "keygen", "--key", uri],
+        ["public-key", "--key", uri, "--output-file", str(tmp_path / "pub.pem")],
+        [
+            "sign-blob",
+            str(tmp_path / "a.txt"),
+            "--key",
+            uri,
+            "--bundle",
+            str(tmp_path / "a.json"),
+        ],
+        [
+            "verify-blob",
+            str(tmp_path / "a.txt"),
+            "--bundle",
+            str(tmp_path / "a.json"),
+            "--key",
+            str(tmp_path / "pub.pem"),
+        ],
+    ]
+    for argv in steps:
+        done = subprocess.run(
+            [str(frozen), *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=env,
+        )
+        assert done.returncode == 0, (argv, done.stderr)
+
+
+def test_frozen_opens_a_cosign_key_file(frozen: Path, tmp_path: Path) -> None:
+    """PyNaCl (secretbox) is inside the sealed build."""
+    (tmp_path / "cosign.key").write_bytes(
+        encrypt_cosign_key(ec.generate_private_key(ec.SECP256R1()), "pw")
+    )
+    env = {**os.environ, "COSIGN_PASSWORD": "pw"}
+    done = subprocess.run(
+        [str(frozen), "public-key", "--key", str(tmp_path / "cosign.key")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("-----BEGIN PUBLIC KEY-----")
 
 
 def test_frozen_build_ships_the_seal_and_not_the_exporter(frozen: Path) -> None:
