@@ -15,10 +15,10 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appliance.atomic import write_atomically
 from appliance.cli import env
 from appliance.cli.exit_codes import ExitCode
 from appliance.core.errors import InputError, SignerError
@@ -162,19 +162,8 @@ def open_signer(key: str, module_override: str | None = None) -> Iterator[Signer
 
 def _write_atomically(path: Path, data: bytes) -> None:
     try:
-        fd, temp = tempfile.mkstemp(
-            prefix=f".{path.name}.", dir=path.parent if str(path.parent) else "."
-        )
+        write_atomically(path, data)
     except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temp).replace(path)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
         raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from exc
 
 

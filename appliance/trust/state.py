@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from appliance.atomic import fsync_dir, write_atomically
 from appliance.core.errors import InputError, Reason, TrustRootError
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ class StateStore:
             final = self.root / name
             staging.rename(final)
             staging = None
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             state = TrustState(
                 directory=final,
                 root_version=result.roles["root"].version,
@@ -221,7 +222,7 @@ class StateStore:
                 ],
             )
             previous = self.load()
-            _replace_synced(
+            write_atomically(
                 self.state_file, json.dumps(state.to_json(), indent=2).encode()
             )
         except OSError as exc:
@@ -250,26 +251,3 @@ def _write_synced(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _replace_synced(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically: temporary name, fsync, rename, fsync the directory."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temp).replace(path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
