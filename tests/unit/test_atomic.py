@@ -21,7 +21,9 @@ def test_replaces_the_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
 
 
-def test_a_failure_keeps_the_old_bytes_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_keeps_the_old_bytes_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "state.json"
     target.write_bytes(b"old")
 
@@ -37,6 +39,6 @@ def test_a_failure_keeps_the_old_bytes_and_leaves_nothing(tmp_path: Path, monkey
 
 
 def test_missing_directory_changes_nothing(tmp_path: Path) -> None:
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError):
         atomic.write_atomically(tmp_path / "absent" / "x", b"data")
     assert not (tmp_path / "absent").exists()
