@@ -10,7 +10,6 @@ the process list and shell history.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import json
 import os
@@ -18,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.atomic import write_atomically
 from appliance.cli import env
 from appliance.cli.exit_codes import ExitCode
 from appliance.core.errors import InputError, SignerError
@@ -32,6 +30,8 @@ if TYPE_CHECKING:
 
 
 def _prompt(prompt: str) -> str:
+    import getpass  # noqa: PLC0415 - imported when a prompt is due, not at every start
+
     if not sys.stdin.isatty():
         raise SignerError(
             "a secret is needed and there is no terminal to ask for it: use the environment variable"
@@ -161,6 +161,8 @@ def open_signer(key: str, module_override: str | None = None) -> Iterator[Signer
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
+    from appliance.atomic import write_atomically  # noqa: PLC0415 - only commands that write
+
     try:
         write_atomically(path, data)
     except OSError as exc:

@@ -19,15 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from appliance.atomic import fsync_dir, write_atomically
 from appliance.core.errors import InputError, Reason, TrustRootError
 
 if TYPE_CHECKING:
@@ -176,6 +172,13 @@ class StateStore:
         Raises:
             InputError: the state directory cannot be written.
         """
+        # Imported here: verifying only reads state, and these cost start-up time.
+        import secrets  # noqa: PLC0415
+        import shutil  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+
+        from appliance.atomic import fsync_dir, write_atomically  # noqa: PLC0415
+
         files: dict[str, bytes] = {
             "root.json": result.root,
             "timestamp.json": result.timestamp,
