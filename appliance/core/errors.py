@@ -25,7 +25,6 @@ class Reason(StrEnum):
     LIMIT_EXCEEDED = "limit-exceeded"
     # Content addressing
     DIGEST_MISMATCH = "digest-mismatch"
-    SIZE_MISMATCH = "size-mismatch"
     # Signatures and identity
     SIGNATURE_INVALID = "signature-invalid"
     CERTIFICATE_INVALID = "certificate-invalid"
