@@ -71,18 +71,8 @@ def _run(fn: Any) -> str:
     return "pass"
 
 
-def _bundle_params() -> list[Any]:
-    params: list[Any] = []
-    for case in BUNDLES:
-        modes = ["digest", "file"] if case["artifact"] else ["digest"]
-        params.extend(
-            pytest.param(case, mode, id=f"{case['name']}-{mode}") for mode in modes
-        )
-    return params
-
-
-@pytest.mark.parametrize(("case", "mode"), _bundle_params())
-def test_bundle_and_attestation_cases(case: dict[str, Any], mode: str) -> None:
+def verdict(case: dict[str, Any], mode: str = "digest") -> str:
+    """Run one bundle/attestation case through the core; "pass" or the reason."""
     if mode == "file":
         artifact = Artifact((VECTORS / case["artifact"]).read_bytes())
     else:
@@ -95,8 +85,23 @@ def test_bundle_and_attestation_cases(case: dict[str, Any], mode: str) -> None:
             bundle, artifact=artifact, trust=_trust(case), policy=_policy(case), now=NOW
         )
 
+    return _run(run)
+
+
+def _bundle_params() -> list[Any]:
+    params: list[Any] = []
+    for case in BUNDLES:
+        modes = ["digest", "file"] if case["artifact"] else ["digest"]
+        params.extend(
+            pytest.param(case, mode, id=f"{case['name']}-{mode}") for mode in modes
+        )
+    return params
+
+
+@pytest.mark.parametrize(("case", "mode"), _bundle_params())
+def test_bundle_and_attestation_cases(case: dict[str, Any], mode: str) -> None:
     expected = "pass" if case["expect"] == "pass" else EXPECTED_REASON[case["name"]]
-    assert _run(run) == expected, case["why"]
+    assert verdict(case, mode) == expected, case["why"]
 
 
 @pytest.mark.parametrize(
