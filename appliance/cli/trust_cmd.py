@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.cli import env
 from appliance.cli.exit_codes import ExitCode
-from appliance.core.errors import InputError
+from appliance.core.errors import InputError, VerificationError
 
 if TYPE_CHECKING:
     import argparse
@@ -121,9 +121,23 @@ def run_import(args: argparse.Namespace) -> int:
             store.read_embedded(store.PUBLIC_GOOD, "root.json"),
             "sealed public-good root",
         )
-    result = replay.replay(
-        source, bootstrap=bootstrap, now=now, max_age=max_age, previous=previous
-    )
+    try:
+        result = replay.replay(
+            source, bootstrap=bootstrap, now=now, max_age=max_age, previous=previous
+        )
+    except VerificationError as exc:
+        if args.output == "json":
+            print(
+                json.dumps(
+                    {
+                        "imported": False,
+                        "reason": exc.reason.value,
+                        "error": exc.diagnostics(),
+                        "source": source.label,
+                    }
+                )
+            )
+        raise
     state = states.commit(result, source=source.label, now=now)
     report: dict[str, Any] = {
         **state.to_json(),

@@ -106,6 +106,26 @@ def test_real_snapshot_imports_with_an_allowance_and_becomes_current(
     assert "stale since 2026-08-28T19:25:56Z" in result["trust_root"]["source"]
 
 
+def test_refusal_as_json_names_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = appliance(
+        [
+            "trust",
+            "import",
+            str(_served_root_signing(tmp_path)),
+            "--bootstrap-root",
+            str(BOOTSTRAP_5),
+            "-o",
+            "json",
+        ]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert (doc["imported"], doc["reason"]) == (False, "trust-root-expired")
+    assert "--trust-max-age" in doc["error"]
+
+
 def test_show_before_any_import(capsys: pytest.CaptureFixture[str]) -> None:
     assert appliance(["trust", "show"]) == 0
     assert "embedded public-good" in capsys.readouterr().out
