@@ -6,12 +6,15 @@ lives in :mod:`appliance.core.errors`.
 
 Example::
 
-    from appliance.core import VerificationError, Reason
+    from appliance.core import Reason, VerificationError
+    from appliance.core.bundle import Bundle
+    from appliance.core.verifier import verify_bundle
 
     try:
-        ...
+        result = verify_bundle(Bundle.from_bytes(data), artifact=artifact,
+                               trust=trust, policy=policy, now=now)
     except VerificationError as exc:
-        assert exc.reason is Reason.DIGEST_MISMATCH
+        print(exc.reason, exc.diagnostics())
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ class Signer(Protocol):
     @property
     def public_key(self) -> PublicKey:
         """The public half, to name the signer and to check signatures."""
-        ...
 
     def sign(self, data: bytes) -> bytes:
         """Return a DER signature over ``data`` (ECDSA with SHA-256 for P-256).
@@ -27,11 +26,9 @@ class Signer(Protocol):
         Implementations verify the signature with :attr:`public_key` before
         returning it: tokens can fail silently.
         """
-        ...
 
     def sign_digest(self, sha256_digest: bytes) -> bytes:
         """Return a DER signature over an already computed SHA-256 digest.
 
         For artifacts too large to hold in memory: the caller streams the hash.
         """
-        ...
