@@ -20,8 +20,15 @@ _CHUNK_BYTES = 1024 * 1024
 _KEEP_BYTES = 16 * 1024 * 1024
 
 
-def read_artifact(argument: str) -> tuple[Artifact, str]:
+def read_artifact(
+    argument: str, *, algorithms: tuple[str, ...] = ("sha256",)
+) -> tuple[Artifact, str]:
     """Return the artifact and a label for reports.
+
+    Args:
+        argument: a file path, or a ``sha256:``/``sha512:`` digest.
+        algorithms: the digests to compute for a file, in one pass (only
+            what the bundle can use: each one is a full pass over the data).
 
     Raises:
         InputError: neither a well-formed digest nor a readable file.
@@ -32,7 +39,7 @@ def read_artifact(argument: str) -> tuple[Artifact, str]:
         hex_digest = match.group(2) or match.group(4)
         return Artifact.from_digest(algorithm, bytes.fromhex(hex_digest)), argument
     path = Path(argument)
-    hashers = {name: hashlib.new(name) for name in ("sha256", "sha384", "sha512")}
+    hashers = {name: hashlib.new(name) for name in algorithms}
     kept = bytearray()
     try:
         with path.open("rb") as handle:

@@ -191,6 +191,10 @@ def run_sign_blob(args: argparse.Namespace) -> int:
     from appliance.core.verifier import verify_bundle  # noqa: PLC0415
     from appliance.trust import roots  # noqa: PLC0415
 
+    if not (args.bundle.parent if str(args.bundle.parent) else Path()).is_dir():
+        raise InputError(
+            "its directory does not exist", where=str(args.bundle)
+        )  # before the key is used
     digest = _sha256_file(args.file)
     with open_signer(args.key, args.module_path) as signer:
         signature = signer.sign_digest(digest)

@@ -166,6 +166,15 @@ def _read_bundle(path: Path) -> Bundle:
         raise InputError(exc.diagnostics(), where=str(path)) from exc
 
 
+def _digests_needed(bundle: Bundle) -> tuple[str, ...]:
+    """The digests of a file artifact this bundle can be checked against."""
+    from appliance.core.bundle import MessageSignature  # noqa: PLC0415 - see run()
+
+    if isinstance(bundle.content, MessageSignature):
+        return (bundle.content.digest_algorithm or "sha256",)
+    return ("sha256", "sha512")  # in-toto subjects: sha256, or sha512 for npm
+
+
 def _print_text(result: VerificationResult, label: str) -> None:
     lines = [
         f"Verified OK: {label}",
@@ -194,8 +203,8 @@ def run(args: argparse.Namespace) -> int:
 
     now = datetime.now(UTC)  # the clock is read once, here, and passed down
     policy = _policy(args)
-    artifact, label = read_artifact(args.artifact)
     bundle = _read_bundle(args.bundle)
+    artifact, label = read_artifact(args.artifact, algorithms=_digests_needed(bundle))
     trust = roots.load_current(
         trusted_root=args.trusted_root, state_dir=env.state_dir(), now=now
     )

@@ -87,6 +87,12 @@ def load(path: str) -> Any:  # noqa: ANN401 - python-pkcs11 ships no types
         raise SignerError(f"cannot load PKCS#11 module {path}: {exc}") from exc
 
 
+def _serial(token: Any) -> str:  # noqa: ANN401
+    # CK_TOKEN_INFO.serialNumber: python-pkcs11 hands back the raw bytes.
+    raw = token.serial
+    return raw.decode(errors="replace").strip() if isinstance(raw, bytes) else str(raw)
+
+
 def list_tokens(lib: Any) -> list[TokenInfo]:  # noqa: ANN401
     """Every initialised token the module shows, in slot order."""
     found = []
@@ -103,9 +109,7 @@ def list_tokens(lib: Any) -> list[TokenInfo]:  # noqa: ANN401
                 slot_id=slot.slot_id,
                 manufacturer=token.manufacturer_id,
                 model=token.model,
-                serial=token.serial.decode(errors="replace")
-                if isinstance(token.serial, bytes)
-                else str(token.serial),
+                serial=_serial(token),
             )
         )
     return found
@@ -127,7 +131,7 @@ def select_token(lib: Any, uri: Pkcs11Uri) -> Any:  # noqa: ANN401
             continue
         if uri.slot_id is None and token.label != uri.token:
             continue
-        if uri.serial is not None and str(token.serial) != uri.serial:
+        if uri.serial is not None and _serial(token) != uri.serial:
             continue
         return token
     present = (

@@ -191,15 +191,18 @@ class StateStore:
             **result.target_files,
         }
         name = f"{result.roles['timestamp'].version}-{secrets.token_hex(6)}"
-        staging: Path | None = None
+        # First: a damaged state refuses the import before anything is written.
+        previous = self.load()
+        # Removed on any failure before state.json names it: no orphans.
+        pending: Path | None = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=".import-", dir=self.root))
+            pending = Path(tempfile.mkdtemp(prefix=".import-", dir=self.root))
             for relative, data in files.items():
-                _write_synced(staging / relative, data)
+                _write_synced(pending / relative, data)
             final = self.root / name
-            staging.rename(final)
-            staging = None
+            pending.rename(final)
+            pending = final
             fsync_dir(self.root)
             state = TrustState(
                 directory=final,
@@ -224,13 +227,13 @@ class StateStore:
                     for a in result.allowances
                 ],
             )
-            previous = self.load()
             write_atomically(
                 self.state_file, json.dumps(state.to_json(), indent=2).encode()
             )
+            pending = None  # committed
         except OSError as exc:
-            if staging is not None:
-                shutil.rmtree(staging, ignore_errors=True)
+            if pending is not None:
+                shutil.rmtree(pending, ignore_errors=True)
             raise InputError(
                 f"cannot write trust state: {exc.strerror}", where=str(self.root)
             ) from exc

@@ -110,13 +110,15 @@ def _refresh(
 
 def _write_capsule(out: Path, files: dict[str, bytes]) -> None:
     """Write ``files`` under a temporary name beside ``out``, then rename."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging: Path | None = None
     try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         for name, data in files.items():
             _write(staging / name, data)
         staging.rename(out)
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         raise InputError(
             f"cannot write the capsule: {exc.strerror}", where=str(out)
         ) from exc
@@ -131,6 +133,8 @@ def update(*, url: str, bootstrap: bytes, out: Path) -> Capsule:
     """
     if out.exists():
         raise InputError("already exists; choose a new --out", where=str(out))
+    if not out.parent.is_dir():  # checked before any network work is done
+        raise InputError("its directory does not exist", where=str(out))
     url = url.rstrip("/")
     with tempfile.TemporaryDirectory(prefix="bundle-tools-tuf-") as cache:
         metadata, targets_dir = Path(cache, "metadata"), Path(cache, "targets")

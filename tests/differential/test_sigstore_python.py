@@ -171,29 +171,18 @@ def test_expired_at_integration_agrees(
     assert pair.airlock(bundle, ARTIFACT) is False
 
 
-def test_stricter_ca_window(sigstore_stack: SigstoreStack, tmp_path: Path) -> None:
-    """STRICTER["ca-window"]: a CA whose window closed before the signing."""
-    bundle = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY).bundle()
-    pair = Pair(sigstore_stack, tmp_path, ca_end=sigstore_stack.now - timedelta(days=1))
-    assert pair.sigstore_python(bundle, ARTIFACT, dsse=False) is True
-    with pytest.raises(VerificationError) as caught:
-        verify_bundle(
-            Bundle.from_bytes(json.dumps(bundle).encode()),
-            artifact=Artifact(ARTIFACT),
-            trust=pair.ours,
-            policy=IdentityPolicy(identity=IDENTITY, issuer=DEFAULT_ISSUER),
-            now=pair.now,
-        )
-    assert caught.value.reason is Reason.CHAIN_UNTRUSTED
-
-
-def test_stricter_tlog_key_window(
-    sigstore_stack: SigstoreStack, tmp_path: Path
+@pytest.mark.parametrize(
+    ("window", "reason"),
+    [("ca_end", Reason.CHAIN_UNTRUSTED), ("tlog_end", Reason.OUTSIDE_VALIDITY)],
+    ids=["ca-window", "tlog-key-window"],
+)
+def test_stricter_validity_windows(
+    sigstore_stack: SigstoreStack, tmp_path: Path, window: str, reason: Reason
 ) -> None:
-    """STRICTER["tlog-key-window"]: a Rekor key retired before the entry."""
+    """STRICTER: a Fulcio CA (or Rekor key) whose window closed a day before the signing."""
     bundle = sigstore_stack.sign_blob(ARTIFACT, identity=IDENTITY).bundle()
     pair = Pair(
-        sigstore_stack, tmp_path, tlog_end=sigstore_stack.now - timedelta(days=1)
+        sigstore_stack, tmp_path, **{window: sigstore_stack.now - timedelta(days=1)}
     )
     assert pair.sigstore_python(bundle, ARTIFACT, dsse=False) is True
     with pytest.raises(VerificationError) as caught:
@@ -204,4 +193,4 @@ def test_stricter_tlog_key_window(
             policy=IdentityPolicy(identity=IDENTITY, issuer=DEFAULT_ISSUER),
             now=pair.now,
         )
-    assert caught.value.reason is Reason.OUTSIDE_VALIDITY
+    assert caught.value.reason is reason

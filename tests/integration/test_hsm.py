@@ -328,6 +328,51 @@ def test_sign_blob_refusals_name_what_is_missing(
     assert not (tmp_path / "b.json").exists()
 
 
+def test_bundle_destination_is_checked_before_signing(
+    release_key: str, pin_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a").write_bytes(b"a")
+    code, _, err = run(
+        capsys,
+        "sign-blob",
+        tmp_path / "a",
+        "--key",
+        release_key,
+        "--bundle",
+        tmp_path / "absent" / "b.json",
+    )
+    assert (code, err.strip()) == (
+        2,
+        f"appliance: {tmp_path / 'absent' / 'b.json'}: its directory does not exist",
+    )
+
+
+def test_token_selected_by_serial(
+    token: SoftHsm, release_key: str, pin_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serial = next(
+        t.serial
+        for t in hsm.list_tokens(pkcs11.lib(token.module_path))
+        if t.label == "signing"
+    )
+    code, out, _ = run(
+        capsys,
+        "public-key",
+        "--key",
+        f"pkcs11:token=signing;serial={serial};object=release?module-path={token.module_path}",
+    )
+    assert code == 0
+    assert out.startswith("-----BEGIN PUBLIC KEY-----")
+    code, _, err = run(
+        capsys,
+        "public-key",
+        "--key",
+        f"pkcs11:token=signing;serial=0000;object=release?module-path={token.module_path}",
+    )
+    assert code == 2
+    assert "not found; tokens present" in err
+
+
 def test_module_from_the_environment(
     token: SoftHsm,
     release_key: str,

@@ -286,6 +286,10 @@ def test_online_refresh_refuses_a_tampered_repository(
             "cannot read root",
         ),
         (["trust", "update", "--out", "."], "already exists"),
+        (
+            ["trust", "update", "--out", "/nonexistent/dir/capsule"],
+            "its directory does not exist",
+        ),
         (["trust", "update"], "--out"),
     ],
 )

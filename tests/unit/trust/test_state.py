@@ -105,3 +105,32 @@ def test_state_json_is_replaced_atomically(
     doc = json.loads(store.state_file.read_bytes())
     assert doc["state_version"] == 1
     assert not list((tmp_path / "trust").glob(".state.json.*"))
+
+
+def test_failure_writing_state_json_leaves_no_orphan(
+    tmp_path: Path, result: ReplayResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = StateStore(tmp_path)
+    before = store.commit(result, source="before", now=NOW)
+
+    def full_disk(path: Path, data: bytes) -> None:
+        del path, data
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("appliance.atomic.write_atomically", full_disk)
+    with pytest.raises(InputError, match="No space left on device"):
+        store.commit(result, source="after", now=NOW)
+    assert store.load() == before
+    assert sorted(p.name for p in (tmp_path / "trust").iterdir()) == sorted(
+        [before.directory.name, "state.json"]
+    )
+
+
+def test_damaged_state_refuses_before_writing_anything(
+    tmp_path: Path, result: ReplayResult
+) -> None:
+    (tmp_path / "trust").mkdir()
+    (tmp_path / "trust" / "state.json").write_bytes(b"{")
+    with pytest.raises(TrustRootError, match="damaged"):
+        StateStore(tmp_path).commit(result, source="x", now=NOW)
+    assert [p.name for p in (tmp_path / "trust").iterdir()] == ["state.json"]
