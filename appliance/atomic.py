@@ -1,15 +1,44 @@
-"""Write files so that nothing is ever half-written.
+"""Write files so that nothing is ever half-written, destroyed or left behind.
 
 Temporary name in the target's own directory, write, fsync, rename over the
 target, fsync the directory: after a crash the target holds either the old
-bytes or the new ones. On error the temporary file is removed.
+bytes or the new ones. Beyond that:
+
+* a target that exists and is not a regular file (a device such as
+  ``/dev/null``, a directory, a FIFO) is refused, never replaced by rename;
+* a symbolic link is written *through*, deliberately: its final target is
+  replaced atomically and the link stays a link;
+* the replaced file's mode (and, where permitted, owner) is kept; a new file
+  is 0644, or 0600 when it holds a secret;
+* temporaries are named ``.<name>.airlock-<pid>-<random>.tmp``: removed on any
+  error or interruption (``BaseException``), and, if a process died before it
+  could (SIGKILL, power loss), swept by the next write of the same target
+  once their process is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
+
+PUBLIC_MODE = 0o644
+SECRET_MODE = 0o600
+_MARK = ".airlock-"
+
+
+class UnsafeTargetError(OSError):
+    """The target exists and is not a regular file: it is never replaced."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            errno.EINVAL,
+            "exists and is not a regular file (a device, directory or pipe is never replaced)",
+            str(path),
+        )
 
 
 def fsync_dir(path: Path) -> None:
@@ -21,21 +50,100 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably.
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def temporary_name(path: Path) -> Path:
+    """A fresh temporary path beside ``path``, recognisable by :func:`sweep`."""
+    return path.with_name(
+        f".{path.name}{_MARK}{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    )
+
+
+def sweep(path: Path) -> None:
+    """Remove temporaries of ``path`` left by processes that no longer run."""
+    prefix = f".{path.name}{_MARK}"
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(prefix) or not name.endswith(".tmp"):
+            continue
+        pid_text = name[len(prefix) :].split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            with contextlib.suppress(OSError):
+                if entry.is_dir() and not entry.is_symlink():
+                    import shutil  # noqa: PLC0415 - rare: only a dead import's leftovers
+
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+
+
+def resolve_target(path: Path) -> Path:
+    """The file a write to ``path`` must replace: through symlinks, never a device.
 
     Raises:
+        UnsafeTargetError: it exists and is not a regular file.
+        FileNotFoundError: its directory does not exist.
+    """
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        parent = target.parent if str(target.parent) else Path()
+        if not parent.is_dir():
+            raise FileNotFoundError(
+                errno.ENOENT, "its directory does not exist", str(path)
+            ) from None
+        return target
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeTargetError(path)
+    return target
+
+
+def write_atomically(path: Path, data: bytes, *, secret: bool = False) -> None:
+    """Replace ``path`` with ``data`` atomically and durably.
+
+    Args:
+        path: the file to write (a symlink is written through).
+        data: the new content.
+        secret: a new file is created 0600 instead of 0644.
+
+    Raises:
+        UnsafeTargetError: the target exists and is not a regular file.
         OSError: the directory cannot be written (nothing was changed).
     """
-    directory = path.parent if str(path.parent) else Path()
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    target = resolve_target(path)
+    directory = target.parent if str(target.parent) else Path()
+    sweep(target)
+    mode = SECRET_MODE if secret else PUBLIC_MODE
+    owner: tuple[int, int] | None = None
+    with contextlib.suppress(FileNotFoundError):
+        info = target.stat()
+        mode, owner = stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)
+    temp = temporary_name(target)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            if owner is not None and (os.geteuid() == 0 or owner[0] == os.geteuid()):
+                with contextlib.suppress(PermissionError):
+                    os.fchown(handle.fileno(), *owner)
             os.fsync(handle.fileno())
-        Path(temp).replace(path)
+        temp.replace(target)
         fsync_dir(directory)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise

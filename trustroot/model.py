@@ -12,12 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+from trustroot import strict_json
+from trustroot.strict_json import ProtoMessage, StrictJSONError
 
 TRUSTED_ROOT_MEDIA_TYPES = frozenset(
     {
@@ -30,6 +32,25 @@ TRUSTED_ROOT_MEDIA_TYPES = frozenset(
 _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
 )
+# protobuf-specs sigstore_trustroot.proto and sigstore_common.proto, by proto name.
+_ROOT = ProtoMessage(
+    "media_type", "tlogs", "certificate_authorities", "ctlogs", "timestamp_authorities"
+)
+_LOG = ProtoMessage(
+    "base_url",
+    "hash_algorithm",
+    "public_key",
+    "log_id",
+    "checkpoint_key_id",
+    "operator",
+)
+_PUBLIC_KEY = ProtoMessage("raw_bytes", "key_details", "valid_for")
+_LOG_ID = ProtoMessage("key_id")
+_RANGE = ProtoMessage("start", "end")
+_AUTHORITY = ProtoMessage("subject", "uri", "cert_chain", "valid_for", "operator")
+_SUBJECT = ProtoMessage("organization", "common_name")
+_CHAIN = ProtoMessage("certificates")
+_CERTIFICATE = ProtoMessage("raw_bytes")
 
 
 class TrustRootFormatError(ValueError):
@@ -45,7 +66,11 @@ def parse_time(text: object, *, where: str) -> datetime:
     date, clock, fraction, zone = match.groups()
     micros = (fraction or "").ljust(6, "0")[:6]  # nanoseconds truncate to micros
     zone = "+00:00" if zone in {"Z", "z"} else zone
-    return datetime.fromisoformat(f"{date}T{clock}.{micros}{zone}").astimezone(UTC)
+    try:
+        return datetime.fromisoformat(f"{date}T{clock}.{micros}{zone}").astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # 2023-02-30, 24:61, year 0
+        msg = f"{where}: not a valid date and time: {text!r}"
+        raise TrustRootFormatError(msg) from exc
 
 
 def decode_b64(value: object, *, where: str) -> bytes:
@@ -133,13 +158,16 @@ class TrustedRoot:
             TrustRootFormatError: the bytes are not a well-formed trusted root.
         """
         try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            msg = f"trusted root is not JSON: {exc}"
+            raw = strict_json.loads(data)
+            if not isinstance(raw, dict):
+                msg = "trusted root is not a JSON object"
+                raise TrustRootFormatError(msg)
+            # A trusted root's schema grows (v0.2 added fields): unknown
+            # fields are skipped, but no field may be given twice.
+            doc = _ROOT.read(raw, where="trusted root", ignore_unknown=True)
+        except StrictJSONError as exc:
+            msg = f"trusted root is not strict JSON: {exc}"
             raise TrustRootFormatError(msg) from exc
-        if not isinstance(doc, dict):
-            msg = "trusted root is not a JSON object"
-            raise TrustRootFormatError(msg)
         media_type = doc.get("mediaType")
         if (
             not isinstance(media_type, str)
@@ -177,23 +205,36 @@ def _list(doc: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _obj(value: object, where: str) -> dict[str, Any]:
+def _obj(
+    value: object, where: str, message: ProtoMessage | None = None
+) -> dict[str, Any]:
     if not isinstance(value, dict):
         msg = f"{where}: expected an object"
+        raise TrustRootFormatError(msg)
+    if message is None:
+        return value
+    try:
+        return message.read(value, where=where, ignore_unknown=True)
+    except StrictJSONError as exc:
+        raise TrustRootFormatError(str(exc)) from exc
+
+
+def _text(obj: dict[str, Any], key: str, where: str, default: str = "") -> str:
+    value = obj.get(key, default)
+    if not isinstance(value, str):
+        msg = f"{where}.{key}: expected a string"
         raise TrustRootFormatError(msg)
     return value
 
 
 def _range(value: object, where: str) -> TimeRange:
     # A window without a start would trust a key for all of history: refuse it.
-    obj = _obj(value, where)
-    if "start" not in obj or obj["start"] is None:
+    obj = _obj(value, where, _RANGE)
+    if "start" not in obj:
         msg = f"{where}: validity window has no start"
         raise TrustRootFormatError(msg)
     start = parse_time(obj["start"], where=f"{where}.start")
-    end = (
-        None if obj.get("end") is None else parse_time(obj["end"], where=f"{where}.end")
-    )
+    end = None if "end" not in obj else parse_time(obj["end"], where=f"{where}.end")
     if end is not None and end < start:
         msg = f"{where}: validity window ends before it starts"
         raise TrustRootFormatError(msg)
@@ -201,44 +242,52 @@ def _range(value: object, where: str) -> TimeRange:
 
 
 def _log(value: object, where: str) -> LogInstance:
-    obj = _obj(value, where)
-    key = _obj(obj.get("publicKey"), f"{where}.publicKey")
-    log_id = _obj(obj.get("logId"), f"{where}.logId")
+    obj = _obj(value, where, _LOG)
+    key = _obj(obj.get("publicKey"), f"{where}.publicKey", _PUBLIC_KEY)
+    log_id = _obj(obj.get("logId"), f"{where}.logId", _LOG_ID)
     checkpoint = obj.get("checkpointKeyId")
     base_url = obj.get("baseUrl")
     if not isinstance(base_url, str) or not base_url:
         msg = f"{where}.baseUrl: expected a URL"
         raise TrustRootFormatError(msg)
+    try:
+        # A URL that cannot be split (e.g. an unclosed IPv6 bracket) names no host.
+        urlsplit(base_url if "://" in base_url else f"https://{base_url}").hostname  # noqa: B018
+    except ValueError as exc:
+        msg = f"{where}.baseUrl: not a URL: {base_url[:80]!r}"
+        raise TrustRootFormatError(msg) from exc
     return LogInstance(
         base_url=base_url,
-        hash_algorithm=str(obj.get("hashAlgorithm", "SHA2_256")),
+        hash_algorithm=_text(obj, "hashAlgorithm", where, "SHA2_256"),
         public_key=decode_b64(key.get("rawBytes"), where=f"{where}.publicKey.rawBytes"),
-        key_details=str(key.get("keyDetails", "")),
+        key_details=_text(key, "keyDetails", f"{where}.publicKey"),
         valid_for=_range(key.get("validFor"), f"{where}.publicKey.validFor"),
         log_id=decode_b64(log_id.get("keyId"), where=f"{where}.logId.keyId"),
         checkpoint_key_id=None
         if checkpoint is None
         else decode_b64(
-            _obj(checkpoint, f"{where}.checkpointKeyId").get("keyId"),
+            _obj(checkpoint, f"{where}.checkpointKeyId", _LOG_ID).get("keyId"),
             where=f"{where}.checkpointKeyId",
         ),
     )
 
 
 def _authority(value: object, where: str) -> CertificateAuthority:
-    obj = _obj(value, where)
-    chain = _obj(obj.get("certChain"), f"{where}.certChain")
+    obj = _obj(value, where, _AUTHORITY)
+    chain = _obj(obj.get("certChain"), f"{where}.certChain", _CHAIN)
     certs = chain.get("certificates")
     if not isinstance(certs, list) or not certs:
         msg = f"{where}.certChain: no certificates"
         raise TrustRootFormatError(msg)
-    subject = obj.get("subject") or {}
+    subject = _obj(obj.get("subject", {}), f"{where}.subject", _SUBJECT)
     return CertificateAuthority(
-        uri=str(obj.get("uri", "")),
-        common_name=str(_obj(subject, f"{where}.subject").get("commonName", "")),
+        uri=_text(obj, "uri", where),
+        common_name=_text(subject, "commonName", f"{where}.subject"),
         chain=tuple(
             decode_b64(
-                _obj(c, f"{where}.certChain.certificates[{i}]").get("rawBytes"),
+                _obj(c, f"{where}.certChain.certificates[{i}]", _CERTIFICATE).get(
+                    "rawBytes"
+                ),
                 where=f"{where}.certChain.certificates[{i}]",
             )
             for i, c in enumerate(certs)

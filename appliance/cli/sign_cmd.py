@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from appliance.cli import env
 from appliance.cli.exit_codes import ExitCode
-from appliance.core.errors import InputError, SignerError
+from appliance.core.errors import InputError, Reason, SignerError
 
 if TYPE_CHECKING:
     import argparse
@@ -144,13 +144,11 @@ def open_signer(key: str, module_override: str | None = None) -> Iterator[Signer
         with _token_session(key, module_override) as (session, uri):
             yield session.signer(uri)  # type: ignore[attr-defined]
         return
+    from appliance import inputs  # noqa: PLC0415
     from appliance.signer import filekey  # noqa: PLC0415
 
     path = Path(key)
-    try:
-        pem = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read key: {exc.strerror}", where=key) from exc
+    pem = inputs.read_file(path, what="key", max_bytes=inputs.MAX_KEY_BYTES)
     if filekey.is_encrypted_cosign_key(pem):
         password = os.environ.get(env.COSIGN_PASSWORD)
         if password is None:
@@ -160,13 +158,31 @@ def open_signer(key: str, module_override: str | None = None) -> Iterator[Signer
         yield filekey.FileSigner(filekey.load_pem_private_key(pem))
 
 
+def _check_destination(path: Path) -> None:
+    """Refuse an output path before any key is used: a device, a missing directory."""
+    from appliance.atomic import resolve_target  # noqa: PLC0415 - only commands that write
+
+    try:
+        resolve_target(path)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write there: {exc.strerror}",
+            where=str(path),
+            reason=Reason.INPUT_UNREADABLE,
+        ) from exc
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     from appliance.atomic import write_atomically  # noqa: PLC0415 - only commands that write
 
     try:
         write_atomically(path, data)
     except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from exc
+        raise InputError(
+            f"cannot write: {exc.strerror}",
+            where=str(path),
+            reason=Reason.INPUT_UNREADABLE,
+        ) from exc
 
 
 def _sha256_file(path: Path) -> bytes:
@@ -191,10 +207,7 @@ def run_sign_blob(args: argparse.Namespace) -> int:
     from appliance.core.verifier import verify_bundle  # noqa: PLC0415
     from appliance.trust import roots  # noqa: PLC0415
 
-    if not (args.bundle.parent if str(args.bundle.parent) else Path()).is_dir():
-        raise InputError(
-            "its directory does not exist", where=str(args.bundle)
-        )  # before the key is used
+    _check_destination(args.bundle)  # before the key is used
     digest = _sha256_file(args.file)
     with open_signer(args.key, args.module_path) as signer:
         signature = signer.sign_digest(digest)
@@ -203,12 +216,14 @@ def run_sign_blob(args: argparse.Namespace) -> int:
         sha256_digest=digest, signature=signature, public_key=public
     )
     # Check our own output with the verifier before anyone else relies on it.
+    # Offline there is no log: the bundle is key-signed by design.
     verify_bundle(
         Bundle.from_bytes(bundle),
         artifact=Artifact.from_digest("sha256", digest),
         trust=roots.load_embedded(),
         policy=KeyPolicy(key=public),
         now=datetime.now(UTC),
+        insecure_ignore_tlog=True,
     )
     _write_atomically(args.bundle, bundle)
     hint = signing.key_hint(public)
@@ -230,7 +245,7 @@ def run_sign_blob(args: argparse.Namespace) -> int:
             f"Signed {args.file} (sha256:{digest.hex()}); bundle written to {args.bundle}"
         )
         print(
-            f"  key hint {hint}; no transparency log entry (offline): verify with `appliance verify-blob --key PUBLIC.pem`"
+            f"  key hint {hint}; no transparency log entry (offline): verify with `appliance verify-blob --key PUBLIC.pem --insecure-ignore-tlog`"
         )
     return ExitCode.OK
 
@@ -241,11 +256,9 @@ def _public_key(key: str, module_override: str | None) -> PublicKey:
     if key.startswith("pkcs11:"):
         with open_signer(key, module_override) as signer:
             return signer.public_key
-    path = Path(key)
-    try:
-        pem = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read key: {exc.strerror}", where=key) from exc
+    from appliance import inputs  # noqa: PLC0415
+
+    pem = inputs.read_file(Path(key), what="key", max_bytes=inputs.MAX_KEY_BYTES)
     if b"PUBLIC KEY-----" in pem:
         return keys.load_pem(pem, where=key)
     with open_signer(key) as signer:
@@ -256,6 +269,8 @@ def run_public_key(args: argparse.Namespace) -> int:
     """Print (or write) the PEM SubjectPublicKeyInfo."""
     from appliance.core import keys  # noqa: PLC0415
 
+    if args.output_file is not None:
+        _check_destination(args.output_file)
     pem = keys.spki_pem(_public_key(args.key, args.module_path))
     if args.output_file is not None:
         _write_atomically(args.output_file, pem)

@@ -16,17 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.cli import env
 from appliance.cli.exit_codes import ExitCode
-from appliance.core.errors import InputError, VerificationError
+from appliance.core.errors import InputError, Reason
 
 if TYPE_CHECKING:
     import argparse
 
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_DURATION = re.compile(r"^([0-9]{1,12})([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# No metadata is worth trusting ten years past its expiry; a larger allowance
+# is a typo (or an attempt to switch expiry off), refused by name.
+MAX_DURATION = timedelta(days=3650)
 
 
-def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``2w``, ``45s``.
+def parse_duration(text: str, *, flag: str = "--trust-max-age") -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``2w``, ``45s``; at most ten years.
 
     Raises:
         InputError: anything else.
@@ -35,9 +38,17 @@ def parse_duration(text: str) -> timedelta:
     if match is None:
         raise InputError(
             "expected a duration such as 30d, 12h or 2w",
-            where=f"--trust-max-age {text}",
+            where=f"{flag} {text[:40]}",
+            reason=Reason.USAGE,
         )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    value = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if value > MAX_DURATION:
+        raise InputError(
+            f"at most {MAX_DURATION.days} days",
+            where=f"{flag} {text[:40]}",
+            reason=Reason.USAGE,
+        )
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,53 +103,58 @@ def _iso(when: datetime) -> str:
 
 def run_import(args: argparse.Namespace) -> int:
     """Replay, commit, report."""
+    from appliance import inputs  # noqa: PLC0415
     from appliance.trust import replay  # noqa: PLC0415 - tuf is imported only for trust commands
+    from appliance.trust.memory import Memory  # noqa: PLC0415
     from appliance.trust.source import DirectorySource  # noqa: PLC0415
     from appliance.trust.state import StateStore  # noqa: PLC0415
     from trustroot import store  # noqa: PLC0415
 
     now = datetime.now(UTC)
     max_age = parse_duration(args.trust_max_age) if args.trust_max_age else timedelta(0)
+    memory = Memory(env.state_dir())
+    # A clock set back would make expired metadata look fresh: refuse it first.
+    memory.check_clock(now)
     source = DirectorySource(args.source)
     states = StateStore(env.state_dir())
     previous = states.load()
-    if args.bootstrap_root is not None:
-        try:
-            bootstrap = args.bootstrap_root.read_bytes()
-        except OSError as exc:
-            raise InputError(
-                f"cannot read bootstrap root: {exc.strerror}",
-                where=str(args.bootstrap_root),
-            ) from exc
-        start = str(args.bootstrap_root)
-    elif previous is not None:
+    operator_root = (
+        None
+        if args.bootstrap_root is None
+        else inputs.read_file(
+            args.bootstrap_root,
+            what="bootstrap root",
+            max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES,
+        )
+    )
+    if previous is not None:
+        # Trust already held is never replaced by a flag: the chain always
+        # continues from the stored root, and --bootstrap-root must lie on it.
         bootstrap, start = (
             previous.read("root.json"),
             f"stored root v{previous.root_version}",
         )
+    elif operator_root is not None:
+        bootstrap, start = operator_root, str(args.bootstrap_root)
     else:
         bootstrap, start = (
             store.read_embedded(store.PUBLIC_GOOD, "root.json"),
             "sealed public-good root",
         )
-    try:
-        result = replay.replay(
-            source, bootstrap=bootstrap, now=now, max_age=max_age, previous=previous
+    result = replay.replay(
+        source, bootstrap=bootstrap, now=now, max_age=max_age, previous=previous
+    )
+    if previous is not None and operator_root is not None:
+        replay.check_on_chain(
+            operator_root,
+            previous=previous,
+            result=result,
+            where=f"--bootstrap-root {args.bootstrap_root}",
         )
-    except VerificationError as exc:
-        if args.output == "json":
-            print(
-                json.dumps(
-                    {
-                        "imported": False,
-                        "reason": exc.reason.value,
-                        "error": exc.diagnostics(),
-                        "source": source.label,
-                    }
-                )
-            )
-        raise
     state = states.commit(result, source=source.label, now=now)
+    memory.raise_floor(
+        [(now, f"the appliance clock when it committed TUF root v{state.root_version}")]
+    )
     report: dict[str, Any] = {
         **state.to_json(),
         "bootstrap": start,

@@ -1,8 +1,10 @@
 """``appliance verify-blob``: verify a Sigstore bundle for a file or a digest.
 
 Flags follow cosign's ``verify-blob`` so that scripts carry over. The command
-reads the artifact, the bundle and the trusted root (I/O), then hands values to
-the pure core with the clock read once.
+reads the clock once (refusing one behind the clock floor), the artifact, the
+bundle and the trusted root (I/O), hands values to the pure core, and then
+lets the appliance remember what it verified: signing times raise the clock
+floor, checkpoints join the log memory.
 """
 
 from __future__ import annotations
@@ -14,23 +16,17 @@ from typing import TYPE_CHECKING
 
 from appliance.cli import env
 from appliance.cli.exit_codes import ExitCode
-from appliance.core.errors import InputError, VerificationError
+from appliance.cli.identity_flags import (
+    add_identity_flags,
+    policy_from_flags,
+    warn_insecure,
+)
 
 if TYPE_CHECKING:
     import argparse
 
     from appliance.core.bundle import Bundle
-    from appliance.core.policy import Policy
     from appliance.core.report import VerificationResult
-
-# cosign's --certificate-github-workflow-* flags and the Fulcio OIDs they check.
-GITHUB_FLAGS = {
-    "certificate_github_workflow_trigger": "2",
-    "certificate_github_workflow_sha": "3",
-    "certificate_github_workflow_name": "4",
-    "certificate_github_workflow_repository": "5",
-    "certificate_github_workflow_ref": "6",
-}
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,37 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=Path,
         help="trusted_root.json to verify against (default: the appliance's current root)",
     )
-    inputs.add_argument(
-        "--key",
-        metavar="PEM",
-        type=Path,
-        help="PEM public key, for key-signed bundles (instead of an identity)",
-    )
-    ident = parser.add_argument_group("signer identity (certificate-signed bundles)")
-    ident.add_argument(
-        "--certificate-identity",
-        metavar="IDENTITY",
-        help="exact SAN (email or URI) of the signer",
-    )
-    ident.add_argument(
-        "--certificate-identity-regexp",
-        metavar="REGEXP",
-        help="regular expression the SAN must match",
-    )
-    ident.add_argument(
-        "--certificate-oidc-issuer", metavar="URL", help="exact OIDC issuer"
-    )
-    ident.add_argument(
-        "--certificate-oidc-issuer-regexp",
-        metavar="REGEXP",
-        help="regular expression the issuer must match",
-    )
-    for flag in GITHUB_FLAGS:
-        ident.add_argument(
-            "--" + flag.replace("_", "-"),
-            metavar="VALUE",
-            help=f"exact {flag.rsplit('_', 1)[-1]} claim of the GitHub workflow",
-        )
+    add_identity_flags(parser, key_flag=True)
     parser.add_argument(
         "-o",
         "--output",
@@ -104,66 +70,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(handler=run)
 
 
-def _policy(args: argparse.Namespace) -> Policy:
-    from appliance.core import keys  # noqa: PLC0415 - see run()
-    from appliance.core.policy import IdentityPolicy, KeyPolicy, compile_regexp  # noqa: PLC0415
-
-    identity_flags = [
-        args.certificate_identity,
-        args.certificate_identity_regexp,
-        args.certificate_oidc_issuer,
-        args.certificate_oidc_issuer_regexp,
-    ]
-    if args.key is not None:
-        if any(flag is not None for flag in identity_flags):
-            raise InputError(
-                "give either --key or the certificate identity flags, not both"
-            )
-        try:
-            pem = args.key.read_bytes()
-        except OSError as exc:
-            raise InputError(
-                f"cannot read key: {exc.strerror}", where=str(args.key)
-            ) from exc
-        return KeyPolicy(key=keys.load_pem(pem, where=str(args.key)))
-    if args.certificate_identity is None and args.certificate_identity_regexp is None:
-        raise InputError(
-            "name the signer: --certificate-identity or --certificate-identity-regexp (or --key)"
-        )
-    return IdentityPolicy(
-        identity=args.certificate_identity,
-        identity_regexp=None
-        if args.certificate_identity_regexp is None
-        else compile_regexp(
-            args.certificate_identity_regexp, flag="--certificate-identity-regexp"
-        ),
-        issuer=args.certificate_oidc_issuer,
-        issuer_regexp=None
-        if args.certificate_oidc_issuer_regexp is None
-        else compile_regexp(
-            args.certificate_oidc_issuer_regexp, flag="--certificate-oidc-issuer-regexp"
-        ),
-        extensions={
-            oid: getattr(args, flag)
-            for flag, oid in GITHUB_FLAGS.items()
-            if getattr(args, flag) is not None
-        },
-    )
-
-
 def _read_bundle(path: Path) -> Bundle:
-    from appliance.core.bundle import Bundle  # noqa: PLC0415 - see run()
+    from appliance import inputs  # noqa: PLC0415 - see run()
+    from appliance.core.bundle import Bundle  # noqa: PLC0415
+    from appliance.core.errors import InputError  # noqa: PLC0415
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(
-            f"cannot read bundle: {exc.strerror}", where=str(path)
-        ) from exc
+    data = inputs.read_file(path, what="bundle", max_bytes=inputs.MAX_BUNDLE_BYTES)
     try:
         return Bundle.from_bytes(data)
     except InputError as exc:
-        raise InputError(exc.diagnostics(), where=str(path)) from exc
+        raise InputError(exc.diagnostics(), where=str(path), reason=exc.reason) from exc
 
 
 def _digests_needed(bundle: Bundle) -> tuple[str, ...]:
@@ -176,6 +92,11 @@ def _digests_needed(bundle: Bundle) -> tuple[str, ...]:
 
 
 def _print_text(result: VerificationResult, label: str) -> None:
+    stale = (
+        f" (stale since {result.trust_stale_since:%Y-%m-%dT%H:%M:%SZ})"
+        if result.trust_stale_since
+        else ""
+    )
     lines = [
         f"Verified OK: {label}",
         f"  signer:       {result.signer}"
@@ -184,11 +105,15 @@ def _print_text(result: VerificationResult, label: str) -> None:
         if result.signing_time
         else "  signed at:    (no verified time; key-signed)",
         f"  log entry:    {result.log_index} on {result.log_url}"
-        if result.log_url
-        else "  log entry:    none (key-signed offline; trusted on the given key alone)",
+        if result.log_index is not None
+        else (
+            f"  log entry:    proven on {result.log_url} (its global index is not signed)"
+            if result.log_url
+            else "  log entry:    none (accepted on the given key alone)"
+        ),
         f"  bundle:       v{result.bundle_version} {result.content}"
         + (f", predicate {result.predicate_type}" if result.predicate_type else ""),
-        f"  trusted root: {result.trust_source}",
+        f"  trusted root: {result.trust_source}{stale}",
     ]
     print("\n".join(lines))
 
@@ -200,31 +125,30 @@ def run(args: argparse.Namespace) -> int:
     from appliance.cli.artifact_input import read_artifact  # noqa: PLC0415
     from appliance.core.verifier import verify_bundle  # noqa: PLC0415
     from appliance.trust import roots  # noqa: PLC0415
+    from appliance.trust.memory import Memory  # noqa: PLC0415
 
     now = datetime.now(UTC)  # the clock is read once, here, and passed down
-    policy = _policy(args)
+    memory = Memory(env.state_dir())
+    memory.check_clock(now)
+    policy = policy_from_flags(args)
+    warn_insecure(args)
     bundle = _read_bundle(args.bundle)
     artifact, label = read_artifact(args.artifact, algorithms=_digests_needed(bundle))
     trust = roots.load_current(
-        trusted_root=args.trusted_root, state_dir=env.state_dir(), now=now
+        trusted_root=args.trusted_root,
+        state_dir=env.state_dir(),
+        now=now,
+        memory=memory.log_memory(),
     )
-    try:
-        result = verify_bundle(
-            bundle, artifact=artifact, trust=trust, policy=policy, now=now
-        )
-    except VerificationError as exc:
-        if args.output == "json":
-            print(
-                json.dumps(
-                    {
-                        "verified": False,
-                        "reason": exc.reason.value,
-                        "error": exc.diagnostics(),
-                        "artifact": label,
-                    }
-                )
-            )
-        raise
+    result = verify_bundle(
+        bundle,
+        artifact=artifact,
+        trust=trust,
+        policy=policy,
+        now=now,
+        insecure_ignore_tlog=args.insecure_ignore_tlog,
+    )
+    roots.remember(memory, [result], now=now)
     if args.output == "json":
         print(json.dumps({**result.to_json(), "artifact": label}, indent=2))
     else:

@@ -1,39 +1,40 @@
 """Strict JSON and proto3-JSON field readers for the core's parsers.
 
-Duplicate object keys are refused: two parsers that pick different duplicates
-see different documents, a classic way to sign one thing and verify another.
-Every reader raises :class:`~appliance.core.errors.InputError` naming the field.
+Parsing goes through the one strict reader (:mod:`trustroot.strict_json`):
+duplicate keys, ``NaN``, lone surrogates, runaway integers and deep nesting
+are refused before any field is read. The readers here check each field's
+type and range and raise :class:`~appliance.core.errors.InputError` naming
+the field.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from appliance.core.errors import InputError
+from trustroot import strict_json
+from trustroot.strict_json import ProtoMessage, StrictJSONError
 
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            msg = f"duplicate JSON key {key!r}"
-            raise InputError(msg)
-        result[key] = value
-    return result
+# The largest integer a JSON number carries exactly (IEEE 754 double) and that
+# RFC 8785 (the Rekor SET's canonical form) can print: 2**53 - 1.
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_INT64 = 2**63 - 1
+# 9999-12-31T23:59:59Z: the last second a datetime (and RFC 3339) can name.
+MAX_UNIX_SECONDS = 253_402_300_799
 
 
 def loads(data: bytes, *, what: str) -> Any:  # noqa: ANN401 - JSON is untyped until read
-    """Parse JSON bytes, refusing duplicate keys and non-UTF-8 text."""
+    """Parse JSON bytes strictly (see :mod:`trustroot.strict_json`).
+
+    Raises:
+        InputError: the bytes are not strict JSON; names ``what``.
+    """
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except InputError as exc:
-        raise InputError(exc.message, where=what) from exc
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        msg = f"not valid JSON ({type(exc).__name__}: {exc})"
-        raise InputError(msg, where=what) from exc
+        return strict_json.loads(data)
+    except StrictJSONError as exc:
+        raise InputError(str(exc), where=what) from exc
 
 
 def obj(value: object, where: str) -> dict[str, Any]:
@@ -42,6 +43,27 @@ def obj(value: object, where: str) -> dict[str, Any]:
         msg = "expected a JSON object"
         raise InputError(msg, where=where)
     return value
+
+
+def message(value: object, schema: ProtoMessage, where: str) -> dict[str, Any]:
+    """Require a JSON object and read it as a proto3 message.
+
+    Both spellings of a field (JSON and proto name) are the same field; a
+    field given twice, or one the message does not define, is refused, as
+    Go's ``protojson`` refuses them. ``null`` members are absent.
+    """
+    try:
+        return schema.read(obj(value, where), where=where)
+    except StrictJSONError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def opt_message(
+    parent: dict[str, Any], key: str, schema: ProtoMessage, where: str
+) -> dict[str, Any] | None:
+    """An optional message member."""
+    value = parent.get(key)
+    return None if value is None else message(value, schema, f"{where}.{key}")
 
 
 def opt_obj(parent: dict[str, Any], key: str, where: str) -> dict[str, Any] | None:
@@ -71,9 +93,23 @@ def opt_string(parent: dict[str, Any], key: str, where: str) -> str | None:
 
 
 def int64(
-    parent: dict[str, Any], key: str, where: str, *, default: int | None = None
+    parent: dict[str, Any],
+    key: str,
+    where: str,
+    *,
+    default: int | None = None,
+    maximum: int = MAX_INT64,
 ) -> int:
-    """A proto3 int64: a decimal string or a JSON integer, never negative here."""
+    """A proto3 int64: a decimal string or a JSON integer, never negative here.
+
+    Args:
+        parent: the object holding the member.
+        key: the member's name.
+        where: the object's path, for messages.
+        default: the value when absent (None: the member is required).
+        maximum: the largest value accepted (``MAX_SAFE_INTEGER`` for values
+            that a Rekor SET must reproduce exactly).
+    """
     value = parent.get(key)
     if value is None:
         if default is None:
@@ -83,15 +119,20 @@ def int64(
     if isinstance(value, bool):
         msg = "expected an integer"
         raise InputError(msg, where=f"{where}.{key}")
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and len(value) <= len(str(MAX_INT64))
+    ):
         number = int(value)
     elif isinstance(value, int):
         number = value
     else:
-        msg = f"expected a non-negative integer, got {value!r}"
+        msg = f"expected a non-negative integer, got {str(value)[:40]!r}"
         raise InputError(msg, where=f"{where}.{key}")
-    if not 0 <= number < 2**63:
-        msg = f"out of range: {number}"
+    if not 0 <= number <= maximum:
+        msg = f"out of range: {str(number)[:40]} (at most {maximum})"
         raise InputError(msg, where=f"{where}.{key}")
     return number
 

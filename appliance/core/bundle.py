@@ -16,6 +16,7 @@ from typing import Any
 from appliance.core import _json
 from appliance.core.errors import InputError
 from appliance.core.limits import DEFAULT_LIMITS, Limits
+from trustroot.strict_json import ProtoMessage
 
 
 class BundleVersion(StrEnum):
@@ -33,6 +34,43 @@ _MEDIA_TYPES = {
     "application/vnd.dev.sigstore.bundle.v0.3+json": BundleVersion.V0_3,
 }
 HASH_ALGORITHMS = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
+
+# protobuf-specs sigstore_bundle.proto, sigstore_rekor.proto, sigstore_common.proto
+# and envelope.proto, by proto field name. Unknown fields are refused, as Go's
+# protojson refuses them: a field we do not read must not pass unseen.
+_BUNDLE = ProtoMessage(
+    "media_type", "verification_material", "dsse_envelope", "message_signature"
+)
+_MATERIAL = ProtoMessage(
+    "public_key",
+    "x509_certificate_chain",
+    "certificate",
+    "tlog_entries",
+    "timestamp_verification_data",
+)
+_KEY_HINT = ProtoMessage("hint")
+_CHAIN = ProtoMessage("certificates")
+_CERTIFICATE = ProtoMessage("raw_bytes")
+_ENTRY = ProtoMessage(
+    "log_index",
+    "log_id",
+    "kind_version",
+    "integrated_time",
+    "inclusion_promise",
+    "inclusion_proof",
+    "canonicalized_body",
+)
+_LOG_ID = ProtoMessage("key_id")
+_KIND_VERSION = ProtoMessage("kind", "version")
+_PROMISE = ProtoMessage("signed_entry_timestamp")
+_PROOF = ProtoMessage("log_index", "root_hash", "tree_size", "hashes", "checkpoint")
+_CHECKPOINT = ProtoMessage("envelope")
+_TIMESTAMPS = ProtoMessage("rfc3161_timestamps")
+_TIMESTAMP = ProtoMessage("signed_timestamp")
+_MESSAGE_SIGNATURE = ProtoMessage("message_digest", "signature")
+_HASH_OUTPUT = ProtoMessage("algorithm", "digest")
+_ENVELOPE = ProtoMessage("payload", "payloadType", "signatures")
+_SIGNATURE = ProtoMessage("sig", "keyid")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,19 +156,22 @@ class Bundle:
         if len(data) > limits.max_bundle_bytes:
             msg = f"bundle is {len(data)} bytes, over the {limits.max_bundle_bytes}-byte limit"
             raise InputError(msg)
-        doc = _json.obj(_json.loads(data, what="bundle"), "bundle")
+        doc = _json.message(_json.loads(data, what="bundle"), _BUNDLE, "bundle")
         media_type = doc.get("mediaType")
         version = _MEDIA_TYPES.get(media_type) if isinstance(media_type, str) else None
         if version is None:
-            msg = f"unsupported bundle media type {media_type!r}"
+            msg = f"unsupported bundle media type {str(media_type)[:80]!r}"
             raise InputError(msg, where="bundle.mediaType")
-        material = _json.obj(
-            doc.get("verificationMaterial"), "bundle.verificationMaterial"
+        material = _json.message(
+            doc.get("verificationMaterial"), _MATERIAL, "bundle.verificationMaterial"
         )
         certificate, extra, hint = _key_material(material, version)
         entries = tuple(
             _tlog_entry(
-                _json.obj(e, f"tlogEntries[{i}]"), f"tlogEntries[{i}]", version, limits
+                _json.message(e, _ENTRY, f"tlogEntries[{i}]"),
+                f"tlogEntries[{i}]",
+                version,
+                limits,
             )
             for i, e in enumerate(
                 _json.member_list(material, "tlogEntries", "verificationMaterial")
@@ -169,10 +210,12 @@ def _key_material(
         raise InputError(msg, where=where)
     kind = variants[0]
     if kind == "publicKey":
-        key = _json.obj(material["publicKey"], f"{where}.publicKey")
+        key = _json.message(material["publicKey"], _KEY_HINT, f"{where}.publicKey")
         return None, (), _json.opt_string(key, "hint", f"{where}.publicKey") or ""
     if kind == "certificate":
-        cert = _json.obj(material["certificate"], f"{where}.certificate")
+        cert = _json.message(
+            material["certificate"], _CERTIFICATE, f"{where}.certificate"
+        )
         return (
             _json.b64(cert.get("rawBytes"), f"{where}.certificate.rawBytes"),
             (),
@@ -182,16 +225,18 @@ def _key_material(
         # sigstore-go rejects chains from v0.3 on: the leaf stands alone.
         msg = "a v0.3 bundle must carry a single certificate, not a chain"
         raise InputError(msg, where=f"{where}.x509CertificateChain")
-    chain = _json.obj(material["x509CertificateChain"], f"{where}.x509CertificateChain")
+    chain = _json.message(
+        material["x509CertificateChain"], _CHAIN, f"{where}.x509CertificateChain"
+    )
     certs = _json.member_list(chain, "certificates", f"{where}.x509CertificateChain")
     if not certs:
         msg = "certificate chain is empty"
         raise InputError(msg, where=f"{where}.x509CertificateChain")
     raw = tuple(
         _json.b64(
-            _json.obj(c, f"{where}.x509CertificateChain.certificates[{i}]").get(
-                "rawBytes"
-            ),
+            _json.message(
+                c, _CERTIFICATE, f"{where}.x509CertificateChain.certificates[{i}]"
+            ).get("rawBytes"),
             f"certificates[{i}].rawBytes",
         )
         for i, c in enumerate(certs)
@@ -202,23 +247,29 @@ def _key_material(
 def _tlog_entry(
     entry: dict[str, Any], where: str, version: BundleVersion, limits: Limits
 ) -> TlogEntry:
-    kind_version = _json.obj(entry.get("kindVersion"), f"{where}.kindVersion")
-    promise = _json.opt_obj(entry, "inclusionPromise", where)
-    proof_obj = _json.opt_obj(entry, "inclusionProof", where)
+    kind_version = _json.message(
+        entry.get("kindVersion"), _KIND_VERSION, f"{where}.kindVersion"
+    )
+    promise = _json.opt_message(entry, "inclusionPromise", _PROMISE, where)
+    proof_obj = _json.opt_message(entry, "inclusionProof", _PROOF, where)
     proof = (
         None
         if proof_obj is None
         else _inclusion_proof(proof_obj, f"{where}.inclusionProof", limits)
     )
     parsed = TlogEntry(
-        log_index=_json.int64(entry, "logIndex", where),
+        # The SET signs these two as JSON numbers in RFC 8785 form, which
+        # carries integers exactly only up to 2**53 - 1.
+        log_index=_json.int64(entry, "logIndex", where, maximum=_json.MAX_SAFE_INTEGER),
         log_id=_json.b64(
-            _json.obj(entry.get("logId"), f"{where}.logId").get("keyId"),
+            _json.message(entry.get("logId"), _LOG_ID, f"{where}.logId").get("keyId"),
             f"{where}.logId.keyId",
         ),
         kind=_json.string(kind_version, "kind", f"{where}.kindVersion"),
         version=_json.string(kind_version, "version", f"{where}.kindVersion"),
-        integrated_time=_json.int64(entry, "integratedTime", where, default=0),
+        integrated_time=_json.int64(
+            entry, "integratedTime", where, default=0, maximum=_json.MAX_UNIX_SECONDS
+        ),
         signed_entry_timestamp=None
         if promise is None
         else _json.b64(
@@ -263,7 +314,7 @@ def _inclusion_proof(
     if len(hashes) > limits.max_proof_hashes:
         msg = f"{len(hashes)} proof hashes, over the limit of {limits.max_proof_hashes}"
         raise InputError(msg, where=where)
-    checkpoint = _json.opt_obj(proof, "checkpoint", where)
+    checkpoint = _json.opt_message(proof, "checkpoint", _CHECKPOINT, where)
     envelope = (
         None
         if checkpoint is None
@@ -282,8 +333,11 @@ def _inclusion_proof(
 
 def _timestamps(material: dict[str, Any], limits: Limits) -> tuple[bytes, ...]:
     where = "bundle.verificationMaterial.timestampVerificationData"
-    data = _json.opt_obj(
-        material, "timestampVerificationData", "bundle.verificationMaterial"
+    data = _json.opt_message(
+        material,
+        "timestampVerificationData",
+        _TIMESTAMPS,
+        "bundle.verificationMaterial",
     )
     if data is None:
         return ()
@@ -293,7 +347,9 @@ def _timestamps(material: dict[str, Any], limits: Limits) -> tuple[bytes, ...]:
         raise InputError(msg, where=where)
     raw = tuple(
         _json.b64(
-            _json.obj(s, f"{where}.rfc3161Timestamps[{i}]").get("signedTimestamp"),
+            _json.message(s, _TIMESTAMP, f"{where}.rfc3161Timestamps[{i}]").get(
+                "signedTimestamp"
+            ),
             f"rfc3161Timestamps[{i}]",
         )
         for i, s in enumerate(stamps)
@@ -312,8 +368,12 @@ def _content(doc: dict[str, Any]) -> MessageSignature | DsseEnvelope:
         msg = f"expected exactly one of messageSignature, dsseEnvelope; found {variants or 'none'}"
         raise InputError(msg, where="bundle")
     if variants[0] == "messageSignature":
-        sig = _json.obj(doc["messageSignature"], "bundle.messageSignature")
-        digest = _json.opt_obj(sig, "messageDigest", "bundle.messageSignature")
+        sig = _json.message(
+            doc["messageSignature"], _MESSAGE_SIGNATURE, "bundle.messageSignature"
+        )
+        digest = _json.opt_message(
+            sig, "messageDigest", _HASH_OUTPUT, "bundle.messageSignature"
+        )
         algorithm = None
         value = None
         if digest is not None:
@@ -334,7 +394,7 @@ def _content(doc: dict[str, Any]) -> MessageSignature | DsseEnvelope:
                 sig.get("signature"), "bundle.messageSignature.signature"
             ),
         )
-    env = _json.obj(doc["dsseEnvelope"], "bundle.dsseEnvelope")
+    env = _json.message(doc["dsseEnvelope"], _ENVELOPE, "bundle.dsseEnvelope")
     sigs = _json.member_list(env, "signatures", "bundle.dsseEnvelope")
     if len(sigs) != 1:
         # The bundle format allows exactly one signature per envelope.
@@ -348,12 +408,16 @@ def _content(doc: dict[str, Any]) -> MessageSignature | DsseEnvelope:
         signatures=tuple(
             DsseSignature(
                 sig=_json.b64(
-                    _json.obj(s, "signatures[0]").get("sig"),
-                    "bundle.dsseEnvelope.signatures[0].sig",
+                    signature.get("sig"), "bundle.dsseEnvelope.signatures[0].sig"
                 ),
-                keyid=_json.opt_string(s, "keyid", "bundle.dsseEnvelope.signatures[0]")
+                keyid=_json.opt_string(
+                    signature, "keyid", "bundle.dsseEnvelope.signatures[0]"
+                )
                 or "",
             )
-            for s in sigs
+            for signature in (
+                _json.message(s, _SIGNATURE, "bundle.dsseEnvelope.signatures[0]")
+                for s in sigs
+            )
         ),
     )

@@ -31,6 +31,8 @@ from appliance.core import keys
 from appliance.core.errors import InputError, Reason, VerificationError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from appliance.core.trust import TrustMaterial
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -42,6 +44,7 @@ OTHERNAME_SAN = ObjectIdentifier(f"{FULCIO}.7")
 PRECERT_SIGNING = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.4")
 # Fulcio extensions: .2-.6 hold raw strings, .8 and up DER UTF8Strings.
 _RAW_EXTENSIONS = frozenset(range(1, 7))
+_ISSUER_SUFFIXES = frozenset({"1", "8"})
 
 
 def load_certificate(der: bytes, *, where: str) -> x509.Certificate:
@@ -57,8 +60,14 @@ def load_certificate(der: bytes, *, where: str) -> x509.Certificate:
         cert = x509.load_der_x509_certificate(der)
         _ = cert.extensions
         _ = cert.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        msg = f"not a well-formed X.509 certificate ({exc})"
+        _ = cert.not_valid_before_utc, cert.not_valid_after_utc
+    except (
+        ValueError,
+        UnsupportedAlgorithm,
+        x509.DuplicateExtension,  # an extension given twice (RFC 5280 §4.2)
+        x509.UnsupportedGeneralNameType,  # e.g. an ediPartyName SAN
+    ) as exc:
+        msg = f"not a well-formed X.509 certificate ({type(exc).__name__}: {exc})"
         raise InputError(msg, where=where) from exc
     return cert
 
@@ -125,6 +134,38 @@ def _valid_at(cert: x509.Certificate, when: datetime) -> bool:
 
 
 def verify_chain(
+    leaf: x509.Certificate, *, trust: TrustMaterial, times: Sequence[datetime]
+) -> list[x509.Certificate]:
+    """Validate the leaf's path to a Fulcio CA trusted at *each* of ``times``.
+
+    ``cryptography``'s RFC 5280 path validation is the one place a path is
+    validated, at the first time. What depends on the time (the CA's window
+    in the trusted root, and every certificate's own validity, inclusive) is
+    then checked again at each other time for that same path; only if that
+    path does not hold at a time is a path at that time searched afresh. The
+    signatures and extensions it checked do not change with the time.
+
+    Returns:
+        The CA chain above the leaf at the first time (issuer first, root last).
+
+    Raises:
+        VerificationError: at some time, no CA valid then issued this leaf,
+            or a certificate on the path is not valid then.
+    """
+    chain = _chain_at(leaf, trust=trust, when=times[0])
+    ca = chain[0]
+    for when in times[1:]:
+        same_ca = next(
+            (c for c in trust.fulcio_at(when) if c.certificates[0] is ca), None
+        )
+        if same_ca is None or not all(
+            _valid_at(cert, when) for cert in (leaf, *same_ca.certificates)
+        ):
+            _chain_at(leaf, trust=trust, when=when)
+    return chain
+
+
+def _chain_at(
     leaf: x509.Certificate, *, trust: TrustMaterial, when: datetime
 ) -> list[x509.Certificate]:
     """Validate the leaf's path to a Fulcio CA trusted at ``when``.
@@ -133,13 +174,6 @@ def verify_chain(
     material was built (:mod:`appliance.core.trust`), so the path is anchored
     at the CA's issuing certificate: one signature per bundle, not one per
     link. Every certificate of that chain must still be valid at ``when``.
-
-    Returns:
-        The CA chain above the leaf (issuer first, root last).
-
-    Raises:
-        VerificationError: no CA valid at ``when`` issued this leaf, or a
-            certificate on the path is not valid at ``when``.
     """
     errors: list[str] = []
     cas = trust.fulcio_at(when)
@@ -302,13 +336,24 @@ def identity_of(leaf: x509.Certificate) -> Identity:
             continue
         suffix = dotted[len(FULCIO) + 1 :]
         raw = ext.value.value
+        text: str | None
         if suffix.isdigit() and int(suffix) in _RAW_EXTENSIONS:
             try:
-                extensions[suffix] = raw.decode("utf-8")
+                text = raw.decode("utf-8")
             except UnicodeDecodeError:
-                continue
-        elif (text := _utf8_der(raw)) is not None:
-            extensions[suffix] = text
+                text = None
+        else:
+            text = _utf8_der(raw)
+        if text is None:
+            if suffix in _ISSUER_SUFFIXES:
+                # A damaged issuer claim must not fall back to the other OID:
+                # the certificate names no issuer we can read, so it fails.
+                msg = f"certificate issuer extension {dotted} is malformed"
+                raise VerificationError(
+                    msg, reason=Reason.CERTIFICATE_INVALID, where="certificate"
+                )
+            continue  # an unreadable claim is absent: a policy demanding it fails
+        extensions[suffix] = text
     v1, v2 = extensions.get("1"), extensions.get("8")
     if v1 is not None and v2 is not None and v1 != v2:
         # Our choice (formats.md §6.8): two issuers that disagree name no one.

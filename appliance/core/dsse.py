@@ -85,17 +85,19 @@ def parse_statement(payload: bytes, *, limits: Limits) -> Statement:
                 reason=Reason.LIMIT_EXCEEDED,
                 where="statement",
             )
-        name = item.get("name")
-        subjects.append(
-            (
-                name if isinstance(name, str) else "",
-                {
-                    str(k).lower(): str(v).lower()
-                    for k, v in digests.items()
-                    if isinstance(v, str)
-                },
+        if not all(isinstance(v, str) for v in digests.values()):
+            # A DigestSet maps names to strings (in-toto digest_set.md); Go's
+            # decoder refuses anything else, and so do we.
+            raise VerificationError(
+                f"subject {i} has a digest that is not a string",
+                reason=Reason.MALFORMED_INPUT,
+                where="statement",
             )
-        )
+        name = item.get("name")
+        # Names and values are compared exactly, as cosign and sigstore-go
+        # compare them: the spec's names are lowercase ("sha256"), and
+        # "SHA256" is another algorithm name, not a spelling of it.
+        subjects.append((name if isinstance(name, str) else "", dict(digests)))
     return Statement(
         statement_type=statement_type,
         predicate_type=predicate_type,

@@ -9,7 +9,12 @@ This module defines the *kinds* of failure; it performs no checks itself.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+
+# RFC 7512 pin-value, however the URI around it is spelled (``PKCS11:``, a
+# leading space, percent-encoding, a quoted repr): a PIN is never repeated.
+_PIN_VALUE = re.compile(r"(pin-value\s*=\s*)[^&;?\s'\"]*", re.IGNORECASE)
 
 
 class Reason(StrEnum):
@@ -38,6 +43,7 @@ class Reason(StrEnum):
     SET_INVALID = "set-invalid"
     INCLUSION_PROOF_INVALID = "inclusion-proof-invalid"
     CHECKPOINT_INVALID = "checkpoint-invalid"
+    SPLIT_VIEW = "split-view"  # a log showed two trees of one size (log memory)
     TIMESTAMP_INVALID = "timestamp-invalid"
     NO_VERIFIED_TIME = "no-verified-time"
     OUTSIDE_VALIDITY = "outside-validity"
@@ -50,8 +56,19 @@ class Reason(StrEnum):
         "metadata-mismatch"  # a role's bytes differ from what its parent signed
     )
     BAD_VERSION = "bad-version"  # not the version the chain demands
+    CLOCK_BEFORE_FLOOR = "clock-before-floor"  # the clock is behind a time already seen
     # Policy
     POLICY_UNSATISFIED = "policy-unsatisfied"
+    # Not verification outcomes: what input and signer errors report in JSON.
+    USAGE = "usage"  # bad flags or arguments
+    INPUT_UNREADABLE = "input-unreadable"  # a file that cannot be read or written
+    SIGNER_FAILED = "signer-failed"  # PKCS#11 module, token, PIN or key
+    INTERRUPTED = "interrupted"  # SIGINT or SIGTERM: nothing was completed
+
+
+def redact(text: str) -> str:
+    """``text`` with every ``pin-value=...`` replaced by ``pin-value=***``."""
+    return _PIN_VALUE.sub(r"\1***", text)
 
 
 class ApplianceError(Exception):
@@ -62,16 +79,21 @@ class ApplianceError(Exception):
         where: what the error is about: a file, a member, a field, a URI.
     """
 
+    reason: Reason = Reason.MALFORMED_INPUT
+
     def __init__(self, message: str, *, where: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.where = where
 
     def diagnostics(self) -> str:
-        """Return one line for the operator: what was wrong, and where."""
+        """Return one line for the operator: what was wrong, and where.
+
+        A PKCS#11 ``pin-value`` is redacted, whatever the message quotes.
+        """
         text = self.message if self.where is None else f"{self.where}: {self.message}"
         # One line, always: an embedded newline would break log parsing and the TUI.
-        return " ".join(text.split())
+        return redact(" ".join(text.split()))
 
 
 class VerificationError(ApplianceError):
@@ -98,8 +120,27 @@ class TrustRootError(VerificationError):
 
 
 class InputError(ApplianceError):
-    """Bad flags, or input that cannot be read or parsed at all (exit 2)."""
+    """Bad flags, or input that cannot be read or parsed at all (exit 2).
+
+    Args:
+        message: the short cause.
+        where: the flag, file, member or field at fault.
+        reason: ``malformed-input`` (default), ``limit-exceeded``, ``usage``
+            or ``input-unreadable``: what JSON output reports.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: str | None = None,
+        reason: Reason = Reason.MALFORMED_INPUT,
+    ) -> None:
+        super().__init__(message, where=where)
+        self.reason = reason
 
 
 class SignerError(ApplianceError):
     """A PKCS#11 module, token, PIN or key problem (exit 2)."""
+
+    reason = Reason.SIGNER_FAILED

@@ -70,11 +70,15 @@ def _entry(annotation: str) -> TlogEntry:
     except ValueError as exc:
         raise InputError("logID is not hex", where=REKOR_BUNDLE) from exc
     return TlogEntry(
-        log_index=_json.int64(payload, "logIndex", REKOR_BUNDLE),
+        log_index=_json.int64(
+            payload, "logIndex", REKOR_BUNDLE, maximum=_json.MAX_SAFE_INTEGER
+        ),
         log_id=log_id,
         kind=str(kind_doc.get("kind", "")),
         version=str(kind_doc.get("apiVersion", "")),
-        integrated_time=_json.int64(payload, "integratedTime", REKOR_BUNDLE),
+        integrated_time=_json.int64(
+            payload, "integratedTime", REKOR_BUNDLE, maximum=_json.MAX_UNIX_SECONDS
+        ),
         signed_entry_timestamp=_b64(
             _json.string(doc, "SignedEntryTimestamp", REKOR_BUNDLE),
             f"{REKOR_BUNDLE}.SignedEntryTimestamp",

@@ -1,14 +1,14 @@
 """What the operator demands of a signer: an identity, or a key.
 
 Identity matching follows cosign: ``--certificate-identity`` is an exact match
-against the certificate's SAN values, ``--certificate-identity-regexp`` a
-regular expression searched in them (unanchored, as Go's ``MatchString``);
-the same for the OIDC issuer. There is no "any identity" policy.
+against the certificate's SAN values, ``--certificate-identity-regexp`` an RE2
+pattern searched in them (unanchored, as Go's ``MatchString``; see
+:mod:`appliance.core.pattern`); the same for the OIDC issuer. There is no
+"any identity" policy: empty values are refused.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,15 +17,7 @@ from appliance.core.errors import InputError, Reason, VerificationError
 if TYPE_CHECKING:
     from appliance.core.certs import Identity
     from appliance.core.keys import PublicKey
-
-
-def compile_regexp(pattern: str, *, flag: str) -> re.Pattern[str]:
-    """Compile an operator's regular expression, naming the flag on error."""
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        msg = f"invalid regular expression: {exc}"
-        raise InputError(msg, where=flag) from exc
+    from appliance.core.pattern import Pattern
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,44 +25,61 @@ class IdentityPolicy:
     """A signer identity to demand of a Fulcio certificate.
 
     Exactly one of ``identity``/``identity_regexp`` and one of
-    ``issuer``/``issuer_regexp`` must be set. ``extensions`` demands exact
-    values of other Fulcio extensions, by OID suffix (e.g. ``"12"``, the
-    source repository URI).
+    ``issuer``/``issuer_regexp`` must be set, and none may be empty.
+    ``extensions`` demands exact values of other Fulcio extensions, by OID
+    suffix (e.g. ``"12"``, the source repository URI).
     """
 
     identity: str | None = None
-    identity_regexp: re.Pattern[str] | None = None
+    identity_regexp: Pattern | None = None
     issuer: str | None = None
-    issuer_regexp: re.Pattern[str] | None = None
+    issuer_regexp: Pattern | None = None
     extensions: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        """Refuse a policy that names no identity or two (fail closed)."""
+        """Refuse a policy that names no identity, two, or an empty one (fail closed)."""
         if (self.identity is None) == (self.identity_regexp is None):
             msg = "give exactly one of --certificate-identity and --certificate-identity-regexp"
             raise InputError(msg)
         if (self.issuer is None) == (self.issuer_regexp is None):
             msg = "give exactly one of --certificate-oidc-issuer and --certificate-oidc-issuer-regexp"
             raise InputError(msg)
+        if self.identity == "" or self.issuer == "":
+            # An unset shell variable must never mean "anyone".
+            msg = "an empty identity or issuer names no one"
+            raise InputError(msg)
+        if any(not value for value in self.extensions.values()):
+            msg = "an empty certificate extension value demands nothing"
+            raise InputError(msg)
 
-    def verify(self, found: Identity) -> None:
+    def _describe_identity(self) -> str:
+        if self.identity is not None:
+            return self.identity
+        return f"/{self.identity_regexp.text if self.identity_regexp else ''}/"
+
+    def _describe_issuer(self) -> str:
+        if self.issuer is not None:
+            return self.issuer
+        return f"/{self.issuer_regexp.text if self.issuer_regexp else ''}/"
+
+    def verify(self, found: Identity) -> str:
         """Check the certificate's identity against this policy.
+
+        Returns:
+            The SAN value that satisfied the policy: the signer to report.
 
         Raises:
             VerificationError: identity, issuer or an extension differs.
         """
+        matched: str | None = None
         if self.identity is not None:
-            ok = self.identity in found.sans
-        else:
-            pattern = self.identity_regexp
-            ok = pattern is not None and any(pattern.search(san) for san in found.sans)
-        if not ok:
-            want = (
-                self.identity
-                if self.identity is not None
-                else f"/{self.identity_regexp.pattern if self.identity_regexp else ''}/"
+            matched = self.identity if self.identity in found.sans else None
+        elif self.identity_regexp is not None:
+            matched = next(
+                (san for san in found.sans if self.identity_regexp.search(san)), None
             )
-            msg = f"certificate identity {', '.join(found.sans) or '(none)'} does not match {want}"
+        if matched is None:
+            msg = f"certificate identity {', '.join(found.sans) or '(none)'} does not match {self._describe_identity()}"
             raise VerificationError(
                 msg, reason=Reason.IDENTITY_MISMATCH, where="certificate"
             )
@@ -78,17 +87,9 @@ class IdentityPolicy:
         if self.issuer is not None:
             ok = issuer == self.issuer
         else:
-            ok = (
-                self.issuer_regexp is not None
-                and self.issuer_regexp.search(issuer) is not None
-            )
+            ok = self.issuer_regexp is not None and self.issuer_regexp.search(issuer)
         if not ok:
-            want = (
-                self.issuer
-                if self.issuer is not None
-                else f"/{self.issuer_regexp.pattern if self.issuer_regexp else ''}/"
-            )
-            msg = f"certificate OIDC issuer {issuer or '(none)'} does not match {want}"
+            msg = f"certificate OIDC issuer {issuer or '(none)'} does not match {self._describe_issuer()}"
             raise VerificationError(
                 msg, reason=Reason.ISSUER_MISMATCH, where="certificate"
             )
@@ -99,6 +100,7 @@ class IdentityPolicy:
                 raise VerificationError(
                     msg, reason=Reason.POLICY_UNSATISFIED, where="certificate"
                 )
+        return matched
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

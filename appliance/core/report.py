@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from appliance.core.tlog import SeenCheckpoint
+
 
 class TimeSource(StrEnum):
     """Where a verified signing time came from."""
@@ -40,7 +42,11 @@ class VerificationResult:
     trust_source: str = ""
     trust_sha256: str = ""
     tuf_backed: bool = False
+    trust_stale_since: datetime | None = None
     checks: tuple[str, ...] = field(default_factory=tuple)
+    # For the edge's memories (clock floor, log consistency); not in to_json.
+    verified_times: tuple[datetime, ...] = field(default_factory=tuple)
+    checkpoints: tuple[SeenCheckpoint, ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict[str, object]:
         """A stable JSON object for ``-o json`` (keys never renamed)."""
@@ -62,6 +68,9 @@ class VerificationResult:
                 "source": self.trust_source,
                 "sha256": self.trust_sha256,
                 "tuf_backed": self.tuf_backed,
+                "stale_since": None
+                if self.trust_stale_since is None
+                else _iso(self.trust_stale_since),
             },
             "checks": list(self.checks),
         }

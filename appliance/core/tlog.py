@@ -3,7 +3,14 @@
 Per formats.md §6.1. The entry's body is compared with the bundle separately
 (:mod:`appliance.core.rekor_body`), because that needs the signer and the
 signed material. An ``integratedTime`` becomes a *verified* time only when
-its SET verified under a log key that was valid at that time.
+its SET verified. Whether the log's key was valid when it vouched for the
+entry is decided by the verifier, once every verified time is known
+(:func:`check_key_window`): an inclusion proof alone carries no time.
+
+Every verified checkpoint is compared with the appliance's memory of the log
+(:class:`~appliance.core.trust.LogMemory`): a checkpoint of a size already
+seen with another root proves a split view, and a log caught doing that
+vouches for nothing.
 """
 
 from __future__ import annotations
@@ -20,8 +27,20 @@ from appliance.core.checkpoint import Checkpoint
 from appliance.core.errors import Reason, VerificationError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from appliance.core.bundle import TlogEntry
     from appliance.core.trust import TrustedLog, TrustMaterial
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeenCheckpoint:
+    """A checkpoint that verified: what the log memory records."""
+
+    log_id: bytes
+    origin: str
+    size: int
+    root_hash: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,7 +50,26 @@ class VerifiedEntry:
     entry: TlogEntry
     log: TrustedLog
     integrated_time: datetime | None  # set only when the SET verified
-    proven: bool  # inclusion proof and checkpoint verified
+    checkpoint: SeenCheckpoint | None  # set when proof and checkpoint verified
+
+    @property
+    def proven(self) -> bool:
+        """Inclusion proof and signed checkpoint verified."""
+        return self.checkpoint is not None
+
+    @property
+    def log_index(self) -> int | None:
+        """The global log index, if signed evidence covers it.
+
+        A SET signs the entry's ``logIndex``; a Rekor v2 proof is computed at
+        that index (checked equal to the proof's). A Rekor v1 proof covers
+        only a shard-local index, so it vouches for no global index.
+        """
+        if self.integrated_time is not None or (
+            self.checkpoint is not None and is_rekor_v2(self.entry)
+        ):
+            return self.entry.log_index
+        return None
 
 
 def is_rekor_v2(entry: TlogEntry) -> bool:
@@ -51,7 +89,18 @@ def set_payload(entry: TlogEntry) -> bytes:
     )
 
 
-def _verify_proof(entry: TlogEntry, log: TrustedLog, where: str) -> None:
+def _remembered(seen: SeenCheckpoint, trust: TrustMaterial, where: str) -> None:
+    known = trust.memory.roots.get((seen.origin, seen.size))
+    if known is not None and known != seen.root_hash:
+        msg = (
+            f"split view: checkpoint of {seen.origin} at tree size {seen.size} has root "
+            f"{seen.root_hash.hex()[:16]}…, but the appliance verified root {known.hex()[:16]}… "
+            "for that size before"
+        )
+        raise VerificationError(msg, reason=Reason.SPLIT_VIEW, where=where)
+
+
+def _verify_proof(entry: TlogEntry, log: TrustedLog, where: str) -> SeenCheckpoint:
     proof = entry.inclusion_proof
     if (
         proof is None or proof.checkpoint is None
@@ -66,8 +115,17 @@ def _verify_proof(entry: TlogEntry, log: TrustedLog, where: str) -> None:
     if checkpoint.size != proof.tree_size or checkpoint.root_hash != proof.root_hash:
         msg = "checkpoint describes another tree than the inclusion proof"
         raise VerificationError(msg, reason=Reason.CHECKPOINT_INVALID, where=where)
-    # Rekor v2 proves the entry's own index; Rekor v1 a shard-local one.
-    index = entry.log_index if is_rekor_v2(entry) else proof.log_index
+    if is_rekor_v2(entry):
+        # Rekor v2 proves the entry's own index (rekor-tiles): the two
+        # indexes must agree, or the entry claims a position it was not at.
+        if proof.log_index != entry.log_index:
+            msg = f"entry log index {entry.log_index} differs from its proof's {proof.log_index}"
+            raise VerificationError(
+                msg, reason=Reason.INCLUSION_PROOF_INVALID, where=where
+            )
+        index = entry.log_index
+    else:
+        index = proof.log_index  # Rekor v1 proves a shard-local index
     leaf = merkle.leaf_hash(entry.canonicalized_body)
     try:
         merkle.verify_inclusion(
@@ -75,6 +133,12 @@ def _verify_proof(entry: TlogEntry, log: TrustedLog, where: str) -> None:
         )
     except VerificationError as exc:
         raise VerificationError(exc.message, reason=exc.reason, where=where) from exc
+    return SeenCheckpoint(
+        log_id=log.log_id,
+        origin=checkpoint.origin,
+        size=checkpoint.size,
+        root_hash=checkpoint.root_hash,
+    )
 
 
 def verify_entry(
@@ -83,11 +147,20 @@ def verify_entry(
     """Verify an entry's log evidence; None if its log is not trusted at all.
 
     Raises:
-        VerificationError: the log is trusted but its evidence does not verify.
+        VerificationError: the log is trusted but its evidence does not
+            verify, or the log is known to have shown a split view.
     """
     log = trust.tlog(entry.log_id)
     if log is None:
         return None
+    split = trust.memory.split_logs.get(log.log_id)
+    if split is not None:
+        msg = (
+            f"{log.base_url} showed a split view (two roots for tree size {split.size} of "
+            f"{split.origin}); its entries are refused until an operator acts "
+            "(see `appliance trust show`)"
+        )
+        raise VerificationError(msg, reason=Reason.SPLIT_VIEW, where=where)
     if entry.inclusion_proof is None and entry.signed_entry_timestamp is None:
         msg = "entry has neither an inclusion proof nor a promise"
         raise VerificationError(msg, reason=Reason.TLOG_ENTRY_INVALID, where=where)
@@ -95,10 +168,10 @@ def verify_entry(
         # Never looked up online: a Rekor v2 entry must carry its proof.
         msg = "Rekor v2 entry has no inclusion proof"
         raise VerificationError(msg, reason=Reason.INCLUSION_PROOF_INVALID, where=where)
-    proven = False
+    seen: SeenCheckpoint | None = None
     if entry.inclusion_proof is not None:
-        _verify_proof(entry, log, where)
-        proven = True
+        seen = _verify_proof(entry, log, where)
+        _remembered(seen, trust, where)
     integrated: datetime | None = None
     if entry.signed_entry_timestamp is not None and entry.integrated_time:
         try:
@@ -114,12 +187,27 @@ def verify_entry(
                 exc.message, reason=Reason.SET_INVALID, where=where
             ) from exc
         integrated = datetime.fromtimestamp(entry.integrated_time, tz=UTC)
-        if not log.valid_for.contains(integrated):
-            msg = f"log key of {log.base_url} was not valid at the integration time {integrated:%Y-%m-%dT%H:%M:%SZ}"
-            raise VerificationError(msg, reason=Reason.OUTSIDE_VALIDITY, where=where)
     elif entry.signed_entry_timestamp is not None:
         msg = "entry has a promise (SET) but no integration time"
         raise VerificationError(msg, reason=Reason.SET_INVALID, where=where)
     return VerifiedEntry(
-        entry=entry, log=log, integrated_time=integrated, proven=proven
+        entry=entry, log=log, integrated_time=integrated, checkpoint=seen
     )
+
+
+def check_key_window(
+    verified: VerifiedEntry, times: Iterable[datetime], *, where: str
+) -> None:
+    """The log's key must have been valid at every verified time the entry backs.
+
+    A SET's integration time is one of ``times``; for a proof-only entry
+    (Rekor v2, or v0.2+ without a SET) the times come from elsewhere (RFC
+    3161 stamps). The caller drops entries with no verified time at all.
+
+    Raises:
+        VerificationError: a time lies outside the key's ``validFor``.
+    """
+    for when in times:
+        if not verified.log.valid_for.contains(when):
+            msg = f"log key of {verified.log.base_url} was not valid at the verified time {when:%Y-%m-%dT%H:%M:%SZ}"
+            raise VerificationError(msg, reason=Reason.OUTSIDE_VALIDITY, where=where)

@@ -8,17 +8,18 @@ bounds, so a key is only ever used inside its window.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from appliance.core import keys
 from appliance.core.errors import InputError, Reason, TrustRootError
 from trustroot.model import TrustedRoot, TrustRootFormatError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
     from appliance.core.keys import PublicKey
@@ -48,8 +49,37 @@ class TrustedAuthority:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SplitView:
+    """Proof that a log showed two different trees of the same size."""
+
+    origin: str
+    size: int
+    roots: tuple[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogMemory:
+    """What the appliance remembers of each log across runs (its state).
+
+    Attributes:
+        roots: ``(origin, tree size) -> root hash`` of every checkpoint that
+            verified before. A checkpoint of a remembered size with another
+            root proves the log showed two views of its history.
+        split_logs: log ids (key ids) of logs caught doing so, with the proof:
+            their entries count for nothing until an operator acts.
+    """
+
+    roots: Mapping[tuple[str, int], bytes] = field(default_factory=dict)
+    split_logs: Mapping[bytes, SplitView] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TrustMaterial:
-    """Everything the verifier trusts, with where it came from."""
+    """Everything the verifier trusts, with where it came from.
+
+    ``stale_since`` is the earliest expiry of the TUF metadata behind the
+    trusted root that has already passed, if any: the report says so.
+    """
 
     tlogs: tuple[TrustedLog, ...]
     ctlogs: tuple[TrustedLog, ...]
@@ -58,6 +88,8 @@ class TrustMaterial:
     source: str  # e.g. "embedded public-good", or a file path
     sha256: str
     tuf_backed: bool
+    stale_since: datetime | None = None
+    memory: LogMemory = field(default_factory=LogMemory)
 
     def tlog(self, log_id: bytes) -> TrustedLog | None:
         """The transparency log with this id, if trusted."""
@@ -72,7 +104,14 @@ class TrustMaterial:
         return tuple(ca for ca in self.fulcio if ca.valid_for.contains(when))
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, source: str, tuf_backed: bool) -> TrustMaterial:
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        source: str,
+        tuf_backed: bool,
+        stale_since: datetime | None = None,
+    ) -> TrustMaterial:
         """Build trust material from ``trusted_root.json`` bytes.
 
         Raises:
@@ -84,11 +123,18 @@ class TrustMaterial:
             raise TrustRootError(
                 str(exc), reason=Reason.TRUST_ROOT_INVALID, where=source
             ) from exc
-        return cls.from_model(root, source=source, tuf_backed=tuf_backed)
+        return cls.from_model(
+            root, source=source, tuf_backed=tuf_backed, stale_since=stale_since
+        )
 
     @classmethod
     def from_model(
-        cls, root: TrustedRoot, *, source: str, tuf_backed: bool
+        cls,
+        root: TrustedRoot,
+        *,
+        source: str,
+        tuf_backed: bool,
+        stale_since: datetime | None = None,
     ) -> TrustMaterial:
         """Build trust material from a parsed trusted root.
 
@@ -120,9 +166,14 @@ class TrustMaterial:
                 source=source,
                 sha256=root.sha256,
                 tuf_backed=tuf_backed,
+                stale_since=stale_since,
             )
         except (
-            ValueError
+            ValueError,
+            TypeError,
+            UnsupportedAlgorithm,
+            x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType,
         ) as exc:  # InputError from keys, or a certificate that does not parse
             raise TrustRootError(
                 f"unusable trust material: {exc}",
@@ -141,7 +192,7 @@ def _authority(ca: CertificateAuthority, where: str) -> TrustedAuthority:
     for i, (child, parent) in enumerate(itertools.pairwise(certificates)):
         try:
             child.verify_directly_issued_by(parent)
-        except (ValueError, TypeError, InvalidSignature) as exc:
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm) as exc:
             raise ValueError(
                 f"{where}: certificate {i} is not issued by certificate {i + 1}"
             ) from exc

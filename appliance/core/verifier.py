@@ -7,10 +7,15 @@ itself. The order (formats.md §6):
 1. signer: the leaf's Fulcio profile, or the operator's key;
 2. the signature over the artifact, or over the DSSE PAE and the statement's
    subject;
-3. every log entry from a trusted log: inclusion proof and checkpoint, SET
-   (its time counts only if it verified), and the body against the bundle;
+3. every log entry from a trusted log: inclusion proof and checkpoint (and
+   the log memory: no split view), SET (its time counts only if it
+   verified), and the body against the bundle;
 4. every RFC 3161 timestamp, against the trusted TSAs;
-5. for certificates: at least one verified time, and at *each* time a path to
+5. every counted log entry's key valid at each verified time; an entry with
+   no verified time at all does not count; at least one counted entry,
+   unless the material is key-signed and the operator said
+   ``insecure_ignore_tlog`` (cosign's ``--insecure-ignore-tlog``);
+6. for certificates: at least one verified time, and at *each* time a path to
    a Fulcio CA valid then; an SCT from a trusted CT log; the identity policy.
 """
 
@@ -24,7 +29,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from appliance.core import certs, dsse, keys, rekor_body, timestamp, tlog
-from appliance.core.bundle import Bundle, DsseEnvelope, MessageSignature
+from appliance.core.bundle import Bundle, DsseEnvelope, MessageSignature, TlogEntry
 from appliance.core.errors import InputError, Reason, VerificationError
 from appliance.core.limits import DEFAULT_LIMITS, Limits
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
@@ -127,6 +132,10 @@ class _Progress:
     times: list[tuple[datetime, TimeSource]] = field(default_factory=list)
 
 
+def _entry_where(i: int, entry: TlogEntry) -> str:
+    return f"tlog entry {i} (log index {entry.log_index})"
+
+
 def _check_entries(
     bundle: Bundle,
     signer: rekor_body.Signer,
@@ -135,7 +144,7 @@ def _check_entries(
     progress: _Progress,
 ) -> None:
     for i, entry in enumerate(bundle.tlog_entries):
-        where = f"tlog entry {i} (log index {entry.log_index})"
+        where = _entry_where(i, entry)
         result = tlog.verify_entry(entry, trust=trust, where=where)
         if result is None:
             continue  # an untrusted log vouches for nothing; the threshold decides
@@ -147,24 +156,64 @@ def _check_entries(
             signed=signed,
         )
         progress.entries.append(result)
-        evidence = (
-            "inclusion proof and signed checkpoint, " if result.proven else ""
-        ) + ("SET, " if result.integrated_time else "")
-        progress.checks.append(
-            f"log entry {entry.log_index} on {result.log.base_url}: {evidence}body matches the bundle"
-        )
         if result.integrated_time is not None:
             progress.times.append((result.integrated_time, TimeSource.TRANSPARENCY_LOG))
-    if progress.entries:
-        return
-    if signer.certificate is None and not bundle.tlog_entries:
-        # A key signature made offline (e.g. with an HSM) carries no log entry;
-        # it rests on the operator's key alone, and the report says so.
+
+
+def _count_entries(
+    bundle: Bundle,
+    signer: rekor_body.Signer,
+    progress: _Progress,
+    *,
+    insecure_ignore_tlog: bool,
+) -> None:
+    """Keep the entries whose log key was valid at every verified time."""
+    times = [when for when, _ in progress.times]
+    if progress.entries and not times and signer.certificate is not None:
+        # Said first: it is the root cause, and no entry could count anyway.
+        msg = "no verified signing time: no SET and no trusted timestamp"
+        raise VerificationError(msg, reason=Reason.NO_VERIFIED_TIME, where="bundle")
+    counted: list[tlog.VerifiedEntry] = []
+    for result in progress.entries:
+        i = bundle.tlog_entries.index(result.entry)
+        where = _entry_where(i, result.entry)
+        if not times:
+            # A proof alone signs no time: nothing says the log's key was
+            # valid when it included the entry, so the entry cannot count.
+            progress.checks.append(
+                f"{where}: inclusion proof verifies, but with no verified time it does not count"
+            )
+            continue
+        tlog.check_key_window(result, times, where=where)
+        counted.append(result)
+        evidence = [
+            *(["inclusion proof and signed checkpoint"] if result.proven else []),
+            *(["SET"] if result.integrated_time else []),
+        ]
+        index = (
+            f"log index {result.log_index}"
+            if result.log_index is not None
+            else f"tree index {result.entry.inclusion_proof.log_index}"  # type: ignore[union-attr]
+        )
         progress.checks.append(
-            "no transparency log entry: trusted on the operator's key alone"
+            f"{index} on {result.log.base_url}: {', '.join(evidence)}; body matches the bundle; "
+            f"log key valid at {len(times)} verified time(s)"
+        )
+    progress.entries = counted
+    if counted:
+        return
+    if signer.certificate is None and insecure_ignore_tlog:
+        # A key signature made offline (e.g. with an HSM) carries no log
+        # entry; the operator accepted that explicitly, and the report says so.
+        progress.checks.append(
+            "no counted transparency log entry: accepted under --insecure-ignore-tlog, "
+            "on the operator's key alone"
         )
         return
-    msg = "no log entry from a trusted transparency log"
+    if signer.certificate is None:
+        msg = "key-signed material has no verified transparency log entry (pass --insecure-ignore-tlog to accept it on the key alone)"
+    else:
+        msg = "no verified log entry from a trusted transparency log"
     raise VerificationError(msg, reason=Reason.TLOG_ENTRY_MISSING, where="bundle")
 
 
@@ -185,13 +234,13 @@ def _check_timestamps(
 
 def _check_certificate(
     leaf: x509.Certificate, policy: Policy, trust: TrustMaterial, progress: _Progress
-) -> certs.Identity:
+) -> tuple[str, certs.Identity]:
     if not progress.times:
         msg = "no verified signing time: no SET and no trusted timestamp"
         raise VerificationError(msg, reason=Reason.NO_VERIFIED_TIME, where="bundle")
-    chain: list[x509.Certificate] = []
-    for when, _ in progress.times:
-        chain = certs.verify_chain(leaf, trust=trust, when=when)
+    chain = certs.verify_chain(
+        leaf, trust=trust, times=[when for when, _ in progress.times]
+    )
     progress.checks.append(
         f"certificate chains to a trusted Fulcio CA at each of {len(progress.times)} verified time(s)"
     )
@@ -202,8 +251,11 @@ def _check_certificate(
         policy, IdentityPolicy
     ):  # _signer() guarantees it; this narrows the type
         raise VerificationError("no identity policy", reason=Reason.POLICY_UNSATISFIED)
-    policy.verify(identity)
-    return identity
+    signer = policy.verify(identity)
+    progress.checks.append(
+        f"identity {signer} from {identity.issuer} matches the policy"
+    )
+    return signer, identity
 
 
 def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (style §2)
@@ -213,6 +265,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (sty
     trust: TrustMaterial,
     policy: Policy,
     now: datetime,
+    insecure_ignore_tlog: bool = False,
     limits: Limits = DEFAULT_LIMITS,
 ) -> VerificationResult:
     """Verify ``bundle`` for ``artifact`` under ``trust`` and ``policy``.
@@ -220,10 +273,13 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (sty
     Args:
         bundle: a parsed bundle.
         artifact: the artifact's bytes or digest (for DSSE, a subject).
-        trust: the trusted root's material.
+        trust: the trusted root's material (and the log memory).
         policy: the identity or key the signer must have.
         now: the caller's clock, recorded in the checks; signing times come
             only from the log and timestamp authorities, never from ``now``.
+        insecure_ignore_tlog: accept *key-signed* material without a counted
+            log entry (cosign's ``--insecure-ignore-tlog``). Entries that are
+            present are still verified; certificates always need one.
         limits: caps on untrusted input.
 
     Returns:
@@ -259,24 +315,17 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (sty
     signed = rekor_body.Signed(
         digests=signed_digests, signature=bundle.signature, envelope=envelope
     )
-    _check_entries(
-        bundle, rekor_body.Signer(certificate=leaf, key=key), signed, trust, progress
-    )
+    bundle_signer = rekor_body.Signer(certificate=leaf, key=key)
+    _check_entries(bundle, bundle_signer, signed, trust, progress)
     _check_timestamps(bundle, trust, progress)
+    _count_entries(
+        bundle, bundle_signer, progress, insecure_ignore_tlog=insecure_ignore_tlog
+    )
 
     issuer: str | None = None
     if leaf is not None:
-        identity = _check_certificate(leaf, policy, trust, progress)
-        wanted = policy.identity if isinstance(policy, IdentityPolicy) else None
-        signer_name = (
-            wanted
-            if wanted in identity.sans
-            else (identity.sans[0] if identity.sans else "")
-        )
+        signer_name, identity = _check_certificate(leaf, policy, trust, progress)
         issuer = identity.issuer
-        progress.checks.append(
-            f"identity {signer_name} from {issuer} matches the policy"
-        )
     else:
         signer_name = "key " + keys.key_id(key).hex()[:16]
 
@@ -288,7 +337,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (sty
         issuer=issuer,
         signing_time=first[0] if first else None,
         time_source=first[1] if first else TimeSource.NONE,
-        log_index=best.entry.log_index if best else None,
+        log_index=best.log_index if best else None,
         log_url=best.log.base_url if best else None,
         bundle_version=str(bundle.version),
         content="message-signature" if statement is None else "dsse",
@@ -297,5 +346,8 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (sty
         trust_source=trust.source,
         trust_sha256=trust.sha256,
         tuf_backed=trust.tuf_backed,
+        trust_stale_since=trust.stale_since,
         checks=tuple(progress.checks),
+        verified_times=tuple(when for when, _ in progress.times),
+        checkpoints=tuple(e.checkpoint for e in progress.entries if e.checkpoint),
     )

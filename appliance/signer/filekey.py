@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from appliance.core.errors import SignerError
+from trustroot import strict_json
 
 if TYPE_CHECKING:
     from appliance.core import keys
@@ -51,7 +51,7 @@ def decrypt_cosign_key(pem: bytes, password: str) -> ec.EllipticCurvePrivateKey:
     if match is None:
         raise SignerError("not a cosign encrypted private key")
     try:
-        doc = json.loads(base64.b64decode(match.group(2), validate=False))
+        doc = strict_json.loads(base64.b64decode(match.group(2), validate=False))
         kdf, cipher = doc["kdf"], doc["cipher"]
         params = (
             int(kdf["params"]["N"]),
@@ -62,6 +62,7 @@ def decrypt_cosign_key(pem: bytes, password: str) -> ec.EllipticCurvePrivateKey:
         nonce = base64.b64decode(cipher["nonce"])
         ciphertext = base64.b64decode(doc["ciphertext"])
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        # StrictJSONError is a ValueError: duplicates, NaN, deep nesting.
         raise SignerError("the cosign key file is malformed") from exc
     if kdf.get("name") != "scrypt" or cipher.get("name") != "nacl/secretbox":
         raise SignerError(
@@ -72,8 +73,12 @@ def decrypt_cosign_key(pem: bytes, password: str) -> ec.EllipticCurvePrivateKey:
             f"unsupported scrypt parameters N={params[0]} r={params[1]} p={params[2]}"
         )
     n, r, p = params
+    try:
+        secret = password.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a surrogate-escaped, non-UTF-8 variable
+        raise SignerError("the key password is not UTF-8 text") from exc
     key = hashlib.scrypt(
-        password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=256 * 1024 * 1024
+        secret, salt=salt, n=n, r=r, p=p, dklen=32, maxmem=256 * 1024 * 1024
     )
     try:
         der = nacl.secret.SecretBox(key).decrypt(ciphertext, nonce)

@@ -28,6 +28,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
+from appliance import inputs
 from appliance.core import keys
 from appliance.core.errors import InputError, SignerError
 
@@ -142,6 +143,15 @@ def select_token(lib: Any, uri: Pkcs11Uri) -> Any:  # noqa: ANN401
     raise SignerError(f"token {wanted} not found; tokens present: {present}")
 
 
+def _text_secret(value: str, what: str) -> str:
+    """A secret as UTF-8 text; a non-UTF-8 one (surrogate-escaped) is refused."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SignerError(f"{what} is not UTF-8 text") from exc
+    return value
+
+
 def resolve_pin(
     uri: Pkcs11Uri,
     *,
@@ -151,10 +161,10 @@ def resolve_pin(
     """The user PIN: from the URI, then ``COSIGN_PKCS11_PIN``, then a prompt.
 
     Raises:
-        SignerError: no source gave one.
+        SignerError: no source gave one, or it is not UTF-8 text.
     """
     if uri.pin_value is not None:
-        return uri.pin_value
+        return _text_secret(uri.pin_value, "the URI's pin-value")
     if uri.pin_source is not None:
         source = (
             uri.pin_source.removeprefix("file:")
@@ -162,19 +172,26 @@ def resolve_pin(
             else uri.pin_source
         )
         try:
-            return Path(source).read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise SignerError(
-                f"cannot read the pin-source file: {exc.strerror}"
-            ) from exc
+            raw = inputs.read_file(
+                Path(source), what="pin-source file", max_bytes=inputs.MAX_SECRET_BYTES
+            )
+        except InputError as exc:
+            # Name the problem, never the file's content.
+            raise SignerError(exc.message) from exc
+        try:
+            return raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise SignerError("the pin-source file is not UTF-8 text") from exc
     environ = dict(os.environ) if environ is None else environ
     if environ.get(PIN_ENV):
-        return environ[PIN_ENV]
+        return _text_secret(environ[PIN_ENV], PIN_ENV)
     if secrets_handler is None:
         raise SignerError(
             f"the token needs a PIN: set {PIN_ENV}, pin-source in the key URI, or run interactively"
         )
-    return secrets_handler(f"PIN for token {uri.token or uri.slot_id}: ")
+    return _text_secret(
+        secrets_handler(f"PIN for token {uri.token or uri.slot_id}: "), "the PIN"
+    )
 
 
 def _pin_error(exc: p11.PKCS11Error) -> SignerError:

@@ -19,7 +19,7 @@ import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tuf.api import exceptions as tuf_errors
@@ -33,10 +33,10 @@ from tuf.api.metadata import (
     Targets,
     Timestamp,
 )
-from tuf.api.serialization import DeserializationError
 
 from appliance.core.errors import Reason, TrustRootError
 from appliance.core.trust import TrustMaterial
+from trustroot import strict_json
 
 if TYPE_CHECKING:
     from appliance.trust.state import TrustState
@@ -122,10 +122,17 @@ class _Replay:
 
     def load(self, name: str, kind: type[Signed], data: bytes) -> Metadata[Any]:
         try:
-            md: Metadata[Any] = Metadata.from_bytes(data)
-        except (DeserializationError, ValueError, TypeError) as exc:
+            # The one strict reader first (duplicate keys, NaN, depth): python-
+            # tuf's own json.loads would keep the last of two duplicates.
+            md: Metadata[Any] = Metadata.from_dict(strict_json.loads(data))
+        except (
+            Exception
+        ) as exc:  # python-tuf's parse boundary: any failure is "not valid"
+            detail = " ".join(str(exc).split())[:200]
             raise _fail(
-                f"not valid TUF metadata: {exc}", Reason.TRUST_ROOT_INVALID, name
+                f"not valid TUF metadata ({type(exc).__name__}: {detail})",
+                Reason.TRUST_ROOT_INVALID,
+                name,
             ) from exc
         if not isinstance(md.signed, kind):
             raise _fail(
@@ -159,6 +166,12 @@ class _Replay:
             raise _fail(
                 f"not signed by {threshold} of the {what or role} keys ({exc})",
                 Reason.THRESHOLD_NOT_MET,
+                name,
+            ) from exc
+        except Exception as exc:  # securesystemslib's boundary: a key it cannot use
+            raise _fail(
+                f"signatures cannot be checked ({type(exc).__name__}: {exc})",
+                Reason.TRUST_ROOT_INVALID,
                 name,
             ) from exc
 
@@ -458,4 +471,49 @@ def replay(
         },
         allowances=tuple(run.allowances),
         left_out=left_out,
+    )
+
+
+def check_on_chain(
+    operator_root: bytes,
+    *,
+    previous: TrustState,
+    result: ReplayResult,
+    where: str,
+) -> None:
+    """A ``--bootstrap-root`` given while trust is held must lie on its chain.
+
+    It must be, byte for byte in its signed part, a root the appliance already
+    trusted (in the stored history) or one the replay from the stored root
+    just verified. Anything else would replace the trust by a flag: the
+    README's way to move to another repository on purpose is to remove the
+    state.
+
+    Raises:
+        TrustRootError: it does not chain from the stored root.
+    """
+    # Only parsing is used here: no fetch, no expiry check, no rollback state.
+    run = _Replay(
+        lambda _name: None,
+        now=datetime.min.replace(tzinfo=UTC),
+        max_age=timedelta(0),
+        previous=None,
+    )
+    given = run.load(where, Root, operator_root)
+    version = given.signed.version
+    known = dict(result.root_history)
+    stored = f"root_history/{version}.root.json"
+    if version not in known and stored in previous.files:
+        known[version] = previous.read(stored)
+    candidate = known.get(version)
+    if candidate is not None and (
+        run.load(f"root v{version}", Root, candidate).signed_bytes == given.signed_bytes
+    ):
+        return
+    raise _fail(
+        f"root v{version} does not chain from the stored trust (root v{previous.root_version}); "
+        "to move the appliance to another TUF repository on purpose, remove the state "
+        "directory's trust/ folder and import again",
+        Reason.TRUST_ROOT_INVALID,
+        where,
     )

@@ -16,17 +16,23 @@ trusted root against it, so a damaged state is refused, not half-used.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from appliance import inputs
 from appliance.core.errors import InputError, Reason, TrustRootError
+from trustroot import strict_json
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
     from appliance.trust.replay import ReplayResult
 
 STATE_VERSION = 1
@@ -73,12 +79,12 @@ class TrustState:
         expected = self.files.get(name)
         path = self.directory / name
         try:
-            data = path.read_bytes()
-        except OSError as exc:
+            data = inputs.read_file(
+                path, what="stored trust", max_bytes=inputs.MAX_STATE_BYTES
+            )
+        except InputError as exc:
             raise TrustRootError(
-                f"cannot read stored trust: {exc.strerror}",
-                reason=Reason.TRUST_ROOT_INVALID,
-                where=str(path),
+                exc.message, reason=Reason.TRUST_ROOT_INVALID, where=str(path)
             ) from exc
         if expected is None or hashlib.sha256(data).hexdigest() != expected:
             raise TrustRootError(
@@ -131,18 +137,20 @@ class StateStore:
         Raises:
             TrustRootError: a state exists but cannot be read (fail closed).
         """
-        try:
-            raw = self.state_file.read_bytes()
-        except FileNotFoundError:
+        if not self.state_file.exists() and not self.state_file.is_symlink():
             return None
-        except OSError as exc:
+        try:
+            raw = inputs.read_file(
+                self.state_file, what="trust state", max_bytes=inputs.MAX_STATE_BYTES
+            )
+        except InputError as exc:
             raise TrustRootError(
-                f"cannot read trust state: {exc.strerror}",
+                exc.message,
                 reason=Reason.TRUST_ROOT_INVALID,
                 where=str(self.state_file),
             ) from exc
         try:
-            doc = _versioned(json.loads(raw))
+            doc = _versioned(strict_json.loads(raw))
             return TrustState(
                 directory=self.root / str(doc["directory"]),
                 root_version=int(doc["root_version"]),
@@ -169,15 +177,23 @@ class StateStore:
     def commit(self, result: ReplayResult, *, source: str, now: datetime) -> TrustState:
         """Persist a verified replay; return the new state.
 
+        Leftovers of interrupted or killed imports (pending directories,
+        superseded version directories, temporaries) are removed here, under
+        a lock, so that no later run trips over them.
+
         Raises:
             InputError: the state directory cannot be written.
         """
         # Imported here: verifying only reads state, and these cost start-up time.
         import secrets  # noqa: PLC0415
         import shutil  # noqa: PLC0415
-        import tempfile  # noqa: PLC0415
 
-        from appliance.atomic import fsync_dir, write_atomically  # noqa: PLC0415
+        from appliance.atomic import (  # noqa: PLC0415
+            fsync_dir,
+            sweep,
+            temporary_name,
+            write_atomically,
+        )
 
         files: dict[str, bytes] = {
             "root.json": result.root,
@@ -192,56 +208,82 @@ class StateStore:
         }
         name = f"{result.roles['timestamp'].version}-{secrets.token_hex(6)}"
         # First: a damaged state refuses the import before anything is written.
-        previous = self.load()
-        # Removed on any failure before state.json names it: no orphans.
+        self.load()
+        # Removed on any failure or interruption before state.json names it.
         pending: Path | None = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            pending = Path(tempfile.mkdtemp(prefix=".import-", dir=self.root))
-            for relative, data in files.items():
-                _write_synced(pending / relative, data)
-            final = self.root / name
-            pending.rename(final)
-            pending = final
-            fsync_dir(self.root)
-            state = TrustState(
-                directory=final,
-                root_version=result.roles["root"].version,
-                roles={
-                    k: RoleState(version=v.version, expires=v.expires)
-                    for k, v in result.roles.items()
-                },
-                snapshot_meta_version=result.snapshot_meta_version,
-                targets_meta_version=result.targets_meta_version,
-                online_keyids=dict(result.online_keyids),
-                trusted_root_sha256=result.trusted_root_sha256,
-                files={k: hashlib.sha256(v).hexdigest() for k, v in files.items()},
-                imported_at=now,
-                source=source,
-                allowances=[
-                    {
-                        "role": a.role,
-                        "expired_at": _iso(a.expired_at),
-                        "overdue_seconds": str(int(a.overdue / timedelta(seconds=1))),
-                    }
-                    for a in result.allowances
-                ],
-            )
-            write_atomically(
-                self.state_file, json.dumps(state.to_json(), indent=2).encode()
-            )
-            pending = None  # committed
+            with _locked(self.root):
+                sweep(self.root / "import")
+                sweep(self.state_file)
+                pending = temporary_name(self.root / "import")
+                pending.mkdir()
+                for relative, data in files.items():
+                    _write_synced(pending / relative, data)
+                final = self.root / name
+                pending.rename(final)
+                pending = final
+                fsync_dir(self.root)
+                state = TrustState(
+                    directory=final,
+                    root_version=result.roles["root"].version,
+                    roles={
+                        k: RoleState(version=v.version, expires=v.expires)
+                        for k, v in result.roles.items()
+                    },
+                    snapshot_meta_version=result.snapshot_meta_version,
+                    targets_meta_version=result.targets_meta_version,
+                    online_keyids=dict(result.online_keyids),
+                    trusted_root_sha256=result.trusted_root_sha256,
+                    files={k: hashlib.sha256(v).hexdigest() for k, v in files.items()},
+                    imported_at=now,
+                    source=source,
+                    allowances=[
+                        {
+                            "role": a.role,
+                            "expired_at": _iso(a.expired_at),
+                            "overdue_seconds": str(
+                                int(a.overdue / timedelta(seconds=1))
+                            ),
+                        }
+                        for a in result.allowances
+                    ],
+                )
+                write_atomically(
+                    self.state_file, json.dumps(state.to_json(), indent=2).encode()
+                )
+                pending = None  # committed
+                # Superseded imports, and version directories orphaned by a
+                # run killed between its rename and its commit.
+                for entry in self.root.iterdir():
+                    if (
+                        entry != final
+                        and entry.is_dir()
+                        and not entry.is_symlink()
+                        and not entry.name.startswith(".")
+                    ):
+                        shutil.rmtree(entry, ignore_errors=True)
         except OSError as exc:
+            raise InputError(
+                f"cannot write trust state: {exc.strerror}",
+                where=str(self.root),
+                reason=Reason.INPUT_UNREADABLE,
+            ) from exc
+        finally:
             if pending is not None:
                 shutil.rmtree(pending, ignore_errors=True)
-            raise InputError(
-                f"cannot write trust state: {exc.strerror}", where=str(self.root)
-            ) from exc
-        if previous is not None and previous.directory != final:
-            shutil.rmtree(
-                previous.directory, ignore_errors=True
-            )  # superseded; the commit is done
         return state
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Serialise commits of two imports running at once."""
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _versioned(doc: Any) -> dict[str, Any]:  # noqa: ANN401 - JSON is untyped until checked

@@ -131,6 +131,7 @@ def test_frozen_signs_with_a_softhsm_token_and_verifies(
             str(tmp_path / "a.json"),
             "--key",
             str(tmp_path / "pub.pem"),
+            "--insecure-ignore-tlog",
         ],
     ]
     for argv in steps:

@@ -103,7 +103,7 @@ def test_real_snapshot_imports_with_an_allowance_and_becomes_current(
     result = json.loads(capsys.readouterr().out)
     assert code == 0
     assert result["trust_root"]["source"].startswith("TUF root v15, imported")
-    assert "stale since 2026-08-28T19:25:56Z" in result["trust_root"]["source"]
+    assert result["trust_root"]["stale_since"] == "2026-08-28T19:25:56Z"
 
 
 def test_refusal_as_json_names_the_reason(
@@ -122,7 +122,7 @@ def test_refusal_as_json_names_the_reason(
     )
     doc = json.loads(capsys.readouterr().out)
     assert code == 1
-    assert (doc["imported"], doc["reason"]) == (False, "trust-root-expired")
+    assert (doc["ok"], doc["reason"]) == (False, "trust-root-expired")
     assert "--trust-max-age" in doc["error"]
 
 

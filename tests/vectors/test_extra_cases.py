@@ -7,7 +7,6 @@ where each came from and who else reached the same verdict).
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from appliance.core.artifact import Artifact
 from appliance.core.bundle import Bundle
 from appliance.core.errors import InputError, Reason, VerificationError
 from appliance.core.legacy import LegacySignature, verify_legacy
+from appliance.core.pattern import compile_pattern
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
 from appliance.core.trust import TrustMaterial
 from appliance.core.verifier import verify_bundle
@@ -154,7 +154,9 @@ def test_bare_rekor_set_unit_vector() -> None:
     trust = TrustMaterial.from_bytes(
         PUBLIC_GOOD_ROOT.read_bytes(), source="pg", tuf_backed=False
     )
-    policy = IdentityPolicy(identity="mitr@redhat.com", issuer_regexp=re.compile("."))
+    policy = IdentityPolicy(
+        identity="mitr@redhat.com", issuer_regexp=compile_pattern(".", where="test")
+    )
     result = verify_legacy(
         layer, image_digest=digest, trust=trust, policy=policy, now=NOW
     )

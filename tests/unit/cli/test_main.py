@@ -96,7 +96,11 @@ def _raiser(exc: BaseException) -> Callable[[argparse.Namespace], int]:
             1,
             "appliance: internal error: RuntimeError: boom second line",
         ),
-        (KeyboardInterrupt(), 1, "appliance: interrupted; nothing was verified"),
+        (
+            KeyboardInterrupt(),
+            1,
+            "appliance: interrupted (SIGINT); nothing was verified",
+        ),
     ],
 )
 def test_errors_become_one_line_and_a_documented_code(

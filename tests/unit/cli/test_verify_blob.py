@@ -143,12 +143,15 @@ def test_failure_as_json_names_the_reason(capsys: pytest.CaptureFixture[str]) ->
         "json",
     )
     assert code == 1
-    assert json.loads(out) == {
+    doc = json.loads(out)
+    assert doc == {
+        "ok": False,
         "verified": False,
         "reason": "identity-mismatch",
-        "error": json.loads(out)["error"],
-        "artifact": DIGEST,
+        "error": doc["error"],
+        "exit_code": 1,
     }
+    assert "x@y" in doc["error"]
 
 
 @pytest.mark.parametrize(
@@ -266,7 +269,7 @@ def test_usage_and_input_errors_are_exit_two(
     assert needle in err
 
 
-def test_malformed_trusted_root_is_exit_one(
+def test_malformed_trusted_root_is_an_input_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     root = tmp_path / "trusted_root.json"
@@ -283,8 +286,8 @@ def test_malformed_trusted_root_is_exit_one(
         "--trusted-root",
         root,
     )
-    assert code == 1
-    assert "not TUF-backed" in err
+    assert code == 2
+    assert "trusted_root.json: tlogs[0].publicKey" in err
 
 
 def test_a_file_named_like_a_digest_is_a_file(

@@ -104,12 +104,24 @@ def test_key_signed_bundle_verifies_with_the_key_only() -> None:
         == hashlib.sha256(spki).digest()
     )
     bundle = Bundle.from_bytes(bundle_bytes)
+    # Without a log entry, as cosign: only where the operator says so.
+    with pytest.raises(VerificationError) as refused:
+        verify_bundle(
+            bundle,
+            artifact=Artifact(data),
+            trust=TRUST,
+            policy=KeyPolicy(key=key.public_key()),
+            now=NOW,
+        )
+    assert refused.value.reason is Reason.TLOG_ENTRY_MISSING
+    assert "--insecure-ignore-tlog" in refused.value.message
     result = verify_bundle(
         bundle,
         artifact=Artifact(data),
         trust=TRUST,
         policy=KeyPolicy(key=key.public_key()),
         now=NOW,
+        insecure_ignore_tlog=True,
     )
     assert result.log_index is None
     assert any("key alone" in c for c in result.checks)
@@ -121,6 +133,7 @@ def test_key_signed_bundle_verifies_with_the_key_only() -> None:
             trust=TRUST,
             policy=KeyPolicy(key=other),
             now=NOW,
+            insecure_ignore_tlog=True,
         )
     assert caught.value.reason is Reason.SIGNATURE_INVALID
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from appliance.core.artifact import Artifact
 from appliance.core.bundle import Bundle
 from appliance.core.errors import InputError, Reason, VerificationError
+from appliance.core.pattern import compile_pattern
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
 from appliance.core.report import TimeSource
 from appliance.core.trust import TrustMaterial
@@ -129,29 +129,39 @@ def test_disagreeing_issuer_extensions_are_refused(
     [
         (
             IdentityPolicy(
-                identity_regexp=re.compile(r"@airlock\.test$"), issuer=DEFAULT_ISSUER
+                identity_regexp=compile_pattern(r"@airlock\.test$", where="test"),
+                issuer=DEFAULT_ISSUER,
             ),
             True,
         ),
         (
             IdentityPolicy(
-                identity_regexp=re.compile(r"airlock"), issuer=DEFAULT_ISSUER
+                identity_regexp=compile_pattern(r"airlock", where="test"),
+                issuer=DEFAULT_ISSUER,
             ),
             True,
         ),  # unanchored, as cosign
         (
             IdentityPolicy(
-                identity_regexp=re.compile(r"^admin@"), issuer=DEFAULT_ISSUER
+                identity_regexp=compile_pattern(r"^admin@", where="test"),
+                issuer=DEFAULT_ISSUER,
             ),
             False,
         ),
         (
             IdentityPolicy(
-                identity=IDENTITY, issuer_regexp=re.compile(r"^https://oidc\.")
+                identity=IDENTITY,
+                issuer_regexp=compile_pattern(r"^https://oidc\.", where="test"),
             ),
             True,
         ),
-        (IdentityPolicy(identity=IDENTITY, issuer_regexp=re.compile(r"google")), False),
+        (
+            IdentityPolicy(
+                identity=IDENTITY,
+                issuer_regexp=compile_pattern(r"google", where="test"),
+            ),
+            False,
+        ),
         (
             IdentityPolicy(identity=IDENTITY.upper(), issuer=DEFAULT_ISSUER),
             False,
@@ -205,7 +215,11 @@ def test_github_claims(
         {},
         {"identity": "a@b"},
         {"issuer": DEFAULT_ISSUER},
-        {"identity": "a@b", "identity_regexp": re.compile("a"), "issuer": "x"},
+        {
+            "identity": "a@b",
+            "identity_regexp": compile_pattern("a", where="test"),
+            "issuer": "x",
+        },
     ],
 )
 def test_incomplete_policies_are_refused(kwargs: dict[str, Any]) -> None:

@@ -92,7 +92,9 @@ def test_crash_mid_commit_leaves_the_old_state(
     assert store.load() == before
     assert before.read("trusted_root.json") == result.target_files["trusted_root.json"]
     leftovers = [
-        p.name for p in (tmp_path / "trust").iterdir() if p.name.startswith(".")
+        p.name
+        for p in (tmp_path / "trust").iterdir()
+        if p.name.startswith(".") and p.name != ".lock"
     ]
     assert leftovers == []
 
@@ -121,9 +123,9 @@ def test_failure_writing_state_json_leaves_no_orphan(
     with pytest.raises(InputError, match="No space left on device"):
         store.commit(result, source="after", now=NOW)
     assert store.load() == before
-    assert sorted(p.name for p in (tmp_path / "trust").iterdir()) == sorted(
-        [before.directory.name, "state.json"]
-    )
+    assert sorted(
+        p.name for p in (tmp_path / "trust").iterdir() if p.name != ".lock"
+    ) == sorted([before.directory.name, "state.json"])
 
 
 def test_damaged_state_refuses_before_writing_anything(
@@ -133,4 +135,6 @@ def test_damaged_state_refuses_before_writing_anything(
     (tmp_path / "trust" / "state.json").write_bytes(b"{")
     with pytest.raises(TrustRootError, match="damaged"):
         StateStore(tmp_path).commit(result, source="x", now=NOW)
-    assert [p.name for p in (tmp_path / "trust").iterdir()] == ["state.json"]
+    assert [p.name for p in (tmp_path / "trust").iterdir() if p.name != ".lock"] == [
+        "state.json"
+    ]

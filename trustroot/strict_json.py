@@ -1,0 +1,199 @@
+r"""The one strict JSON reader for every untrusted document.
+
+Bundles, trusted roots, TUF metadata, the appliance's own state, key files,
+policy-adjacent documents and everything inside a transfer archive are read
+through :func:`loads`. It refuses what Go's ``encoding/json`` and ``protojson``
+would refuse, or what two parsers could read differently:
+
+* duplicate object keys (two parsers picking different duplicates see
+  different documents: a classic way to sign one thing and verify another);
+* ``NaN``, ``Infinity`` and numbers that overflow a float (RFC 8259 §6 has no
+  such values; Python accepts them by default);
+* integers longer than :data:`MAX_INTEGER_DIGITS` digits (no field we read
+  needs more; Python would otherwise spend quadratic time, or refuse with an
+  exception of its own);
+* lone UTF-16 surrogates in strings (``"\\ud800"``): valid JSON syntax, but
+  not Unicode text, and fatal to anything that later encodes the string;
+* nesting deeper than ``max_depth``, and text that is not UTF-8 (a byte-order
+  mark included).
+
+It lives in ``trustroot`` because that is the bottom of the import graph:
+``trustroot``'s own model needs it, and it imports nothing of ours. It only
+parses; field-level checks (types, ranges) belong to each document's reader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+MAX_INTEGER_DIGITS = 32
+DEFAULT_MAX_DEPTH = 64
+
+
+class StrictJSONError(ValueError):
+    """The bytes are not JSON this reader accepts; ``str()`` says why."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            msg = f"duplicate JSON key {key[:60]!r}"
+            raise StrictJSONError(msg)
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> Any:  # noqa: ANN401 - json's hook signature
+    msg = f"{name} is not a JSON number"
+    raise StrictJSONError(msg)
+
+
+def _integer(text: str) -> int:
+    digits = len(text) - (text[0] == "-")
+    if digits > MAX_INTEGER_DIGITS:
+        msg = f"integer of {digits} digits (at most {MAX_INTEGER_DIGITS} are accepted)"
+        raise StrictJSONError(msg)
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        msg = f"number {text[:40]} is out of range"
+        raise StrictJSONError(msg)
+    return value
+
+
+def _is_text(value: str) -> bool:
+    """False for strings holding lone surrogates (not encodable as UTF-8)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_tree(doc: object, max_depth: int) -> None:
+    # Iterative, so that the check itself cannot overflow the stack.
+    stack: list[tuple[object, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if not _is_text(node):
+                msg = "string holds a lone UTF-16 surrogate"
+                raise StrictJSONError(msg)
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if depth > max_depth:
+            msg = f"nested more than {max_depth} levels deep"
+            raise StrictJSONError(msg)
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not _is_text(key):
+                    msg = "object key holds a lone UTF-16 surrogate"
+                    raise StrictJSONError(msg)
+                stack.append((value, depth + 1))
+        else:
+            stack.extend((value, depth + 1) for value in node)
+
+
+def loads(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:  # noqa: ANN401 - JSON is untyped until read
+    """Parse UTF-8 JSON bytes strictly.
+
+    Args:
+        data: the document's exact bytes.
+        max_depth: the deepest nesting of arrays and objects accepted.
+
+    Returns:
+        The parsed value (dicts, lists, str, int, float, bool, None).
+
+    Raises:
+        StrictJSONError: anything this reader refuses (see the module doc).
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        msg = f"not UTF-8 text (byte {exc.start})"
+        raise StrictJSONError(msg) from exc
+    try:
+        doc = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_refuse_constant,
+            parse_int=_integer,
+            parse_float=_float,
+        )
+    except StrictJSONError:
+        raise
+    except RecursionError as exc:
+        msg = f"nested more than {max_depth} levels deep"
+        raise StrictJSONError(msg) from exc
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        msg = f"not valid JSON ({exc})"
+        raise StrictJSONError(msg) from exc
+    _check_tree(doc, max_depth)
+    return doc
+
+
+def _camel(proto_name: str) -> str:
+    head, *rest = proto_name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+class ProtoMessage:
+    """The fields of one protobuf message, as proto3 JSON may spell them.
+
+    A proto3 JSON parser accepts a field under its JSON name (lowerCamelCase)
+    *and* under its original proto name (``tlog_entries`` for
+    ``tlogEntries``). Reading only one spelling would silently ignore the
+    other, so that ``dsse_envelope`` beside ``messageSignature`` passes as one
+    member of a oneof where Go's ``protojson`` sees two. :meth:`read` maps
+    both spellings to the JSON name and refuses a field given twice.
+
+    Args:
+        proto_names: the message's field names as the ``.proto`` file spells
+            them (``tlog_entries``, or ``payloadType`` where the proto itself
+            is camelCase).
+    """
+
+    def __init__(self, *proto_names: str) -> None:
+        self._spellings: dict[str, str] = {}
+        for name in proto_names:
+            json_name = _camel(name)
+            self._spellings[name] = json_name
+            self._spellings[json_name] = json_name
+
+    def read(
+        self, obj: dict[str, Any], *, where: str, ignore_unknown: bool = False
+    ) -> dict[str, Any]:
+        """Return ``obj``'s fields keyed by JSON name; ``null`` means absent.
+
+        Args:
+            obj: a parsed JSON object.
+            where: the object's path, for messages.
+            ignore_unknown: skip fields the message does not define (for
+                documents whose schema grows, like trusted roots) instead of
+                refusing them (``protojson``'s default, used for bundles).
+
+        Raises:
+            StrictJSONError: a field given twice, or an unknown field.
+        """
+        fields: dict[str, Any] = {}
+        for key, value in obj.items():
+            name = self._spellings.get(key)
+            if name is None:
+                if ignore_unknown:
+                    continue
+                msg = f"{where}: unknown field {key[:60]!r}"
+                raise StrictJSONError(msg)
+            if name in fields:
+                msg = f"{where}: field {name!r} is given twice (as {name!r} and its proto name)"
+                raise StrictJSONError(msg)
+            fields[name] = value
+        return {k: v for k, v in fields.items() if v is not None}
