@@ -51,6 +51,11 @@ def read_file(path: Path, *, what: str, max_bytes: int) -> bytes:
     except OSError as exc:
         msg = f"cannot read {what}: {exc.strerror or exc}"
         raise InputError(msg, where=str(path), reason=Reason.INPUT_UNREADABLE) from exc
+    except ValueError as exc:  # a path no system call accepts (an embedded NUL)
+        msg = f"cannot read {what}: not a usable path ({exc})"
+        raise InputError(
+            msg, where=repr(str(path)), reason=Reason.INPUT_UNREADABLE
+        ) from exc
     if len(data) > max_bytes:
         msg = f"{what} is over the {max_bytes}-byte limit"
         raise InputError(msg, where=str(path), reason=Reason.LIMIT_EXCEEDED)

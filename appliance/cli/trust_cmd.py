@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.cli import env
 from appliance.cli.exit_codes import ExitCode
-from appliance.core.errors import InputError, Reason
+from appliance.core.errors import InputError, Reason, TrustRootError
 
 if TYPE_CHECKING:
     import argparse
@@ -91,10 +91,24 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     imp.add_argument("-o", "--output", choices=("text", "json"), default="text")
     imp.set_defaults(handler=run_import)
     show = commands.add_parser(
-        "show", help="what the appliance trusts now, since when, and how old it is"
+        "show",
+        help="what the appliance trusts now, how old it is, and what it remembers",
     )
     show.add_argument("-o", "--output", choices=("text", "json"), default="text")
     show.set_defaults(handler=run_show)
+    forget = commands.add_parser(
+        "forget-split",
+        help="after investigating, stop refusing a log recorded as showing a split view",
+        description=(
+            "A log that showed two different trees of the same size is refused until an "
+            "operator acts. Investigate first (compare both checkpoints with the log's "
+            "operator and witnesses); then remove the record by log id or origin."
+        ),
+    )
+    forget.add_argument(
+        "log", metavar="LOG", help="the log id (hex) or origin `trust show` lists"
+    )
+    forget.set_defaults(handler=run_forget_split)
 
 
 def _iso(when: datetime) -> str:
@@ -141,15 +155,27 @@ def run_import(args: argparse.Namespace) -> int:
             store.read_embedded(store.PUBLIC_GOOD, "root.json"),
             "sealed public-good root",
         )
-    result = replay.replay(
-        source, bootstrap=bootstrap, now=now, max_age=max_age, previous=previous
-    )
+    on_chain = f"--bootstrap-root {args.bootstrap_root}"
+    if previous is not None and operator_root is not None:
+        # An older root must be one already held: refused before any replay.
+        replay.check_on_chain(
+            operator_root, previous=previous, result=None, where=on_chain
+        )
+    try:
+        result = replay.replay(
+            source, bootstrap=bootstrap, now=now, max_age=max_age, previous=previous
+        )
+    except TrustRootError as exc:
+        if previous is None or operator_root is None:
+            raise
+        raise TrustRootError(
+            f"does not chain from the stored trust (root v{previous.root_version}): {exc.diagnostics()}",
+            reason=exc.reason,
+            where=on_chain,
+        ) from exc
     if previous is not None and operator_root is not None:
         replay.check_on_chain(
-            operator_root,
-            previous=previous,
-            result=result,
-            where=f"--bootstrap-root {args.bootstrap_root}",
+            operator_root, previous=previous, result=result, where=on_chain
         )
     state = states.commit(result, source=source.label, now=now)
     memory.raise_floor(
@@ -182,23 +208,62 @@ def run_import(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _memory_lines(summary: dict[str, Any]) -> list[str]:
+    floor = summary["clock_floor"]
+    lines = [
+        "  clock floor: "
+        + (f"{floor['time']} ({floor['source']})" if floor else "none yet"),
+    ]
+    for origin, log in summary["logs"].items():
+        lines.append(
+            f"  log {origin}: {log['checkpoints']} checkpoint(s) remembered, largest tree {log['largest_tree_size']}"
+        )
+    for log_id, split in summary["split_views"].items():
+        lines.append(
+            f"  SPLIT VIEW {split['origin']} (log id {log_id}) at tree size {split['size']}, "
+            f"detected {split['detected_at']}: its entries are refused; investigate, then "
+            f"`appliance trust forget-split {log_id}`"
+        )
+    return lines
+
+
+def run_forget_split(args: argparse.Namespace) -> int:
+    """Remove a split-view record the operator has investigated."""
+    from appliance.trust.memory import Memory  # noqa: PLC0415
+
+    if not Memory(env.state_dir()).forget_split(args.log):
+        raise InputError("no split view is recorded for that log", where=args.log)
+    print(f"Split-view record for {args.log} removed; its entries count again.")
+    return ExitCode.OK
+
+
 def run_show(args: argparse.Namespace) -> int:
-    """Print the current trust and its age."""
+    """Print the current trust, its age, and the appliance's memories."""
     from appliance.trust import roots  # noqa: PLC0415
+    from appliance.trust.memory import Memory  # noqa: PLC0415
     from appliance.trust.state import StateStore  # noqa: PLC0415
 
     now = datetime.now(UTC)
     state = StateStore(env.state_dir()).load()
+    memory = Memory(env.state_dir()).summary()
     if state is None:
-        trust = roots.load_embedded()
+        trust = roots.load_embedded(now=now)
         doc: dict[str, Any] = {
             "imported": False,
             "source": trust.source,
             "trusted_root_sha256": trust.sha256,
+            "stale_since": _iso(trust.stale_since) if trust.stale_since else None,
         }
         text = [
             f"Trust: {trust.source}",
             f"  trusted_root.json sha256 {trust.sha256}",
+            *(
+                [
+                    f"  stale since {_iso(trust.stale_since)}: import a newer trust capsule"
+                ]
+                if trust.stale_since
+                else []
+            ),
             "  nothing imported yet: run `appliance trust import SOURCE`",
         ]
     else:
@@ -224,5 +289,7 @@ def run_show(args: argparse.Namespace) -> int:
             text.append(
                 f"  stale since {_iso(stale)}: refresh with a newer trust capsule"
             )
+    doc["memory"] = memory
+    text.extend(_memory_lines(memory))
     print(json.dumps(doc, indent=2) if args.output == "json" else "\n".join(text))
     return ExitCode.OK

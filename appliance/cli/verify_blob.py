@@ -140,14 +140,15 @@ def run(args: argparse.Namespace) -> int:
         now=now,
         memory=memory.log_memory(),
     )
-    result = verify_bundle(
-        bundle,
-        artifact=artifact,
-        trust=trust,
-        policy=policy,
-        now=now,
-        insecure_ignore_tlog=args.insecure_ignore_tlog,
-    )
+    with roots.recording_splits(memory, now=now):
+        result = verify_bundle(
+            bundle,
+            artifact=artifact,
+            trust=trust,
+            policy=policy,
+            now=now,
+            insecure_ignore_tlog=args.insecure_ignore_tlog,
+        )
     roots.remember(memory, [result], now=now)
     if args.output == "json":
         print(json.dumps({**result.to_json(), "artifact": label}, indent=2))

@@ -112,6 +112,35 @@ class VerificationError(ApplianceError):
         self.reason = reason
 
 
+class SplitViewError(VerificationError):
+    """A log showed two trees of one size: the evidence, for the log memory.
+
+    Args:
+        message: the short cause.
+        log_id: the log's key id.
+        origin: the checkpoints' origin.
+        size: the tree size both checkpoints claim.
+        roots: the remembered root, then the conflicting one.
+        where: the entry that brought the conflicting checkpoint.
+    """
+
+    def __init__(  # noqa: PLR0913 - the evidence, each part named
+        self,
+        message: str,
+        *,
+        log_id: bytes,
+        origin: str,
+        size: int,
+        roots: tuple[bytes, bytes],
+        where: str | None = None,
+    ) -> None:
+        super().__init__(message, reason=Reason.SPLIT_VIEW, where=where)
+        self.log_id = log_id
+        self.origin = origin
+        self.size = size
+        self.roots = roots
+
+
 class TrustRootError(VerificationError):
     """The trust root is invalid, expired, rolled back or missing (exit 1).
 

@@ -24,7 +24,7 @@ import rfc8785
 
 from appliance.core import keys, merkle
 from appliance.core.checkpoint import Checkpoint
-from appliance.core.errors import Reason, VerificationError
+from appliance.core.errors import Reason, SplitViewError, VerificationError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -97,7 +97,14 @@ def _remembered(seen: SeenCheckpoint, trust: TrustMaterial, where: str) -> None:
             f"{seen.root_hash.hex()[:16]}…, but the appliance verified root {known.hex()[:16]}… "
             "for that size before"
         )
-        raise VerificationError(msg, reason=Reason.SPLIT_VIEW, where=where)
+        raise SplitViewError(
+            msg,
+            log_id=seen.log_id,
+            origin=seen.origin,
+            size=seen.size,
+            roots=(known, seen.root_hash),
+            where=where,
+        )
 
 
 def _verify_proof(entry: TlogEntry, log: TrustedLog, where: str) -> SeenCheckpoint:

@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from appliance import inputs
-from appliance.core.errors import InputError, Reason, TrustRootError
+from appliance.core.errors import InputError, Reason, SplitViewError, TrustRootError
 from appliance.core.trust import LogMemory, SplitView
 from trustroot import strict_json
 from trustroot.strict_json import StrictJSONError
@@ -269,6 +269,21 @@ class Memory:
                         del sizes[old]
             _write(self.logs_file, doc)
         return found
+
+    def record_split(self, error: SplitViewError, *, now: datetime) -> None:
+        """Record a split view the verifier proved; the log is refused from now on.
+
+        The proof is a verified checkpoint that contradicts a remembered one.
+        """
+        with _locked(self.state_dir):
+            doc = self._read_logs()
+            doc["split"][error.log_id.hex()] = {
+                "origin": error.origin,
+                "size": error.size,
+                "roots": [base64.b64encode(r).decode() for r in error.roots],
+                "detected_at": _iso(now),
+            }
+            _write(self.logs_file, doc)
 
     def summary(self) -> dict[str, Any]:
         """What is remembered, for ``trust show``."""

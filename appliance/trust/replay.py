@@ -478,16 +478,17 @@ def check_on_chain(
     operator_root: bytes,
     *,
     previous: TrustState,
-    result: ReplayResult,
+    result: ReplayResult | None,
     where: str,
 ) -> None:
     """A ``--bootstrap-root`` given while trust is held must lie on its chain.
 
     It must be, byte for byte in its signed part, a root the appliance already
     trusted (in the stored history) or one the replay from the stored root
-    just verified. Anything else would replace the trust by a flag: the
-    README's way to move to another repository on purpose is to remove the
-    state.
+    just verified (``result``; None before the replay, when only roots up to
+    the stored version can be judged). Anything else would replace the trust
+    by a flag: the README's way to move to another repository on purpose is
+    to remove the state.
 
     Raises:
         TrustRootError: it does not chain from the stored root.
@@ -501,7 +502,11 @@ def check_on_chain(
     )
     given = run.load(where, Root, operator_root)
     version = given.signed.version
-    known = dict(result.root_history)
+    if result is None and version > previous.root_version:
+        return  # newer than held: judged once the replay has verified the chain
+    known = {} if result is None else dict(result.root_history)
+    if version == previous.root_version:
+        known[version] = previous.read("root.json")
     stored = f"root_history/{version}.root.json"
     if version not in known and stored in previous.files:
         known[version] = previous.read(stored)

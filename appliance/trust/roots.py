@@ -10,18 +10,25 @@ used, so every verification is checked against every checkpoint seen before.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from appliance import inputs
-from appliance.core.errors import InputError, Reason, TrustRootError, VerificationError
+from appliance.core.errors import (
+    InputError,
+    Reason,
+    SplitViewError,
+    TrustRootError,
+    VerificationError,
+)
 from appliance.core.trust import LogMemory, TrustMaterial
 from appliance.trust.state import StateStore
 from trustroot import store, strict_json
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
     from pathlib import Path
 
     from appliance.core.report import VerificationResult
@@ -115,6 +122,16 @@ def load_current(
     else:
         trust = load_imported(state_dir, now=now) or load_embedded(now=now)
     return trust if memory is None else dataclasses.replace(trust, memory=memory)
+
+
+@contextlib.contextmanager
+def recording_splits(memory: Memory, *, now: datetime) -> Iterator[None]:
+    """Record any split view a verification inside proves, then let it fail."""
+    try:
+        yield
+    except SplitViewError as exc:
+        memory.record_split(exc, now=now)
+        raise
 
 
 def remember(

@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from appliance.trust.replay import ReplayResult
 
 STATE_VERSION = 1
+# What commit() names an import directory: "<timestamp version>-<12 hex>".
+_PLAIN_NAME = re.compile(r"[0-9]{1,20}-[0-9a-f]{12}")
 
 
 def _iso(when: datetime) -> str:
@@ -152,7 +155,7 @@ class StateStore:
         try:
             doc = _versioned(strict_json.loads(raw))
             return TrustState(
-                directory=self.root / str(doc["directory"]),
+                directory=self.root / _plain_name(doc["directory"]),
                 root_version=int(doc["root_version"]),
                 roles={
                     n: RoleState(version=int(r["version"]), expires=_time(r["expires"]))
@@ -284,6 +287,13 @@ def _locked(directory: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _plain_name(directory: object) -> str:
+    if not isinstance(directory, str) or not _PLAIN_NAME.fullmatch(directory):
+        msg = f"directory {str(directory)[:40]!r} is not a plain name"
+        raise ValueError(msg)
+    return directory
 
 
 def _versioned(doc: Any) -> dict[str, Any]:  # noqa: ANN401 - JSON is untyped until checked

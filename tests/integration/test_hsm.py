@@ -465,3 +465,45 @@ def test_file_key_signing(
     )
     assert code == 2
     assert "wrong password" in err
+
+
+# -- secrets that are not text (hardening) ------------------------------------
+
+
+@pytest.mark.parametrize("where", ["env", "pin-file", "password"])
+def test_a_secret_that_is_not_utf8_is_a_clean_refusal(
+    token: SoftHsm, release_key: str, tmp_path: Path, where: str
+) -> None:
+    """A non-UTF-8 PIN or password (a legacy-encoded shell) is one clear line."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    (tmp_path / "a").write_bytes(b"a")
+    env = {k.encode(): v.encode() for k, v in os.environ.items()}
+    key = release_key
+    needle = "COSIGN_PKCS11_PIN is not UTF-8 text"
+    if where == "env":
+        env[b"COSIGN_PKCS11_PIN"] = b"pin-\xff\xfe"
+    elif where == "pin-file":
+        (tmp_path / "pin").write_bytes(b"pin-\xff\xfe\n")
+        key = release_key + f"&pin-source=file:{tmp_path / 'pin'}"
+        needle = "the pin-source file is not UTF-8 text"
+    else:
+        key = str(tmp_path / "cosign.key")
+        (tmp_path / "cosign.key").write_bytes(
+            encrypt_cosign_key(ec.generate_private_key(ec.SECP256R1()), "x")
+        )
+        env[b"COSIGN_PASSWORD"] = b"pw-\xff"
+        needle = "the key password is not UTF-8 text"
+    done = subprocess.run(
+        [sys.executable, "-m", "appliance", "sign-blob", str(tmp_path / "a"),
+         "--key", key, "--bundle", str(tmp_path / "b.json")],
+        capture_output=True,
+        env=env,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert needle.encode() in done.stderr
+    assert b"internal error" not in done.stderr
+    assert not (tmp_path / "b.json").exists()

@@ -298,3 +298,73 @@ def test_update_usage_errors(
 ) -> None:
     assert bundle_tools(argv) == 2
     assert needle in capsys.readouterr().err
+
+
+# -- trust held is never replaced by a flag (hardening) -------------------------
+
+
+def test_a_bootstrap_root_that_does_not_chain_from_the_state_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sigstore_stack: SigstoreStack
+) -> None:
+    """The review: with public-good v15 held, an unrelated self-signed
+    repository's root as --bootstrap-root replaced the trust."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from tests.helpers.tuf_repo import TufRepo  # noqa: PLC0415
+
+    served = _served_root_signing(tmp_path)
+    held = ["trust", "import", str(served), "--trust-max-age", "3650d"]
+    assert appliance([*held, "--bootstrap-root", str(BOOTSTRAP_5)]) == 0
+    before = json.loads(
+        (tmp_path / "appliance-state" / "trust" / "state.json").read_text()
+    )
+    capsys.readouterr()
+
+    other = TufRepo(now=datetime.now(UTC))
+    other.add_target("trusted_root.json", sigstore_stack.trusted_root_json())
+    for _ in range(19):  # the review used a repository at root v20
+        other.rotate_root(keys=1, threshold=1)
+    other.publish()
+    other_dir = other.write_to(tmp_path / "other")
+    for bootstrap in ("1.root.json", "20.root.json"):
+        code = appliance(
+            [
+                "trust",
+                "import",
+                str(other_dir),
+                "--bootstrap-root",
+                str(other_dir / bootstrap),
+                "-o",
+                "json",
+            ]
+        )
+        out, err = capsys.readouterr()
+        assert code == 1, err
+        assert "does not chain from the stored trust (root v15)" in err
+        assert json.loads(out)["reason"] in {"trust-root-invalid", "threshold-not-met"}
+    after = json.loads(
+        (tmp_path / "appliance-state" / "trust" / "state.json").read_text()
+    )
+    assert after == before
+
+    # A root on the held chain (older or current) is accepted as a bootstrap.
+    for version in (5, 15):
+        root = ROOT_SIGNING / "metadata" / "root_history" / f"{version}.root.json"
+        assert appliance([*held, "--bootstrap-root", str(root)]) == 0, (
+            capsys.readouterr().err
+        )
+
+
+@pytest.mark.parametrize(
+    "value", ["99999999999999999999d", "3651d", "1000000w", "-1d", "1.5d", "30", "d"]
+)
+def test_an_absurd_allowance_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    code = appliance(
+        ["trust", "import", str(tmp_path), "--trust-max-age", value, "-o", "json"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert json.loads(out)["reason"] == "usage"
+    assert "internal error" not in err

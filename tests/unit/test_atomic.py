@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+import stat
+from pathlib import Path
 
 import pytest
 
 from appliance import atomic
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 def test_replaces_the_file(tmp_path: Path) -> None:
@@ -42,3 +40,96 @@ def test_missing_directory_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         atomic.write_atomically(tmp_path / "absent" / "x", b"data")
     assert not (tmp_path / "absent").exists()
+
+
+# -- never destroy, never leak, never linger (hardening) ------------------------
+
+
+def test_a_device_is_never_replaced(tmp_path: Path) -> None:
+    """As root, ``sign-blob --bundle /dev/null`` once turned the node into a file."""
+    link = tmp_path / "null"
+    link.symlink_to("/dev/null")
+    for target in (Path("/dev/null"), link):
+        with pytest.raises(atomic.UnsafeTargetError, match="not a regular file"):
+            atomic.write_atomically(target, b"x")
+    assert Path("/dev/null").is_char_device()
+    assert link.is_symlink()
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_directories_and_fifos_are_refused(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "t"
+    if kind == "directory":
+        target.mkdir()
+    else:
+        os.mkfifo(target)
+    with pytest.raises(atomic.UnsafeTargetError):
+        atomic.write_atomically(target, b"x")
+    assert [p.name for p in tmp_path.iterdir()] == ["t"]
+
+
+def test_a_symlink_is_written_through(tmp_path: Path) -> None:
+    real = tmp_path / "keys" / "release.pub"
+    real.parent.mkdir()
+    real.write_bytes(b"old")
+    link = tmp_path / "release.pub"
+    link.symlink_to(real)
+    atomic.write_atomically(link, b"new")
+    assert link.is_symlink()
+    assert real.read_bytes() == b"new"
+
+
+def test_a_dangling_symlink_creates_its_target(tmp_path: Path) -> None:
+    link = tmp_path / "out.json"
+    link.symlink_to(tmp_path / "real.json")
+    atomic.write_atomically(link, b"{}")
+    assert (tmp_path / "real.json").read_bytes() == b"{}"
+    assert link.is_symlink()
+
+
+def test_new_files_are_public_unless_secret(tmp_path: Path) -> None:
+    atomic.write_atomically(tmp_path / "release.pub", b"pem")
+    atomic.write_atomically(tmp_path / "state", b"s", secret=True)
+    assert stat.S_IMODE((tmp_path / "release.pub").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o600
+
+
+def test_the_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "bundle.json"
+    target.write_bytes(b"old")
+    target.chmod(0o640)
+    atomic.write_atomically(target, b"new", secret=True)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_leftovers_of_dead_processes_are_swept(tmp_path: Path) -> None:
+    target = tmp_path / "b.json"
+    # Above Linux's largest pid_max (2**22): no process can have this pid.
+    stale = tmp_path / f".b.json.airlock-{2**22 + 12345}-0000.tmp"
+    stale.write_bytes(b"half")
+    live = atomic.temporary_name(target)  # this process: alive, kept
+    live.write_bytes(b"mine")
+    other = tmp_path / ".c.json.airlock-99999999-0000.tmp"  # another target's
+    other.write_bytes(b"x")
+    atomic.write_atomically(target, b"whole")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert stale.name not in names
+    assert live.name in names
+    assert other.name in names
+
+
+def test_an_interruption_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "b.json"
+    target.write_bytes(b"old")
+
+    def interrupted(fd: int) -> None:
+        del fd
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_atomically(target, b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["b.json"]
+    assert target.read_bytes() == b"old"

@@ -207,6 +207,8 @@ class FulcioCa:
         ct_log: CtLog,
         github: GitHubClaims | None = None,
         issuer_v1: str | None = None,
+        extra_sans: tuple[str, ...] = (),
+        issuer_v2_raw: bytes | None = None,
     ) -> x509.Certificate:
         """Issue a leaf valid from ``when`` for ten minutes, with one embedded SCT.
 
@@ -219,12 +221,17 @@ class FulcioCa:
             github: GitHub workflow claims to add, if any.
             issuer_v1: a different value for the deprecated ``.1.1`` OID (tests
                 of disagreeing issuer extensions); defaults to ``issuer``.
+            extra_sans: more SAN values after ``san`` (real Fulcio writes one;
+                tests of which SAN a report names).
+            issuer_v2_raw: the ``.1.8`` extension's raw value instead of the
+                DER UTF8String of ``issuer`` (tests of malformed claims).
         """
-        general_name: x509.GeneralName = (
-            x509.UniformResourceIdentifier(san)
-            if "://" in san
-            else x509.RFC822Name(san)
-        )
+
+        def general_name(value: str) -> x509.GeneralName:
+            if "://" in value:
+                return x509.UniformResourceIdentifier(value)
+            return x509.RFC822Name(value)
+
         inter_ski = self.intermediate.extensions.get_extension_for_class(
             x509.SubjectKeyIdentifier
         ).value
@@ -264,13 +271,22 @@ class FulcioCa:
                 critical=False,
             )
             # An empty subject makes the SAN critical (RFC 5280 §4.2.1.6).
-            .add_extension(x509.SubjectAlternativeName([general_name]), critical=True)
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [general_name(v) for v in (san, *extra_sans)]
+                ),
+                critical=True,
+            )
             .add_extension(
                 x509.UnrecognizedExtension(ISSUER_V1, (issuer_v1 or issuer).encode()),
                 critical=False,
             )
             .add_extension(
-                x509.UnrecognizedExtension(ISSUER_V2, der_utf8(issuer)), critical=False
+                x509.UnrecognizedExtension(
+                    ISSUER_V2,
+                    der_utf8(issuer) if issuer_v2_raw is None else issuer_v2_raw,
+                ),
+                critical=False,
             )
         )
         for suffix, value in github.extensions(issuer, san) if github else []:

@@ -181,6 +181,8 @@ class SigstoreStack:
         github: GitHubClaims | None,
         issuer: str | None,
         issuer_v1: str | None = None,
+        extra_sans: tuple[str, ...] = (),
+        issuer_v2_raw: bytes | None = None,
     ) -> x509.Certificate:
         return self.ca.issue(
             public_key=key.public_key(),
@@ -190,6 +192,8 @@ class SigstoreStack:
             ct_log=self.ct_log,
             github=github,
             issuer_v1=issuer_v1,
+            extra_sans=extra_sans,
+            issuer_v2_raw=issuer_v2_raw,
         )
 
     def sign_blob(
@@ -203,6 +207,8 @@ class SigstoreStack:
         key: ec.EllipticCurvePrivateKey | None = None,
         integrated_after: timedelta = timedelta(seconds=2),
         issuer_v1: str | None = None,
+        extra_sans: tuple[str, ...] = (),
+        issuer_v2_raw: bytes | None = None,
     ) -> SignedArtifact:
         """Sign ``data`` keylessly (or with ``key``) and log a hashedrekord entry.
 
@@ -216,6 +222,8 @@ class SigstoreStack:
             integrated_after: log integration time relative to ``when``; past
                 ten minutes the certificate has expired at integration.
             issuer_v1: a different value for the deprecated issuer OID.
+            extra_sans: more SAN values in the certificate.
+            issuer_v2_raw: raw bytes for the ``.1.8`` issuer extension.
         """
         when = when or self.now
         digest = hashlib.sha256(data).digest()
@@ -228,6 +236,8 @@ class SigstoreStack:
                 github=github,
                 issuer=issuer,
                 issuer_v1=issuer_v1,
+                extra_sans=extra_sans,
+                issuer_v2_raw=issuer_v2_raw,
             )
             verifier_pem = _pem(cert)  # type: ignore[arg-type]
         else:
@@ -266,6 +276,8 @@ class SigstoreStack:
         issuer: str | None = None,
         when: datetime | None = None,
         github: GitHubClaims | None = None,
+        raw_statement: dict[str, Any] | None = None,
+        raw_payload: bytes | None = None,
     ) -> SignedArtifact:
         """Sign an in-toto v1 statement in a DSSE envelope and log a dsse entry.
 
@@ -277,9 +289,11 @@ class SigstoreStack:
             issuer: the OIDC issuer (default: the stack's).
             when: the certificate's notBefore (default: ``now``).
             github: GitHub workflow claims for the certificate.
+            raw_statement: sign this statement instead of building one.
+            raw_payload: sign these exact payload bytes (tests of hostile JSON).
         """
         when = when or self.now
-        statement = {
+        statement = raw_statement or {
             "_type": STATEMENT_V1,
             "subject": [
                 {"name": n, "digest": {"sha256": d}} for n, d in subjects.items()
@@ -287,7 +301,7 @@ class SigstoreStack:
             "predicateType": predicate_type,
             "predicate": predicate if predicate is not None else {},
         }
-        payload = json.dumps(statement, separators=(",", ":")).encode()
+        payload = raw_payload or json.dumps(statement, separators=(",", ":")).encode()
         signing_key = ec.generate_private_key(ec.SECP256R1())
         cert = self._certificate(
             signing_key, identity=identity, when=when, github=github, issuer=issuer

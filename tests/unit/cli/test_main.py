@@ -160,3 +160,31 @@ def test_readme_exit_code_table_matches_the_enum() -> None:
     assert rows["0"].startswith("verified")
     assert rows["1"].startswith("verification failed")
     assert rows["2"].startswith("usage error")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "PKCS11:token=t;object=k?pin-value=s3cr3t-PIN",
+        " pkcs11:token=t;object=k?pin-value=s3cr3t-PIN",
+        "pkcs11:token=t;object=k?pin-value=s3cr3t-PIN&pin-source=file:/x",
+        "pkcs11:token=t;object=k;bogus=1?PIN-VALUE=s3cr3t-PIN",
+        "pkcs11:token=t;object=k?module-path=/nope&pin-value=s3cr3t-PIN",
+        "pkcs11:token=t;object=k?pin-value=s3cr3t-PIN&module-path=/nope",
+    ],
+)
+@pytest.mark.parametrize("command", ["sign-blob", "public-key"])
+def test_a_pin_in_a_mistyped_uri_is_never_echoed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, key: str, command: str
+) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    argv = (
+        [command, str(tmp_path / "f"), "--key", key, "--bundle", str(tmp_path / "b")]
+        if command == "sign-blob"
+        else [command, "--key", key]
+    )
+    for output in ([], ["-o", "json"] if command == "sign-blob" else []):
+        assert appliance_cli.main([*argv, *output]) == 2
+        out, err = capsys.readouterr()
+        assert "s3cr3t" not in out + err
+        assert err.count("\n") == 1

@@ -319,3 +319,190 @@ def test_key_signed_bundle_with_key(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0
     assert json.loads(out)["signer"].startswith("key ")
+
+
+# -- hardening: empty values, flags that cannot apply, JSON errors, encodings ---
+
+KEY_PUB = CONFORMANCE / "bundle-verify" / "managed-key-happy-path" / "key.pub"
+KEY_BUNDLE = (
+    CONFORMANCE / "bundle-verify" / "managed-key-happy-path" / "bundle.sigstore.json"
+)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--certificate-identity", "", "--certificate-oidc-issuer", GITHUB],
+        ["--certificate-identity-regexp", "", "--certificate-oidc-issuer", GITHUB],
+        ["--certificate-identity", BEACON, "--certificate-oidc-issuer", ""],
+        ["--certificate-identity", BEACON, "--certificate-oidc-issuer-regexp", ""],
+        [
+            "--certificate-identity-regexp",
+            "",
+            "--certificate-oidc-issuer-regexp",
+            "",
+        ],
+    ],
+    ids=["identity", "identity-regexp", "issuer", "issuer-regexp", "both-regexps"],
+)
+def test_an_empty_value_is_not_given_never_anyone(
+    capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    """An unset shell variable (--certificate-identity "$ID") must not match all."""
+    code, out, err = run(
+        capsys, "verify-blob", ARTIFACT, "--bundle", HAPPY, *flags, "-o", "json"
+    )
+    assert code == 2
+    assert "counts as not given" in err
+    assert json.loads(out)["reason"] == "usage"
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "--certificate-github-workflow-trigger",
+        "--certificate-github-workflow-sha",
+        "--certificate-github-workflow-name",
+        "--certificate-github-workflow-repository",
+        "--certificate-github-workflow-ref",
+    ],
+)
+def test_certificate_claims_cannot_constrain_a_key(
+    capsys: pytest.CaptureFixture[str], claim: str
+) -> None:
+    code, _, err = run(
+        capsys,
+        "verify-blob",
+        ARTIFACT,
+        "--bundle",
+        KEY_BUNDLE,
+        "--key",
+        KEY_PUB,
+        claim,
+        "x",
+    )
+    assert code == 2
+    assert "GitHub claims are certificate extensions" in err
+
+
+def test_an_empty_claim_next_to_a_key_is_not_given(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, _ = run(
+        capsys,
+        "verify-blob",
+        ARTIFACT,
+        "--bundle",
+        KEY_BUNDLE,
+        "--key",
+        KEY_PUB,
+        "--certificate-github-workflow-ref",
+        "",
+    )
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify-blob", "-o", "json"],
+        ["verify-blob", "a", "--bundle", "b", "--no-such", "-o", "json"],
+        ["verify-blob", "a", "--bundle", "b", "--output=json", "--trust-max-age"],
+        ["trust", "import", "-ojson"],
+    ],
+)
+def test_usage_errors_are_json_when_json_was_asked_for(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    doc = json.loads(out)
+    assert doc["reason"] == "usage"
+    assert doc["exit_code"] == 2
+    assert err.splitlines()[-1].startswith("appliance: ")
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        (["--bundle", "/nonexistent"], "input-unreadable"),
+        (["--bundle", str(ARTIFACT)], "malformed-input"),
+        (
+            ["--bundle", str(HAPPY), "--trusted-root", "/nonexistent"],
+            "input-unreadable",
+        ),
+    ],
+)
+def test_input_errors_are_json_too(
+    capsys: pytest.CaptureFixture[str], extra: list[str], reason: str
+) -> None:
+    code, out, _ = run(capsys, "verify-blob", ARTIFACT, *extra, *IDENTITY, "-o", "json")
+    assert code == 2
+    assert json.loads(out)["reason"] == reason
+
+
+def test_non_ascii_output_on_an_ascii_console(tmp_path: Path) -> None:
+    """A SAN or file name the console cannot show is escaped, never a crash."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    artifact = tmp_path / "réf-ü.txt"
+    artifact.write_bytes(ARTIFACT.read_bytes())
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "LANG": "C", "LC_ALL": "C"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "appliance",
+            "verify-blob",
+            str(artifact),
+            "--bundle",
+            str(HAPPY),
+            *IDENTITY,
+        ],
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"r\\xe9f-\\xfc.txt" in done.stdout
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "appliance",
+            "verify-blob",
+            str(tmp_path / "ñ"),
+            "--bundle",
+            str(HAPPY),
+            *IDENTITY,
+        ],
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert b"internal error" not in done.stderr
+
+
+def test_a_bundle_over_the_cap_is_refused_before_reading(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    huge = tmp_path / "huge.sigstore.json"
+    with huge.open("wb") as handle:
+        handle.truncate(3 * 1024**3)
+    code, _, err = run(capsys, "verify-blob", ARTIFACT, "--bundle", huge, *IDENTITY)
+    assert code == 2
+    assert "3221225472 bytes, over the 16777216-byte limit" in err
+
+
+def test_sealed_root_is_reported_stale(capsys: pytest.CaptureFixture[str]) -> None:
+    """Its TUF root v15 expired on 2026-11-20: the report says so."""
+    code, out, _ = run(
+        capsys, "verify-blob", DIGEST, "--bundle", HAPPY, *IDENTITY, "-o", "json"
+    )
+    assert code == 0
+    trust = json.loads(out)["trust_root"]
+    assert trust["stale_since"] == "2026-11-20T13:58:18Z"
+    assert "TUF root v15" in trust["source"]

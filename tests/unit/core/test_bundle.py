@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -199,3 +200,121 @@ def test_limits_apply(v03: dict[str, Any]) -> None:
 def test_not_a_bundle(data: bytes) -> None:
     with pytest.raises(InputError):
         Bundle.from_bytes(data)
+
+
+# -- proto3 JSON as Go's protojson reads it (hardening) ------------------------
+
+REAL_V02 = (
+    Path(__file__).parents[2]
+    / "assets/vectors/bundles/public-good/bundle_v3_github.whl.sigstore"
+)
+
+
+@pytest.fixture
+def real() -> dict[str, Any]:
+    """A production public-good bundle (the rfc8785 wheel's release signature)."""
+    doc: dict[str, Any] = json.loads(REAL_V02.read_bytes())
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("where", "alias", "value"),
+    [
+        ((), "dsse_envelope", {"payload": "", "payloadType": "x", "signatures": []}),
+        ((), "message_signature", {"signature": "AAAA"}),
+        ((), "verification_material", {}),
+        ((), "media_type", "application/vnd.dev.sigstore.bundle+json;version=0.2"),
+        (("verificationMaterial",), "tlog_entries", []),
+        (("verificationMaterial",), "x509_certificate_chain", {"certificates": []}),
+        (("verificationMaterial",), "public_key", {"hint": ""}),
+        (("verificationMaterial", "tlogEntries", 0), "log_index", "1"),
+        (("verificationMaterial", "tlogEntries", 0), "integrated_time", "1"),
+        (("verificationMaterial", "tlogEntries", 0), "canonicalized_body", "e30="),
+        (
+            ("verificationMaterial", "tlogEntries", 0, "inclusionProof"),
+            "tree_size",
+            "9",
+        ),
+        (("messageSignature",), "message_digest", {"algorithm": "SHA2_256"}),
+    ],
+)
+def test_a_field_under_both_spellings_is_refused(
+    real: dict[str, Any], where: tuple[Any, ...], alias: str, value: Any
+) -> None:
+    """Go's protojson sees these as the same field given twice (or two members
+    of one oneof); reading only the camelCase one would ignore the other."""
+    node = real
+    for key in where:
+        node = node[key]
+    node[alias] = value
+    with pytest.raises(InputError, match=r"given twice|exactly one of"):
+        _parse(real)
+
+
+def test_proto_names_alone_are_read_as_protojson_reads_them(
+    real: dict[str, Any],
+) -> None:
+    material = real.pop("verificationMaterial")
+    material["tlog_entries"] = material.pop("tlogEntries")
+    real["verification_material"] = material
+    assert _parse(real).tlog_entries[0].log_index == 79605083
+
+
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [
+        ((), "messagesignature"),
+        ((), "extra"),
+        (("verificationMaterial",), "certificates"),
+        (("verificationMaterial", "tlogEntries", 0), "logindex"),
+        (("verificationMaterial", "tlogEntries", 0, "inclusionProof"), "root"),
+    ],
+)
+def test_unknown_fields_are_refused(
+    real: dict[str, Any], where: tuple[Any, ...], field: str
+) -> None:
+    node = real
+    for key in where:
+        node = node[key]
+    node[field] = "x"
+    with pytest.raises(InputError, match=f"unknown field '{field}'"):
+        _parse(real)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("logIndex", str(2**53), "out of range"),
+        ("logIndex", 2**63, "out of range"),
+        ("logIndex", "1" * 4000, "expected a non-negative integer"),
+        ("logIndex", "-1", "expected a non-negative integer"),
+        ("logIndex", "0x10", "expected a non-negative integer"),
+        ("logIndex", True, "expected an integer"),
+        ("integratedTime", str(253_402_300_800), "out of range"),  # year 10000
+        ("integratedTime", 1.5, "expected a non-negative integer"),
+    ],
+)
+def test_numbers_out_of_range_are_input_errors(
+    real: dict[str, Any], field: str, value: Any, needle: str
+) -> None:
+    real["verificationMaterial"]["tlogEntries"][0][field] = value
+    with pytest.raises(InputError, match=needle):
+        _parse(real)
+
+
+def test_thousands_of_digits_in_a_tree_size(real: dict[str, Any]) -> None:
+    text = json.dumps(real).replace(
+        '"treeSize": "', '"treeSize": ' + "9" * 5000 + ', "x": "', 1
+    )
+    with pytest.raises(InputError, match="5000 digits"):
+        Bundle.from_bytes(text.encode())
+
+
+def test_nan_and_duplicates_anywhere_are_refused(real: dict[str, Any]) -> None:
+    text = json.dumps(real)
+    for bad in (
+        text.replace('"logIndex"', '"logIndex": NaN, "x"', 1),
+        text.replace('{"mediaType"', '{"mediaType": "x", "mediaType"', 1),
+    ):
+        with pytest.raises(InputError):
+            Bundle.from_bytes(bad.encode())

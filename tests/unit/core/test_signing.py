@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from appliance.core.artifact import Artifact
 from appliance.core.bundle import Bundle
 from appliance.core.errors import Reason, VerificationError
+from appliance.core.legacy import check_payload
 from appliance.core.policy import IdentityPolicy, KeyPolicy
 from appliance.core.signing import key_hint, key_signed_bundle, simple_signing_payload
 from appliance.core.trust import TrustMaterial
@@ -155,3 +156,30 @@ def test_certificate_bundle_without_a_log_entry_is_refused(
             now=NOW,
         )
     assert caught.value.reason is Reason.TLOG_ENTRY_MISSING
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-1e999"])
+def test_simple_signing_payload_with_non_finite_numbers_is_refused(
+    constant: str,
+) -> None:
+    payload = simple_signing_payload(
+        "sha256:" + "a" * 64, "reg.example/app", {"n": "X"}
+    )
+    hostile = payload.replace(b'"X"', constant.encode())
+    with pytest.raises(VerificationError) as caught:
+        check_payload(hostile, image_digest="sha256:" + "a" * 64)
+    assert caught.value.reason is Reason.MALFORMED_INPUT
+
+
+def test_simple_signing_payload_key_case_as_go_decodes_it() -> None:
+    digest = "sha256:" + "a" * 64
+    payload = simple_signing_payload(digest, "reg.example/app").replace(
+        b"docker-manifest-digest", b"Docker-manifest-digest"
+    )
+    check_payload(payload, image_digest=digest)
+    both = payload.replace(
+        b'"Docker-manifest-digest"',
+        b'"docker-manifest-digest":"' + digest.encode() + b'","Docker-manifest-digest"',
+    )
+    with pytest.raises(VerificationError):
+        check_payload(both, image_digest=digest)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,10 +21,11 @@ from appliance.core.errors import InputError, Reason, VerificationError
 from appliance.core.pattern import compile_pattern
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
 from appliance.core.report import TimeSource
-from appliance.core.trust import TrustMaterial
+from appliance.core.trust import LogMemory, SplitView, TrustMaterial
 from appliance.core.verifier import verify_bundle
 from tests.helpers.sigstore_stack import DEFAULT_ISSUER, GitHubClaims, SigstoreStack
-from tests.helpers.sigstore_stack.stack import pae
+from tests.helpers.sigstore_stack.stack import envelope_payload, pae
+from tests.helpers.vectors import CONFORMANCE
 
 DATA = b"release-1.2.3.tar.gz contents\n"
 IDENTITY = "dev@airlock.test"
@@ -347,3 +349,270 @@ def test_pae_matches_the_dsse_spec_example() -> None:
         pae("application/vnd.in-toto+json", b'{"_type":"x"}')
         == b'DSSEv1 28 application/vnd.in-toto+json 13 {"_type":"x"}'
     )
+
+
+# -- hardening: log key windows, reports, claims, memory ------------------------
+
+REKOR2 = CONFORMANCE / "bundle-verify" / "rekor2-happy-path"
+BEACON = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+BEACON_POLICY = IdentityPolicy(
+    identity=BEACON, issuer="https://token.actions.githubusercontent.com"
+)
+
+
+def _rekor2(
+    *, root: dict[str, Any] | None = None, bundle: dict[str, Any] | None = None
+) -> Any:
+    root_doc = root or json.loads((REKOR2 / "trusted_root.json").read_bytes())
+    bundle_doc = bundle or json.loads((REKOR2 / "bundle.sigstore.json").read_bytes())
+    return verify_bundle(
+        Bundle.from_bytes(json.dumps(bundle_doc).encode()),
+        artifact=Artifact((CONFORMANCE / "bundle-verify" / "a.txt").read_bytes()),
+        trust=TrustMaterial.from_bytes(
+            json.dumps(root_doc).encode(), source="t", tuf_backed=False
+        ),
+        policy=BEACON_POLICY,
+        now=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+
+
+def test_real_rekor_v2_bundle_verifies_and_reports_its_index() -> None:
+    result = _rekor2()
+    assert result.log_index == 735  # the proof is at the entry's own index
+    assert result.time_source is TimeSource.TIMESTAMP_AUTHORITY
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"start": "2025-04-16T00:00:00Z", "end": "2025-04-17T00:00:00Z"},  # ended
+        {"start": "2030-01-01T00:00:00Z"},  # not yet started
+    ],
+    ids=["ended-before", "starts-after"],
+)
+def test_rekor_v2_log_key_must_be_valid_at_the_verified_time(
+    window: dict[str, str],
+) -> None:
+    """A proof carries no time: the key's window is checked at the TSA's time."""
+    root = json.loads((REKOR2 / "trusted_root.json").read_bytes())
+    root["tlogs"][1]["publicKey"]["validFor"] = window
+    with pytest.raises(
+        VerificationError, match="not valid at the verified time"
+    ) as caught:
+        _rekor2(root=root)
+    assert caught.value.reason is Reason.OUTSIDE_VALIDITY
+
+
+def test_rekor_v2_proof_index_must_equal_the_entry_index() -> None:
+    bundle = json.loads((REKOR2 / "bundle.sigstore.json").read_bytes())
+    bundle["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["logIndex"] = (
+        "734"
+    )
+    with pytest.raises(VerificationError, match="differs from its proof") as caught:
+        _rekor2(bundle=bundle)
+    assert caught.value.reason is Reason.INCLUSION_PROOF_INVALID
+
+
+def test_key_signed_entry_with_a_proof_but_no_time_does_not_count(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    """A v0.3 entry proven without a SET vouches for no time: its log key's
+    window cannot be checked, so the entry cannot count."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    bundle = sigstore_stack.sign_blob(DATA, key=key).bundle(promise=False)
+    policy = KeyPolicy(key=key.public_key())
+    assert _reason(sigstore_stack, bundle, policy=policy) is Reason.TLOG_ENTRY_MISSING
+    trust = TrustMaterial.from_bytes(
+        sigstore_stack.trusted_root_json(), source="s", tuf_backed=False
+    )
+    result = verify_bundle(
+        Bundle.from_bytes(json.dumps(bundle).encode()),
+        artifact=Artifact(DATA),
+        trust=trust,
+        policy=policy,
+        now=sigstore_stack.now,
+        insecure_ignore_tlog=True,
+    )
+    assert any("does not count" in c for c in result.checks)
+    assert result.log_index is None
+
+
+def test_key_signed_bundle_with_its_entry_stripped_needs_the_flag(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    bundle = sigstore_stack.sign_blob(DATA, key=key).bundle()
+    bundle["verificationMaterial"]["tlogEntries"] = []
+    policy = KeyPolicy(key=key.public_key())
+    assert _reason(sigstore_stack, bundle, policy=policy) is Reason.TLOG_ENTRY_MISSING
+
+
+def test_set_outside_the_log_key_window_is_refused(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    bundle = sigstore_stack.sign_blob(DATA).bundle()
+    assert (
+        _reason(sigstore_stack, bundle, tlog_end=sigstore_stack.now - timedelta(days=1))
+        is Reason.OUTSIDE_VALIDITY
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "signer"),
+    [
+        (IdentityPolicy(identity=IDENTITY, issuer=DEFAULT_ISSUER), IDENTITY),
+        (
+            IdentityPolicy(
+                identity_regexp=compile_pattern("^dev@", where="t"),
+                issuer=DEFAULT_ISSUER,
+            ),
+            IDENTITY,
+        ),
+        (
+            IdentityPolicy(
+                identity_regexp=compile_pattern("ci", where="t"), issuer=DEFAULT_ISSUER
+            ),
+            "https://ci.airlock.test/release",
+        ),
+    ],
+)
+def test_signer_is_the_san_that_satisfied_the_policy(
+    sigstore_stack: SigstoreStack, policy: IdentityPolicy, signer: str
+) -> None:
+    bundle = sigstore_stack.sign_blob(
+        DATA,
+        identity="first@elsewhere.test",
+        extra_sans=(IDENTITY, "https://ci.airlock.test/release"),
+    ).bundle()
+    assert _verify(sigstore_stack, bundle, policy=policy).signer == signer
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x0c\x10short",  # length beyond the value
+        b"\x13\x05https",  # PrintableString, not UTF8String
+        b"\x0c\x02\xff\xfe",  # not UTF-8
+        b"",
+    ],
+)
+def test_malformed_issuer_claim_never_falls_back_to_the_other(
+    sigstore_stack: SigstoreStack, raw: bytes
+) -> None:
+    """A damaged .1.8 must not let the deprecated .1.1 speak instead."""
+    bundle = sigstore_stack.sign_blob(DATA, issuer_v2_raw=raw).bundle()
+    with pytest.raises(
+        VerificationError, match=r"1\.3\.6\.1\.4\.1\.57264\.1\.8 is malformed"
+    ) as caught:
+        _verify(sigstore_stack, bundle)
+    assert caught.value.reason is Reason.CERTIFICATE_INVALID
+
+
+def test_checkpoint_conflicting_with_memory_is_a_split_view(
+    sigstore_stack: SigstoreStack,
+) -> None:
+    signed = sigstore_stack.sign_blob(DATA)
+    origin = sigstore_stack.rekor.origin
+    trust = TrustMaterial.from_bytes(
+        sigstore_stack.trusted_root_json(), source="s", tuf_backed=False
+    )
+    bundle = Bundle.from_bytes(json.dumps(signed.bundle()).encode())
+    result = verify_bundle(
+        bundle,
+        artifact=Artifact(DATA),
+        trust=trust,
+        policy=POLICY,
+        now=sigstore_stack.now,
+    )
+    [seen] = result.checkpoints
+    assert (seen.origin, seen.size) == (origin, signed.entry.tree_size)
+    # Remembered with the same root: fine. With another root: a split view.
+    same = replace(trust, memory=LogMemory(roots={(origin, seen.size): seen.root_hash}))
+    verify_bundle(
+        bundle,
+        artifact=Artifact(DATA),
+        trust=same,
+        policy=POLICY,
+        now=sigstore_stack.now,
+    )
+    other = replace(trust, memory=LogMemory(roots={(origin, seen.size): b"\x00" * 32}))
+    with pytest.raises(VerificationError, match="split view") as caught:
+        verify_bundle(
+            bundle,
+            artifact=Artifact(DATA),
+            trust=other,
+            policy=POLICY,
+            now=sigstore_stack.now,
+        )
+    assert caught.value.reason is Reason.SPLIT_VIEW
+    split = replace(
+        trust,
+        memory=LogMemory(
+            split_logs={
+                sigstore_stack.rekor.log_id: SplitView(
+                    origin=origin, size=3, roots=(b"a" * 32, b"b" * 32)
+                )
+            }
+        ),
+    )
+    with pytest.raises(VerificationError, match="refused until an operator acts"):
+        verify_bundle(
+            bundle,
+            artifact=Artifact(DATA),
+            trust=split,
+            policy=POLICY,
+            now=sigstore_stack.now,
+        )
+
+
+@pytest.mark.parametrize("digest_name", ["SHA256", "Sha256", "sha-256", "sha256 "])
+def test_statement_digest_names_are_exact(
+    sigstore_stack: SigstoreStack, digest_name: str
+) -> None:
+    signed = sigstore_stack.attest({"a": hashlib.sha256(DATA).hexdigest()})
+    envelope = dict(signed.envelope or {})
+    statement = json.loads(envelope_payload(envelope))
+    statement["subject"][0]["digest"] = {digest_name: hashlib.sha256(DATA).hexdigest()}
+    resigned = sigstore_stack.attest(
+        {}, predicate_type=statement["predicateType"], raw_statement=statement
+    )
+    assert _reason(sigstore_stack, resigned.bundle()) is Reason.DIGEST_MISMATCH
+
+
+def test_statement_digest_values_are_exact(sigstore_stack: SigstoreStack) -> None:
+    signed = sigstore_stack.attest({"a": hashlib.sha256(DATA).hexdigest().upper()})
+    assert _reason(sigstore_stack, signed.bundle()) is Reason.DIGEST_MISMATCH
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_in_a_signed_statement_are_refused(
+    sigstore_stack: SigstoreStack, constant: str
+) -> None:
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"digest": {"sha256": hashlib.sha256(DATA).hexdigest()}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {"score": "__X__"},
+    }
+    raw = json.dumps(statement).replace('"__X__"', constant).encode()
+    signed = sigstore_stack.attest({}, raw_payload=raw)
+    assert _reason(sigstore_stack, signed.bundle()) is Reason.MALFORMED_INPUT
+
+
+@pytest.mark.parametrize(
+    "predicate_type", ['"https://x/\\ud800"', '"\\udfff"', '"' + "\\ud83d" + '"']
+)
+def test_lone_surrogates_in_a_signed_statement_are_refused(
+    sigstore_stack: SigstoreStack, predicate_type: str
+) -> None:
+    """The review: such a predicate type verified, then crashed the text report."""
+    digest = hashlib.sha256(DATA).hexdigest()
+    raw = (
+        '{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"'
+        + digest
+        + '"}}],"predicateType":'
+        + predicate_type
+        + ',"predicate":{}}'
+    ).encode()
+    signed = sigstore_stack.attest({}, raw_payload=raw)
+    assert _reason(sigstore_stack, signed.bundle()) is Reason.MALFORMED_INPUT

@@ -1,0 +1,87 @@
+"""The one strict JSON reader: what Go would refuse, or two parsers could read apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from trustroot import strict_json
+from trustroot.strict_json import ProtoMessage, StrictJSONError
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (b'{"a": 1, "a": 2}', "duplicate JSON key 'a'"),
+        (b'{"x": {"b": [], "b": {}}}', "duplicate"),
+        (b'{"n": NaN}', "NaN"),
+        (b'{"n": Infinity}', "Infinity"),
+        (b'{"n": -Infinity}', "Infinity"),
+        (b'{"n": 1e400}', "out of range"),
+        (b'{"n": -1e400}', "out of range"),
+        (b'{"n": ' + b"9" * 33 + b"}", "33 digits"),
+        (b'{"n": -' + b"9" * 5000 + b"}", "5000 digits"),
+        (b'{"s": "\\ud800"}', "surrogate"),
+        (b'{"s": "a\\udfffb"}', "surrogate"),
+        (b'{"\\ud800": 1}', "surrogate"),
+        (b"[" * 65 + b"]" * 65, "64 levels"),
+        (b"[" * 100_000 + b"]" * 100_000, "levels deep"),
+        (b'{"a": "\xff"}', "not UTF-8"),
+        (b'\xef\xbb\xbf{"a": 1}', "not valid JSON"),  # a BOM
+        (b"", "not valid JSON"),
+        (b'{"a": 1} trailing', "not valid JSON"),
+    ],
+)
+def test_refused(text: bytes, needle: str) -> None:
+    with pytest.raises(StrictJSONError, match=needle):
+        strict_json.loads(text)
+
+
+def test_accepted_values_come_back_unchanged() -> None:
+    text = (
+        b'{"i": 9007199254740993, "f": 1.5, "s": "caf\\u00e9 \\ud83d\\ude00",'
+        b' "l": [true, false, null], "deep": ' + b"[" * 63 + b"]" * 63 + b"}"
+    )
+    doc = strict_json.loads(text)
+    assert doc["i"] == 2**53 + 1  # exact: no float detour
+    assert doc["s"] == "café 😀"  # a surrogate *pair* is one character
+    assert doc["f"] == 1.5
+
+
+def test_max_depth_is_a_parameter() -> None:
+    strict_json.loads(b"[[[]]]", max_depth=3)
+    with pytest.raises(StrictJSONError):
+        strict_json.loads(b"[[[]]]", max_depth=2)
+
+
+ENTRY = ProtoMessage("log_index", "kind_version", "canonicalized_body")
+
+
+def test_proto_fields_accept_either_spelling() -> None:
+    assert ENTRY.read({"log_index": "1", "kindVersion": {}}, where="e") == {
+        "logIndex": "1",
+        "kindVersion": {},
+    }
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"logIndex": "1", "log_index": "2"},
+        {"canonicalized_body": "a", "canonicalizedBody": None},
+    ],
+)
+def test_proto_field_given_twice_is_refused(obj: dict[str, object]) -> None:
+    with pytest.raises(StrictJSONError, match="given twice"):
+        ENTRY.read(obj, where="e")
+
+
+def test_proto_unknown_field_refused_or_skipped() -> None:
+    with pytest.raises(StrictJSONError, match="unknown field 'logindex'"):
+        ENTRY.read({"logindex": "1"}, where="e")
+    assert ENTRY.read(
+        {"future": 1, "log_index": "1"}, where="e", ignore_unknown=True
+    ) == {"logIndex": "1"}
+
+
+def test_proto_null_means_absent() -> None:
+    assert ENTRY.read({"logIndex": None}, where="e") == {}
