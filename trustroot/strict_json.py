@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_INTEGER_DIGITS = 32
@@ -103,6 +104,20 @@ def _check_tree(doc: object, max_depth: int) -> None:
             stack.extend((value, depth + 1) for value in node)
 
 
+# A lone surrogate can only arrive as a \uD800-\uDFFF escape: the text itself
+# was strictly decoded from UTF-8, which cannot encode one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _needs_tree_check(text: str, max_depth: int) -> bool:
+    # The walk costs more than the parse; skip it when it cannot find
+    # anything: no surrogate escape, and fewer brackets than the depth cap.
+    return (
+        text.count("[") + text.count("{") > max_depth
+        or _SURROGATE_ESCAPE.search(text) is not None
+    )
+
+
 def loads(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:  # noqa: ANN401 - JSON is untyped until read
     """Parse UTF-8 JSON bytes strictly.
 
@@ -137,7 +152,8 @@ def loads(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:  # noqa: A
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         msg = f"not valid JSON ({exc})"
         raise StrictJSONError(msg) from exc
-    _check_tree(doc, max_depth)
+    if _needs_tree_check(text, max_depth):
+        _check_tree(doc, max_depth)
     return doc
 
 

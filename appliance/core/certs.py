@@ -33,7 +33,7 @@ from appliance.core.errors import InputError, Reason, VerificationError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from appliance.core.trust import TrustMaterial
+    from appliance.core.trust import TrustedAuthority, TrustMaterial
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -135,7 +135,7 @@ def _valid_at(cert: x509.Certificate, when: datetime) -> bool:
 
 def verify_chain(
     leaf: x509.Certificate, *, trust: TrustMaterial, times: Sequence[datetime]
-) -> list[x509.Certificate]:
+) -> TrustedAuthority:
     """Validate the leaf's path to a Fulcio CA trusted at *each* of ``times``.
 
     ``cryptography``'s RFC 5280 path validation is the one place a path is
@@ -146,28 +146,25 @@ def verify_chain(
     signatures and extensions it checked do not change with the time.
 
     Returns:
-        The CA chain above the leaf at the first time (issuer first, root last).
+        The Fulcio CA that issued the leaf, as validated at the first time.
 
     Raises:
         VerificationError: at some time, no CA valid then issued this leaf,
             or a certificate on the path is not valid then.
     """
-    chain = _chain_at(leaf, trust=trust, when=times[0])
-    ca = chain[0]
+    ca = _chain_at(leaf, trust=trust, when=times[0])
     for when in times[1:]:
-        same_ca = next(
-            (c for c in trust.fulcio_at(when) if c.certificates[0] is ca), None
-        )
-        if same_ca is None or not all(
-            _valid_at(cert, when) for cert in (leaf, *same_ca.certificates)
+        if not (
+            ca.valid_for.contains(when)
+            and all(_valid_at(cert, when) for cert in (leaf, *ca.certificates))
         ):
             _chain_at(leaf, trust=trust, when=when)
-    return chain
+    return ca
 
 
 def _chain_at(
     leaf: x509.Certificate, *, trust: TrustMaterial, when: datetime
-) -> list[x509.Certificate]:
+) -> TrustedAuthority:
     """Validate the leaf's path to a Fulcio CA trusted at ``when``.
 
     Each CA chain in the trusted root was checked link by link when the trust
@@ -202,17 +199,20 @@ def _chain_at(
         ) as exc:
             errors.append(str(exc))
             continue
-        return list(ca.certificates)
+        return ca
     msg = f"no trusted path at {when:%Y-%m-%dT%H:%M:%SZ}: {'; '.join(errors)}"
     raise VerificationError(msg, reason=Reason.CHAIN_UNTRUSTED, where="certificate")
 
 
 def verify_sct(
-    leaf: x509.Certificate, chain: list[x509.Certificate], *, trust: TrustMaterial
+    leaf: x509.Certificate, issuer: TrustedAuthority, *, trust: TrustMaterial
 ) -> None:
     """Verify at least one embedded SCT from a trusted CT log (RFC 6962 §3.2).
 
-    SCTs from unknown logs, or stamped outside their log's window, do not count.
+    SCTs from unknown logs, or stamped outside their log's window, do not
+    count. ``issuer`` is the CA that issued the leaf (from
+    :func:`verify_chain`); the hash of the key an SCT names was computed once,
+    when the trust material was built.
 
     Raises:
         VerificationError: no embedded SCT verifies (reason ``sct-invalid``).
@@ -227,22 +227,7 @@ def verify_sct(
             reason=Reason.SCT_INVALID,
             where="certificate",
         ) from exc
-    issuer = chain[0]
-    # A precertificate signed by a dedicated precert-signing CA names that CA's issuer.
-    try:
-        if (
-            PRECERT_SIGNING
-            in issuer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            and len(chain) > 1
-        ):
-            issuer = chain[1]
-    except x509.ExtensionNotFound:
-        pass
-    issuer_key_hash = hashlib.sha256(
-        issuer.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    ).digest()
+    issuer_key_hash = issuer.sct_issuer_key_hash
     tbs = leaf.tbs_precertificate_bytes
     problems: list[str] = []
     for sct in scts:
@@ -278,6 +263,30 @@ def verify_sct(
     raise VerificationError(
         "; ".join(problems) or "no SCT", reason=Reason.SCT_INVALID, where="certificate"
     )
+
+
+def sct_issuer_key_hash(chain: Sequence[x509.Certificate]) -> bytes:
+    """SHA-256 of the SPKI an SCT over a leaf issued by ``chain[0]`` names.
+
+    RFC 6962 §3.2: the issuer's key, unless the issuer is a dedicated
+    precertificate-signing CA (EKU ``1.3.6.1.4.1.11129.2.4.4``), whose own
+    issuer's key is named instead.
+    """
+    issuer = chain[0]
+    try:
+        if (
+            PRECERT_SIGNING
+            in issuer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            and len(chain) > 1
+        ):
+            issuer = chain[1]
+    except x509.ExtensionNotFound:
+        pass
+    return hashlib.sha256(
+        issuer.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).digest()
 
 
 def _utf8_der(value: bytes) -> str | None:

@@ -40,10 +40,25 @@ _V2_HASHES = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Signer:
-    """Who the bundle says signed: a leaf certificate, or a bare key."""
+    """Who the bundle says signed: a leaf certificate, or a bare key.
+
+    ``encoded`` is the certificate's DER, or the key's DER SPKI: what a body's
+    verifier must decode to.
+    """
 
     certificate: x509.Certificate | None
     key: PublicKey
+    encoded: bytes = b""
+
+    @classmethod
+    def of(cls, certificate: x509.Certificate | None, key: PublicKey) -> Signer:
+        """The signer, with its DER encoding computed once."""
+        encoded = (
+            certificate.public_bytes(serialization.Encoding.DER)
+            if certificate is not None
+            else keys.spki_der(key)
+        )
+        return cls(certificate=certificate, key=key, encoded=encoded)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,24 +85,42 @@ def _mismatch(field: str) -> VerificationError:
     )
 
 
+def _pem_body(pem_or_der: bytes) -> bytes | None:
+    """The DER inside a single-block PEM, or None if it is not plainly one."""
+    lines = pem_or_der.strip().split(b"\n")
+    if len(lines) < 3 or not (  # noqa: PLR2004 - header, body, footer
+        lines[0].startswith(b"-----BEGIN ") and lines[-1].startswith(b"-----END ")
+    ):
+        return None
+    try:
+        return base64.b64decode(
+            b"".join(line.strip() for line in lines[1:-1]), validate=True
+        )
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _signer_matches(signer: Signer, pem_or_der: bytes) -> bool:
     """Tell whether this encoded certificate or key names the bundle's signer."""
+    want = signer.encoded or (
+        signer.certificate.public_bytes(serialization.Encoding.DER)
+        if signer.certificate is not None
+        else keys.spki_der(signer.key)
+    )
+    # Fast path: the body's PEM decodes to exactly the signer's DER. Any
+    # other shape goes through the full parsers below, which decide.
+    if pem_or_der == want or _pem_body(pem_or_der) == want:
+        return True
     if signer.certificate is not None:
-        der = signer.certificate.public_bytes(serialization.Encoding.DER)
-        if pem_or_der == der:
-            return True
         try:
             return (
                 x509.load_pem_x509_certificate(pem_or_der).public_bytes(
                     serialization.Encoding.DER
                 )
-                == der
+                == want
             )
         except ValueError:
             return False
-    want = keys.spki_der(signer.key)
-    if pem_or_der == want:
-        return True
     try:
         return keys.spki_der(keys.load_pem(pem_or_der, where="tlog entry body")) == want
     except InputError:

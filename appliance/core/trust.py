@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
-from appliance.core import keys
+from appliance.core import certs, keys
 from appliance.core.errors import InputError, Reason, TrustRootError
 from trustroot.model import TrustedRoot, TrustRootFormatError
 
@@ -41,11 +41,16 @@ class TrustedLog:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrustedAuthority:
-    """A CA or TSA chain (leaf or intermediates first, root last) and its window."""
+    """A CA or TSA chain (leaf or intermediates first, root last) and its window.
+
+    ``sct_issuer_key_hash`` is, for a Fulcio CA, the key hash an embedded SCT
+    over a leaf it issued names (computed once, here, not once per bundle).
+    """
 
     uri: str
     certificates: tuple[x509.Certificate, ...]
     valid_for: TimeRange
+    sct_issuer_key_hash: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,7 +202,10 @@ def _authority(ca: CertificateAuthority, where: str) -> TrustedAuthority:
                 f"{where}: certificate {i} is not issued by certificate {i + 1}"
             ) from exc
     return TrustedAuthority(
-        uri=ca.uri, certificates=certificates, valid_for=ca.valid_for
+        uri=ca.uri,
+        certificates=certificates,
+        valid_for=ca.valid_for,
+        sct_issuer_key_hash=certs.sct_issuer_key_hash(certificates),
     )
 
 

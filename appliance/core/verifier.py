@@ -238,13 +238,13 @@ def _check_certificate(
     if not progress.times:
         msg = "no verified signing time: no SET and no trusted timestamp"
         raise VerificationError(msg, reason=Reason.NO_VERIFIED_TIME, where="bundle")
-    chain = certs.verify_chain(
+    issuer = certs.verify_chain(
         leaf, trust=trust, times=[when for when, _ in progress.times]
     )
     progress.checks.append(
         f"certificate chains to a trusted Fulcio CA at each of {len(progress.times)} verified time(s)"
     )
-    certs.verify_sct(leaf, chain, trust=trust)
+    certs.verify_sct(leaf, issuer, trust=trust)
     progress.checks.append("embedded SCT verifies under a trusted CT log")
     identity = certs.identity_of(leaf)
     if not isinstance(
@@ -315,7 +315,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (sty
     signed = rekor_body.Signed(
         digests=signed_digests, signature=bundle.signature, envelope=envelope
     )
-    bundle_signer = rekor_body.Signer(certificate=leaf, key=key)
+    bundle_signer = rekor_body.Signer.of(leaf, key)
     _check_entries(bundle, bundle_signer, signed, trust, progress)
     _check_timestamps(bundle, trust, progress)
     _count_entries(

@@ -243,6 +243,7 @@ class Memory:
         found: list[SplitView] = []
         with _locked(self.state_dir):
             doc = self._read_logs()
+            changed = False
             for cp in seen:
                 sizes: dict[str, str] = doc["checkpoints"].setdefault(cp.origin, {})
                 root = base64.b64encode(cp.root_hash).decode()
@@ -260,14 +261,19 @@ class Memory:
                         "roots": [known, root],
                         "detected_at": _iso(now),
                     }
+                    changed = True
                     continue
+                if known == root:
+                    continue  # remembered already: nothing to write
                 sizes[str(cp.size)] = root
+                changed = True
                 if len(sizes) > MAX_CHECKPOINTS_PER_ORIGIN:
                     for old in sorted(sizes, key=int)[
                         : len(sizes) - MAX_CHECKPOINTS_PER_ORIGIN
                     ]:
                         del sizes[old]
-            _write(self.logs_file, doc)
+            if changed:
+                _write(self.logs_file, doc)
         return found
 
     def record_split(self, error: SplitViewError, *, now: datetime) -> None:
