@@ -110,7 +110,7 @@ def read_key(path: Path) -> object:
     Raises:
         InputError: unreadable, too large, or not a supported public key.
     """
-    from appliance import inputs  # noqa: PLC0415 - see policy_from_flags
+    from airlock_io import inputs  # noqa: PLC0415 - see policy_from_flags
     from appliance.core import keys  # noqa: PLC0415
 
     pem = inputs.read_file(path, what="key", max_bytes=inputs.MAX_KEY_BYTES)

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airlock_io.exit_codes import ExitCode
 from appliance.cli import env
-from appliance.cli.exit_codes import ExitCode
 from appliance.core.errors import InputError, Reason, SignerError
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def open_signer(key: str, module_override: str | None = None) -> Iterator[Signer
         with _token_session(key, module_override) as (session, uri):
             yield session.signer(uri)  # type: ignore[attr-defined]
         return
-    from appliance import inputs  # noqa: PLC0415
+    from airlock_io import inputs  # noqa: PLC0415
     from appliance.signer import filekey  # noqa: PLC0415
 
     path = Path(key)
@@ -160,7 +160,7 @@ def open_signer(key: str, module_override: str | None = None) -> Iterator[Signer
 
 def _check_destination(path: Path) -> None:
     """Refuse an output path before any key is used: a device, a missing directory."""
-    from appliance.atomic import resolve_target  # noqa: PLC0415 - only commands that write
+    from airlock_io.atomic import resolve_target  # noqa: PLC0415 - only commands that write
 
     try:
         resolve_target(path)
@@ -173,7 +173,7 @@ def _check_destination(path: Path) -> None:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    from appliance.atomic import write_atomically  # noqa: PLC0415 - only commands that write
+    from airlock_io.atomic import write_atomically  # noqa: PLC0415 - only commands that write
 
     try:
         write_atomically(path, data)
@@ -256,7 +256,7 @@ def _public_key(key: str, module_override: str | None) -> PublicKey:
     if key.startswith("pkcs11:"):
         with open_signer(key, module_override) as signer:
             return signer.public_key
-    from appliance import inputs  # noqa: PLC0415
+    from airlock_io import inputs  # noqa: PLC0415
 
     pem = inputs.read_file(Path(key), what="key", max_bytes=inputs.MAX_KEY_BYTES)
     if b"PUBLIC KEY-----" in pem:

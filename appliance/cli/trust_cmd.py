@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airlock_io.exit_codes import ExitCode
 from appliance.cli import env
-from appliance.cli.exit_codes import ExitCode
 from appliance.core.errors import InputError, Reason, TrustRootError
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def _iso(when: datetime) -> str:
 
 def run_import(args: argparse.Namespace) -> int:
     """Replay, commit, report."""
-    from appliance import inputs  # noqa: PLC0415
+    from airlock_io import inputs  # noqa: PLC0415
     from appliance.trust import replay  # noqa: PLC0415 - tuf is imported only for trust commands
     from appliance.trust.memory import Memory  # noqa: PLC0415
     from appliance.trust.source import DirectorySource  # noqa: PLC0415

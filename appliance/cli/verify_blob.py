@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airlock_io.exit_codes import ExitCode
 from appliance.cli import env
-from appliance.cli.exit_codes import ExitCode
 from appliance.cli.identity_flags import (
     add_identity_flags,
     policy_from_flags,
@@ -71,7 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _read_bundle(path: Path) -> Bundle:
-    from appliance import inputs  # noqa: PLC0415 - see run()
+    from airlock_io import inputs  # noqa: PLC0415 - see run()
     from appliance.core.bundle import Bundle  # noqa: PLC0415
     from appliance.core.errors import InputError  # noqa: PLC0415
 

@@ -28,7 +28,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 
-from appliance import inputs
+from airlock_io import inputs
 from appliance.core import keys
 from appliance.core.errors import InputError, SignerError
 

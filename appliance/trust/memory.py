@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from appliance import inputs
+from airlock_io import inputs
 from appliance.core.errors import InputError, Reason, SplitViewError, TrustRootError
 from appliance.core.trust import LogMemory, SplitView
 from trustroot import strict_json
@@ -112,7 +112,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _write(path: Path, doc: dict[str, Any]) -> None:
-    from appliance.atomic import write_atomically  # noqa: PLC0415 - only when writing
+    from airlock_io.atomic import write_atomically  # noqa: PLC0415 - only when writing
 
     try:
         write_atomically(path, json.dumps(doc, indent=1, sort_keys=True).encode())

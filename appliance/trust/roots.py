@@ -15,7 +15,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from appliance import inputs
+from airlock_io import inputs
 from appliance.core.errors import (
     InputError,
     Reason,

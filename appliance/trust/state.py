@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from appliance import inputs
+from airlock_io import inputs
 from appliance.core.errors import InputError, Reason, TrustRootError
 from trustroot import strict_json
 
@@ -191,7 +191,7 @@ class StateStore:
         import secrets  # noqa: PLC0415
         import shutil  # noqa: PLC0415
 
-        from appliance.atomic import (  # noqa: PLC0415
+        from airlock_io.atomic import (  # noqa: PLC0415
             fsync_dir,
             sweep,
             temporary_name,

@@ -1,29 +1,29 @@
-"""The ``bundle-tools`` command: parse arguments, run one command, map errors.
+"""The ``bundle-tools`` command: its sub-commands, run in the shared frame.
 
-Exit codes match the appliance's: 0 success, 1 verification failed, 2 usage or
-input error. Unexpected exceptions become one "internal error" line.
+Exit codes, one-line and JSON errors, signals and encodings are the
+appliance's own (:mod:`airlock_io.frame`): 0 success, 1 verification failed,
+2 usage or input error.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.core.errors import ApplianceError, InputError, SignerError
+from airlock_io import frame
+from airlock_io.exit_codes import ExitCode
+from appliance.core.errors import InputError, Reason
 from bundle_tools import __version__
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Sequence
 
 _PROG = "bundle-tools"
-_OK, _FAILED, _USAGE = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = frame.Parser(
         prog=_PROG,
         description=(
             "Airlock bundle-tools (connected side): export images, signatures, "
@@ -81,20 +81,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _trust_update(args: argparse.Namespace) -> int:
+    from airlock_io import inputs  # noqa: PLC0415
     from bundle_tools import trust  # noqa: PLC0415 - tuf and urllib3 only for this command
     from trustroot import store  # noqa: PLC0415
 
     if args.tuf_url is not None and args.root is None:
         raise InputError(
-            "--tuf-url needs --root: the initial root you trust for that repository"
+            "--tuf-url needs --root: the initial root you trust for that repository",
+            reason=Reason.USAGE,
         )
     if args.root is not None:
-        try:
-            bootstrap = args.root.read_bytes()
-        except OSError as exc:
-            raise InputError(
-                f"cannot read root: {exc.strerror}", where=str(args.root)
-            ) from exc
+        bootstrap = inputs.read_file(
+            args.root, what="root", max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES
+        )
     else:
         bootstrap = store.read_embedded(store.PUBLIC_GOOD, "root.json")
     capsule = trust.update(
@@ -105,30 +104,9 @@ def _trust_update(args: argparse.Namespace) -> int:
         f"timestamp v{capsule.timestamp_version}, snapshot v{capsule.snapshot_version}, targets v{capsule.targets_version}; "
         + ", ".join(f"{n} {h[:12]}" for n, h in capsule.targets.items())
     )
-    return _OK
+    return ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the bundle-tools CLI and return its exit code."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else _USAGE
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help(sys.stderr)
-        return _USAGE
-    try:
-        return int(handler(args))
-    except (InputError, SignerError) as exc:
-        print(f"{_PROG}: {exc.diagnostics()}", file=sys.stderr)
-        return _USAGE
-    except ApplianceError as exc:
-        print(f"{_PROG}: {exc.diagnostics()}", file=sys.stderr)
-        return _FAILED
-    except Exception as exc:  # noqa: BLE001 - the one catch-all: one line, no traceback
-        if args.verbose:
-            traceback.print_exc(file=sys.stderr)
-        print(f"{_PROG}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return _FAILED
+    return frame.run(_PROG, _parser(), argv)

@@ -24,6 +24,7 @@ from pathlib import Path
 from tuf.api import exceptions as tuf_errors
 from tuf.ngclient import Updater, Urllib3Fetcher
 
+from airlock_io.atomic import fsync_dir, sweep, temporary_name
 from appliance.core.errors import InputError, Reason, TrustRootError
 
 PUBLIC_GOOD_URL = "https://tuf-repo-cdn.sigstore.dev"
@@ -110,18 +111,25 @@ def _refresh(
 
 def _write_capsule(out: Path, files: dict[str, bytes]) -> None:
     """Write ``files`` under a temporary name beside ``out``, then rename."""
-    staging: Path | None = None
+    sweep(out)
+    staging = temporary_name(out)
+    done = False
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        staging.mkdir()
         for name, data in files.items():
             _write(staging / name, data)
         staging.rename(out)
+        fsync_dir(out.parent)
+        done = True
     except OSError as exc:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
         raise InputError(
-            f"cannot write the capsule: {exc.strerror}", where=str(out)
+            f"cannot write the capsule: {exc.strerror}",
+            where=str(out),
+            reason=Reason.INPUT_UNREADABLE,
         ) from exc
+    finally:  # an error or an interruption (Ctrl-C, SIGTERM) keeps nothing
+        if not done:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def update(*, url: str, bootstrap: bytes, out: Path) -> Capsule:

@@ -159,7 +159,7 @@ def test_what_a_killed_import_left_is_removed_by_the_next(
 
 def test_sigkill_mid_sign_blob_then_the_next_write_sweeps(tmp_path: Path) -> None:
     (tmp_path / f".b.json.airlock-{DEAD_PID}-0000.tmp").write_bytes(b"half a bundle")
-    from appliance.atomic import write_atomically  # noqa: PLC0415
+    from airlock_io.atomic import write_atomically  # noqa: PLC0415
 
     write_atomically(tmp_path / "b.json", b"{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json"]

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from airlock_io.exit_codes import ExitCode
 from appliance import __version__
 from appliance.cli import main as appliance_cli
-from appliance.cli.exit_codes import ExitCode
 from appliance.core.errors import InputError, Reason, SignerError, VerificationError
 from bundle_tools import cli as bundle_cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.cli.exit_codes import ExitCode, exit_code_for
+from airlock_io.exit_codes import ExitCode, exit_code_for
 from appliance.core.errors import (
     ApplianceError,
     InputError,

@@ -119,7 +119,7 @@ def test_failure_writing_state_json_leaves_no_orphan(
         del path, data
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("appliance.atomic.write_atomically", full_disk)
+    monkeypatch.setattr("airlock_io.atomic.write_atomically", full_disk)
     with pytest.raises(InputError, match="No space left on device"):
         store.commit(result, source="after", now=NOW)
     assert store.load() == before

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import atomic
+from airlock_io import atomic
 
 
 def test_replaces_the_file(tmp_path: Path) -> None:

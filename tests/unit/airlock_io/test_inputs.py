@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from appliance import inputs
+from airlock_io import inputs
 from appliance.core.errors import InputError, Reason
 
 if TYPE_CHECKING:
