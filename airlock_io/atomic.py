@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import secrets
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PUBLIC_MODE = 0o644
 SECRET_MODE = 0o600
@@ -39,6 +44,22 @@ class UnsafeTargetError(OSError):
             "exists and is not a regular file (a device, directory or pipe is never replaced)",
             str(path),
         )
+
+
+@contextlib.contextmanager
+def locked(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (created 0600) for the block.
+
+    Serialises read-modify-write of shared state across processes: two
+    commands running at once cannot lose each other's updates.
+    """
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, SECRET_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(path: Path) -> None:

@@ -26,22 +26,21 @@ lock file, so two commands running at once cannot lose each other's updates.
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
+from airlock_io.atomic import locked
 from appliance.core.errors import InputError, Reason, SplitViewError, TrustRootError
 from appliance.core.trust import LogMemory, SplitView
 from trustroot import strict_json
 from trustroot.strict_json import StrictJSONError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    import contextlib
+    from collections.abc import Iterable
     from pathlib import Path
 
     from appliance.core.tlog import SeenCheckpoint
@@ -73,15 +72,8 @@ class ClockFloor:
     source: str
 
 
-@contextlib.contextmanager
-def _locked(state_dir: Path) -> Iterator[None]:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state_dir / ".memory.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def _locked(state_dir: Path) -> contextlib.AbstractContextManager[None]:
+    return locked(state_dir / ".memory.lock")
 
 
 def _read(path: Path) -> dict[str, Any] | None:

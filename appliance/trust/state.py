@@ -16,8 +16,6 @@ trusted root against it, so a damaged state is refused, not half-used.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -31,7 +29,6 @@ from appliance.core.errors import InputError, Reason, TrustRootError
 from trustroot import strict_json
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from appliance.trust.replay import ReplayResult
@@ -193,6 +190,7 @@ class StateStore:
 
         from airlock_io.atomic import (  # noqa: PLC0415
             fsync_dir,
+            locked,
             sweep,
             temporary_name,
             write_atomically,
@@ -216,7 +214,7 @@ class StateStore:
         pending: Path | None = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            with _locked(self.root):
+            with locked(self.root / ".lock"):
                 sweep(self.root / "import")
                 sweep(self.state_file)
                 pending = temporary_name(self.root / "import")
@@ -276,17 +274,6 @@ class StateStore:
             if pending is not None:
                 shutil.rmtree(pending, ignore_errors=True)
         return state
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """Serialise commits of two imports running at once."""
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _plain_name(directory: object) -> str:
