@@ -7,9 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests and the demo drive as real parts.
-SYSTEM_PACKAGES := docker-registry skopeo umoci softhsm2 opensc tmux zstd
+SYSTEM_PACKAGES := docker-registry skopeo umoci softhsm2 opensc tmux zstd apache2-utils
 # One command each proves the package is there.
-SYSTEM_COMMANDS := docker-registry skopeo umoci softhsm2-util pkcs11-tool tmux zstd
+SYSTEM_COMMANDS := docker-registry skopeo umoci softhsm2-util pkcs11-tool tmux zstd htpasswd
 
 .PHONY: all demo test test-all lint fmt bench build sysdeps venv clean
 

@@ -8,12 +8,12 @@ appliance's own (:mod:`airlock_io.frame`): 0 success, 1 verification failed,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from airlock_io import frame
 from airlock_io.exit_codes import ExitCode
 from appliance.core.errors import InputError, Reason
-from bundle_tools import __version__
+from bundle_tools import __version__, export_cmd
 
 if TYPE_CHECKING:
     import argparse
@@ -40,7 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="show tracebacks of internal errors",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # cast: the subparsers are frame.Parser instances, used as ArgumentParsers.
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",  # noqa: SLF001 - argparse's own type
+        parser.add_subparsers(dest="command", metavar="COMMAND"),
+    )
+    export_cmd.add_parsers(commands)
     trust = commands.add_parser(
         "trust", help="refresh the Sigstore trust root through TUF"
     )

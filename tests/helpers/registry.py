@@ -8,6 +8,7 @@ hash the body themselves.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import shutil
@@ -41,6 +42,12 @@ storage:
 http:
   addr: 127.0.0.1:{port}
 """
+_AUTH = """\
+auth:
+  htpasswd:
+    realm: basic-realm
+    path: {path}
+"""
 
 
 class RegistryError(RuntimeError):
@@ -65,6 +72,7 @@ class Registry:
     port: int
     process: subprocess.Popen[bytes]
     workdir: Path
+    credentials: tuple[str, str] | None = None
 
     @property
     def address(self) -> str:
@@ -77,7 +85,7 @@ class Registry:
         """Send one HTTP request and return status, headers and body."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
         try:
-            conn.request(method, path, headers=headers or {})
+            conn.request(method, path, headers={**self._auth(), **(headers or {})})
             resp = conn.getresponse()
             return (
                 resp.status,
@@ -86,6 +94,12 @@ class Registry:
             )
         finally:
             conn.close()
+
+    def _auth(self) -> dict[str, str]:
+        if self.credentials is None:
+            return {}
+        token = base64.b64encode(":".join(self.credentials).encode()).decode()
+        return {"Authorization": f"Basic {token}"}
 
     def get_manifest(self, repo: str, ref: str) -> Manifest:
         """Fetch a manifest by tag or digest and hash its exact bytes."""
@@ -112,6 +126,67 @@ class Registry:
             msg = f"blob {digest} came back with other bytes"
             raise RegistryError(msg)
         return body
+
+    def push_blob(self, repo: str, data: bytes) -> str:
+        """Upload a blob (monolithic POST then PUT); return its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        status, _, _ = self.request("HEAD", f"/v2/{repo}/blobs/{digest}")
+        if status == 200:
+            return digest
+        status, headers, body = self.request("POST", f"/v2/{repo}/blobs/uploads/")
+        if status != 202:
+            msg = f"POST upload {repo}: HTTP {status} {body[:200]!r}"
+            raise RegistryError(msg)
+        location = headers["location"]
+        path = location.split(self.address, 1)[-1] if "://" in location else location
+        separator = "&" if "?" in path else "?"
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.request(
+                "PUT",
+                f"{path}{separator}digest={digest}",
+                body=data,
+                headers={"Content-Type": "application/octet-stream", **self._auth()},
+            )
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 201:
+                msg = f"PUT blob {repo}: HTTP {resp.status}"
+                raise RegistryError(msg)
+        finally:
+            conn.close()
+        return digest
+
+    def push_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
+        """PUT a manifest under a tag or its digest; return its digest."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.request(
+                "PUT",
+                f"/v2/{repo}/manifests/{ref}",
+                body=data,
+                headers={"Content-Type": media_type, **self._auth()},
+            )
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 201:
+                msg = f"PUT manifest {repo}:{ref}: HTTP {resp.status} {body[:300]!r}"
+                raise RegistryError(msg)
+        finally:
+            conn.close()
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def blob_path(self, digest: str) -> Path:
+        """Where the registry stores a blob on disk (to corrupt it in tests)."""
+        hexdigest = digest.removeprefix("sha256:")
+        return (
+            self.workdir
+            / "storage"
+            / "docker/registry/v2/blobs/sha256"
+            / hexdigest[:2]
+            / hexdigest
+            / "data"
+        )
 
     def push_layout(self, layout: Path, tag: str, repo_tag: str) -> None:
         """Copy ``layout:tag`` to ``repo_tag`` here with skopeo, digests preserved."""
@@ -155,8 +230,17 @@ def _skopeo(*args: str) -> None:
         raise RegistryError(msg)
 
 
-def start(workdir: Path, *, timeout_seconds: float = 15.0) -> Registry:
-    """Start docker-registry on a free loopback port with storage in ``workdir``."""
+def start(
+    workdir: Path,
+    *,
+    timeout_seconds: float = 15.0,
+    credentials: tuple[str, str] | None = None,
+) -> Registry:
+    """Start docker-registry on a free loopback port with storage in ``workdir``.
+
+    With ``credentials``, the registry demands them (htpasswd basic auth, a
+    bcrypt file written by Debian's ``htpasswd``).
+    """
     binary = shutil.which("docker-registry")
     if binary is None:
         msg = "docker-registry is not installed (make test installs it)"
@@ -165,7 +249,16 @@ def start(workdir: Path, *, timeout_seconds: float = 15.0) -> Registry:
     storage = workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.yml"
-    config.write_text(_CONFIG.format(storage=storage, port=port))
+    text = _CONFIG.format(storage=storage, port=port)
+    if credentials is not None:
+        htpasswd = workdir / "htpasswd"
+        subprocess.run(
+            ["htpasswd", "-Bbc", str(htpasswd), *credentials],
+            check=True,
+            capture_output=True,
+        )
+        text += _AUTH.format(path=htpasswd)
+    config.write_text(text)
     with (workdir / "registry.log").open(
         "wb"
     ) as log:  # the child keeps its own descriptor
@@ -175,7 +268,13 @@ def start(workdir: Path, *, timeout_seconds: float = 15.0) -> Registry:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    registry = Registry(host="127.0.0.1", port=port, process=process, workdir=workdir)
+    registry = Registry(
+        host="127.0.0.1",
+        port=port,
+        process=process,
+        workdir=workdir,
+        credentials=credentials,
+    )
     deadline = time.monotonic() + timeout_seconds
     with netguard.loopback():
         while time.monotonic() < deadline:
@@ -187,7 +286,7 @@ def start(workdir: Path, *, timeout_seconds: float = 15.0) -> Registry:
             except OSError:
                 time.sleep(0.05)
                 continue
-            if status == 200:
+            if status in (200, 401):  # 401: up, and asking for credentials
                 return registry
     registry.stop()
     msg = f"docker-registry did not answer on {registry.address} within {timeout_seconds} s"

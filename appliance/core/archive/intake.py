@@ -1,0 +1,310 @@
+"""One-pass intake of a transfer archive: what to keep, and whether it all adds up.
+
+Pure: the edge (:mod:`airlock_io.archive`) streams members through
+:class:`Intake` and hashes their bytes; :class:`Intake` decides, member by
+member, what is kept in memory (the small documents: manifests, signature
+layers, bundles, attestations, SBOMs, the ledger, the capsule, configs) and
+what is only hashed and dropped (image layers), and refuses at once:
+
+* any name outside the layout's shape, a name given twice, ``oci-layout`` or
+  ``index.json`` out of place;
+* a blob whose bytes do not hash to its name, or whose size differs from a
+  descriptor naming it (or two descriptors naming it with two sizes);
+* anything past :class:`~appliance.core.limits.ArchiveLimits`.
+
+:meth:`Intake.finish` then checks the whole: every descriptor reachable from
+``index.json`` has its blob, and every blob is reachable (the archive carries
+exactly what the export accounted for, nothing more).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from appliance.core import _json
+from appliance.core.archive import layout, media
+from appliance.core.archive.manifest import (
+    Descriptor,
+    ImageIndex,
+    Manifest,
+    parse,
+)
+from appliance.core.errors import InputError, Reason, VerificationError
+from appliance.core.limits import DEFAULT_ARCHIVE_LIMITS, ArchiveLimits
+
+# Blobs kept in memory, by the media type a descriptor gives them.
+_DOCUMENTS = frozenset(
+    {
+        media.OCI_CONFIG,
+        media.DOCKER_CONFIG,
+        media.EMPTY,
+        media.SIMPLESIGNING,
+        media.DSSE_ENVELOPE,
+        media.CAPSULE_FILE,
+        media.SIGSTORE_TRUSTED_ROOT,
+        "application/json",
+    }
+)
+# Kept when small enough to summarise; otherwise hashed like a layer.
+_OPTIONAL_DOCUMENTS = media.SBOM_TYPES
+# A blob no descriptor has named yet (not our member order): kept provisionally
+# up to this size, in case a manifest arriving later names it as a document.
+_PROVISIONAL_BYTES = 1024 * 1024
+
+
+def _is_document(media_type: str) -> bool:
+    return (
+        media_type in _DOCUMENTS
+        or media_type in media.ALL_MANIFEST_TYPES
+        or media_type.startswith(media.BUNDLE_PREFIX)
+        or media_type == media.LEDGER
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Contents:
+    """What an archive holds, once every check passed."""
+
+    index: ImageIndex
+    manifests: dict[str, Manifest]  # every reachable manifest and index
+    documents: dict[str, bytes]  # kept blobs (manifests included), by digest
+    blobs: dict[str, int]  # every blob's size, by digest
+    media_types: dict[str, str]  # the media type descriptors give each blob
+    order: tuple[str, ...] = field(default_factory=tuple)  # blobs as they came
+    # Named by a descriptor, not carried: only what the ledger says was left
+    # out on purpose (a platform not asked for, a blob the gap holds) may be.
+    missing: frozenset[str] = frozenset()
+
+
+class Intake:
+    """The state of one intake; feed it members in archive order.
+
+    Args:
+        limits: caps on the archive (defaults documented in ArchiveLimits).
+    """
+
+    def __init__(self, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS) -> None:
+        self.limits = limits
+        self._members: set[str] = set()
+        self._blobs: dict[str, int] = {}
+        self._order: list[str] = []
+        self._documents: dict[str, bytes] = {}
+        self._kept_bytes = 0
+        self._sizes: dict[str, int] = {}  # size each descriptor gives a digest
+        self._types: dict[str, str] = {}  # media type each descriptor gives
+        self._manifests: dict[str, Manifest] = {}
+        self._index: ImageIndex | None = None
+        self._layout_seen = False
+
+    # -- as members stream by ---------------------------------------------
+
+    def begin(self, name: str, size: int) -> int:
+        """A member starts: check it, and say how many of its bytes to keep.
+
+        Returns:
+            0 to hash only; otherwise the member is kept whole (its size).
+
+        Raises:
+            InputError: the member is refused (the message names it).
+        """
+        layout.check_member_name(name)
+        where = f"archive member {name}"
+        self._count(name, size, where)
+        if name in layout.DIRECTORIES:
+            return 0
+        if name == layout.OCI_LAYOUT_NAME:
+            if self._members != {name}:
+                msg = "must be the archive's first member"
+                raise InputError(msg, where=where)
+            return self._keep(size, 1024, where)
+        if name == layout.INDEX_NAME:
+            if not self._layout_seen or self._index is not None:
+                msg = "must come right after oci-layout"
+                raise InputError(msg, where=where)
+            return self._keep(size, self.limits.max_json_bytes, where)
+        if self._index is None:
+            msg = "a blob before oci-layout and index.json"
+            raise InputError(msg, where=where)
+        return self._blob_keep(layout.blob_digest(name) or "", size, where)
+
+    def _count(self, name: str, size: int, where: str) -> None:
+        if name in self._members:
+            msg = "appears twice"
+            raise InputError(msg, where=where)
+        self._members.add(name)
+        if len(self._members) > self.limits.max_members:
+            msg = f"more than {self.limits.max_members} members"
+            raise InputError(msg, where="archive", reason=Reason.LIMIT_EXCEEDED)
+        if size > self.limits.max_member_bytes:
+            msg = f"{size} bytes, over the {self.limits.max_member_bytes}-byte member limit"
+            raise InputError(msg, where=where, reason=Reason.LIMIT_EXCEEDED)
+
+    def _blob_keep(self, digest: str, size: int, where: str) -> int:
+        expected = self._sizes.get(digest)
+        if expected is not None and expected != size:
+            msg = f"is {size} bytes; its descriptor says {expected}"
+            raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where=where)
+        media_type = self._types.get(digest)
+        if media_type is None:
+            return size if size <= _PROVISIONAL_BYTES else 0
+        if media_type == media.LEDGER:
+            return self._keep(size, self.limits.max_ledger_bytes, where)
+        if _is_document(media_type) or (
+            media_type in _OPTIONAL_DOCUMENTS and size <= self.limits.max_json_bytes
+        ):
+            return self._keep(size, self.limits.max_json_bytes, where)
+        return 0
+
+    def _keep(self, size: int, cap: int, where: str) -> int:
+        if size > cap:
+            msg = f"{size} bytes, over the {cap}-byte limit for a document"
+            raise InputError(msg, where=where, reason=Reason.LIMIT_EXCEEDED)
+        self._kept_bytes += size
+        if self._kept_bytes > self.limits.max_kept_bytes:
+            msg = f"documents over {self.limits.max_kept_bytes} bytes in all"
+            raise InputError(msg, where="archive", reason=Reason.LIMIT_EXCEEDED)
+        return size
+
+    def end(self, name: str, *, size: int, sha256: str, data: bytes | None) -> None:
+        """A member ended: its size, SHA-256, and its bytes if :meth:`begin` kept them.
+
+        Raises:
+            InputError: a document that does not parse.
+            VerificationError: a blob whose bytes do not hash to its name.
+        """
+        if name in layout.DIRECTORIES:
+            return
+        if name == layout.OCI_LAYOUT_NAME:
+            self._oci_layout(data or b"")
+            return
+        if name == layout.INDEX_NAME:
+            self._index = layout.parse_index(data or b"")
+            for entry in self._index.manifests:
+                self._named(entry, "index.json")
+            return
+        digest = layout.blob_digest(name) or ""
+        if sha256 != digest:
+            msg = f"holds bytes whose sha256 is {sha256}"
+            raise VerificationError(
+                msg, reason=Reason.DIGEST_MISMATCH, where=f"archive member {name}"
+            )
+        self._blobs[digest] = size
+        self._order.append(digest)
+        if data is not None:
+            self._documents[digest] = data
+            if self._types.get(digest) in media.ALL_MANIFEST_TYPES:
+                self._manifest(digest, data)
+
+    # -- documents --------------------------------------------------------------
+
+    def _oci_layout(self, data: bytes) -> None:
+        doc = _json.obj(_json.loads(data, what="oci-layout"), "oci-layout")
+        if doc.get("imageLayoutVersion") != "1.0.0":
+            msg = "imageLayoutVersion must be 1.0.0"
+            raise InputError(msg, where="oci-layout")
+        self._layout_seen = True
+
+    def _named(self, desc: Descriptor, by: str) -> None:
+        """A descriptor names a digest: its size and type must agree with others."""
+        known = self._sizes.get(desc.digest)
+        if known is not None and known != desc.size:
+            msg = f"{desc.digest} is named with two sizes ({known} and {desc.size})"
+            raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where=by)
+        self._sizes[desc.digest] = desc.size
+        self._types.setdefault(desc.digest, desc.media_type)
+        arrived = self._blobs.get(desc.digest)
+        if arrived is not None and arrived != desc.size:
+            msg = f"{desc.digest} is {arrived} bytes; {by} says {desc.size}"
+            raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where=by)
+        # Named after it arrived (not our member order): use what was kept.
+        data = self._documents.get(desc.digest)
+        if (
+            data is not None
+            and desc.media_type in media.ALL_MANIFEST_TYPES
+            and desc.digest not in self._manifests
+        ):
+            self._manifest(desc.digest, data)
+
+    def _manifest(self, digest: str, data: bytes) -> None:
+        where = f"manifest {digest}"
+        manifest = parse(data, media_type=self._types.get(digest), where=where)
+        self._manifests[digest] = manifest
+        for child in manifest.children:
+            self._named(child, where)
+
+    # -- the whole ----------------------------------------------------------
+
+    def finish(self) -> Contents:
+        """Check that the archive adds up, and return what it holds.
+
+        Blobs named but absent are not refused here but reported
+        (``Contents.missing``): the ledger says which were left out on
+        purpose, and the verification refuses any other.
+
+        Raises:
+            InputError: ``oci-layout`` or ``index.json`` is missing, or a
+                document needed was too large to keep when it arrived.
+            VerificationError: a blob is reached by no descriptor.
+        """
+        if not self._layout_seen or self._index is None:
+            msg = "no oci-layout and index.json: not an OCI image layout"
+            raise InputError(msg, where="archive")
+        reachable = self._reachable()
+        missing = frozenset(d for d in reachable if d not in self._blobs)
+        for digest in reachable - missing:
+            if (
+                _is_document(self._types.get(digest, ""))
+                and digest not in self._documents
+            ):
+                msg = (
+                    f"{digest} arrived before the manifest naming it, too large to keep"
+                )
+                raise InputError(msg, where="archive")
+        stray = sorted(set(self._blobs) - reachable)
+        if stray:
+            msg = f"{stray[0]} is reached by no descriptor ({len(stray)} such blob(s)): the archive carries more than its index accounts for"
+            raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where="archive")
+        documents = {d: data for d, data in self._documents.items() if d in reachable}
+        return Contents(
+            index=self._index,
+            manifests=self._manifests,
+            documents=documents,
+            blobs=dict(self._blobs),
+            media_types={d: self._types[d] for d in reachable},
+            order=tuple(self._order),
+            missing=missing,
+        )
+
+    def _reachable(self) -> set[str]:
+        if self._index is None:
+            return set()
+        seen: set[str] = set()
+        stack = [e.digest for e in self._index.manifests]
+        while stack:
+            digest = stack.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            manifest = self._manifests.get(digest)
+            if manifest is not None:
+                stack.extend(c.digest for c in manifest.children)
+            elif (
+                self._types.get(digest) in media.ALL_MANIFEST_TYPES
+                and digest in self._blobs
+            ):
+                msg = f"manifest {digest} arrived before anything named it and was too large to keep"
+                raise InputError(msg, where="archive")
+        return seen
+
+    def received(self, digest: str) -> bool:
+        """Whether the blob ``digest`` has arrived."""
+        return digest in self._blobs
+
+    def next_wanted(self) -> str | None:
+        """A digest named but not yet received, manifests first (directory intake)."""
+        if self._index is None:
+            return None
+        for desc in layout.member_order(self._index.manifests, self._manifests):
+            if desc.digest not in self._blobs:
+                return desc.digest
+        return None

@@ -1,0 +1,92 @@
+"""Read an archive's contents by what its entries are: the ledger, trust, images.
+
+Pure views over :class:`~appliance.core.archive.intake.Contents`, for the
+appliance's verifier and the exporter's ``inspect`` alike.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from appliance.core.archive import capsule, media
+from appliance.core.archive.layout import Kind
+from appliance.core.archive.ledger import Ledger
+from appliance.core.archive.manifest import Descriptor, ImageManifest
+from appliance.core.errors import InputError, Reason, VerificationError
+
+if TYPE_CHECKING:
+    from appliance.core.archive.intake import Contents
+
+
+def entries(contents: Contents, kind: str) -> list[Descriptor]:
+    """``index.json`` entries of one kind, in order."""
+    return [
+        e for e in contents.index.manifests if e.annotations.get(media.KIND) == kind
+    ]
+
+
+def _single_layer(
+    contents: Contents, entry: Descriptor, what: str
+) -> tuple[ImageManifest, bytes]:
+    manifest = contents.manifests.get(entry.digest)
+    if not isinstance(manifest, ImageManifest) or len(manifest.layers) != 1:
+        msg = f"the {what} entry is not a one-layer artifact"
+        raise InputError(msg, where="index.json")
+    data = contents.documents.get(manifest.layers[0].digest)
+    if data is None:
+        msg = f"the {what} is not in the archive"
+        raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where="archive")
+    return manifest, data
+
+
+def ledger(contents: Contents) -> tuple[Ledger, Descriptor]:
+    """The export ledger, and its entry.
+
+    Raises:
+        InputError: no ledger, two, or one that does not parse.
+    """
+    found = entries(contents, Kind.LEDGER)
+    if len(found) != 1:
+        msg = f"an archive carries exactly one ledger; this one has {len(found)}"
+        raise InputError(msg, where="index.json")
+    manifest, data = _single_layer(contents, found[0], "ledger")
+    if manifest.artifact_type != media.LEDGER:
+        msg = "the ledger entry is not a ledger artifact"
+        raise InputError(msg, where="index.json")
+    return Ledger.from_bytes(data), found[0]
+
+
+def trust_files(contents: Contents) -> tuple[str, dict[str, bytes]] | None:
+    """``(artifact type, files)`` of the trust the archive carries, if any.
+
+    Trusted for nothing: the capsule is replayed from the appliance's own
+    root; a plain trusted root is used only on the operator's say-so.
+
+    Raises:
+        InputError: more than one trust entry, or a malformed one.
+    """
+    found = entries(contents, Kind.TRUST)
+    if not found:
+        return None
+    if len(found) > 1:
+        msg = "an archive carries at most one trust entry"
+        raise InputError(msg, where="index.json")
+    manifest = contents.manifests.get(found[0].digest)
+    if not isinstance(manifest, ImageManifest) or manifest.artifact_type not in (
+        media.TRUST_CAPSULE,
+        media.TRUSTED_ROOT,
+    ):
+        msg = "the trust entry is neither a TUF capsule nor a trusted root"
+        raise InputError(msg, where="index.json")
+    return manifest.artifact_type, capsule.files_of(manifest, contents.documents)
+
+
+def accounted(
+    contents: Contents, ledger_entry: Descriptor, ledger_: Ledger
+) -> set[str]:
+    """Every blob the ledger accounts for: what it lists, and the ledger itself."""
+    own = {ledger_entry.digest}
+    manifest = contents.manifests.get(ledger_entry.digest)
+    if manifest is not None:
+        own.update(c.digest for c in manifest.children)
+    return own | {c.digest for c in ledger_.contents}

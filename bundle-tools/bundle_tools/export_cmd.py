@@ -1,0 +1,306 @@
+"""``bundle-tools export`` and ``bundle-tools inspect``: flags, and what they print.
+
+Every input is checked before the first network request: the references
+(and ``-f LIST``), ``--platform``, the trust choice, the output path.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from airlock_io.exit_codes import ExitCode
+from appliance.core.errors import InputError, Reason
+
+if TYPE_CHECKING:
+    import argparse
+
+    from appliance.core.archive.reference import Reference
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``export`` and ``inspect``."""
+    export = commands.add_parser(
+        "export",
+        help="pull images, everything signed about them and the trust root into one archive",
+        description=(
+            "Pull each image (all platforms, or those named), its cosign signatures, attestations "
+            "and SBOMs (sha256-<hex>.sig/.att/.sbom), its OCI 1.1 referrers (the API, or the "
+            "sha256-<hex> fallback tag) and Sigstore bundles, recursively, and the Sigstore trust "
+            "root through TUF, into one deterministic OCI layout packed as tar+zstd. Nothing is "
+            "dropped silently: the ledger inside lists what was found, carried and left out."
+        ),
+    )
+    export.add_argument(
+        "references", metavar="REF", nargs="*", help="image reference (tag or digest)"
+    )
+    export.add_argument(
+        "-f",
+        dest="ref_file",
+        metavar="LIST",
+        type=Path,
+        help="file of references, one per line (# comments)",
+    )
+    export.add_argument(
+        "--out",
+        "--output-file",
+        dest="out",
+        metavar="OUT.tar.zst",
+        type=Path,
+        required=True,
+        help="the archive to write",
+    )
+    platforms = export.add_argument_group("platforms")
+    platforms.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="OS/ARCH[/VARIANT]",
+        help="keep only these platforms of multi-arch images (repeatable)",
+    )
+    platforms.add_argument(
+        "--all-platforms", action="store_true", help="keep every platform (the default)"
+    )
+    trust = export.add_argument_group("trust (one of)").add_mutually_exclusive_group()
+    trust.add_argument(
+        "--trust-capsule",
+        metavar="DIR",
+        type=Path,
+        help="embed this capsule (from `bundle-tools trust update`)",
+    )
+    trust.add_argument(
+        "--trusted-root",
+        metavar="FILE",
+        type=Path,
+        help="embed a plain trusted_root.json (private Sigstore; not TUF-backed)",
+    )
+    trust.add_argument(
+        "--no-trust",
+        action="store_true",
+        help="embed no trust (the appliance must already hold it)",
+    )
+    registry = export.add_argument_group("registries")
+    registry.add_argument(
+        "--allow-http-registry",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="speak plain HTTP to this registry (repeatable)",
+    )
+    registry.add_argument(
+        "--signatures-from",
+        action="append",
+        default=[],
+        metavar="[REF=]REPO",
+        help="also look for signatures in REPO (for REF only, or for all)",
+    )
+    registry.add_argument(
+        "--jobs",
+        type=int,
+        default=4,
+        metavar="N",
+        help="parallel blob transfers (default 4)",
+    )
+    registry.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="blob cache (default $BUNDLE_TOOLS_CACHE or $XDG_CACHE_HOME/airlock-bundle-tools)",
+    )
+    export.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="summary format on stdout",
+    )
+    export.set_defaults(handler=run_export)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="what an archive holds, from its ledger and layout, without extracting it",
+    )
+    inspect.add_argument("archive", metavar="ARCHIVE", type=Path)
+    inspect.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    inspect.set_defaults(handler=run_inspect)
+
+
+def _references(args: argparse.Namespace) -> list[tuple[str, Reference]]:
+    from airlock_io import inputs  # noqa: PLC0415
+    from appliance.core.archive.reference import parse_reference  # noqa: PLC0415
+
+    asked = list(args.references)
+    if args.ref_file is not None:
+        text = inputs.read_file(
+            args.ref_file, what="reference list", max_bytes=inputs.MAX_POLICY_BYTES
+        )
+        try:
+            lines = text.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise InputError("not UTF-8 text", where=str(args.ref_file)) from exc
+        for number, line in enumerate(lines, 1):
+            entry = line.split("#", 1)[0].strip()
+            if entry:
+                if " " in entry:
+                    msg = f"line {number}: one reference per line"
+                    raise InputError(msg, where=str(args.ref_file), reason=Reason.USAGE)
+                asked.append(entry)
+    if not asked:
+        msg = "name at least one image (REF, or -f LIST)"
+        raise InputError(msg, reason=Reason.USAGE)
+    seen: dict[str, str] = {}
+    parsed = []
+    for item in asked:
+        ref = parse_reference(item)
+        if str(ref) in seen:
+            continue  # the same image asked twice is carried once
+        seen[str(ref)] = item
+        parsed.append((item, ref))
+    return parsed
+
+
+def _signatures_from(
+    args: argparse.Namespace, refs: list[tuple[str, Reference]]
+) -> dict[str, list[Reference]]:
+    from appliance.core.archive.reference import parse_reference  # noqa: PLC0415
+
+    found: dict[str, list[Reference]] = {}
+    asked = {a for a, _ in refs}
+    for item in args.signatures_from:
+        target, sep, repo = item.rpartition("=")
+        if sep and target not in asked:
+            msg = f"names {target!r}, which is not among the references"
+            raise InputError(
+                msg, where=f"--signatures-from {item}", reason=Reason.USAGE
+            )
+        ref = parse_reference(repo)
+        if ref.digest is not None or (ref.tag not in (None, "latest")):
+            msg = "name a repository, without tag or digest"
+            raise InputError(
+                msg, where=f"--signatures-from {item}", reason=Reason.USAGE
+            )
+        found.setdefault(target if sep else "", []).append(ref)
+    return found
+
+
+def _jobs(value: int) -> int:
+    if not 1 <= value <= 64:  # noqa: PLR2004
+        msg = "between 1 and 64"
+        raise InputError(msg, where=f"--jobs {value}", reason=Reason.USAGE)
+    return value
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export, then print the summary."""
+    from appliance.core.archive.manifest import Platform  # noqa: PLC0415
+    from bundle_tools import export, progress  # noqa: PLC0415
+    from bundle_tools.collect.blobs import default_cache  # noqa: PLC0415
+
+    if args.all_platforms and args.platform:
+        raise InputError(
+            "give --platform or --all-platforms, not both", reason=Reason.USAGE
+        )
+    refs = _references(args)
+    trust = (
+        export.Trust(kind="capsule", path=args.trust_capsule)
+        if args.trust_capsule is not None
+        else export.Trust(kind="trusted-root", path=args.trusted_root)
+        if args.trusted_root is not None
+        else export.Trust(kind="none")
+        if args.no_trust
+        else export.Trust(kind="refresh")
+    )
+    request = export.Request(
+        references=refs,
+        out=args.out,
+        platforms=tuple(Platform.parse(p) for p in args.platform),
+        trust=trust,
+        allow_http=frozenset(args.allow_http_registry),
+        jobs=_jobs(args.jobs),
+        cache=args.cache or default_cache(),
+        created=export.export_time(),
+        signatures_from=_signatures_from(args, refs),
+    )
+    reporter, context = progress.reporter(images=len(refs))
+    with context:
+        summary = export.export(request, reporter)
+    if args.output == "json":
+        print(json.dumps(summary.to_json(), indent=2))
+        return ExitCode.OK
+    _print_summary(summary)
+    return ExitCode.OK
+
+
+def _print_summary(summary: object) -> None:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from bundle_tools.export import Summary  # noqa: PLC0415
+
+    assert isinstance(summary, Summary)  # noqa: S101 - narrows the type
+    console = Console(file=sys.stdout, highlight=False)
+    table = Table(title=f"Exported to {summary.archive}")
+    for column in (
+        "image",
+        "digest",
+        "platforms",
+        "signatures",
+        "attestations",
+        "sboms",
+        "referrers",
+        "left out",
+    ):
+        table.add_column(column)
+    for image in summary.ledger.images:
+        count = {
+            k: sum(1 for r in image.related if r.kind == k)
+            for k in ("signature", "attestation", "sbom", "referrer")
+        }
+        platforms = (
+            ", ".join(p.platform for p in image.platforms if p.included) or "single"
+        )
+        table.add_row(
+            image.asked,
+            image.digest[:19],
+            platforms,
+            *(str(count[k]) for k in ("signature", "attestation", "sbom", "referrer")),
+            str(
+                len(image.left_out) + sum(1 for p in image.platforms if not p.included)
+            ),
+        )
+    console.print(table)
+    trust = summary.ledger.trust
+    console.print(
+        f"{summary.blobs} blobs, {summary.blob_bytes / 1024**2:,.1f} MiB ({summary.fetched} fetched, the rest from the cache); "
+        f"archive {summary.size / 1024**2:,.1f} MiB, {summary.sha256}"
+    )
+    console.print(
+        f"trust: {trust.kind}"
+        + (
+            f", TUF root v{trust.root_version}, timestamp v{trust.timestamp_version}"
+            if trust.root_version
+            else ""
+        )
+    )
+    for image in summary.ledger.images:
+        for reason in image.left_out:
+            console.print(f"left out ({image.asked}): {reason}")
+        for platform in image.platforms:
+            if not platform.included:
+                console.print(
+                    f"left out ({image.asked}): platform {platform.platform}: {platform.reason}"
+                )
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    """Print what an archive holds."""
+    from bundle_tools.inspect import describe, render  # noqa: PLC0415
+
+    report = describe(args.archive)
+    if args.output == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        render(report)
+    return ExitCode.OK

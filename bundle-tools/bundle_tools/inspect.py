@@ -1,0 +1,125 @@
+"""``bundle-tools inspect``: what an archive holds, without extracting anything.
+
+One streaming pass (the appliance's own reader: every member hashed, the
+layout checked), then the ledger and the layout are summarised: images,
+platforms, what was found about each, the trust carried and its age, sizes.
+Nothing is verified cryptographically here: that is the appliance's job.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airlock_io.archive import read_archive
+from appliance.core.archive import view
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe(path: Path) -> dict[str, Any]:
+    """A JSON-ready description of the archive at ``path``.
+
+    Raises:
+        InputError: unreadable, truncated, or not an Airlock archive.
+        VerificationError: a member that does not hash to its name.
+    """
+    archive = read_archive(path)
+    contents = archive.contents
+    ledger, _ = view.ledger(contents)
+    now = datetime.now(UTC)
+    trust = ledger.trust
+    kinds: dict[str, int] = {}
+    images = []
+    for image in ledger.images:
+        counted: dict[str, int] = {}
+        for related in image.related:
+            counted[related.kind] = counted.get(related.kind, 0) + 1
+            kinds[related.kind] = kinds.get(related.kind, 0) + 1
+        images.append(
+            {
+                "asked": image.asked,
+                "reference": image.reference,
+                "digest": image.digest,
+                "platforms": [p.to_json() for p in image.platforms],
+                "related": counted,
+                "leftOut": list(image.left_out),
+                "lacksOffline": sorted(
+                    {
+                        lack
+                        for r in image.related
+                        for e in r.evidence
+                        for lack in e.lacks
+                    }
+                ),
+            }
+        )
+    return {
+        "archive": str(path),
+        "kind": archive.kind,
+        "sha256": archive.sha256,
+        "size": archive.size,
+        "exporter": f"{ledger.tool} {ledger.tool_version}",
+        "created": _iso(ledger.created),
+        "ageDays": round((now - ledger.created).total_seconds() / 86400, 1),
+        "images": images,
+        "related": kinds,
+        "trust": {
+            **trust.to_json(),
+            "timestampAgeDays": None
+            if trust.timestamp_expires is None
+            else round((now - trust.timestamp_expires).total_seconds() / 86400, 1),
+        },
+        "blobs": len(contents.blobs),
+        "blobBytes": sum(contents.blobs.values()),
+        "notCarried": sorted(contents.missing),
+    }
+
+
+def render(report: dict[str, Any]) -> None:
+    """Print the description as text."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    console = Console(file=sys.stdout, highlight=False)
+    console.print(
+        f"{report['archive']}: {report['kind']}, {report['size'] / 1024**2:,.1f} MiB, {report['sha256'] or '(a directory)'}"
+    )
+    console.print(
+        f"exported by {report['exporter']} at {report['created']} ({report['ageDays']} days ago)"
+    )
+    table = Table()
+    for column in ("image", "digest", "platforms", "found about it", "lacks offline"):
+        table.add_column(column)
+    for image in report["images"]:
+        platforms = (
+            ", ".join(
+                p["platform"] + ("" if p["included"] else " (left out)")
+                for p in image["platforms"]
+            )
+            or "single"
+        )
+        found = (
+            ", ".join(f"{n} {k}" for k, n in sorted(image["related"].items()))
+            or "nothing"
+        )
+        table.add_row(
+            image["asked"],
+            image["digest"][:19],
+            platforms,
+            found,
+            "; ".join(image["lacksOffline"]) or "-",
+        )
+    console.print(table)
+    trust = report["trust"]
+    line = f"trust: {trust['kind']}"
+    if trust.get("rootVersion"):
+        line += f", TUF root v{trust['rootVersion']}, timestamp v{trust['timestampVersion']}, expires {trust['timestampExpires']}"
+    console.print(line)
+    console.print(f"{report['blobs']} blobs, {report['blobBytes'] / 1024**2:,.1f} MiB")

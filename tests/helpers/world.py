@@ -1,0 +1,125 @@
+"""A small world of signed images in a registry, as the mission meets them.
+
+``publish_world`` publishes, in one repository namespace:
+
+* ``app:v1``: a single-platform image (layers of a few MiB), signed keylessly
+  (legacy ``.sig``), attested (legacy ``.att``, SLSA provenance, itself signed:
+  an attestation's own signature), with an SBOM attachment (``.sbom``), and
+  signed again with a key (a second ``.sig`` layer, logged);
+* ``multi:v2``: a two-platform index, signed keylessly with a cosign v3 bundle
+  referrer (tag fallback), its index *and* each platform (``--recursive``);
+* ``rogue:v1``: an image signed by the wrong identity.
+
+Used by the exporter, the verifier, the loader and the demo alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.helpers import oci, publish
+
+if TYPE_CHECKING:
+    from tests.helpers.registry import Registry
+    from tests.helpers.sigstore_stack import SigstoreStack
+
+IDENTITY = "release@airlock.test"
+ROGUE = "intruder@elsewhere.test"
+SBOM = b'{"spdxVersion":"SPDX-2.3","name":"app","packages":[{"name":"busybox","versionInfo":"1.36"},{"name":"musl","versionInfo":"1.2.4"}]}'
+
+
+@dataclass
+class World:
+    """What was published, and with what keys."""
+
+    registry: Registry
+    stack: SigstoreStack
+    namespace: str
+    app: publish.Image
+    multi: publish.Image
+    rogue: publish.Image
+    key: ec.EllipticCurvePrivateKey
+    related: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # image -> manifest digests
+
+    @property
+    def public_pem(self) -> bytes:
+        """The release key's public half, PEM."""
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    @property
+    def references(self) -> list[str]:
+        """Every image's reference."""
+        return [self.app.reference, self.multi.reference, self.rogue.reference]
+
+
+def publish_world(
+    registry: Registry,
+    stack: SigstoreStack,
+    *,
+    namespace: str,
+    layer_bytes: int = 2 * 1024 * 1024,
+) -> World:
+    """Publish the world under ``namespace/`` in ``registry``."""
+    signer = publish.Signer(registry, stack)
+    key = ec.generate_private_key(ec.SECP256R1())
+    app = publish.image(
+        registry, f"{namespace}/app", "v1", layer_bytes=layer_bytes, layers=2
+    )
+    multi = publish.index(
+        registry, f"{namespace}/multi", "v2", layer_bytes=layer_bytes // 2
+    )
+    rogue = publish.image(registry, f"{namespace}/rogue", "v1")
+    related: dict[str, list[str]] = {"app": [], "multi": [], "rogue": []}
+    signer.sign_legacy(app, identity=IDENTITY)
+    attestation = signer.attest_legacy(
+        app,
+        identity=IDENTITY,
+        predicate={
+            "buildDefinition": {"buildType": "https://airlock.test/build/v1"},
+            "runDetails": {"builder": {"id": "https://ci.airlock.test/builder"}},
+        },
+    )
+    related["app"].append(attestation)
+    related["app"].append(signer.attach_sbom(app, SBOM))
+    # Appended to the same .sig image: the tag now names the two-layer manifest.
+    related["app"].append(signer.sign_legacy(app, key=key))
+    # An attestation's own signature: a signature of the .att manifest.
+    related["app"].append(
+        signer.sign_legacy(app, digest=attestation, identity=IDENTITY)
+    )
+    related["multi"].append(signer.bundle_referrer(multi, identity=IDENTITY))
+    for platform_digest in multi.platforms.values():
+        related["multi"].append(
+            signer.bundle_referrer(
+                multi,
+                identity=IDENTITY,
+                subject={
+                    "mediaType": oci.MANIFEST,
+                    "digest": platform_digest,
+                    "size": _size(registry, multi.repo, platform_digest),
+                },
+            )
+        )
+    related["rogue"].append(signer.sign_legacy(rogue, identity=ROGUE))
+    return World(
+        registry=registry,
+        stack=stack,
+        namespace=namespace,
+        app=app,
+        multi=multi,
+        rogue=rogue,
+        key=key,
+        related=related,
+    )
+
+
+def _size(registry: Registry, repo: str, digest: str) -> int:
+    return len(registry.get_manifest(repo, digest).body)
