@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import hsm, startup, verify
+from benchmarks import export, hsm, startup, verify
 
 
 def _table(title: str) -> Table:
@@ -52,6 +52,28 @@ def main() -> int:
             f"{ours / theirs:.2f}x",
             "<= 0.30x (0.2x sealed)",
         )
+    console.print(table)
+    ours_run, peer_run, size = export.run()
+    table = Table(
+        title=f"Export of a {size / 1024**3:.2f} GiB image (4 layers) from a loopback registry, cold cache (median of 3)"
+    )
+    for column in (
+        "what",
+        "ours (s)",
+        "skopeo + tar + zstd (s)",
+        "ratio ours/peer",
+        "goal",
+        "peak RSS ours / peer",
+    ):
+        table.add_column(column)
+    table.add_row(
+        "bundle-tools export",
+        f"{ours_run.seconds:.2f}",
+        f"{peer_run.seconds:.2f}",
+        f"{ours_run.seconds / peer_run.seconds:.2f}x",
+        "<= 1.0x, RSS <= 200 MiB",
+        f"{ours_run.peak_rss_mib:.0f} / {peer_run.peak_rss_mib:.0f} MiB",
+    )
     console.print(table)
     ours_rate, raw_rate = hsm.run()
     table = Table(

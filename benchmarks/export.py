@@ -1,0 +1,131 @@
+"""Export speed: ``bundle-tools export`` against skopeo + tar + zstd, same run.
+
+A 1 GiB image (four 256 MiB layers of random data, so incompressible, like
+real gzip layers) is published to a loopback docker-registry. Then, each
+from a cold cache and into a fresh directory:
+
+* ours: ``bundle-tools export REF --out X.tar.zst`` (fetch, check, pack);
+* the peer: ``skopeo copy --preserve-digests docker://REF oci:DIR`` followed
+  by ``tar -cf - DIR | zstd -T0 -3``, the two timed together.
+
+Goal (issue: exporter): ours <= 1.0x the peer's combined time, and our peak
+RSS <= 200 MiB. Peak RSS is each process tree's ``ru_maxrss``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.helpers import netguard, publish
+from tests.helpers import registry as registry_mod
+
+BIN = Path(sys.executable).parent
+LAYERS = 4
+LAYER_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Run:
+    """One timed run: seconds and the peak RSS of what ran (MiB)."""
+
+    seconds: float
+    peak_rss_mib: float
+
+
+def _timed(
+    argv: list[str], *, env: dict[str, str] | None = None, shell: bool = False
+) -> Run:
+    """Run in a fresh child wrapper so ``ru_maxrss`` is this command's alone."""
+    wrapper = (
+        "import resource, subprocess, sys, time\n"
+        "start = time.perf_counter()\n"
+        f"done = subprocess.run(sys.argv[1:] if not {shell} else ' '.join(sys.argv[1:]), shell={shell}, capture_output=True)\n"
+        "elapsed = time.perf_counter() - start\n"
+        "if done.returncode: sys.exit(done.stderr.decode()[-2000:])\n"
+        "print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(done.stderr[-2000:])
+    out = done.stdout.split()
+    return Run(seconds=float(out[0]), peak_rss_mib=int(out[1]) / 1024)
+
+
+def run(repeats: int = 3) -> tuple[Run, Run, int]:
+    """(ours, peer, image bytes): medians of ``repeats`` cold runs each."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-export-") as tmp,
+        netguard.loopback(),
+    ):
+        work = Path(tmp)
+        server = registry_mod.start(work / "registry")
+        try:
+            image = publish.image(
+                server, "bench/big", "v1", layer_bytes=LAYER_BYTES, layers=LAYERS
+            )
+            size = sum(
+                (work / "registry").joinpath(*p.parts).stat().st_size
+                for p in (
+                    server.blob_path(d).relative_to(work / "registry")
+                    for d in image.layers
+                )
+            )
+            ours_runs, peer_runs = [], []
+            env = {**os.environ, "SOURCE_DATE_EPOCH": "1790000000"}
+            for i in range(repeats):
+                out = work / f"ours-{i}"
+                out.mkdir()
+                ours_runs.append(
+                    _timed(
+                        [str(BIN / "bundle-tools"), "export", image.reference, "--out", str(out / "t.tar.zst"),
+                         "--no-trust", "--allow-http-registry", server.address, "--cache", str(out / "cache")],
+                        env=env,
+                    )
+                )  # fmt: skip
+                with contextlib.suppress(OSError):
+                    for path in sorted(out.rglob("*"), reverse=True):
+                        path.unlink() if path.is_file() else path.rmdir()
+                peer = work / f"peer-{i}"
+                peer.mkdir()
+                peer_runs.append(
+                    _timed(  # noqa: S604 - the peer is a shell pipeline of our own paths
+                        [
+                            (
+                                "skopeo --insecure-policy copy --preserve-digests --src-tls-verify=false "
+                                f"docker://{image.reference} oci:{peer}/layout:v1 && "
+                                f"tar -cf - -C {peer} layout | zstd -q -T0 -3 -o {peer}/t.tar.zst"
+                            )
+                        ],
+                        shell=True,
+                    )
+                )  # fmt: skip
+                subprocess.run(["rm", "-rf", str(peer)], check=True)
+        finally:
+            server.stop()
+    return _median(ours_runs), _median(peer_runs), size
+
+
+def _median(runs: list[Run]) -> Run:
+    return Run(
+        seconds=statistics.median(r.seconds for r in runs),
+        peak_rss_mib=max(r.peak_rss_mib for r in runs),
+    )
+
+
+if __name__ == "__main__":
+    ours, peer, size = run()
+    print(f"image {size / 1024**3:.2f} GiB: ours {ours.seconds:.2f} s ({ours.peak_rss_mib:.0f} MiB RSS), "
+          f"skopeo+tar+zstd {peer.seconds:.2f} s ({peer.peak_rss_mib:.0f} MiB RSS), ratio {ours.seconds / peer.seconds:.2f}x")  # fmt: skip
