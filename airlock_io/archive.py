@@ -29,7 +29,7 @@ import queue
 import stat
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from appliance.core.archive import layout
 from appliance.core.archive.intake import Contents, Intake
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-CHUNK: Final = 4 * 1024 * 1024
+CHUNK: Final = 1024 * 1024
+_DEPTH: Final = 6  # chunks in flight between two stages
 _BLOCK: Final = 512
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 _REGULAR: Final = (b"0", b"\x00")
@@ -83,8 +84,41 @@ class Cancelled(Exception):  # noqa: N818 - a request, not a failure
     """The caller asked intake to stop (the TUI's cancel)."""
 
 
+def _nothing() -> None:
+    return None
+
+
+class _Pool:
+    """Buffers recycled between two stages: no allocation (and no page faults) per chunk."""
+
+    def __init__(self, count: int, size: int, cancel: threading.Event) -> None:
+        self.free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(count):
+            self.free.put(bytearray(size))
+        self.cancel = cancel
+
+    def take(self) -> bytearray:
+        while True:
+            if self.cancel.is_set():
+                raise Cancelled
+            try:
+                return self.free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+    def lend(
+        self, buffer: bytearray, length: int
+    ) -> tuple[memoryview, Callable[[], None]]:
+        """A view of ``buffer``'s first bytes, and how to give the buffer back."""
+        return memoryview(buffer)[:length], lambda: self.free.put(buffer)
+
+
 class _Pipe:
-    """A bounded queue between two threads that carries errors too."""
+    """A bounded queue between two threads that carries errors too.
+
+    Items are views of a pool's buffers with their release: the consumer
+    releases each when it moves on to the next.
+    """
 
     _END: Final = object()
 
@@ -92,7 +126,7 @@ class _Pipe:
         self.q: queue.Queue[object] = queue.Queue(maxsize=depth)
         self.cancel = cancel
 
-    def put(self, item: object) -> None:
+    def put(self, item: tuple[memoryview, Callable[[], None]]) -> None:
         while True:
             if self.cancel.is_set():
                 raise Cancelled
@@ -106,7 +140,7 @@ class _Pipe:
         with contextlib.suppress(queue.Full):
             self.q.put(error if error is not None else self._END, timeout=1)
 
-    def get(self) -> bytes:
+    def get(self) -> tuple[memoryview, Callable[[], None]]:
         while True:
             if self.cancel.is_set():
                 raise Cancelled
@@ -115,34 +149,35 @@ class _Pipe:
             except queue.Empty:
                 continue
             if item is self._END:
-                return b""
+                return memoryview(b""), _nothing
             if isinstance(item, BaseException):
                 raise item
-            if not isinstance(item, bytes | bytearray | memoryview):
-                raise TypeError(type(item).__name__)  # never: only we put here
-            return bytes(item) if isinstance(item, bytearray) else item  # type: ignore[return-value]
+            return item  # type: ignore[return-value] # only put() adds anything else
 
 
 class _Chunks:
     """Exact reads over a stream of chunks, without copying the bulk."""
 
-    def __init__(self, source: Callable[[], bytes]) -> None:
+    def __init__(
+        self, source: Callable[[], tuple[memoryview, Callable[[], None]]]
+    ) -> None:
         self.source = source
         self.chunk = memoryview(b"")
+        self.release: Callable[[], None] = _nothing
         self.offset = 0
         self.consumed = 0
 
     def _fill(self) -> bool:
         if self.offset < len(self.chunk):
             return True
-        data = self.source()
-        if not data:
-            return False
-        self.chunk, self.offset = memoryview(data), 0
-        return True
+        self.chunk = memoryview(b"")
+        self.release()  # every view of the old chunk is done with
+        self.chunk, self.release = self.source()
+        self.offset = 0
+        return bool(self.chunk)
 
     def pieces(self, n: int) -> Iterator[memoryview]:
-        """Yield views totalling exactly ``n`` bytes.
+        """Yield views totalling exactly ``n`` bytes (each valid until the next).
 
         Raises:
             InputError: the stream ends first (a truncated archive).
@@ -237,12 +272,18 @@ class _Reader:
 
     # -- the file stage ------------------------------------------------------
 
-    def _read_file(self, handle: object, out: _Pipe, hasher: object) -> None:
+    def _read_file(self, handle: BinaryIO, out: _Pipe, hasher: Any) -> None:  # noqa: ANN401 - a hashlib object
+        pool = _Pool(_DEPTH + 2, CHUNK, self.cancel)
         try:
-            while chunk := handle.read(CHUNK):  # type: ignore[attr-defined]
-                hasher.update(chunk)  # type: ignore[attr-defined]
-                self.read_bytes += len(chunk)
-                out.put(chunk)
+            while True:
+                buffer = pool.take()
+                length = handle.readinto(buffer)  # type: ignore[attr-defined] # a raw file
+                if not length:
+                    break
+                view, release = pool.lend(buffer, length)
+                hasher.update(view)
+                self.read_bytes += length
+                out.put((view, release))
             out.close()
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
             out.close(_as_input_error(exc, self.path))
@@ -251,16 +292,21 @@ class _Reader:
         import zstandard  # noqa: PLC0415 - only for .tar.zst
 
         class _Source:
+            """zstd reads the next input only once it consumed the last: then it is released."""
+
             def __init__(self) -> None:
                 self.fed = 0
+                self.release: Callable[[], None] = _nothing
 
-            def read(self, _size: int = -1) -> bytes:
-                data = source.get()
+            def read(self, _size: int = -1) -> memoryview:
+                self.release()
+                data, self.release = source.get()
                 self.fed += len(data)
                 return data
 
         feed = _Source()
         produced = 0
+        pool = _Pool(_DEPTH + 2, CHUNK, self.cancel)
         try:
             # Across frames: anything after the first frame is decompressed
             # too, and then refused by the tar stage unless it is padding.
@@ -269,10 +315,14 @@ class _Reader:
                 read_size=CHUNK,
                 read_across_frames=True,
             )
-            while chunk := reader.read(CHUNK):
-                produced += len(chunk)
+            while True:
+                buffer = pool.take()
+                length = reader.readinto(buffer)
+                if not length:
+                    break
+                produced += length
                 self._check_inflation(produced, feed.fed)
-                out.put(chunk)
+                out.put(pool.lend(buffer, length))
             out.close()
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
             out.close(_as_input_error(exc, self.path))
@@ -338,7 +388,7 @@ class _Reader:
 
     def read_stream(self) -> Archive:
         try:
-            handle = self.path.open("rb")
+            handle = self.path.open("rb", buffering=0)
         except OSError as exc:
             raise _as_input_error(exc, self.path) from exc
         with handle:
@@ -347,7 +397,7 @@ class _Reader:
             compressed = handle.read(4) == _ZSTD_MAGIC
             handle.seek(0)
             file_hash = hashlib.sha256()
-            raw = _Pipe(4, self.cancel)
+            raw = _Pipe(_DEPTH, self.cancel)
             threads = [
                 threading.Thread(
                     target=self._read_file, args=(handle, raw, file_hash), daemon=True
@@ -355,7 +405,7 @@ class _Reader:
             ]
             tar = raw
             if compressed:
-                tar = _Pipe(4, self.cancel)
+                tar = _Pipe(_DEPTH, self.cancel)
                 threads.append(
                     threading.Thread(
                         target=self._decompress, args=(raw, tar), daemon=True

@@ -35,9 +35,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _private_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own appliance state directory, never the user's."""
+    """Every test gets its own appliance state directory and exporter cache, never the user's."""
     state = tmp_path / "appliance-state"
     monkeypatch.setenv("APPLIANCE_STATE_DIR", str(state))
+    monkeypatch.setenv("BUNDLE_TOOLS_CACHE", str(tmp_path / "bundle-tools-cache"))
     return state
 
 

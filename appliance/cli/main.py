@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, cast
 
 from airlock_io import frame
 from appliance import __version__
-from appliance.cli import sign_cmd, trust_cmd, verify_blob
+from appliance.cli import sign_cmd, trust_cmd, verify_blob, verify_cmd
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         "argparse._SubParsersAction[argparse.ArgumentParser]",  # noqa: SLF001 - argparse's own type
         parser.add_subparsers(dest="command", metavar="COMMAND"),
     )
+    verify_cmd.add_parser(commands)
     verify_blob.add_parser(commands)
     trust_cmd.add_parser(commands)
     sign_cmd.add_parsers(commands)

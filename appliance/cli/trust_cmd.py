@@ -64,8 +64,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="replay a TUF chain offline and make its trusted root current",
         description=(
             "Replay a TUF repository that crossed the gap (a directory laid out as served: "
-            "N.root.json, timestamp.json, N.snapshot.json, N.targets.json, targets/<sha256>.<name>) "
-            "from the root the appliance trusts. Signatures, thresholds, hashes, versions and "
+            "N.root.json, timestamp.json, N.snapshot.json, N.targets.json, targets/<sha256>.<name>; "
+            "or the capsule inside a transfer archive) from the root the appliance trusts. Signatures, thresholds, hashes, versions and "
             "rollback are always enforced; only expiry may be relaxed, with --trust-max-age."
         ),
     )
@@ -73,7 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "source",
         metavar="SOURCE",
         type=Path,
-        help="directory laid out as a TUF repository is served",
+        help="directory laid out as a TUF repository is served, or a transfer archive",
     )
     imp.add_argument(
         "--bootstrap-root",
@@ -120,7 +120,7 @@ def run_import(args: argparse.Namespace) -> int:
     from airlock_io import inputs  # noqa: PLC0415
     from appliance.trust import replay  # noqa: PLC0415 - tuf is imported only for trust commands
     from appliance.trust.memory import Memory  # noqa: PLC0415
-    from appliance.trust.source import DirectorySource  # noqa: PLC0415
+    from appliance.trust.source import open_source  # noqa: PLC0415
     from appliance.trust.state import StateStore  # noqa: PLC0415
     from trustroot import store  # noqa: PLC0415
 
@@ -129,7 +129,7 @@ def run_import(args: argparse.Namespace) -> int:
     memory = Memory(env.state_dir())
     # A clock set back would make expired metadata look fresh: refuse it first.
     memory.check_clock(now)
-    source = DirectorySource(args.source)
+    source = open_source(args.source)
     states = StateStore(env.state_dir())
     previous = states.load()
     operator_root = (

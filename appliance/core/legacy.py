@@ -1,12 +1,21 @@
-"""cosign legacy signatures: one layer of a ``sha256-<hex>.sig`` image.
+"""cosign legacy signatures and attestations: layers of ``.sig`` and ``.att`` images.
 
-A layer is a simple-signing payload (the blob) and annotations: the signature,
-the Fulcio certificate and chain, the Rekor "bundle" (a SET and the entry it
-covers) and optionally an RFC 3161 stamp (formats.md §2). That is exactly a
-v0.1 message-signature bundle over the payload bytes, so it is mapped onto
-one and verified by :func:`~appliance.core.verifier.verify_bundle`; then the
-payload's claims are checked: its type, and that it names the image digest.
-The chain annotation is never trusted; paths come from the trusted root.
+A ``.sig`` layer is a simple-signing payload (the blob) and annotations: the
+signature, the Fulcio certificate and chain, the Rekor "bundle" (a SET and
+the entry it covers) and optionally an RFC 3161 stamp (formats.md §2). That is
+exactly a v0.1 message-signature bundle over the payload bytes, so it is
+mapped onto one and verified by :func:`~appliance.core.verifier.verify_bundle`;
+then the payload's claims are checked: its type, that it names the image
+digest, the ``docker-reference`` when one is demanded, and ``-a`` annotations.
+
+A ``.att`` layer is a DSSE envelope (the blob, the exact bytes logged) with
+the same annotations (its signature annotation is empty: the signature is in
+the envelope). It maps onto a DSSE bundle; the statement must name the image
+digest among its subjects (formats.md §2.6, §7).
+
+The chain annotation is never trusted; paths come from the trusted root. A
+layer without a Rekor bundle maps onto a bundle without log entries, which
+only a key signature can pass, and only under ``insecure_ignore_tlog``.
 """
 
 from __future__ import annotations
@@ -20,18 +29,25 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from appliance.core import _json, keys
+from appliance.core import _json
+from appliance.core.archive.reference import parse_reference
 from appliance.core.artifact import Artifact
-from appliance.core.bundle import Bundle, BundleVersion, MessageSignature, TlogEntry
+from appliance.core.bundle import (
+    Bundle,
+    BundleVersion,
+    DsseEnvelope,
+    DsseSignature,
+    MessageSignature,
+    TlogEntry,
+)
 from appliance.core.errors import InputError, Reason, VerificationError
-from appliance.core.policy import KeyPolicy
-from appliance.core.report import TimeSource, VerificationResult
 from appliance.core.verifier import verify_bundle
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from appliance.core.policy import Policy
+    from appliance.core.report import VerificationResult
     from appliance.core.trust import TrustMaterial
 
 SIGNATURE = "dev.cosignproject.cosign/signature"
@@ -39,12 +55,14 @@ CERTIFICATE = "dev.sigstore.cosign/certificate"
 CHAIN = "dev.sigstore.cosign/chain"
 REKOR_BUNDLE = "dev.sigstore.cosign/bundle"
 RFC3161 = "dev.sigstore.cosign/rfc3161timestamp"
+PREDICATE_TYPE = "predicateType"
 PAYLOAD_TYPE = "cosign container image signature"
+_V01 = "application/vnd.dev.sigstore.bundle+json;version=0.1"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegacySignature:
-    """One ``.sig`` layer: the payload blob and its layer annotations."""
+    """One ``.sig`` or ``.att`` layer: its blob and its layer annotations."""
 
     payload: bytes
     annotations: dict[str, str]
@@ -95,34 +113,42 @@ def _timestamps(annotation: str | None) -> tuple[bytes, ...]:
     return (_b64(_json.string(doc, "SignedRFC3161Timestamp", RFC3161), RFC3161),)
 
 
-def to_bundle(layer: LegacySignature) -> Bundle | None:
-    """The v0.1 bundle a layer amounts to; None if it has no Rekor bundle.
-
-    Raises:
-        InputError: an annotation is malformed.
-    """
-    notes = layer.annotations
-    signature = _b64(notes.get(SIGNATURE, ""), SIGNATURE)
-    if not signature:
-        raise InputError("layer has no signature", where=SIGNATURE)
-    certificate = None
-    if notes.get(CERTIFICATE):
-        try:
-            pem = x509.load_pem_x509_certificate(notes[CERTIFICATE].encode())
-        except ValueError as exc:
-            raise InputError("not a PEM certificate", where=CERTIFICATE) from exc
-        certificate = pem.public_bytes(serialization.Encoding.DER)
-    if not notes.get(REKOR_BUNDLE):
+def _certificate(notes: dict[str, str]) -> bytes | None:
+    if not notes.get(CERTIFICATE):
         return None
+    try:
+        pem = x509.load_pem_x509_certificate(notes[CERTIFICATE].encode())
+    except ValueError as exc:
+        raise InputError("not a PEM certificate", where=CERTIFICATE) from exc
+    return pem.public_bytes(serialization.Encoding.DER)
+
+
+def _bundle(notes: dict[str, str], content: MessageSignature | DsseEnvelope) -> Bundle:
+    certificate = _certificate(notes)
     return Bundle(
-        media_type="application/vnd.dev.sigstore.bundle+json;version=0.1",
+        media_type=_V01,
         version=BundleVersion.V0_1,
         certificate=certificate,
         extra_certificates=(),
         public_key_hint=None if certificate else "",
-        tlog_entries=(_entry(notes[REKOR_BUNDLE]),),
+        tlog_entries=(_entry(notes[REKOR_BUNDLE]),) if notes.get(REKOR_BUNDLE) else (),
         rfc3161_timestamps=_timestamps(notes.get(RFC3161)),
-        content=MessageSignature(
+        content=content,
+    )
+
+
+def to_bundle(layer: LegacySignature) -> Bundle:
+    """The v0.1 message-signature bundle a ``.sig`` layer amounts to.
+
+    Raises:
+        InputError: an annotation is malformed.
+    """
+    signature = _b64(layer.annotations.get(SIGNATURE, ""), SIGNATURE)
+    if not signature:
+        raise InputError("layer has no signature", where=SIGNATURE)
+    return _bundle(
+        layer.annotations,
+        MessageSignature(
             digest_algorithm="sha256",
             digest=hashlib.sha256(layer.payload).digest(),
             signature=signature,
@@ -130,13 +156,70 @@ def to_bundle(layer: LegacySignature) -> Bundle | None:
     )
 
 
+def to_attestation_bundle(layer: LegacySignature) -> Bundle:
+    """The DSSE bundle a ``.att`` layer (an envelope and annotations) amounts to.
+
+    Raises:
+        InputError: the envelope or an annotation is malformed.
+    """
+    where = "attestation envelope"
+    envelope = _json.obj(_json.loads(layer.payload, what=where), where)
+    signatures = _json.member_list(envelope, "signatures", where)
+    if len(signatures) != 1:
+        # cosign attests with one key; a bundle carries exactly one signature.
+        msg = f"expected one signature, found {len(signatures)}"
+        raise InputError(msg, where=where)
+    signature = _json.obj(signatures[0], f"{where}.signatures[0]")
+    return _bundle(
+        layer.annotations,
+        DsseEnvelope(
+            payload=_json.b64(
+                envelope.get("payload"), f"{where}.payload", allow_empty=True
+            ),
+            payload_type=_json.string(envelope, "payloadType", where),
+            signatures=(
+                DsseSignature(
+                    sig=_json.b64(signature.get("sig"), f"{where}.signatures[0].sig"),
+                    keyid=_json.opt_string(signature, "keyid", where) or "",
+                ),
+            ),
+        ),
+    )
+
+
+def _same_repository(claimed: object, repository: str) -> bool:
+    """Whether a payload's ``docker-reference`` names ``repository``.
+
+    Both sides normalised as docker does (cosign writes ``index.docker.io``
+    for Docker Hub); a claim that is not a reference never matches.
+    """
+    if not isinstance(claimed, str):
+        return False
+    try:
+        return parse_reference(claimed).name == parse_reference(repository).name
+    except InputError:
+        return False
+
+
 def check_payload(
-    payload: bytes, *, image_digest: str, annotations: dict[str, str] | None = None
+    payload: bytes,
+    *,
+    image_digest: str,
+    annotations: dict[str, str] | None = None,
+    reference: str | None = None,
 ) -> dict[str, Any]:
     """Check a simple-signing payload's claims (cosign ``SimpleClaimVerifier``).
 
+    Args:
+        payload: the verified payload bytes.
+        image_digest: the digest the payload must name.
+        annotations: ``-a`` annotations it must carry under ``optional``.
+        reference: if given, the ``docker-reference`` it must name when it
+            names one (the repository the image was exported from).
+
     Raises:
-        VerificationError: wrong type, another image, or annotations differ.
+        VerificationError: wrong type, another image or repository, or
+            annotations differ.
     """
     try:
         doc = _json.obj(_json.loads(payload, what="simple-signing payload"), "payload")
@@ -147,7 +230,7 @@ def check_payload(
         ) from exc
     if critical.get("type") != PAYLOAD_TYPE:
         raise VerificationError(
-            f"payload type is {critical.get('type')!r}",
+            f"payload type is {str(critical.get('type'))[:60]!r}",
             reason=Reason.UNSUPPORTED_FORMAT,
             where="payload",
         )
@@ -160,7 +243,19 @@ def check_payload(
     )
     if digests != [image_digest]:
         raise VerificationError(
-            f"payload signs {digests[0] if digests else 'no digest'}, not {image_digest}",
+            f"payload signs {str(digests[0])[:80] if digests else 'no digest'}, not {image_digest}",
+            reason=Reason.DIGEST_MISMATCH,
+            where="payload",
+        )
+    identity = critical.get("identity")
+    claimed = identity.get("docker-reference") if isinstance(identity, dict) else None
+    if (
+        reference is not None
+        and claimed not in (None, "")
+        and not _same_repository(claimed, reference)
+    ):
+        raise VerificationError(
+            f"payload was signed for {str(claimed)[:120]}, not {reference}",
             reason=Reason.DIGEST_MISMATCH,
             where="payload",
         )
@@ -184,8 +279,9 @@ def verify_legacy(  # noqa: PLR0913 - every input is keyword-only and named
     now: datetime,
     require_tlog: bool = True,
     annotations: dict[str, str] | None = None,
+    reference: str | None = None,
 ) -> VerificationResult:
-    """Verify one legacy signature layer for ``image_digest``.
+    """Verify one ``.sig`` layer for ``image_digest``.
 
     Args:
         layer: the payload blob and layer annotations.
@@ -194,55 +290,76 @@ def verify_legacy(  # noqa: PLR0913 - every input is keyword-only and named
         policy: the identity or key the signer must have.
         now: the caller's clock (recorded only).
         require_tlog: demand a Rekor entry (default). Only key-signed layers
-            can ever pass without one.
+            can ever pass without one (cosign's ``--insecure-ignore-tlog``).
         annotations: ``-a`` annotations the payload must carry.
+        reference: the repository the payload's ``docker-reference`` must
+            name, if it names one.
 
     Raises:
         VerificationError: any check failed.
         InputError: the layer's annotations are malformed.
     """
-    bundle = to_bundle(layer)
-    if bundle is None:
-        if require_tlog or not isinstance(policy, KeyPolicy):
-            raise VerificationError(
-                "signature has no Rekor entry (no bundle annotation)",
-                reason=Reason.TLOG_ENTRY_MISSING,
-                where="signature layer",
-            )
-        keys.verify(
-            policy.key,
-            _b64(layer.annotations.get(SIGNATURE, ""), SIGNATURE),
-            layer.payload,
-            what="image",
-            where="signature layer",
-        )
-        check_payload(layer.payload, image_digest=image_digest, annotations=annotations)
-        return VerificationResult(
-            signer="key " + keys.key_id(policy.key).hex()[:16],
-            issuer=None,
-            signing_time=None,
-            time_source=TimeSource.NONE,
-            log_index=None,
-            log_url=None,
-            bundle_version="cosign-legacy",
-            content="cosign-legacy",
-            subject=image_digest,
-            trust_source=trust.source,
-            trust_sha256=trust.sha256,
-            tuf_backed=trust.tuf_backed,
-            checks=(
-                "signature over the payload verifies (no transparency log demanded)",
-                f"payload names {image_digest}",
-            ),
-        )
     result = verify_bundle(
-        bundle, artifact=Artifact(layer.payload), trust=trust, policy=policy, now=now
+        to_bundle(layer),
+        artifact=Artifact(layer.payload),
+        trust=trust,
+        policy=policy,
+        now=now,
+        insecure_ignore_tlog=not require_tlog,
     )
-    check_payload(layer.payload, image_digest=image_digest, annotations=annotations)
+    check_payload(
+        layer.payload,
+        image_digest=image_digest,
+        annotations=annotations,
+        reference=reference,
+    )
     return replace(
         result,
         bundle_version="cosign-legacy",
         content="cosign-legacy",
         subject=image_digest,
-        checks=(*result.checks, f"payload names {image_digest}"),
+        checks=(
+            *result.checks,
+            f"payload names {image_digest}",
+            *(
+                [f"payload's docker-reference, if any, names {reference}"]
+                if reference
+                else []
+            ),
+            *(
+                [f"payload carries annotations {sorted(annotations)}"]
+                if annotations
+                else []
+            ),
+        ),
+    )
+
+
+def verify_legacy_attestation(  # noqa: PLR0913 - every input is keyword-only and named
+    layer: LegacySignature,
+    *,
+    image_digest: str,
+    trust: TrustMaterial,
+    policy: Policy,
+    now: datetime,
+    require_tlog: bool = True,
+) -> VerificationResult:
+    """Verify one ``.att`` layer: its envelope, log entry, and subject.
+
+    Raises:
+        VerificationError: any check failed (the statement must name
+            ``image_digest`` among its subjects).
+        InputError: the envelope or its annotations are malformed.
+    """
+    digest = bytes.fromhex(image_digest.removeprefix("sha256:"))
+    result = verify_bundle(
+        to_attestation_bundle(layer),
+        artifact=Artifact.from_digest("sha256", digest),
+        trust=trust,
+        policy=policy,
+        now=now,
+        insecure_ignore_tlog=not require_tlog,
+    )
+    return replace(
+        result, bundle_version="cosign-legacy", content="cosign-legacy-attestation"
     )

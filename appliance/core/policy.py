@@ -104,10 +104,37 @@ class IdentityPolicy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AnyIdentity:
+    """Any one of several identity policies (a policy file's keyless signers).
+
+    One cryptographic verification serves them all: which of them the
+    verified identity satisfies is then read from the result's identity.
+    """
+
+    policies: tuple[IdentityPolicy, ...]
+
+    def verify(self, found: Identity) -> str:
+        """The SAN the first satisfied policy matched.
+
+        Raises:
+            VerificationError: no policy is satisfied (the first one's reason).
+        """
+        first: VerificationError | None = None
+        for policy in self.policies:
+            try:
+                return policy.verify(found)
+            except VerificationError as exc:
+                first = first or exc
+        raise first or VerificationError(
+            "no identity policy", reason=Reason.POLICY_UNSATISFIED
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class KeyPolicy:
     """A public key that must have made the signature (no certificate)."""
 
     key: PublicKey
 
 
-Policy = IdentityPolicy | KeyPolicy
+Policy = IdentityPolicy | AnyIdentity | KeyPolicy

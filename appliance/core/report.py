@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from appliance.core.certs import Identity
     from appliance.core.tlog import SeenCheckpoint
 
 
@@ -47,6 +48,9 @@ class VerificationResult:
     # For the edge's memories (clock floor, log consistency); not in to_json.
     verified_times: tuple[datetime, ...] = field(default_factory=tuple)
     checkpoints: tuple[SeenCheckpoint, ...] = field(default_factory=tuple)
+    # What signed: the verified certificate identity, or the key's id.
+    identity: Identity | None = None
+    key_id: bytes | None = None
 
     def to_json(self) -> dict[str, object]:
         """A stable JSON object for ``-o json`` (keys never renamed)."""

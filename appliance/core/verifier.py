@@ -32,7 +32,7 @@ from appliance.core import certs, dsse, keys, rekor_body, timestamp, tlog
 from appliance.core.bundle import Bundle, DsseEnvelope, MessageSignature, TlogEntry
 from appliance.core.errors import InputError, Reason, VerificationError
 from appliance.core.limits import DEFAULT_LIMITS, Limits
-from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
+from appliance.core.policy import KeyPolicy, Policy
 from appliance.core.report import TimeSource, VerificationResult
 
 if TYPE_CHECKING:
@@ -130,6 +130,7 @@ class _Progress:
     checks: list[str] = field(default_factory=list)
     entries: list[tlog.VerifiedEntry] = field(default_factory=list)
     times: list[tuple[datetime, TimeSource]] = field(default_factory=list)
+    identity: certs.Identity | None = None
 
 
 def _entry_where(i: int, entry: TlogEntry) -> str:
@@ -247,11 +248,10 @@ def _check_certificate(
     certs.verify_sct(leaf, issuer, trust=trust)
     progress.checks.append("embedded SCT verifies under a trusted CT log")
     identity = certs.identity_of(leaf)
-    if not isinstance(
-        policy, IdentityPolicy
-    ):  # _signer() guarantees it; this narrows the type
+    if isinstance(policy, KeyPolicy):  # _signer() guarantees it; this narrows the type
         raise VerificationError("no identity policy", reason=Reason.POLICY_UNSATISFIED)
     signer = policy.verify(identity)
+    progress.identity = identity
     progress.checks.append(
         f"identity {signer} from {identity.issuer} matches the policy"
     )
@@ -349,5 +349,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (sty
         trust_stale_since=trust.stale_since,
         checks=tuple(progress.checks),
         verified_times=tuple(when for when, _ in progress.times),
+        identity=progress.identity,
+        key_id=None if leaf is not None else keys.key_id(key),
         checkpoints=tuple(e.checkpoint for e in progress.entries if e.checkpoint),
     )

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
     from appliance.core.archive.manifest import Descriptor, Platform
     from appliance.core.archive.reference import Reference
+    from appliance.core.archive.verify import ArchiveVerdict
+    from bundle_tools.verify_with import Policy
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 
@@ -64,6 +66,7 @@ class Request:
     cache: Path
     created: datetime
     signatures_from: dict[str, list[Reference]] = field(default_factory=dict)
+    verify_with: Policy | None = None  # judge the plan as the appliance will, first
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Summary:
     blobs: int
     blob_bytes: int
     fetched: int
+    verdict: ArchiveVerdict | None = None  # --verify-with's, when asked
 
     def to_json(self) -> dict[str, Any]:
         """The summary ``-o json`` prints."""
@@ -117,6 +121,15 @@ class Summary:
             "blobs": self.blobs,
             "blobBytes": self.blob_bytes,
             "fetched": self.fetched,
+            "verifiedWith": None
+            if self.verdict is None
+            else {
+                "verified": self.verdict.verified,
+                "images": [
+                    {"reference": i.reference, "digest": i.digest, "message": i.message}
+                    for i in self.verdict.images
+                ],
+            },
         }
 
 
@@ -374,6 +387,7 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
     def source(digest: str) -> bytes | Path:
         return raw[digest] if digest in raw else cache.path(digest)
 
+    verdict = _verify_plan(request, reporter, all_entries, full_order, source)
     reporter.phase("writing the archive")
     from bundle_tools.pack import CacheDamagedError  # noqa: PLC0415
 
@@ -390,6 +404,31 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
         blobs=len(full_order),
         blob_bytes=sum(d.size for d in full_order),
         fetched=fetched,
+        verdict=verdict,
+    )
+
+
+def _verify_plan(
+    request: Request,
+    reporter: Reporter,
+    entries: list[Descriptor],
+    order: list[Descriptor],
+    source: Callable[[str], bytes | Path],
+) -> ArchiveVerdict | None:
+    """``--verify-with``: the appliance's verdict on the plan, or why nothing is written."""
+    if request.verify_with is None:
+        return None
+    reporter.phase(
+        f"verifying the archive as the appliance will ({request.verify_with.path})"
+    )
+    from bundle_tools import verify_with  # noqa: PLC0415
+
+    contents = verify_with.planned_contents(layout.index_json(entries), order, source)
+    return verify_with.judge(
+        contents,
+        policy=request.verify_with,
+        trust=verify_with.trust_material(contents),
+        now=datetime.now(UTC),
     )
 
 

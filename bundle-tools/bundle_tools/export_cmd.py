@@ -110,6 +110,13 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="blob cache (default $BUNDLE_TOOLS_CACHE or $XDG_CACHE_HOME/airlock-bundle-tools)",
     )
     export.add_argument(
+        "--verify-with",
+        metavar="POLICY.toml",
+        type=Path,
+        help="verify what was collected against this appliance policy before packing; "
+        "write nothing if it would fail on the other side",
+    )
+    export.add_argument(
         "-o",
         "--output",
         choices=("text", "json"),
@@ -203,6 +210,11 @@ def run_export(args: argparse.Namespace) -> int:
             "give --platform or --all-platforms, not both", reason=Reason.USAGE
         )
     refs = _references(args)
+    policy = None
+    if args.verify_with is not None:
+        from bundle_tools.verify_with import load_policy  # noqa: PLC0415
+
+        policy = load_policy(args.verify_with)  # before any network work
     trust = (
         export.Trust(kind="capsule", path=args.trust_capsule)
         if args.trust_capsule is not None
@@ -222,6 +234,7 @@ def run_export(args: argparse.Namespace) -> int:
         cache=args.cache or default_cache(),
         created=export.export_time(),
         signatures_from=_signatures_from(args, refs),
+        verify_with=policy,
     )
     reporter, context = progress.reporter(images=len(refs))
     with context:

@@ -37,8 +37,17 @@ class _Lines:
         self.last = 0.0
 
     def phase(self, text: str) -> None:
+        if self.bytes and self.count:  # the fetch phase ended: say how it went
+            seconds = max(time.monotonic() - self.started, 1e-3)
+            print(
+                f"bundle-tools: fetched {self.blobs} blob(s), {_mib(self.bytes)} in {seconds:.1f} s "
+                f"({_mib(self.bytes / seconds)}/s)",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.count = 0
         print(f"bundle-tools: {text}", file=sys.stderr, flush=True)
-        self.started = time.monotonic()
+        self.started = self.last = time.monotonic()
 
     def image_done(self, ref: str) -> None:
         self.done_images += 1

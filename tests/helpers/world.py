@@ -15,6 +15,7 @@ Used by the exporter, the verifier, the loader and the demo alike.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -123,3 +124,94 @@ def publish_world(
 
 def _size(registry: Registry, repo: str, digest: str) -> int:
     return len(registry.get_manifest(repo, digest).body)
+
+
+@dataclass
+class Trouble:
+    """Images an adversary (or an accident) left in the registry, each wrong one way."""
+
+    copied: publish.Image  # carries app's .sig, whose payload names app's digest
+    moved: publish.Image  # signed for another repository, then tagged here
+    unsigned: publish.Image  # no signature at all
+    elsewhere: publish.Image  # signed, attested with a statement about app's digest
+    tampered: publish.Image  # its .sig payload edited after signing
+    shallow: publish.Image  # an index signed, its platforms not (no --recursive)
+
+    @property
+    def references(self) -> list[str]:
+        """Every image's reference."""
+        return [
+            i.reference
+            for i in (
+                self.copied,
+                self.moved,
+                self.unsigned,
+                self.elsewhere,
+                self.tampered,
+                self.shallow,
+            )
+        ]
+
+
+def copy_tag(
+    registry: Registry, src_repo: str, tag: str, dst_repo: str, dst_tag: str
+) -> str:
+    """Copy a manifest and its blobs between repositories; return its digest."""
+    manifest = registry.get_manifest(src_repo, tag)
+    doc = json.loads(manifest.body)
+    for blob in [doc["config"], *doc["layers"]]:
+        registry.push_blob(dst_repo, registry.get_blob(src_repo, blob["digest"]))
+    return registry.push_manifest(dst_repo, dst_tag, manifest.body, manifest.media_type)
+
+
+def _sig_tag(digest: str) -> str:
+    return f"sha256-{digest.removeprefix('sha256:')}.sig"
+
+
+def publish_trouble(world: World) -> Trouble:
+    """Publish, beside ``world``, one image per way a signature can be wrong."""
+    registry, ns = world.registry, world.namespace
+    signer = publish.Signer(registry, world.stack)
+    copied = publish.image(registry, f"{ns}/copied", "v1")
+    # The app's signature manifest, byte for byte, filed under another image.
+    copy_tag(
+        registry,
+        world.app.repo,
+        _sig_tag(world.app.digest),
+        f"{ns}/copied",
+        _sig_tag(copied.digest),
+    )
+    moved = publish.image(registry, f"{ns}/moved", "v1")
+    signer.sign_legacy(
+        moved, identity=IDENTITY, reference=f"{registry.address}/{ns}/staging"
+    )
+    unsigned = publish.image(registry, f"{ns}/unsigned", "v1")
+    elsewhere = publish.image(registry, f"{ns}/elsewhere", "v1")
+    signer.sign_legacy(elsewhere, identity=IDENTITY)
+    signer.attest_legacy(elsewhere, identity=IDENTITY, subject_digest=world.app.digest)
+    tampered = publish.image(registry, f"{ns}/tampered", "v1")
+    signer.sign_legacy(tampered, identity=IDENTITY)
+    _tamper_payload(registry, tampered)
+    shallow = publish.index(registry, f"{ns}/shallow", "v1")
+    signer.bundle_referrer(shallow, identity=IDENTITY)
+    return Trouble(
+        copied=copied,
+        moved=moved,
+        unsigned=unsigned,
+        elsewhere=elsewhere,
+        tampered=tampered,
+        shallow=shallow,
+    )
+
+
+def _tamper_payload(registry: Registry, target: publish.Image) -> None:
+    """Re-publish the ``.sig`` with an edited payload and the original signature."""
+    tag = _sig_tag(target.digest)
+    doc = json.loads(registry.get_manifest(target.repo, tag).body)
+    layer = doc["layers"][0]
+    payload = json.loads(registry.get_blob(target.repo, layer["digest"]))
+    payload["optional"] = {"approved": "yes"}
+    data = json.dumps(payload, separators=(",", ":")).encode()
+    layer["digest"] = registry.push_blob(target.repo, data)
+    layer["size"] = len(data)
+    registry.push_manifest(target.repo, tag, oci.canonical(doc), doc["mediaType"])

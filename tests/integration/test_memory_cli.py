@@ -100,6 +100,9 @@ def _fork(stack: SigstoreStack) -> SigstoreStack:
     fork = copy.copy(stack)
     fork.rekor = copy.copy(stack.rekor)
     fork.rekor.leaves = list(stack.rekor.leaves)
+    fork.rekor.memo = dict(
+        stack.rekor.memo
+    )  # the shared history's subtrees; the futures diverge
     return fork
 
 

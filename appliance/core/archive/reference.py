@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from appliance.core.errors import InputError, Reason
 
 DOCKER_HUB = "docker.io"
+# Older spellings of Docker Hub (cosign's payloads say index.docker.io).
+_HUB_ALIASES = frozenset({"index.docker.io", "registry-1.docker.io"})
 # Docker Hub's API is not served on docker.io itself.
 _API_HOSTS = {DOCKER_HUB: "registry-1.docker.io"}
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
@@ -71,6 +73,12 @@ def _fail(text: str, why: str) -> InputError:
     )
 
 
+def _registry(host: str, text: str) -> str:
+    if not _HOST.fullmatch(host):
+        raise _fail(text, f"bad registry host {host!r}")
+    return DOCKER_HUB if host in _HUB_ALIASES else host
+
+
 def parse_reference(text: str) -> Reference:
     """Parse and normalise an image reference.
 
@@ -84,9 +92,7 @@ def parse_reference(text: str) -> Reference:
         raise _fail(text, "the digest must be sha256:<64 lowercase hex>")
     first, slash, remainder = rest.partition("/")
     if slash and ("." in first or ":" in first or first == "localhost"):
-        registry, path = first, remainder
-        if not _HOST.fullmatch(registry):
-            raise _fail(text, f"bad registry host {registry!r}")
+        registry, path = _registry(first, text), remainder
     else:
         registry, path = DOCKER_HUB, rest
     tag: str | None = None

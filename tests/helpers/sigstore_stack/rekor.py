@@ -107,6 +107,7 @@ class RekorLog:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.log_id = hashlib.sha256(spki_der(self.key.public_key())).digest()
         self.leaves: list[bytes] = []
+        self.memo: dict[tuple[int, int], bytes] = {}  # complete subtrees (append-only)
         # Unrelated entries first, so inclusion proofs are not trivially empty.
         for _ in range(filler):
             self.leaves.append(merkle.leaf_hash(os.urandom(64)))
@@ -152,7 +153,7 @@ class RekorLog:
         )
         set_signature = self.key.sign(set_payload, ec.ECDSA(hashes.SHA256()))
         size = len(self.leaves)
-        root_hash = merkle.root(self.leaves)
+        root_hash = merkle.root(self.leaves, self.memo)
         return LogEntry(
             body=body,
             kind=kind,
@@ -162,7 +163,9 @@ class RekorLog:
             integrated_time=integrated_time,
             log_id=self.log_id,
             set_signature=set_signature,
-            proof_hashes=tuple(merkle.inclusion_proof(tree_index, self.leaves[:size])),
+            proof_hashes=tuple(
+                merkle.inclusion_proof(tree_index, self.leaves[:size], self.memo)
+            ),
             root_hash=root_hash,
             tree_size=size,
             checkpoint=self.checkpoint(size, root_hash),

@@ -1,0 +1,362 @@
+"""``appliance verify ARCHIVE``: every image verified against a policy, offline.
+
+The clock is read once (and refused if behind the clock floor); the policy
+is validated before the archive is opened; the archive is read in one
+streaming pass; trust comes only from the operator's side (the archive's TUF
+capsule replayed from the appliance's own root, or ``--trusted-root``); then
+the pure core judges each image. The verdict goes to stderr as a table, to
+stdout with ``-o json``, and to ``--report FILE`` (written atomically). Exit
+0 only if every selected image passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airlock_io.exit_codes import ExitCode
+from appliance import __version__
+from appliance.cli import env
+from appliance.cli.identity_flags import (
+    add_identity_flags,
+    identity_given,
+    warn_insecure,
+)
+from appliance.core.errors import InputError, Reason
+
+if TYPE_CHECKING:
+    import argparse
+
+    from appliance.core.archive.verify import ArchiveVerdict
+    from appliance.core.policyfile import ResolvedRule
+    from appliance.trust.archive import TrustReport
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``verify``."""
+    parser = subparsers.add_parser(
+        "verify",
+        help="verify every image of a transfer archive against a policy, offline",
+        description=(
+            "Read a transfer archive (.tar.zst, .tar or an extracted layout) in one streaming pass, "
+            "import its TUF capsule through the offline replay, and verify every image (or those "
+            "named with --image) against the policy: signatures (cosign .sig, Sigstore bundle "
+            "referrers), attestations, and the ledger both ways. Exit 0 only if every selected "
+            "image passed, 1 if any did not, 2 for usage or unreadable input."
+        ),
+    )
+    parser.add_argument("archive", metavar="ARCHIVE", type=Path)
+    parser.add_argument(
+        "--policy", metavar="FILE.toml", type=Path, help="the policy file (see README)"
+    )
+    add_identity_flags(parser, key_flag=False)
+    parser.add_argument(
+        "--key",
+        dest="keys",
+        action="append",
+        default=[],
+        metavar="PEM",
+        type=Path,
+        help="a public key any of which may sign (repeatable)",
+    )
+    parser.add_argument(
+        "--require-attestation",
+        action="append",
+        default=[],
+        metavar="PREDICATE_TYPE",
+        help="demand a verified attestation of this type (repeatable)",
+    )
+    parser.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="verify only this image (repeatable)",
+    )
+    parser.add_argument(
+        "-a",
+        "--annotations",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="demand this annotation in signed payloads (as cosign)",
+    )
+    parser.add_argument(
+        "--trusted-root",
+        metavar="FILE",
+        type=Path,
+        help="your own trusted_root.json (not TUF-backed)",
+    )
+    parser.add_argument(
+        "--trust-max-age",
+        metavar="DURATION",
+        help="accept the capsule's metadata expired by at most this long",
+    )
+    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        type=Path,
+        help="also write the JSON report here (atomically)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _annotations(values: list[str]) -> dict[str, str]:
+    found = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            msg = "expected KEY=VALUE"
+            raise InputError(msg, where=f"-a {item}", reason=Reason.USAGE)
+        found[key] = value
+    return found
+
+
+def _rules(args: argparse.Namespace) -> tuple[tuple[ResolvedRule, ...], str]:
+    from airlock_io import inputs  # noqa: PLC0415
+    from appliance.cli.identity_flags import policy_from_flags  # noqa: PLC0415
+    from appliance.core import keys  # noqa: PLC0415
+    from appliance.core.policy import KeyPolicy  # noqa: PLC0415
+    from appliance.core.policyfile import PolicySpec, ResolvedRule, Rule, Signer  # noqa: PLC0415
+
+    if args.policy is not None:
+        if identity_given(args) or args.keys:
+            msg = "give a --policy file or the signer flags (--key, --certificate-*), not both"
+            raise InputError(msg, reason=Reason.USAGE)
+        data = inputs.read_file(
+            args.policy, what="policy", max_bytes=inputs.MAX_POLICY_BYTES
+        )
+        spec = PolicySpec.from_toml(data, source=str(args.policy))
+        base = args.policy.parent
+
+        def read_key(relative: str) -> bytes:
+            return inputs.read_file(
+                base / relative, what="key", max_bytes=inputs.MAX_KEY_BYTES
+            )
+
+        return spec.resolve(read_key), str(args.policy)
+    signers: list[Signer] = []
+    if args.keys:
+        if identity_given(args):
+            msg = "give --key or the certificate identity flags, not both"
+            raise InputError(msg, reason=Reason.USAGE)
+        for path in args.keys:
+            pem = inputs.read_file(path, what="key", max_bytes=inputs.MAX_KEY_BYTES)
+            signers.append(
+                Signer(
+                    name=f"key {path}",
+                    policy=KeyPolicy(key=keys.load_pem(pem, where=str(path))),
+                )
+            )
+    else:
+        policy = policy_from_flags(args)
+        who = args.certificate_identity or f"/{args.certificate_identity_regexp}/"
+        signers.append(Signer(name=who, policy=policy))
+    rule = Rule(line=0, match=("**",), signers=(), threshold=1)
+    return (ResolvedRule(rule=rule, signers=tuple(signers)),), "command-line flags"
+
+
+def _progress(archive: Path) -> tuple[Any, Any]:
+    """A progress callback and its context (rich bar on a terminal, else nothing)."""
+    if not sys.stderr.isatty():
+        return None, contextlib.nullcontext()
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import (  # noqa: PLC0415 - rich only on a terminal
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task(f"reading {archive.name}", total=None)
+
+    def update(progress: Any) -> None:  # noqa: ANN401 - airlock_io.archive.Progress
+        bar.update(
+            task, completed=progress.read_bytes, total=progress.total_bytes or None
+        )
+
+    return update, bar
+
+
+REPORT_VERSION = 1
+
+
+def _report(
+    archive: dict[str, Any],
+    verdict: ArchiveVerdict,
+    trust: TrustReport,
+    *,
+    now: datetime,
+    policy: str,
+) -> dict[str, Any]:
+    ledger = verdict.ledger
+    return {
+        "report_version": REPORT_VERSION,
+        "verified": verdict.verified,
+        "appliance": {
+            "version": __version__,
+            "now": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "archive": {
+            **archive,
+            "exporter": f"{ledger.tool} {ledger.tool_version}",
+            "export_time": ledger.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "trust": trust.to_json(now),
+        "policy": policy,
+        "problems": list(verdict.problems),
+        "images": [image.to_json() for image in verdict.images],
+    }
+
+
+def _render(
+    verdict: ArchiveVerdict, trust: TrustReport, report: dict[str, Any]
+) -> None:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    console = Console(file=sys.stderr, highlight=False)
+    ok, bad = _marks(console)
+    table = Table(
+        title=f"{report['archive']['path']} ({report['archive']['exporter']}, exported {report['archive']['export_time']})"
+    )
+    for column in (
+        "image",
+        "digest",
+        "platforms",
+        "verdict",
+        "signer",
+        "signed at",
+        "reason",
+    ):
+        table.add_column(column)
+    for image in verdict.images:
+        signed = next((s for s in image.signatures if s.verified and s.satisfies), None)
+        when = signed.result.signing_time if signed and signed.result else None
+        platforms = (
+            ", ".join(p for p, _, carried in image.platforms if carried) or "single"
+        )
+        table.add_row(
+            image.ref,
+            image.digest[7:19],
+            platforms,
+            f"{ok} verified" if image.verified else f"{bad} REFUSED",
+            (signed.signer or "") if signed else "",
+            when.strftime("%Y-%m-%d %H:%M") if when else "",
+            "" if image.verified else image.message,
+        )
+    console.print(table)
+    console.print(
+        f"trust: {trust.source}"
+        + (f", stale since {trust.stale_since:%Y-%m-%d}" if trust.stale_since else "")
+    )
+    console.print(f"capsule: {trust.capsule}")
+    for problem in verdict.problems:
+        console.print(f"{bad} archive: {problem}")
+    passed = sum(1 for i in verdict.images if i.verified)
+    console.print(f"{passed} of {len(verdict.images)} image(s) verified")
+
+
+def _marks(console: Any) -> tuple[str, str]:  # noqa: ANN401 - rich's Console
+    encoding = (getattr(console.file, "encoding", None) or "ascii").lower()
+    try:
+        "✔✖".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return "OK", "X"
+    return "✔", "✖"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify the archive; print and write the report."""
+    from airlock_io.archive import read_archive  # noqa: PLC0415
+    from appliance.cli.trust_cmd import parse_duration  # noqa: PLC0415
+    from appliance.core.archive import view  # noqa: PLC0415
+    from appliance.core.archive.verify import Options, verify_archive  # noqa: PLC0415
+    from appliance.core.errors import SplitViewError  # noqa: PLC0415
+    from appliance.trust import roots  # noqa: PLC0415
+    from appliance.trust.archive import trust_for  # noqa: PLC0415
+    from appliance.trust.memory import Memory  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    memory = Memory(env.state_dir())
+    memory.check_clock(now)
+    rules, policy_source = _rules(args)
+    warn_insecure(args)
+    options = Options(
+        images=tuple(args.image),
+        annotations=_annotations(args.annotations),
+        require_attestations=tuple(args.require_attestation),
+        insecure_ignore_tlog=args.insecure_ignore_tlog,
+    )
+    max_age = parse_duration(args.trust_max_age) if args.trust_max_age else timedelta(0)
+    if args.report is not None:
+        from airlock_io.atomic import resolve_target  # noqa: PLC0415
+
+        try:
+            resolve_target(args.report)
+        except OSError as exc:
+            raise InputError(
+                f"cannot write there: {exc.strerror}",
+                where=str(args.report),
+                reason=Reason.INPUT_UNREADABLE,
+            ) from exc
+    on_progress, context = _progress(args.archive)
+    with context:
+        archive = read_archive(args.archive, on_progress=on_progress)
+    ledger, _ = view.ledger(archive.contents)
+    trust, trust_report = trust_for(
+        archive.contents,
+        ledger,
+        trusted_root=args.trusted_root,
+        state_dir=env.state_dir(),
+        now=now,
+        max_age=max_age,
+        memory=memory.log_memory(),
+    )
+    verdict = verify_archive(
+        archive.contents, rules=rules, trust=trust, now=now, options=options
+    )
+    for image in verdict.images:
+        for error in image.errors:
+            if isinstance(error, SplitViewError):
+                memory.record_split(error, now=now)
+    roots.remember(
+        memory, [r for image in verdict.images for r in image.results], now=now
+    )
+    where = {
+        "path": str(args.archive),
+        "sha256": archive.sha256,
+        "kind": archive.kind,
+        "size": archive.size,
+    }
+    report = _report(where, verdict, trust_report, now=now, policy=policy_source)
+    if args.report is not None:
+        from airlock_io.atomic import write_atomically  # noqa: PLC0415
+
+        try:
+            write_atomically(args.report, json.dumps(report, indent=2).encode() + b"\n")
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the report: {exc.strerror}",
+                where=str(args.report),
+                reason=Reason.INPUT_UNREADABLE,
+            ) from exc
+    if args.output == "json":
+        print(json.dumps(report, indent=2))
+    _render(verdict, trust_report, report)
+    return ExitCode.OK if verdict.verified else ExitCode.VERIFICATION_FAILED

@@ -1,0 +1,428 @@
+"""The TOML policy file: which signers each image needs, checked before anything is read.
+
+::
+
+    version = 1
+
+    [[rules]]
+    match = ["ghcr.io/acme/**"]          # registry/repository globs
+    threshold = 1                        # at least N of the signers below
+    require_attestations = ["https://slsa.dev/provenance/v1"]
+    each_platform = false                # every platform manifest signed too
+    max_trust_age = "30d"                # trust stale at most this long
+    insecure_ignore_tlog = false         # key signatures without a log entry
+    annotations = { team = "release" }   # demanded in the signed payload (-a)
+
+      [[rules.signers]]
+      identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3"
+      issuer = "https://token.actions.githubusercontent.com"
+
+      [[rules.signers]]
+      key = "keys/release.pub"           # relative to the policy file
+
+Rules are tried in order and the first whose ``match`` fits the image's
+``registry/repository`` applies; an image no rule matches fails closed.
+``*`` matches within one path component, ``**`` any number of components.
+
+Fail closed, and never silently weaker: an unknown key, a wrong type, an empty
+signer list, an empty value, a threshold above the signers, or a signer with
+both a key and an identity is an input error naming the line (``tomllib``
+gives no positions, so the line is found in the text). Parsing is pure: key
+files are read by the caller (:meth:`PolicySpec.resolve`'s ``read_key``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from appliance.core import keys
+from appliance.core.errors import InputError, Reason
+from appliance.core.pattern import compile_pattern
+from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+_TOP = frozenset({"version", "rules"})
+_RULE = frozenset(
+    {
+        "match",
+        "signers",
+        "threshold",
+        "require_attestations",
+        "each_platform",
+        "max_trust_age",
+        "insecure_ignore_tlog",
+        "annotations",
+    }
+)
+# cosign's --certificate-github-workflow-* claims and their Fulcio OIDs.
+GITHUB_CLAIMS = {
+    "github_workflow_trigger": "2",
+    "github_workflow_sha": "3",
+    "github_workflow_name": "4",
+    "github_workflow_repository": "5",
+    "github_workflow_ref": "6",
+}
+_SIGNER = frozenset(
+    {"identity", "identity_regexp", "issuer", "issuer_regexp", "key", *GITHUB_CLAIMS}
+)
+_DURATION = re.compile(r"([0-9]{1,6})([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_DURATION = timedelta(days=3650)
+
+
+def parse_duration(text: str, *, where: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``2w``, ``45s``: at most ten years.
+
+    Raises:
+        InputError: anything else.
+    """
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        msg = f"expected a duration such as 30d, 12h or 2w, got {text[:40]!r}"
+        raise InputError(msg, where=where, reason=Reason.USAGE)
+    value = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if value > MAX_DURATION:
+        msg = f"at most {MAX_DURATION.days} days"
+        raise InputError(msg, where=where, reason=Reason.USAGE)
+    return value
+
+
+def glob_matches(pattern: str, name: str) -> bool:
+    """Whether ``registry/repository`` ``name`` fits ``pattern``.
+
+    ``*`` (and ``?``, ``[...]``) match within one ``/``-separated component;
+    ``**`` matches any number of components, none included.
+    """
+    parts, names = pattern.split("/"), name.split("/")
+
+    def walk(i: int, j: int) -> bool:
+        if i == len(parts):
+            return j == len(names)
+        if parts[i] == "**":
+            return any(walk(i + 1, k) for k in range(j, len(names) + 1))
+        return (
+            j < len(names)
+            and fnmatch.fnmatchcase(names[j], parts[i])
+            and walk(i + 1, j + 1)
+        )
+
+    return walk(0, 0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignerSpec:
+    """One allowed signer: an identity (and issuer), or a key file."""
+
+    line: int
+    identity: str | None = None
+    identity_regexp: str | None = None
+    issuer: str | None = None
+    issuer_regexp: str | None = None
+    key: str | None = None
+    claims: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """How a report names this signer."""
+        if self.key is not None:
+            return f"key {self.key}"
+        who = self.identity or f"/{self.identity_regexp}/"
+        return f"{who} ({self.issuer or f'/{self.issuer_regexp}/'})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """What images matching ``match`` need."""
+
+    line: int
+    match: tuple[str, ...]
+    signers: tuple[SignerSpec, ...]
+    threshold: int = 1
+    require_attestations: tuple[str, ...] = ()
+    each_platform: bool = False
+    max_trust_age: timedelta | None = None
+    insecure_ignore_tlog: bool = False
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def matches(self, name: str) -> bool:
+        """Whether this rule applies to ``registry/repository`` ``name``."""
+        return any(glob_matches(p, name) for p in self.match)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signer:
+    """A signer ready to verify with: its description and policy."""
+
+    name: str
+    policy: Policy
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolvedRule:
+    """A rule whose signers are policies (keys loaded, patterns compiled)."""
+
+    rule: Rule
+    signers: tuple[Signer, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicySpec:
+    """A parsed, validated policy file."""
+
+    rules: tuple[Rule, ...]
+    source: str
+
+    def rule_for(self, name: str) -> Rule | None:
+        """The first rule matching ``registry/repository`` ``name``, if any."""
+        return next((r for r in self.rules if r.matches(name)), None)
+
+    def resolve(self, read_key: Callable[[str], bytes]) -> tuple[ResolvedRule, ...]:
+        """Each rule with its signers ready (keys read through ``read_key``).
+
+        Raises:
+            InputError: a key file that is not a public key, a bad pattern.
+        """
+        return tuple(
+            ResolvedRule(
+                rule=r,
+                signers=tuple(_signer(s, read_key, self.source) for s in r.signers),
+            )
+            for r in self.rules
+        )
+
+    @classmethod
+    def from_toml(cls, data: bytes, *, source: str) -> PolicySpec:
+        """Parse and validate a policy file.
+
+        Raises:
+            InputError: not TOML, or anything the format does not allow,
+                naming the line.
+        """
+        try:
+            text = data.decode("utf-8")
+            doc = tomllib.loads(text)
+        except UnicodeDecodeError as exc:
+            msg = "not UTF-8 text"
+            raise InputError(msg, where=source) from exc
+        except tomllib.TOMLDecodeError as exc:
+            msg = f"not valid TOML ({exc})"
+            raise InputError(msg, where=source, reason=Reason.USAGE) from exc
+        lines = _Lines(text, source)
+        _keys(doc, _TOP, lines, ())
+        if doc.get("version", 1) != 1:
+            lines.fail(
+                ("version",),
+                f"unknown policy version {doc.get('version')!r} (this appliance reads 1)",
+            )
+        rules = doc.get("rules")
+        if not isinstance(rules, list) or not rules:
+            lines.fail(
+                ("rules",), "the policy has no [[rules]]: nothing would ever verify"
+            )
+        return cls(
+            rules=tuple(_rule(r, i, lines) for i, r in enumerate(rules)), source=source
+        )
+
+
+class _Lines:
+    """Finds the line of a key in the policy text (tomllib keeps no positions)."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.source = source
+        self.entries: list[tuple[tuple[str | int, ...], int]] = []
+        table: tuple[str | int, ...] = ()
+        counts: dict[tuple[str, ...], int] = {}
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.split("#", 1)[0].strip()
+            if line.startswith("[["):
+                name = tuple(line.strip("[] ").split("."))
+                counts[name] = counts.get(name, -1) + 1
+                # [[rules.signers]] belongs to the latest [[rules]].
+                prefix: list[str | int] = []
+                for depth in range(1, len(name) + 1):
+                    prefix += [name[depth - 1], counts.get(name[:depth], 0)]
+                table = tuple(prefix)
+                if name == ("rules",):
+                    counts.pop(("rules", "signers"), None)
+                self.entries.append((table, number))
+                continue
+            key = re.match(r"([A-Za-z0-9_-]+)\s*=", line)
+            if key:
+                self.entries.append(((*table, key.group(1)), number))
+                for inner in re.findall(r"[{,]\s*([A-Za-z0-9_-]+)\s*=", line):
+                    self.entries.append(((*table, key.group(1), inner), number))
+
+    def line(self, path: tuple[str | int, ...]) -> int:
+        best = 0
+        for entry, number in self.entries:
+            plain = tuple(p for p in entry if isinstance(p, str))
+            want = tuple(p for p in path if isinstance(p, str))
+            if entry == path[: len(entry)] or (plain == want and not best):
+                best = number
+        return best
+
+    def fail(self, path: tuple[str | int, ...], message: str) -> NoReturn:
+        line = self.line(path)
+        where = f"{self.source}:{line}" if line else self.source
+        raise InputError(message, where=where, reason=Reason.USAGE)
+
+
+def _keys(
+    obj: dict[str, Any],
+    allowed: frozenset[str],
+    lines: _Lines,
+    path: tuple[str | int, ...],
+) -> None:
+    for key in obj:
+        if key not in allowed:
+            lines.fail(
+                (*path, key),
+                f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})",
+            )
+
+
+def _string(value: object, lines: _Lines, path: tuple[str | int, ...]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        lines.fail(path, f"{path[-1]} must be a string")
+    if not value:
+        lines.fail(path, f"{path[-1]} is empty: an empty value names no one")
+    return str(value)
+
+
+def _rule(raw: object, index: int, lines: _Lines) -> Rule:
+    path: tuple[str | int, ...] = ("rules", index)
+    if not isinstance(raw, dict):
+        lines.fail(path, "each [[rules]] entry must be a table")
+    rule: dict[str, Any] = raw  # checked just above
+    _keys(rule, _RULE, lines, path)
+    match = rule.get("match")
+    if (
+        not isinstance(match, list)
+        or not match
+        or not all(isinstance(m, str) and m for m in match)
+    ):
+        lines.fail(
+            (*path, "match"),
+            "match must be a non-empty list of registry/repository patterns",
+        )
+    signers = rule.get("signers")
+    if not isinstance(signers, list) or not signers:
+        lines.fail(
+            (*path, "signers"),
+            "a rule needs at least one [[rules.signers]]: an empty list would pass anything",
+        )
+    parsed = tuple(_signer_spec(s, index, i, lines) for i, s in enumerate(signers))
+    threshold = rule.get("threshold", 1)
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int)
+        or not 1 <= threshold <= len(parsed)
+    ):
+        lines.fail(
+            (*path, "threshold"),
+            f"threshold must be an integer from 1 to the number of signers ({len(parsed)})",
+        )
+    attestations = rule.get("require_attestations", [])
+    if not isinstance(attestations, list) or not all(
+        isinstance(a, str) and a for a in attestations
+    ):
+        lines.fail(
+            (*path, "require_attestations"),
+            "require_attestations must be a list of predicate type URIs",
+        )
+    for flag in ("each_platform", "insecure_ignore_tlog"):
+        if not isinstance(rule.get(flag, False), bool):
+            lines.fail((*path, flag), f"{flag} must be true or false")
+    age = rule.get("max_trust_age")
+    if age is not None and not isinstance(age, str):
+        lines.fail(
+            (*path, "max_trust_age"), 'max_trust_age must be a duration such as "30d"'
+        )
+    annotations = rule.get("annotations", {})
+    if not isinstance(annotations, dict) or not all(
+        isinstance(v, str) and v for v in annotations.values()
+    ):
+        lines.fail(
+            (*path, "annotations"), "annotations must map names to non-empty strings"
+        )
+    return Rule(
+        line=lines.line(path),
+        match=tuple(match),
+        signers=parsed,
+        threshold=threshold,
+        require_attestations=tuple(attestations),
+        each_platform=rule.get("each_platform", False),
+        max_trust_age=None
+        if age is None
+        else parse_duration(
+            age, where=f"{lines.source}:{lines.line((*path, 'max_trust_age'))}"
+        ),
+        insecure_ignore_tlog=rule.get("insecure_ignore_tlog", False),
+        annotations=dict(annotations),
+    )
+
+
+def _signer_spec(raw: object, rule: int, index: int, lines: _Lines) -> SignerSpec:
+    path: tuple[str | int, ...] = ("rules", rule, "signers", index)
+    if not isinstance(raw, dict):
+        lines.fail(path, "each signer must be a table")
+    signer: dict[str, Any] = raw  # checked just above
+    _keys(signer, _SIGNER, lines, path)
+    values = {k: _string(v, lines, (*path, k)) for k, v in signer.items()}
+    identity = values.get("identity"), values.get("identity_regexp")
+    issuer = values.get("issuer"), values.get("issuer_regexp")
+    claims = {k: str(values[k]) for k in GITHUB_CLAIMS if values.get(k)}
+    if values.get("key") is not None:
+        if any(identity) or any(issuer) or claims:
+            lines.fail(
+                path,
+                "a signer is a key or an identity, not both (GitHub claims are certificate extensions)",
+            )
+    else:
+        if sum(v is not None for v in identity) != 1:
+            lines.fail(
+                path,
+                "a signer needs exactly one of identity and identity_regexp (or a key)",
+            )
+        if sum(v is not None for v in issuer) != 1:
+            lines.fail(path, "a signer needs exactly one of issuer and issuer_regexp")
+    return SignerSpec(
+        line=lines.line(path),
+        identity=identity[0],
+        identity_regexp=identity[1],
+        issuer=issuer[0],
+        issuer_regexp=issuer[1],
+        key=values.get("key"),
+        claims=claims,
+    )
+
+
+def _signer(spec: SignerSpec, read_key: Callable[[str], bytes], source: str) -> Signer:
+    where = f"{source}:{spec.line}"
+    if spec.key is not None:
+        return Signer(
+            name=spec.describe(),
+            policy=KeyPolicy(key=keys.load_pem(read_key(spec.key), where=where)),
+        )
+    return Signer(
+        name=spec.describe(),
+        policy=IdentityPolicy(
+            identity=spec.identity,
+            identity_regexp=None
+            if spec.identity_regexp is None
+            else compile_pattern(spec.identity_regexp, where=where),
+            issuer=spec.issuer,
+            issuer_regexp=None
+            if spec.issuer_regexp is None
+            else compile_pattern(spec.issuer_regexp, where=where),
+            extensions={GITHUB_CLAIMS[k]: v for k, v in spec.claims.items()},
+        ),
+    )
