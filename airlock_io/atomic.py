@@ -27,6 +27,8 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appliance.core.errors import InputError, Reason
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -168,3 +170,29 @@ def write_atomically(path: Path, data: bytes, *, secret: bool = False) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def check_output(path: Path) -> None:
+    """Refuse an output path before any work is done for it (a device, a missing directory).
+
+    Raises:
+        InputError: the path cannot be written (one line naming it).
+    """
+    try:
+        resolve_target(path)
+    except OSError as exc:
+        msg = f"cannot write there: {exc.strerror or exc}"
+        raise InputError(msg, where=str(path), reason=Reason.INPUT_UNREADABLE) from exc
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """:func:`write_atomically` for a command's output, failures as one clear line.
+
+    Raises:
+        InputError: the write failed (nothing was left under ``path``'s name).
+    """
+    try:
+        write_atomically(path, data)
+    except OSError as exc:
+        msg = f"cannot write: {exc.strerror or exc}"
+        raise InputError(msg, where=str(path), reason=Reason.INPUT_UNREADABLE) from exc

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.measure import Run, timed
 from tests.helpers import netguard, oci, publish
 from tests.helpers import registry as registry_mod
 from tests.helpers.sigstore_stack import SigstoreStack
@@ -40,43 +41,6 @@ LAYERS = 8
 LAYER_BYTES = 256 * 1024 * 1024
 SIGNERS = 10
 IDENTITIES = [f"signer-{i}@airlock.test" for i in range(SIGNERS)]
-
-
-@dataclass(frozen=True)
-class Run:
-    """One timed process: seconds, peak RSS (MiB), blocks written (512 B)."""
-
-    seconds: float
-    peak_rss_mib: float
-    blocks_written: int
-
-
-def timed(
-    argv: list[str], *, env: dict[str, str] | None = None, shell: bool = False
-) -> Run:
-    """Run in a fresh child wrapper so the rusage is this command's alone."""
-    wrapper = (
-        "import resource, subprocess, sys, time\n"
-        "start = time.perf_counter()\n"
-        f"done = subprocess.run(sys.argv[1:] if not {shell} else ' '.join(sys.argv[1:]), shell={shell}, capture_output=True)\n"
-        "elapsed = time.perf_counter() - start\n"
-        "if done.returncode: sys.exit(done.stderr.decode()[-2000:])\n"
-        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-        "print(elapsed, usage.ru_maxrss, usage.ru_oublock)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", wrapper, *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(done.stderr[-2000:])
-    seconds, rss, blocks = done.stdout.split()
-    return Run(
-        seconds=float(seconds), peak_rss_mib=int(rss) / 1024, blocks_written=int(blocks)
-    )
 
 
 @dataclass(frozen=True)

@@ -20,48 +20,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.measure import Run, timed
 from tests.helpers import netguard, publish
 from tests.helpers import registry as registry_mod
 
 BIN = Path(sys.executable).parent
 LAYERS = 4
 LAYER_BYTES = 256 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Run:
-    """One timed run: seconds and the peak RSS of what ran (MiB)."""
-
-    seconds: float
-    peak_rss_mib: float
-
-
-def _timed(
-    argv: list[str], *, env: dict[str, str] | None = None, shell: bool = False
-) -> Run:
-    """Run in a fresh child wrapper so ``ru_maxrss`` is this command's alone."""
-    wrapper = (
-        "import resource, subprocess, sys, time\n"
-        "start = time.perf_counter()\n"
-        f"done = subprocess.run(sys.argv[1:] if not {shell} else ' '.join(sys.argv[1:]), shell={shell}, capture_output=True)\n"
-        "elapsed = time.perf_counter() - start\n"
-        "if done.returncode: sys.exit(done.stderr.decode()[-2000:])\n"
-        "print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", wrapper, *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(done.stderr[-2000:])
-    out = done.stdout.split()
-    return Run(seconds=float(out[0]), peak_rss_mib=int(out[1]) / 1024)
 
 
 def run(repeats: int = 3) -> tuple[Run, Run, int]:
@@ -89,7 +56,7 @@ def run(repeats: int = 3) -> tuple[Run, Run, int]:
                 out = work / f"ours-{i}"
                 out.mkdir()
                 ours_runs.append(
-                    _timed(
+                    timed(
                         [str(BIN / "bundle-tools"), "export", image.reference, "--out", str(out / "t.tar.zst"),
                          "--no-trust", "--allow-http-registry", server.address, "--cache", str(out / "cache")],
                         env=env,
@@ -101,7 +68,7 @@ def run(repeats: int = 3) -> tuple[Run, Run, int]:
                 peer = work / f"peer-{i}"
                 peer.mkdir()
                 peer_runs.append(
-                    _timed(  # noqa: S604 - the peer is a shell pipeline of our own paths
+                    timed(  # noqa: S604 - the peer is a shell pipeline of our own paths
                         [
                             (
                                 "skopeo --insecure-policy copy --preserve-digests --src-tls-verify=false "
@@ -122,6 +89,7 @@ def _median(runs: list[Run]) -> Run:
     return Run(
         seconds=statistics.median(r.seconds for r in runs),
         peak_rss_mib=max(r.peak_rss_mib for r in runs),
+        blocks_written=max(r.blocks_written for r in runs),
     )
 
 

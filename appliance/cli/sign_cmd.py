@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airlock_io.atomic import check_output, write_output
 from airlock_io.exit_codes import ExitCode
 from appliance.cli import env
-from appliance.core.errors import InputError, Reason, SignerError
+from appliance.core.errors import InputError, SignerError
 
 if TYPE_CHECKING:
     import argparse
@@ -158,33 +159,6 @@ def open_signer(key: str, module_override: str | None = None) -> Iterator[Signer
         yield filekey.FileSigner(filekey.load_pem_private_key(pem))
 
 
-def _check_destination(path: Path) -> None:
-    """Refuse an output path before any key is used: a device, a missing directory."""
-    from airlock_io.atomic import resolve_target  # noqa: PLC0415 - only commands that write
-
-    try:
-        resolve_target(path)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write there: {exc.strerror}",
-            where=str(path),
-            reason=Reason.INPUT_UNREADABLE,
-        ) from exc
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    from airlock_io.atomic import write_atomically  # noqa: PLC0415 - only commands that write
-
-    try:
-        write_atomically(path, data)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write: {exc.strerror}",
-            where=str(path),
-            reason=Reason.INPUT_UNREADABLE,
-        ) from exc
-
-
 def _sha256_file(path: Path) -> bytes:
     hasher = hashlib.sha256()
     try:
@@ -207,7 +181,7 @@ def run_sign_blob(args: argparse.Namespace) -> int:
     from appliance.core.verifier import verify_bundle  # noqa: PLC0415
     from appliance.trust import roots  # noqa: PLC0415
 
-    _check_destination(args.bundle)  # before the key is used
+    check_output(args.bundle)  # before the key is used
     digest = _sha256_file(args.file)
     with open_signer(args.key, args.module_path) as signer:
         signature = signer.sign_digest(digest)
@@ -225,7 +199,7 @@ def run_sign_blob(args: argparse.Namespace) -> int:
         now=datetime.now(UTC),
         insecure_ignore_tlog=True,
     )
-    _write_atomically(args.bundle, bundle)
+    write_output(args.bundle, bundle)
     hint = signing.key_hint(public)
     if args.output == "json":
         print(
@@ -270,10 +244,10 @@ def run_public_key(args: argparse.Namespace) -> int:
     from appliance.core import keys  # noqa: PLC0415
 
     if args.output_file is not None:
-        _check_destination(args.output_file)
+        check_output(args.output_file)
     pem = keys.spki_pem(_public_key(args.key, args.module_path))
     if args.output_file is not None:
-        _write_atomically(args.output_file, pem)
+        write_output(args.output_file, pem)
     else:
         sys.stdout.write(pem.decode())
     return ExitCode.OK

@@ -284,6 +284,7 @@ def _marks(console: Any) -> tuple[str, str]:  # noqa: ANN401 - rich's Console
 def run(args: argparse.Namespace) -> int:
     """Verify the archive; print and write the report."""
     from airlock_io.archive import read_archive  # noqa: PLC0415
+    from airlock_io.atomic import check_output, write_output  # noqa: PLC0415
     from appliance.cli.trust_cmd import parse_duration  # noqa: PLC0415
     from appliance.core.archive import view  # noqa: PLC0415
     from appliance.core.archive.verify import Options, verify_archive  # noqa: PLC0415
@@ -305,16 +306,7 @@ def run(args: argparse.Namespace) -> int:
     )
     max_age = parse_duration(args.trust_max_age) if args.trust_max_age else timedelta(0)
     if args.report is not None:
-        from airlock_io.atomic import resolve_target  # noqa: PLC0415
-
-        try:
-            resolve_target(args.report)
-        except OSError as exc:
-            raise InputError(
-                f"cannot write there: {exc.strerror}",
-                where=str(args.report),
-                reason=Reason.INPUT_UNREADABLE,
-            ) from exc
+        check_output(args.report)  # before the archive is read
     on_progress, context = _progress(args.archive)
     with context:
         archive = read_archive(args.archive, on_progress=on_progress)
@@ -346,16 +338,7 @@ def run(args: argparse.Namespace) -> int:
     }
     report = _report(where, verdict, trust_report, now=now, policy=policy_source)
     if args.report is not None:
-        from airlock_io.atomic import write_atomically  # noqa: PLC0415
-
-        try:
-            write_atomically(args.report, json.dumps(report, indent=2).encode() + b"\n")
-        except OSError as exc:
-            raise InputError(
-                f"cannot write the report: {exc.strerror}",
-                where=str(args.report),
-                reason=Reason.INPUT_UNREADABLE,
-            ) from exc
+        write_output(args.report, json.dumps(report, indent=2).encode() + b"\n")
     if args.output == "json":
         print(json.dumps(report, indent=2))
     _render(verdict, trust_report, report)

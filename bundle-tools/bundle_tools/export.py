@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
-from airlock_io.atomic import resolve_target
+from airlock_io.atomic import check_output
 from appliance.core.archive import capsule, layout, media
 from appliance.core.archive.layout import Kind
 from appliance.core.archive.ledger import Content, Ledger, TrustEntry
@@ -270,13 +270,7 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
         InputError: bad input, registry failures, an unwritable output.
     """
     reporter = reporter or Reporter()
-    try:
-        resolve_target(request.out)  # before any network work
-    except OSError as exc:
-        msg = f"cannot write there: {exc.strerror}"
-        raise InputError(
-            msg, where=str(request.out), reason=Reason.INPUT_UNREADABLE
-        ) from exc
+    check_output(request.out)  # before any network work
     cache = BlobCache(request.cache)
     trust_artifact, trust_entry = _trust(request, reporter)
 

@@ -179,3 +179,15 @@ def write_dir(root: Path, members: Sequence[Member]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return root
+
+
+def extract(archive: Path, into: Path) -> Path:
+    """Extract a ``.tar.zst`` with tarfile's ``data`` filter (tests only: the product never extracts)."""
+    into.mkdir()
+    with (
+        archive.open("rb") as handle,
+        zstandard.ZstdDecompressor().stream_reader(handle) as stream,
+        tarfile.open(fileobj=stream, mode="r|") as tar,
+    ):
+        tar.extractall(into, filter="data")
+    return into

@@ -11,17 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import tarfile
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
-import zstandard
 
 from airlock_io.archive import read_archive
 from appliance.core.archive import view
 from bundle_tools.cli import main as bundle_tools
 from tests.helpers import netguard
+from tests.helpers.archives import extract
 from tests.helpers.sigstore_stack import SigstoreStack
 from tests.helpers.world import World, publish_world
 
@@ -71,17 +70,6 @@ def _export(
             *extra,
         ]
     )
-
-
-def _extract(archive: Path, into: Path) -> Path:
-    into.mkdir()
-    with (
-        archive.open("rb") as handle,
-        zstandard.ZstdDecompressor().stream_reader(handle) as stream,
-        tarfile.open(fileobj=stream, mode="r|") as tar,
-    ):
-        tar.extractall(into, filter="data")
-    return into
 
 
 def test_everything_the_registry_had_is_carried_and_listed(
@@ -158,7 +146,7 @@ def test_skopeo_and_umoci_read_the_layout(
 ) -> None:
     out = tmp_path / "t.tar.zst"
     assert _export(world, env, out) == 0
-    layout = _extract(out, tmp_path / "layout")
+    layout = extract(out, tmp_path / "layout")
     for image, digest in (
         (world.app, world.app.digest),
         (world.multi, world.multi.digest),

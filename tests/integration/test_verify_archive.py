@@ -17,19 +17,18 @@ import hashlib
 import json
 import shutil
 import socket
-import tarfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import zstandard
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.cli.main import main as appliance
 from bundle_tools.cli import main as bundle_tools
 from tests.helpers import netguard
+from tests.helpers.archives import extract
 from tests.helpers.sigstore_stack import SigstoreStack
 from tests.helpers.sigstore_stack.stack import DEFAULT_ISSUER
 from tests.helpers.tuf_repo import TufRepo
@@ -139,15 +138,16 @@ def verify(capsys: pytest.CaptureFixture[str]) -> Any:
     return run
 
 
-def _extract(archive: Path, into: Path) -> Path:
-    into.mkdir()
-    with (
-        archive.open("rb") as handle,
-        zstandard.ZstdDecompressor().stream_reader(handle) as stream,
-        tarfile.open(fileobj=stream, mode="r|") as tar,
-    ):
-        tar.extractall(into, filter="data")
-    return into
+def check(verify: Any, exported: Exported, name: str, *flags: str) -> Outcome:
+    """Verify image ``name`` of the shared archive under the test stack's root."""
+    return verify(  # type: ignore[no-any-return] # the verify fixture
+        exported.archive,
+        "--trusted-root",
+        str(exported.root),
+        "--image",
+        exported.ref(name),
+        *flags,
+    )
 
 
 class Layout:
@@ -235,19 +235,17 @@ class Layout:
 
 @pytest.fixture
 def layout(exported: Exported, tmp_path: Path) -> Layout:
-    return Layout(_extract(exported.archive, tmp_path / "layout"))
+    return Layout(extract(exported.archive, tmp_path / "layout"))
 
 
 # -- happy paths ----------------------------------------------------------------
 
 
 def test_legacy_keyless_signature_verifies(exported: Exported, verify: Any) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("app"),
+    out = check(
+        verify,
+        exported,
+        "app",
         *KEYLESS,
     )
     assert out.code == 0, out.err
@@ -266,12 +264,10 @@ def test_legacy_keyless_signature_verifies(exported: Exported, verify: Any) -> N
 
 
 def test_legacy_key_signature_verifies(exported: Exported, verify: Any) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("app"),
+    out = check(
+        verify,
+        exported,
+        "app",
         "--key",
         str(exported.key),
     )
@@ -297,12 +293,10 @@ each_platform = true
   issuer = "{DEFAULT_ISSUER}"
 """
     )
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("multi"),
+    out = check(
+        verify,
+        exported,
+        "multi",
         "--policy",
         str(policy),
     )
@@ -320,12 +314,10 @@ each_platform = true
 def test_legacy_attestation_is_required_and_found(
     exported: Exported, verify: Any
 ) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("app"),
+    out = check(
+        verify,
+        exported,
+        "app",
         "--require-attestation",
         SLSA,
         *KEYLESS,
@@ -340,12 +332,10 @@ def test_legacy_attestation_is_required_and_found(
 def test_sbom_is_reported_and_not_counted_unsigned(
     exported: Exported, verify: Any
 ) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("app"),
+    out = check(
+        verify,
+        exported,
+        "app",
         *KEYLESS,
     )
     (sbom,) = out.image("app")["sboms"]
@@ -378,12 +368,10 @@ def test_verification_opens_no_socket(
 
     monkeypatch.setattr(socket.socket, "__init__", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("app"),
+    out = check(
+        verify,
+        exported,
+        "app",
         *KEYLESS,
     )
     assert out.code == 0, out.err
@@ -393,12 +381,10 @@ def test_verification_opens_no_socket(
 
 
 def test_wrong_signer_is_refused(exported: Exported, verify: Any) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("rogue"),
+    out = check(
+        verify,
+        exported,
+        "rogue",
         *KEYLESS,
     )
     assert out.code == 1
@@ -409,12 +395,10 @@ def test_wrong_signer_is_refused(exported: Exported, verify: Any) -> None:
 
 
 def test_wrong_issuer_is_refused(exported: Exported, verify: Any) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("app"),
+    out = check(
+        verify,
+        exported,
+        "app",
         "--certificate-identity",
         IDENTITY,
         "--certificate-oidc-issuer",
@@ -433,12 +417,10 @@ def test_wrong_key_is_refused(exported: Exported, verify: Any, tmp_path: Path) -
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("app"),
+    out = check(
+        verify,
+        exported,
+        "app",
         "--key",
         str(other),
     )
@@ -449,12 +431,10 @@ def test_wrong_key_is_refused(exported: Exported, verify: Any, tmp_path: Path) -
 def test_signature_copied_from_another_image_is_refused(
     exported: Exported, verify: Any
 ) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("copied"),
+    out = check(
+        verify,
+        exported,
+        "copied",
         *KEYLESS,
     )
     assert out.code == 1
@@ -466,12 +446,10 @@ def test_signature_copied_from_another_image_is_refused(
 def test_moved_tag_signed_for_another_repository_is_refused(
     exported: Exported, verify: Any
 ) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("moved"),
+    out = check(
+        verify,
+        exported,
+        "moved",
         *KEYLESS,
     )
     assert out.code == 1
@@ -481,12 +459,10 @@ def test_moved_tag_signed_for_another_repository_is_refused(
 
 
 def test_missing_signature_is_refused(exported: Exported, verify: Any) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("unsigned"),
+    out = check(
+        verify,
+        exported,
+        "unsigned",
         *KEYLESS,
     )
     assert out.code == 1
@@ -498,12 +474,10 @@ def test_missing_signature_is_refused(exported: Exported, verify: Any) -> None:
 def test_missing_required_attestation_is_refused(
     exported: Exported, verify: Any
 ) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("multi"),
+    out = check(
+        verify,
+        exported,
+        "multi",
         "--require-attestation",
         SLSA,
         *KEYLESS,
@@ -517,12 +491,10 @@ def test_missing_required_attestation_is_refused(
 def test_attestation_about_another_digest_is_refused(
     exported: Exported, verify: Any
 ) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("elsewhere"),
+    out = check(
+        verify,
+        exported,
+        "elsewhere",
         "--require-attestation",
         SLSA,
         *KEYLESS,
@@ -537,12 +509,10 @@ def test_attestation_about_another_digest_is_refused(
 
 
 def test_tampered_payload_is_refused(exported: Exported, verify: Any) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("tampered"),
+    out = check(
+        verify,
+        exported,
+        "tampered",
         *KEYLESS,
     )
     assert out.code == 1
@@ -826,12 +796,10 @@ def test_report_is_written_atomically(
     exported: Exported, verify: Any, tmp_path: Path
 ) -> None:
     report = tmp_path / "report.json"
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("app"),
+    out = check(
+        verify,
+        exported,
+        "app",
         "--report",
         str(report),
         *KEYLESS,
@@ -986,12 +954,10 @@ each_platform = {{each}}
 def test_annotations_are_demanded_in_the_signed_payload(
     exported: Exported, verify: Any
 ) -> None:
-    out = verify(
-        exported.archive,
-        "--trusted-root",
-        str(exported.root),
-        "--image",
-        exported.ref("app"),
+    out = check(
+        verify,
+        exported,
+        "app",
         "-a",
         "team=release",
         *KEYLESS,
