@@ -28,8 +28,9 @@ import os
 import queue
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
 from appliance.core.archive import layout
 from appliance.core.archive.intake import Contents, Intake
@@ -37,7 +38,7 @@ from appliance.core.errors import ApplianceError, InputError, Reason
 from appliance.core.limits import DEFAULT_ARCHIVE_LIMITS, ArchiveLimits
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
 CHUNK: Final = 1024 * 1024
@@ -82,6 +83,22 @@ class Archive:
 
 class Cancelled(Exception):  # noqa: N818 - a request, not a failure
     """The caller asked intake to stop (the TUI's cancel)."""
+
+
+class Sink(Protocol):
+    """Where a tapped blob's bytes go as they stream by (``appliance load``'s upload)."""
+
+    def write(self, piece: memoryview) -> None:
+        """Take the next bytes (valid only during the call)."""
+
+    def finish(self, sha256: str) -> None:
+        """The blob ended: its bytes hash to ``sha256`` (the sink commits only if it is the name)."""
+
+    def abort(self, error: BaseException) -> None:
+        """The blob will not end well: nothing may be committed."""
+
+
+Tap = Callable[[str, int], Sink | None]
 
 
 def _nothing() -> None:
@@ -248,8 +265,10 @@ class _Reader:
         limits: ArchiveLimits,
         on_progress: Callable[[Progress], None] | None,
         cancel: threading.Event,
+        tap: Tap | None = None,
     ) -> None:
         self.path = path
+        self.tap = tap
         self.limits = limits
         self.on_progress = on_progress
         self.cancel = cancel
@@ -361,10 +380,13 @@ class _Reader:
             if padding:
                 chunks.exact(padding)
 
-    def _member(self, name: str, size: int, pieces: Iterator[memoryview]) -> None:
-        keep = self.intake.begin(name, size)
-        hasher = hashlib.sha256()
-        kept = bytearray() if keep else None
+    def _consume(
+        self,
+        pieces: Iterator[memoryview],
+        hasher: Any,  # noqa: ANN401 - a hashlib object
+        kept: bytearray | None,
+        sink: Sink | None,
+    ) -> int:
         got = 0
         for piece in pieces:
             if self.cancel.is_set():
@@ -373,6 +395,24 @@ class _Reader:
             got += len(piece)
             if kept is not None:
                 kept += piece
+            if sink is not None:
+                sink.write(piece)
+        return got
+
+    def _member(self, name: str, size: int, pieces: Iterator[memoryview]) -> None:
+        keep = self.intake.begin(name, size)
+        hasher = hashlib.sha256()
+        kept = bytearray() if keep else None
+        digest = layout.blob_digest(name)
+        sink = self.tap(digest, size) if self.tap is not None and digest else None
+        try:
+            got = self._consume(pieces, hasher, kept, sink)
+        except BaseException as exc:
+            if sink is not None:
+                sink.abort(exc)
+            raise
+        if sink is not None:
+            sink.finish("sha256:" + hasher.hexdigest())
         self.members += 1
         self.blob_bytes += got
         self.intake.end(
@@ -515,6 +555,7 @@ def read_archive(
     limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    tap: Tap | None = None,
 ) -> Archive:
     """Read an archive (``.tar.zst``, ``.tar``) or a layout directory in one pass.
 
@@ -523,6 +564,8 @@ def read_archive(
         limits: caps on the archive.
         on_progress: called as intake advances (from the intake thread).
         cancel: set it to stop intake promptly (raises :class:`Cancelled`).
+        tap: asked for each blob (digest, size) as it starts; a sink it
+            returns gets the blob's bytes as they are hashed, then the hash.
 
     Raises:
         InputError: unreadable, truncated, corrupt, refused or over a limit.
@@ -531,7 +574,11 @@ def read_archive(
         Cancelled: ``cancel`` was set.
     """
     reader = _Reader(
-        path, limits=limits, on_progress=on_progress, cancel=cancel or threading.Event()
+        path,
+        limits=limits,
+        on_progress=on_progress,
+        cancel=cancel or threading.Event(),
+        tap=tap,
     )
     if path.is_dir() and not path.is_symlink():
         return reader.read_directory()

@@ -18,6 +18,8 @@ from appliance.core.errors import InputError, Reason
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from appliance.core.policyfile import ResolvedRule
+
 KIB: Final = 1024
 MIB: Final = 1024 * KIB
 # Caps by kind of document; each far above any real one.
@@ -60,3 +62,24 @@ def read_file(path: Path, *, what: str, max_bytes: int) -> bytes:
         msg = f"{what} is over the {max_bytes}-byte limit"
         raise InputError(msg, where=str(path), reason=Reason.LIMIT_EXCEEDED)
     return data
+
+
+def read_policy(path: Path) -> tuple[ResolvedRule, ...]:
+    """A policy file, parsed, validated and resolved (keys read relative to it).
+
+    Both programs read policies through this: ``appliance verify --policy``
+    and ``bundle-tools export --verify-with`` cannot disagree on one.
+
+    Raises:
+        InputError: unreadable, or anything the policy format refuses (naming the line).
+    """
+    from appliance.core.policyfile import PolicySpec  # noqa: PLC0415 - only commands with a policy
+
+    spec = PolicySpec.from_toml(
+        read_file(path, what="policy", max_bytes=MAX_POLICY_BYTES), source=str(path)
+    )
+    return spec.resolve(
+        lambda relative: read_file(
+            path.parent / relative, what="key", max_bytes=MAX_KEY_BYTES
+        )
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import archive, export, hsm, startup, verify
+from benchmarks import archive, export, hsm, load, startup, verify
 
 
 def _table(title: str) -> Table:
@@ -76,6 +76,28 @@ def main() -> int:
     )
     console.print(table)
     _archive_tables(console)
+    ours_run, peer_run, size = load.run()
+    table = Table(
+        title=f"Load of a {size / 1024**3:.2f} GiB verified archive into a fresh loopback registry (median of 3)"
+    )
+    for column in (
+        "what",
+        "ours (s)",
+        "skopeo copy oci: -> docker:// (s)",
+        "ratio ours/peer",
+        "goal",
+        "peak RSS ours / peer",
+    ):
+        table.add_column(column)
+    table.add_row(
+        "appliance load (verification, second pass, push)",
+        f"{ours_run.seconds:.2f}",
+        f"{peer_run.seconds:.2f}",
+        f"{ours_run.seconds / peer_run.seconds:.2f}x",
+        "<= 1.2x",
+        f"{ours_run.peak_rss_mib:.0f} / {peer_run.peak_rss_mib:.0f} MiB",
+    )
+    console.print(table)
     ours_rate, raw_rate = hsm.run()
     table = Table(
         title=f"HSM signing, {hsm.COUNT} blobs in one PKCS#11 session (SoftHSM 2, P-256; higher is better)"

@@ -62,7 +62,7 @@ class Intake:
         return self.tar_bytes / run.seconds / 2**20
 
 
-def _export(
+def export_archive(
     server: registry_mod.Registry,
     refs: list[str],
     out: Path,
@@ -80,7 +80,7 @@ def _export(
         raise RuntimeError(done.stderr.decode()[-2000:])
 
 
-def _sign(
+def sign_image(
     server: registry_mod.Registry, stack: SigstoreStack, image: publish.Image
 ) -> list[tuple[bytes, bytes, str]]:
     """Ten keyless cosign signatures in one ``.sig`` manifest; (payload, v0.1 bundle, signer) each."""
@@ -124,35 +124,41 @@ def _sign(
     return bundles
 
 
+def export_big(work: Path, *, layers: int, layer_bytes: int) -> tuple[Path, Path, str]:
+    """A big image (incompressible layers), signed ten times, exported: (archive, root, reference)."""
+    stack = SigstoreStack(now=datetime(2026, 11, 1, 12, tzinfo=UTC))
+    root = work / "trusted_root.json"
+    root.write_bytes(stack.trusted_root_json())
+    server = registry_mod.start(work / "registry")
+    try:
+        image = publish.image(
+            server, "bench/big", "v1", layer_bytes=layer_bytes, layers=layers
+        )
+        sign_image(server, stack, image)
+        archive = work / "big.tar.zst"
+        export_archive(
+            server,
+            [image.reference],
+            archive,
+            root,
+            {**os.environ, "SOURCE_DATE_EPOCH": "1790000000"},
+        )
+    finally:
+        server.stop()
+    subprocess.run(
+        ["rm", "-rf", str(work / "registry"), str(work / "cache")], check=True
+    )
+    return archive, root, image.reference
+
+
 def intake() -> Intake:
     """Export a >= 2 GiB signed image, then time ours and the two peers over it."""
-    stack = SigstoreStack(now=datetime(2026, 11, 1, 12, tzinfo=UTC))
     with (
         tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp,
         netguard.loopback(),
     ):
         work = Path(tmp)
-        root = work / "trusted_root.json"
-        root.write_bytes(stack.trusted_root_json())
-        server = registry_mod.start(work / "registry")
-        try:
-            image = publish.image(
-                server, "bench/huge", "v1", layer_bytes=LAYER_BYTES, layers=LAYERS
-            )
-            _sign(server, stack, image)
-            archive = work / "huge.tar.zst"
-            _export(
-                server,
-                [image.reference],
-                archive,
-                root,
-                {**os.environ, "SOURCE_DATE_EPOCH": "1790000000"},
-            )
-        finally:
-            server.stop()
-        subprocess.run(
-            ["rm", "-rf", str(work / "registry"), str(work / "cache")], check=True
-        )
+        archive, root, _ = export_big(work, layers=LAYERS, layer_bytes=LAYER_BYTES)
         tar = work / "huge.tar"
         subprocess.run(
             ["zstd", "-q", "-d", "-f", str(archive), "-o", str(tar)], check=True
@@ -273,10 +279,10 @@ def scale(sizes: tuple[int, ...] = (10, 100, 1000)) -> list[Scale]:
                 refs, bundles = [], []
                 for i in range(count):
                     image = publish.image(server, f"bench/scale{count}/app{i}", "v1")
-                    bundles += _sign(server, stack, image)
+                    bundles += sign_image(server, stack, image)
                     refs.append(image.reference)
                 archive = work / f"scale{count}.tar.zst"
-                _export(
+                export_archive(
                     server,
                     refs,
                     archive,

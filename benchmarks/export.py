@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.measure import Run, timed
+from benchmarks.measure import Run, median, timed
 from tests.helpers import netguard, publish
 from tests.helpers import registry as registry_mod
 
@@ -82,15 +81,7 @@ def run(repeats: int = 3) -> tuple[Run, Run, int]:
                 subprocess.run(["rm", "-rf", str(peer)], check=True)
         finally:
             server.stop()
-    return _median(ours_runs), _median(peer_runs), size
-
-
-def _median(runs: list[Run]) -> Run:
-    return Run(
-        seconds=statistics.median(r.seconds for r in runs),
-        peak_rss_mib=max(r.peak_rss_mib for r in runs),
-        blocks_written=max(r.blocks_written for r in runs),
-    )
+    return median(ours_runs), median(peer_runs), size
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -41,4 +42,13 @@ def timed(
     seconds, rss, blocks = done.stdout.split()
     return Run(
         seconds=float(seconds), peak_rss_mib=int(rss) / 1024, blocks_written=int(blocks)
+    )
+
+
+def median(runs: list[Run]) -> Run:
+    """The median time of ``runs``, with the worst RSS and writes among them."""
+    return Run(
+        seconds=statistics.median(r.seconds for r in runs),
+        peak_rss_mib=max(r.peak_rss_mib for r in runs),
+        blocks_written=max(r.blocks_written for r in runs),
     )

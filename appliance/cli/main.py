@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, cast
 
 from airlock_io import frame
 from appliance import __version__
-from appliance.cli import sign_cmd, trust_cmd, verify_blob, verify_cmd
+from appliance.cli import (
+    audit_cmd,
+    load_cmd,
+    sign_cmd,
+    trust_cmd,
+    verify_blob,
+    verify_cmd,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,9 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         parser.add_subparsers(dest="command", metavar="COMMAND"),
     )
     verify_cmd.add_parser(commands)
+    load_cmd.add_parsers(commands)
     verify_blob.add_parser(commands)
     trust_cmd.add_parser(commands)
     sign_cmd.add_parsers(commands)
+    audit_cmd.add_parser(commands)
     return parser
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from airlock_io.atomic import check_output, write_output
 from airlock_io.exit_codes import ExitCode
 from appliance.cli import env
-from appliance.core.errors import InputError, SignerError
+from appliance.core.errors import InputError, SignerError, redact
 
 if TYPE_CHECKING:
     import argparse
@@ -174,6 +174,7 @@ def run_sign_blob(args: argparse.Namespace) -> int:
     """Sign, write the bundle atomically, and verify what was written."""
     from datetime import UTC, datetime  # noqa: PLC0415
 
+    from appliance.cli.audited import Audited  # noqa: PLC0415
     from appliance.core import keys, signing  # noqa: PLC0415
     from appliance.core.artifact import Artifact  # noqa: PLC0415
     from appliance.core.bundle import Bundle  # noqa: PLC0415
@@ -182,24 +183,37 @@ def run_sign_blob(args: argparse.Namespace) -> int:
     from appliance.trust import roots  # noqa: PLC0415
 
     check_output(args.bundle)  # before the key is used
-    digest = _sha256_file(args.file)
-    with open_signer(args.key, args.module_path) as signer:
-        signature = signer.sign_digest(digest)
-        public = signer.public_key
-    bundle = signing.key_signed_bundle(
-        sha256_digest=digest, signature=signature, public_key=public
-    )
-    # Check our own output with the verifier before anyone else relies on it.
-    # Offline there is no log: the bundle is key-signed by design.
-    verify_bundle(
-        Bundle.from_bytes(bundle),
-        artifact=Artifact.from_digest("sha256", digest),
-        trust=roots.load_embedded(),
-        policy=KeyPolicy(key=public),
-        now=datetime.now(UTC),
-        insecure_ignore_tlog=True,
-    )
-    write_output(args.bundle, bundle)
+    with Audited(
+        "sign-blob",
+        file=str(args.file),
+        bundle=str(args.bundle),
+        key=redact(str(args.key)),  # a PKCS#11 URI may carry a PIN
+    ) as audit:
+        digest = _sha256_file(args.file)
+        with open_signer(args.key, args.module_path) as signer:
+            signature = signer.sign_digest(digest)
+            public = signer.public_key
+        bundle = signing.key_signed_bundle(
+            sha256_digest=digest, signature=signature, public_key=public
+        )
+        # Check our own output with the verifier before anyone else relies on it.
+        # Offline there is no log: the bundle is key-signed by design.
+        verify_bundle(
+            Bundle.from_bytes(bundle),
+            artifact=Artifact.from_digest("sha256", digest),
+            trust=roots.load_embedded(),
+            policy=KeyPolicy(key=public),
+            now=datetime.now(UTC),
+            insecure_ignore_tlog=True,
+        )
+        write_output(args.bundle, bundle)
+        audit.record(
+            {
+                "sha256": digest.hex(),
+                "key_id": keys.key_id(public).hex(),
+                "exit_code": 0,
+            }
+        )
     hint = signing.key_hint(public)
     if args.output == "json":
         print(

@@ -118,75 +118,94 @@ def _iso(when: datetime) -> str:
 def run_import(args: argparse.Namespace) -> int:
     """Replay, commit, report."""
     from airlock_io import inputs  # noqa: PLC0415
+    from appliance.cli.audited import Audited  # noqa: PLC0415
     from appliance.trust import replay  # noqa: PLC0415 - tuf is imported only for trust commands
     from appliance.trust.memory import Memory  # noqa: PLC0415
     from appliance.trust.source import open_source  # noqa: PLC0415
     from appliance.trust.state import StateStore  # noqa: PLC0415
     from trustroot import store  # noqa: PLC0415
 
-    now = datetime.now(UTC)
-    max_age = parse_duration(args.trust_max_age) if args.trust_max_age else timedelta(0)
-    memory = Memory(env.state_dir())
-    # A clock set back would make expired metadata look fresh: refuse it first.
-    memory.check_clock(now)
-    source = open_source(args.source)
-    states = StateStore(env.state_dir())
-    previous = states.load()
-    operator_root = (
-        None
-        if args.bootstrap_root is None
-        else inputs.read_file(
-            args.bootstrap_root,
-            what="bootstrap root",
-            max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES,
+    with Audited(
+        "trust-import", source=str(args.source), trust_max_age=args.trust_max_age
+    ) as audit:
+        now = datetime.now(UTC)
+        max_age = (
+            parse_duration(args.trust_max_age) if args.trust_max_age else timedelta(0)
         )
-    )
-    if previous is not None:
-        # Trust already held is never replaced by a flag: the chain always
-        # continues from the stored root, and --bootstrap-root must lie on it.
-        bootstrap, start = (
-            previous.read("root.json"),
-            f"stored root v{previous.root_version}",
+        memory = Memory(env.state_dir())
+        # A clock set back would make expired metadata look fresh: refuse it first.
+        memory.check_clock(now)
+        source = open_source(args.source)
+        states = StateStore(env.state_dir())
+        previous = states.load()
+        operator_root = (
+            None
+            if args.bootstrap_root is None
+            else inputs.read_file(
+                args.bootstrap_root,
+                what="bootstrap root",
+                max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES,
+            )
         )
-    elif operator_root is not None:
-        bootstrap, start = operator_root, str(args.bootstrap_root)
-    else:
-        bootstrap, start = (
-            store.read_embedded(store.PUBLIC_GOOD, "root.json"),
-            "sealed public-good root",
+        if previous is not None:
+            # Trust already held is never replaced by a flag: the chain always
+            # continues from the stored root, and --bootstrap-root must lie on it.
+            bootstrap, start = (
+                previous.read("root.json"),
+                f"stored root v{previous.root_version}",
+            )
+        elif operator_root is not None:
+            bootstrap, start = operator_root, str(args.bootstrap_root)
+        else:
+            bootstrap, start = (
+                store.read_embedded(store.PUBLIC_GOOD, "root.json"),
+                "sealed public-good root",
+            )
+        on_chain = f"--bootstrap-root {args.bootstrap_root}"
+        if previous is not None and operator_root is not None:
+            # An older root must be one already held: refused before any replay.
+            replay.check_on_chain(
+                operator_root, previous=previous, result=None, where=on_chain
+            )
+        try:
+            result = replay.replay(
+                source, bootstrap=bootstrap, now=now, max_age=max_age, previous=previous
+            )
+        except TrustRootError as exc:
+            if previous is None or operator_root is None:
+                raise
+            raise TrustRootError(
+                f"does not chain from the stored trust (root v{previous.root_version}): {exc.diagnostics()}",
+                reason=exc.reason,
+                where=on_chain,
+            ) from exc
+        if previous is not None and operator_root is not None:
+            replay.check_on_chain(
+                operator_root, previous=previous, result=result, where=on_chain
+            )
+        state = states.commit(result, source=source.label, now=now)
+        memory.raise_floor(
+            [
+                (
+                    now,
+                    f"the appliance clock when it committed TUF root v{state.root_version}",
+                )
+            ]
         )
-    on_chain = f"--bootstrap-root {args.bootstrap_root}"
-    if previous is not None and operator_root is not None:
-        # An older root must be one already held: refused before any replay.
-        replay.check_on_chain(
-            operator_root, previous=previous, result=None, where=on_chain
+        head = audit.record(
+            {
+                "root_version": state.root_version,
+                "trusted_root_sha256": state.trusted_root_sha256,
+                "exit_code": 0,
+            }
         )
-    try:
-        result = replay.replay(
-            source, bootstrap=bootstrap, now=now, max_age=max_age, previous=previous
-        )
-    except TrustRootError as exc:
-        if previous is None or operator_root is None:
-            raise
-        raise TrustRootError(
-            f"does not chain from the stored trust (root v{previous.root_version}): {exc.diagnostics()}",
-            reason=exc.reason,
-            where=on_chain,
-        ) from exc
-    if previous is not None and operator_root is not None:
-        replay.check_on_chain(
-            operator_root, previous=previous, result=result, where=on_chain
-        )
-    state = states.commit(result, source=source.label, now=now)
-    memory.raise_floor(
-        [(now, f"the appliance clock when it committed TUF root v{state.root_version}")]
-    )
     report: dict[str, Any] = {
         **state.to_json(),
         "bootstrap": start,
         "trust_max_age": args.trust_max_age,
         "expiry_allowance_used": bool(result.allowances),
         "left_out": result.left_out,
+        "audit": head.to_json(),
     }
     if args.output == "json":
         print(json.dumps(report, indent=2))

@@ -11,9 +11,9 @@ stdout with ``-o json``, and to ``--report FILE`` (written atomically). Exit
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from appliance.core.errors import InputError, Reason
 if TYPE_CHECKING:
     import argparse
 
+    from airlock_io.archive import Archive
     from appliance.core.archive.verify import ArchiveVerdict
     from appliance.core.policyfile import ResolvedRule
     from appliance.trust.archive import TrustReport
@@ -50,6 +51,24 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ),
     )
     parser.add_argument("archive", metavar="ARCHIVE", type=Path)
+    add_policy_flags(parser)
+    add_report_flags(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_report_flags(parser: argparse.ArgumentParser) -> None:
+    """``-o text|json`` and ``--report FILE`` (``verify``, ``load``, ``extract``)."""
+    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        type=Path,
+        help="also write the JSON report here (atomically)",
+    )
+
+
+def add_policy_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that say what must have signed (``verify``, ``load``, ``extract``)."""
     parser.add_argument(
         "--policy", metavar="FILE.toml", type=Path, help="the policy file (see README)"
     )
@@ -96,14 +115,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="DURATION",
         help="accept the capsule's metadata expired by at most this long",
     )
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
-    parser.add_argument(
-        "--report",
-        metavar="FILE",
-        type=Path,
-        help="also write the JSON report here (atomically)",
-    )
-    parser.set_defaults(handler=run)
 
 
 def _annotations(values: list[str]) -> dict[str, str]:
@@ -162,35 +173,13 @@ def _rules(args: argparse.Namespace) -> tuple[tuple[ResolvedRule, ...], str]:
 
 
 def _progress(archive: Path) -> tuple[Any, Any]:
-    """A progress callback and its context (rich bar on a terminal, else nothing)."""
-    if not sys.stderr.isatty():
-        return None, contextlib.nullcontext()
-    from rich.console import Console  # noqa: PLC0415
-    from rich.progress import (  # noqa: PLC0415 - rich only on a terminal
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
+    """A progress callback for the reader and its context (a bar on a terminal)."""
+    from appliance.cli.progress import byte_bar  # noqa: PLC0415
 
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task(f"reading {archive.name}", total=None)
-
-    def update(progress: Any) -> None:  # noqa: ANN401 - airlock_io.archive.Progress
-        bar.update(
-            task, completed=progress.read_bytes, total=progress.total_bytes or None
-        )
-
-    return update, bar
+    update, context = byte_bar(f"reading {archive.name}", None)
+    if update is None:
+        return None, context
+    return (lambda p: update(p.read_bytes, p.total_bytes)), context
 
 
 REPORT_VERSION = 1
@@ -225,12 +214,15 @@ def _report(
 
 
 def _render(
-    verdict: ArchiveVerdict, trust: TrustReport, report: dict[str, Any]
+    verdict: ArchiveVerdict,
+    trust: TrustReport,
+    report: dict[str, Any],
+    console_file: Any = None,  # noqa: ANN401 - a text stream
 ) -> None:
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    console = Console(file=sys.stderr, highlight=False)
+    console = Console(file=console_file or sys.stderr, highlight=False)
     ok, bad = _marks(console)
     table = Table(
         title=f"{report['archive']['path']} ({report['archive']['exporter']}, exported {report['archive']['export_time']})"
@@ -270,6 +262,9 @@ def _render(
         console.print(f"{bad} archive: {problem}")
     passed = sum(1 for i in verdict.images if i.verified)
     console.print(f"{passed} of {len(verdict.images)} image(s) verified")
+    audit = report.get("audit")
+    if isinstance(audit, dict):
+        console.print(f"audit: line {audit['line']}, head {audit['sha256']}")
 
 
 def _marks(console: Any) -> tuple[str, str]:  # noqa: ANN401 - rich's Console
@@ -281,10 +276,75 @@ def _marks(console: Any) -> tuple[str, str]:  # noqa: ANN401 - rich's Console
     return "✔", "✖"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Verify the archive; print and write the report."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Judged:
+    """One verification of an archive, as every command that needs one does it."""
+
+    path: Path
+    archive: Archive
+    verdict: ArchiveVerdict
+    trust: TrustReport
+    policy: str
+    now: datetime
+
+    def report(self) -> dict[str, Any]:
+        """The stable JSON report (README: "Verifying an archive offline")."""
+        where = {
+            "path": str(self.path),
+            "sha256": self.archive.sha256,
+            "kind": self.archive.kind,
+            "size": self.archive.size,
+        }
+        return _report(
+            where, self.verdict, self.trust, now=self.now, policy=self.policy
+        )
+
+    def audit_record(self) -> dict[str, Any]:
+        """What the audit log keeps of this verification."""
+        return {
+            "archive": {
+                "path": str(self.path),
+                "sha256": self.archive.sha256,
+                "size": self.archive.size,
+            },
+            "trust": {
+                "source": self.trust.source,
+                "sha256": self.trust.sha256,
+                "tuf_backed": self.trust.tuf_backed,
+                "root_version": self.trust.root_version,
+            },
+            "policy": self.policy,
+            "problems": list(self.verdict.problems),
+            "images": [
+                {
+                    "ref": i.ref,
+                    "digest": i.digest,
+                    "verified": i.verified,
+                    "reason": None if i.reason is None else i.reason.value,
+                }
+                for i in self.verdict.images
+            ],
+        }
+
+    def render(self, console_file: Any = None) -> None:  # noqa: ANN401 - a text stream
+        """The table on stderr."""
+        _render(self.verdict, self.trust, self.report(), console_file)
+
+
+def judge(args: argparse.Namespace) -> Judged:
+    """Verify ``args.archive`` under the policy flags: the one way every command does it.
+
+    The clock is read once and checked against the floor; the policy is
+    validated before the archive is opened; trust comes only from the
+    operator's side; split views are remembered and verified times and
+    checkpoints join the appliance's memories.
+
+    Raises:
+        InputError: usage, an unreadable policy, key or archive.
+        VerificationError: the clock is behind the floor, the archive's
+            capsule does not replay, a blob is not what its name says.
+    """
     from airlock_io.archive import read_archive  # noqa: PLC0415
-    from airlock_io.atomic import check_output, write_output  # noqa: PLC0415
     from appliance.cli.trust_cmd import parse_duration  # noqa: PLC0415
     from appliance.core.archive import view  # noqa: PLC0415
     from appliance.core.archive.verify import Options, verify_archive  # noqa: PLC0415
@@ -305,8 +365,6 @@ def run(args: argparse.Namespace) -> int:
         insecure_ignore_tlog=args.insecure_ignore_tlog,
     )
     max_age = parse_duration(args.trust_max_age) if args.trust_max_age else timedelta(0)
-    if args.report is not None:
-        check_output(args.report)  # before the archive is read
     on_progress, context = _progress(args.archive)
     with context:
         archive = read_archive(args.archive, on_progress=on_progress)
@@ -330,16 +388,33 @@ def run(args: argparse.Namespace) -> int:
     roots.remember(
         memory, [r for image in verdict.images for r in image.results], now=now
     )
-    where = {
-        "path": str(args.archive),
-        "sha256": archive.sha256,
-        "kind": archive.kind,
-        "size": archive.size,
-    }
-    report = _report(where, verdict, trust_report, now=now, policy=policy_source)
+    return Judged(
+        path=args.archive,
+        archive=archive,
+        verdict=verdict,
+        trust=trust_report,
+        policy=policy_source,
+        now=now,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify the archive; record the decision; print and write the report."""
+    from airlock_io.atomic import check_output, write_output  # noqa: PLC0415
+    from appliance.cli.audited import Audited  # noqa: PLC0415
+
+    if args.report is not None:
+        check_output(args.report)  # before the archive is read
+    with Audited("verify") as audit:
+        judged = judge(args)
+        code = ExitCode.OK if judged.verdict.verified else ExitCode.VERIFICATION_FAILED
+        report = judged.report()
+        report["audit"] = audit.record(
+            {**judged.audit_record(), "exit_code": int(code)}
+        ).to_json()
     if args.report is not None:
         write_output(args.report, json.dumps(report, indent=2).encode() + b"\n")
     if args.output == "json":
         print(json.dumps(report, indent=2))
-    _render(verdict, trust_report, report)
-    return ExitCode.OK if verdict.verified else ExitCode.VERIFICATION_FAILED
+    judged.render()
+    return code

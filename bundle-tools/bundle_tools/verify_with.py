@@ -26,7 +26,6 @@ from appliance.core.archive import layout, media, view
 from appliance.core.archive.intake import Contents, Intake
 from appliance.core.archive.verify import ArchiveVerdict, verify_archive
 from appliance.core.errors import InputError, Reason, TrustRootError, VerificationError
-from appliance.core.policyfile import PolicySpec, ResolvedRule
 from appliance.core.trust import TrustMaterial
 from trustroot import store
 
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from appliance.core.archive.manifest import Descriptor
+    from appliance.core.policyfile import ResolvedRule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,15 +52,7 @@ def load_policy(path: Path) -> Policy:
     Raises:
         InputError: unreadable, or anything the policy format refuses.
     """
-    data = inputs.read_file(path, what="policy", max_bytes=inputs.MAX_POLICY_BYTES)
-    spec = PolicySpec.from_toml(data, source=str(path))
-
-    def read_key(relative: str) -> bytes:
-        return inputs.read_file(
-            path.parent / relative, what="key", max_bytes=inputs.MAX_KEY_BYTES
-        )
-
-    return Policy(path=path, rules=spec.resolve(read_key))
+    return Policy(path=path, rules=inputs.read_policy(path))
 
 
 def trust_material(contents: Contents) -> TrustMaterial:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from airlock_registry import client as oci_client
 from bundle_tools.cli import main as bundle_tools
-from bundle_tools.collect import oci as oci_client
 from tests.helpers import netguard, publish
 from tests.helpers import registry as registry_mod
 
@@ -225,7 +225,7 @@ def test_a_manifest_over_the_cap(
 
 _DRIVER = """
 import os, resource, signal, sys
-from bundle_tools.collect import oci
+from airlock_registry import client as oci
 {setup}
 from bundle_tools.cli import main
 raise SystemExit(main(sys.argv[1:]))

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airlock_registry.client import RegistryClient, RetryPolicy
 from appliance.core.errors import InputError, Reason
-from bundle_tools.collect.oci import RegistryClient, RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -17,7 +17,6 @@ import hashlib
 import json
 import shutil
 import socket
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,113 +28,17 @@ from appliance.cli.main import main as appliance
 from bundle_tools.cli import main as bundle_tools
 from tests.helpers import netguard
 from tests.helpers.archives import extract
-from tests.helpers.sigstore_stack import SigstoreStack
+from tests.helpers.exported import EPOCH, KEYLESS, Exported, Outcome
 from tests.helpers.sigstore_stack.stack import DEFAULT_ISSUER
 from tests.helpers.tuf_repo import TufRepo
-from tests.helpers.world import (
-    IDENTITY,
-    ROGUE,
-    Trouble,
-    World,
-    publish_trouble,
-    publish_world,
-)
+from tests.helpers.world import IDENTITY, ROGUE
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.helpers.registry import Registry
 
 pytestmark = pytest.mark.registry
-EPOCH = "1790000000"  # 2026-09-21T14:13:20Z
 SLSA = "https://slsa.dev/provenance/v1"
-KEYLESS = [
-    "--certificate-identity",
-    IDENTITY,
-    "--certificate-oidc-issuer",
-    DEFAULT_ISSUER,
-]
-
-
-@dataclass
-class Exported:
-    """The world, its troubles, and one archive of them all."""
-
-    world: World
-    trouble: Trouble
-    archive: Path
-    root: Path  # the test stack's trusted root, as an operator would pass it
-    key: Path  # the release key's public half
-
-    def ref(self, name: str) -> str:
-        """The reference of image ``name`` (``app``, ``multi``, ``copied``...)."""
-        image = getattr(self.world, name, None) or getattr(self.trouble, name)
-        return str(image.reference)
-
-
-@pytest.fixture(scope="module")
-def exported(
-    _registry_server: Registry, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Exported]:
-    base = tmp_path_factory.mktemp("verify-archive")
-    with netguard.loopback(), pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SOURCE_DATE_EPOCH", EPOCH)
-        patch.setenv("DOCKER_CONFIG", str(base / "docker"))
-        stack = SigstoreStack(now=datetime(2026, 11, 1, 12, tzinfo=UTC))
-        world = publish_world(_registry_server, stack, namespace="verify")
-        trouble = publish_trouble(world)
-        root = base / "trusted_root.json"
-        root.write_bytes(stack.trusted_root_json())
-        key = base / "release.pub"
-        key.write_bytes(world.public_pem)
-        archive = base / "transfer.tar.zst"
-        code = bundle_tools(
-            [
-                "export",
-                *world.references,
-                *trouble.references,
-                "--out",
-                str(archive),
-                "--trusted-root",
-                str(root),
-                "--allow-http-registry",
-                world.registry.address,
-                "--cache",
-                str(base / "cache"),
-            ]
-        )
-        assert code == 0
-        yield Exported(
-            world=world, trouble=trouble, archive=archive, root=root, key=key
-        )
-
-
-@dataclass
-class Outcome:
-    code: int
-    report: dict[str, Any]
-    err: str
-
-    def image(self, name: str) -> dict[str, Any]:
-        """The report's entry for the image whose repository ends in ``/name``."""
-        return next(
-            i
-            for i in self.report["images"]
-            if i["reference"].split("@")[0].rsplit(":", 1)[0].endswith(f"/{name}")
-        )
-
-
-@pytest.fixture
-def verify(capsys: pytest.CaptureFixture[str]) -> Any:
-    def run(archive: Path, *args: str) -> Outcome:
-        capsys.readouterr()
-        code = appliance(["verify", str(archive), "-o", "json", *args])
-        captured = capsys.readouterr()
-        report = json.loads(captured.out) if captured.out.strip() else {}
-        return Outcome(code=code, report=report, err=captured.err)
-
-    return run
 
 
 def check(verify: Any, exported: Exported, name: str, *flags: str) -> Outcome:

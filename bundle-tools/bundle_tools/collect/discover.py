@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from airlock_registry.client import RegistryClient
 from appliance.core.archive import evidence, media
 from appliance.core.archive.layout import Kind
 from appliance.core.archive.ledger import ImageEntry, PlatformEntry, Related
@@ -35,7 +36,6 @@ from appliance.core.archive.manifest import (
     parse,
 )
 from appliance.core.errors import InputError, Reason
-from bundle_tools.collect.oci import RegistryClient
 
 if TYPE_CHECKING:
     from appliance.core.archive.ledger import Evidence

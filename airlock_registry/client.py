@@ -1,8 +1,8 @@
-"""Pulling from a registry (distribution-spec), over oras-py: the only exporter module importing oras.
+"""A registry client (distribution-spec) over oras-py: pulls for the exporter, pushes for ``appliance load``.
 
 oras-py provides the session and the authentication dance (anonymous and
-password-backed bearer tokens, basic auth). It lacks what an exporter that
-must drop nothing and trust nothing needs, which is added here:
+password-backed bearer tokens, basic auth). It lacks what a client that must
+drop nothing and trust nothing needs, which is added here:
 
 * manifests fetched byte-exact, their SHA-256 computed over the bytes
   received and checked against the digest asked for and against
@@ -14,14 +14,20 @@ must drop nothing and trust nothing needs, which is added here:
   its absence told apart (404) so the caller can use the tag fallback;
 * bounded retries with backoff on 429, 5xx and broken connections (oras-py's
   own retry sleeps minutes), and timeouts (requests has none by default);
-* credentials from ``DOCKER_CONFIG`` (:mod:`.credentials`); plain HTTP only
-  for hosts the operator named with ``--allow-http-registry``.
+* credentials from ``DOCKER_CONFIG`` (:mod:`.credentials`) or given by the
+  caller; plain HTTP only for hosts the operator named;
+* pushes in the order strict registries demand: ``HEAD`` a blob first (never
+  send what the registry holds), cross-repository mounts, a streamed upload
+  whose last chunk is held back until the caller confirms the bytes hash to
+  the digest (the registry checks too), manifests whose
+  ``Docker-Content-Digest`` must come back as the digest of the bytes sent.
 
 Every failure is one :class:`InputError` naming the registry and what failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import urllib.parse
@@ -32,13 +38,13 @@ import oras.provider
 import requests
 
 from airlock_io.atomic import sweep, temporary_name
+from airlock_registry import credentials
 from appliance.core.archive import media
 from appliance.core.archive.manifest import Descriptor, check_digest, digest_of
 from appliance.core.errors import InputError, Reason
-from bundle_tools.collect import credentials
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024  # the distribution spec's own limit
@@ -77,12 +83,19 @@ class RegistryClient:
     """
 
     def __init__(
-        self, host: str, *, plain_http: bool = False, retry: RetryPolicy | None = None
+        self,
+        host: str,
+        *,
+        plain_http: bool = False,
+        retry: RetryPolicy | None = None,
+        login: credentials.Credentials | None = None,
     ) -> None:
         self.host = host
         self.scheme = "http" if plain_http else "https"
         self.retry = retry or RetryPolicy()
+        self.login = login
         self._registry: Any = None
+        self._has_login = False
 
     # -- the connection ------------------------------------------------------
 
@@ -101,9 +114,10 @@ class RegistryClient:
             return session_request(*args, **kwargs)
 
         registry.session.request = with_timeout
-        found = credentials.lookup(self.host)
+        found = self.login or credentials.lookup(self.host)
         if found is not None:
             registry.auth.set_basic_auth(found.username, found.password)
+            self._has_login = True
         elif backend == "basic":
             msg = f"needs credentials, and the Docker config ({credentials.config_path()}) has none for it"
             raise InputError(
@@ -132,12 +146,17 @@ class RegistryClient:
         return ""
 
     def _send(
-        self, call: Callable[[], requests.Response], *, what: str
+        self,
+        call: Callable[[], requests.Response],
+        *,
+        what: str,
+        attempts: int | None = None,
     ) -> requests.Response:
         """Run ``call``, retrying transient failures; one clear error otherwise."""
         where = f"registry {self.host}"
         failure = ""
-        for attempt in range(self.retry.attempts):
+        attempts = attempts or self.retry.attempts
+        for attempt in range(attempts):
             try:
                 response = call()
             except requests.exceptions.SSLError as exc:
@@ -150,6 +169,11 @@ class RegistryClient:
                 requests.exceptions.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
+                if "the appliance is sealed" in str(exc):
+                    msg = f"refused by the appliance's seal: {what} needed a host other than the one named"
+                    raise InputError(
+                        msg, where=where, reason=Reason.INPUT_UNREADABLE
+                    ) from exc
                 failure = f"cannot reach it ({type(exc).__name__})"
                 self._wait(attempt, None)
                 continue
@@ -166,7 +190,7 @@ class RegistryClient:
                 response.close()
                 continue
             return response
-        msg = f"{failure} (after {self.retry.attempts} attempts)"
+        msg = f"{failure} (after {attempts} attempt{'s' if attempts > 1 else ''})"
         raise InputError(msg, where=where, reason=Reason.INPUT_UNREADABLE)
 
     def _wait(self, attempt: int, retry_after: str | None) -> None:
@@ -179,25 +203,34 @@ class RegistryClient:
             delay = max(delay, float(retry_after))
         time.sleep(min(delay, self.retry.max_wait_seconds))
 
-    def _request(
+    def _request(  # noqa: PLR0913 - one HTTP request, each part named
         self,
         path: str,
         *,
         what: str,
+        method: str = "GET",
         headers: dict[str, str] | None = None,
         stream: bool = False,
+        data: bytes | Iterator[bytes] | None = None,
+        retry: bool = True,
     ) -> requests.Response:
         registry = self._connect()
-        url = f"{self.scheme}://{self.host}{path}"
+        url = path if "://" in path else f"{self.scheme}://{self.host}{path}"
         # oras-py's do_request without its retry decorator (minutes of sleep):
         # the retries are ours (_send), bounded and logged in the error.
         do_request = oras.provider.Registry.do_request.__wrapped__
         try:
             response = self._send(
                 lambda: do_request(
-                    registry, url, "GET", headers=dict(headers or {}), stream=stream
+                    registry,
+                    url,
+                    method,
+                    headers=dict(headers or {}),
+                    stream=stream,
+                    data=data,
                 ),
                 what=what,
+                attempts=self.retry.attempts if retry else 1,
             )
         except AttributeError as exc:  # oras basic auth with no credentials set
             msg = f"needs credentials for {what}, and the Docker config has none"
@@ -223,13 +256,9 @@ class RegistryClient:
                 or bytes that do not hash to the digest asked for or announced
                 (reason ``digest-mismatch``: bad input for the exporter).
         """
-        what = (
-            f"manifest {repository}:{reference}"
-            if ":" not in reference
-            else f"manifest {repository}@{reference}"
-        )
+        what, path = _manifest_path(repository, reference)
         response = self._request(
-            f"/v2/{repository}/manifests/{urllib.parse.quote(reference, safe=':')}",
+            path,
             what=what,
             headers={"Accept": ACCEPT},
             stream=True,
@@ -425,6 +454,181 @@ class RegistryClient:
             msg = f"served {len(data)} bytes hashing to {digest_of(data)}: not the blob its descriptor names"
             raise InputError(msg, reason=Reason.DIGEST_MISMATCH, where=what)
         return data
+
+    def close(self) -> None:
+        """Close the session's connections."""
+        if self._registry is not None:
+            self._registry.session.close()
+
+    # -- pushing -----------------------------------------------------------------------
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        """Whether ``repository`` already holds the blob (``HEAD``: nothing is sent twice).
+
+        Raises:
+            InputError: the registry failed.
+        """
+        what = f"blob {digest} in {repository}"
+        response = self._request(
+            f"/v2/{repository}/blobs/{digest}", what=what, method="HEAD"
+        )
+        with response:
+            if response.status_code == 404:  # noqa: PLR2004
+                return False
+            self._expect(response, (200,), what)
+            return True
+
+    def mount_blob(self, repository: str, digest: str, source: str) -> bool:
+        """Link a blob ``source`` holds into ``repository``; False if the registry will not.
+
+        Raises:
+            InputError: the registry failed.
+        """
+        query = urllib.parse.urlencode({"mount": digest, "from": source})
+        what = f"mount of {digest} into {repository}"
+        response = self._request(
+            f"/v2/{repository}/blobs/uploads/?{query}", what=what, method="POST"
+        )
+        with response:
+            if response.status_code == 201:  # noqa: PLR2004
+                return True
+            self._expect(response, (202,), what)
+            location = response.headers.get("Location")
+        if location:  # an upload session was opened instead: close it unused
+            with contextlib.suppress(InputError):
+                self._request(
+                    self._upload_url(location, {}),
+                    what=what,
+                    method="DELETE",
+                    retry=False,
+                ).close()
+        return False
+
+    def push_blob(
+        self, repository: str, descriptor: Descriptor, chunks: Iterable[bytes]
+    ) -> None:
+        """Upload a blob from ``chunks``, streamed (chunked transfer encoding).
+
+        The caller's iterator decides the upload's fate: it raises to abort
+        (the registry never commits a partial upload), and may hold its last
+        chunk back until it has checked the digest. The registry checks the
+        digest again before committing.
+
+        Raises:
+            InputError: the registry refused or failed; the upload is not
+                committed (a re-run sends it again).
+        """
+        what = f"blob {descriptor.digest} to {repository}"
+        response = self._request(
+            f"/v2/{repository}/blobs/uploads/", what=what, method="POST"
+        )
+        with response:
+            self._expect(response, (202,), what)
+            location = response.headers.get("Location", "")
+        if not location:
+            msg = f"opened no upload for {what} (no Location header)"
+            raise InputError(
+                msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
+            )
+        url = self._upload_url(location, {"digest": descriptor.digest})
+        registry = self._connect()
+        headers = {"Content-Type": "application/octet-stream"}
+        if self._has_login or getattr(registry.auth, "token", None):
+            # A stream is sent once: authenticate up front, never by oras'
+            # answer-the-401-and-resend (which would resend a consumed body).
+            headers.update(registry.auth.get_auth_header())
+        try:
+            response = registry.session.request(
+                "PUT", url, data=iter(chunks), headers=headers
+            )
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            msg = f"the connection broke while sending {what}"
+            if "the appliance is sealed" in str(exc):
+                msg = f"refused by the appliance's seal while sending {what}"
+            raise InputError(
+                msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
+            ) from exc
+        with response:
+            self._expect(response, (201,), what)
+            self._announced(response, descriptor.digest, what)
+
+    def push_manifest(
+        self, repository: str, reference: str, data: bytes, media_type: str
+    ) -> None:
+        """``PUT`` a manifest under a tag or its digest; the registry must name the same digest.
+
+        Raises:
+            InputError: refused (a missing blob or child, an invalid manifest),
+                failed, or the registry computed another digest.
+        """
+        what, path = _manifest_path(repository, reference)
+        response = self._request(
+            path,
+            what=what,
+            method="PUT",
+            headers={"Content-Type": media_type},
+            data=data,
+        )
+        with response:
+            self._expect(response, (201,), what)
+            self._announced(response, digest_of(data), what)
+
+    def _upload_url(self, location: str, query: dict[str, str]) -> str:
+        """The upload session's URL (relative or absolute, on this host only) plus ``query``."""
+        parts = urllib.parse.urlsplit(
+            urllib.parse.urljoin(f"{self.scheme}://{self.host}/", location)
+        )
+        if parts.netloc != self.host:
+            msg = f"an upload location points to another host ({parts.netloc})"
+            raise InputError(
+                msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
+            )
+        pairs = [
+            *urllib.parse.parse_qsl(parts.query, keep_blank_values=True),
+            *query.items(),
+        ]
+        return urllib.parse.urlunsplit(
+            (parts.scheme, parts.netloc, parts.path, urllib.parse.urlencode(pairs), "")
+        )
+
+    def _expect(
+        self, response: requests.Response, statuses: tuple[int, ...], what: str
+    ) -> None:
+        if response.status_code in statuses:
+            return
+        detail = ""
+        with contextlib.suppress(Exception):
+            errors = response.json().get("errors") or []
+            detail = "; ".join(
+                f"{e.get('code')}: {e.get('message')}"
+                for e in errors
+                if isinstance(e, dict)
+            )[:300]
+        msg = f"HTTP {response.status_code} for {what}" + (
+            f" ({detail})" if detail else ""
+        )
+        raise InputError(
+            msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
+        )
+
+    def _announced(self, response: requests.Response, digest: str, what: str) -> None:
+        announced = response.headers.get("Docker-Content-Digest")
+        if announced is not None and announced != digest:
+            msg = f"the registry stored {announced}, not {digest}"
+            raise InputError(msg, where=what, reason=Reason.DIGEST_MISMATCH)
+
+
+def _manifest_path(repository: str, reference: str) -> tuple[str, str]:
+    """How errors name a manifest, and its API path (a tag or a digest)."""
+    what = (
+        f"manifest {repository}:{reference}"
+        if ":" not in reference
+        else f"manifest {repository}@{reference}"
+    )
+    return what, f"/v2/{repository}/manifests/{urllib.parse.quote(reference, safe=':')}"
 
 
 def _read_capped(response: requests.Response, max_bytes: int, *, what: str) -> bytes:

@@ -1,0 +1,287 @@
+"""``appliance load`` and ``appliance extract``: only verified images leave the archive.
+
+Both verify first, in this process, with the same code and flags as
+``appliance verify`` (:func:`appliance.cli.verify_cmd.judge`); never by
+trusting an earlier report. Then only the images that passed, with every
+artifact about them, are pushed to the registry the operator named (the
+appliance's one network action, admitted by the seal for that host and port
+and for this command only) or written as an OCI layout. A second pass over
+the archive re-hashes every blob as it goes out.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airlock_io.exit_codes import ExitCode
+from appliance.cli.verify_cmd import add_policy_flags, add_report_flags
+from appliance.core.errors import InputError, Reason
+
+if TYPE_CHECKING:
+    import argparse
+
+    from appliance.cli.verify_cmd import Judged
+    from appliance.core.archive.plan import Plan, Target
+
+
+def add_parsers(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Register ``load`` and ``extract``."""
+    load = subparsers.add_parser(
+        "load",
+        help="verify an archive, then push only the images that passed to the in-gap registry",
+        description=(
+            "Verify ARCHIVE exactly as `appliance verify` does, then push every image that passed, "
+            "with its signatures, attestations, SBOMs and referrers, byte for byte, to the registry "
+            "named by --to (under PREFIX when given): blobs first (only those the registry lacks), "
+            "then manifests, children before their index and subjects before their referrers. "
+            "Nothing of a refused image is pushed. Exit 0 only if every selected image was verified "
+            "and pushed."
+        ),
+    )
+    load.add_argument("archive", metavar="ARCHIVE", type=Path)
+    load.add_argument(
+        "--to",
+        required=True,
+        metavar="REGISTRY[/PREFIX]",
+        help="the in-gap registry, e.g. registry.gap:5000/mirror",
+    )
+    load.add_argument(
+        "--allow-http-registry",
+        action="store_true",
+        help="speak plain HTTP to it (a registry on loopback or an isolated segment)",
+    )
+    load.add_argument(
+        "--registry-username",
+        metavar="USER",
+        help="log in as USER; the password is read from stdin (never a flag)",
+    )
+    load.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="verify and print the push plan; touch no network",
+    )
+    add_policy_flags(load)
+    add_report_flags(load)
+    load.set_defaults(handler=run_load)
+
+    extract = subparsers.add_parser(
+        "extract",
+        help="verify an archive, then write only the images that passed as an OCI image layout",
+        description=(
+            "Verify ARCHIVE exactly as `appliance verify` does, then write a new OCI image layout at "
+            "--to holding only the images that passed and every artifact about them (for skopeo, "
+            "oras, umoci, podman load); written in a temporary directory and renamed into place."
+        ),
+    )
+    extract.add_argument("archive", metavar="ARCHIVE", type=Path)
+    extract.add_argument(
+        "--to",
+        required=True,
+        metavar="DIR",
+        type=Path,
+        help="the layout to create (must not exist)",
+    )
+    add_policy_flags(extract)
+    add_report_flags(extract)
+    extract.set_defaults(handler=run_extract)
+
+
+def _password(username: str | None) -> tuple[str, str] | None:
+    """Credentials from ``--registry-username`` and one line of stdin."""
+    if username is None:
+        return None
+
+    if not username or ":" in username:
+        msg = "a user name, without ':'"
+        raise InputError(msg, where="--registry-username", reason=Reason.USAGE)
+    if sys.stdin.isatty():
+        import getpass  # noqa: PLC0415
+
+        password = getpass.getpass(f"Password for {username}: ")
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not password:
+        msg = "no password on stdin (give it on one line)"
+        raise InputError(msg, where="--registry-username", reason=Reason.USAGE)
+    return username, password
+
+
+def _progress(total: int, what: str) -> tuple[Any, Any]:
+    """A byte counter for the push and its context (a bar on a terminal)."""
+    from appliance.cli.progress import byte_bar  # noqa: PLC0415
+
+    update, context = byte_bar(what, total)
+    if update is None or not total:
+        return None, context
+    return (lambda n: update(None, n)), context
+
+
+def _same_archive(first: Judged, second_sha256: str | None) -> None:
+    """The second pass read the same file the first one verified."""
+    if first.archive.sha256 is not None and second_sha256 != first.archive.sha256:
+        msg = (
+            "the archive changed between verification and push; nothing more was pushed"
+        )
+        raise InputError(msg, where=str(first.path), reason=Reason.DIGEST_MISMATCH)
+
+
+def _finish(
+    args: argparse.Namespace, judged: Judged, report: dict[str, Any], code: int
+) -> int:
+    from airlock_io.atomic import write_output  # noqa: PLC0415
+
+    if args.report is not None:
+        write_output(args.report, json.dumps(report, indent=2).encode() + b"\n")
+    if args.output == "json":
+        print(json.dumps(report, indent=2))
+    judged.render()
+    return code
+
+
+def run_load(args: argparse.Namespace) -> int:
+    """Verify, plan, push; record; report."""
+    from airlock_io.atomic import check_output  # noqa: PLC0415
+    from appliance.cli.audited import Audited  # noqa: PLC0415
+    from appliance.cli.verify_cmd import judge  # noqa: PLC0415
+    from appliance.core.archive.plan import Target, plan_push  # noqa: PLC0415
+
+    target = Target.parse(args.to)
+    if args.report is not None:
+        check_output(args.report)
+    login = None if args.dry_run else _password(args.registry_username)
+    with Audited("load", to=args.to, dry_run=args.dry_run) as audit:
+        judged = judge(args)
+        plan = plan_push(judged.archive.contents, judged.verdict, target)
+        pushed = None
+        if plan.images and not args.dry_run:
+            pushed = _push(args, judged, plan, target, login)
+        verified = judged.verdict.verified
+        code = (
+            ExitCode.OK
+            if verified and (pushed is not None or args.dry_run)
+            else ExitCode.VERIFICATION_FAILED
+        )
+        load = {
+            "to": args.to,
+            "dry_run": args.dry_run,
+            "plan": plan.to_json(),
+            "pushed": pushed,
+        }
+        report = {**judged.report(), "load": load}
+        report["audit"] = audit.record(
+            {
+                **judged.audit_record(),
+                "pushed": pushed and {"to": args.to, **pushed},
+                "exit_code": int(code),
+            }
+        ).to_json()
+    _say_load(args, plan, pushed)
+    return _finish(args, judged, report, code)
+
+
+def _push(
+    args: argparse.Namespace,
+    judged: Judged,
+    plan: Plan,
+    target: Target,
+    login: tuple[str, str] | None,
+) -> dict[str, Any]:
+    from appliance.load.push import push_archive  # noqa: PLC0415 - the registry client only for a push
+
+    pushed = push_archive(
+        args.archive,
+        plan,
+        target,
+        plain_http=args.allow_http_registry,
+        login=login,
+        verified_sha256=judged.archive.sha256,
+        progress=lambda total: _progress(total, f"pushing to {target.host}"),
+    )
+    return pushed.to_json()
+
+
+def _say_load(
+    args: argparse.Namespace, plan: Plan, pushed: dict[str, Any] | None
+) -> None:
+    if args.output == "json":
+        return
+    if args.dry_run:
+        print(
+            f"dry run: would push {len(plan.images)} image(s), {len(plan.manifests)} manifest(s), {len(plan.blobs)} blob(s) ({plan.blob_bytes:,} bytes) to {args.to}",
+            file=sys.stderr,
+        )
+        for item in plan.manifests:
+            print(
+                f"  {item.repository}:{item.reference}"
+                if ":" not in item.reference
+                else f"  {item.repository}@{item.reference}",
+                file=sys.stderr,
+            )
+    elif pushed is not None:
+        print(
+            f"pushed {len(pushed['images'])} image(s) to {args.to}: {pushed['blobs_sent']} blob(s) sent "
+            f"({pushed['bytes_sent']:,} bytes), {pushed['blobs_already_held']} already held, "
+            f"{pushed['blobs_mounted']} mounted, {pushed['manifests']} manifest(s)",
+            file=sys.stderr,
+        )
+    for ref in plan.refused:
+        print(f"not pushed (refused): {ref}", file=sys.stderr)
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    """Verify, then write the verified images as a new OCI layout."""
+    from airlock_io.archive import read_archive  # noqa: PLC0415
+    from airlock_io.atomic import check_output  # noqa: PLC0415
+    from appliance.cli.audited import Audited  # noqa: PLC0415
+    from appliance.cli.verify_cmd import judge  # noqa: PLC0415
+    from appliance.core.archive.plan import Target, plan_push  # noqa: PLC0415
+    from appliance.load.extract import LayoutWriter  # noqa: PLC0415
+
+    if args.report is not None:
+        check_output(args.report)
+    if args.to.exists() or args.to.is_symlink():
+        msg = "exists: extract writes a new directory and never merges into one"
+        raise InputError(msg, where=str(args.to), reason=Reason.USAGE)
+    with Audited("extract", to=str(args.to)) as audit:
+        judged = judge(args)
+        plan = plan_push(
+            judged.archive.contents, judged.verdict, Target(host="layout.invalid")
+        )
+        written = None
+        if plan.images:
+            writer = LayoutWriter(args.to, plan, judged.archive.contents)
+            try:
+                second = read_archive(args.archive, tap=writer.tap)
+                _same_archive(judged, second.sha256)
+                written = writer.finish()
+            except BaseException:
+                writer.discard()
+                raise
+        code = (
+            ExitCode.OK
+            if judged.verdict.verified and written is not None
+            else ExitCode.VERIFICATION_FAILED
+        )
+        extracted = {
+            "to": str(args.to),
+            "images": [i.asked for i in plan.images],
+            "refused": list(plan.refused),
+            "blobs": written,
+        }
+        report = {**judged.report(), "extract": extracted}
+        report["audit"] = audit.record(
+            {**judged.audit_record(), "extracted": extracted, "exit_code": int(code)}
+        ).to_json()
+    if args.output != "json":
+        print(
+            f"wrote {len(plan.images)} verified image(s) to {args.to}"
+            if written is not None
+            else f"nothing written to {args.to}: no image passed",
+            file=sys.stderr,
+        )
+    return _finish(args, judged, report, code)

@@ -1,0 +1,144 @@
+"""``appliance extract``: a verified subset of the archive as an OCI image layout.
+
+Only the images that passed, with every artifact about them (the same
+closure ``load`` pushes), for skopeo, oras, umoci or ``podman load``. The
+layout is built in a temporary directory beside the target and renamed into
+place only when whole (``fsync`` of every file and directory first): the
+target never holds a half-written layout. Blobs come from a second pass over
+the archive, each re-hashed as it is written; manifests are the bytes that
+were verified. ``index.json`` keeps the archive's own entries for what is
+carried (``org.opencontainers.image.ref.name`` as exported).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from typing import TYPE_CHECKING, BinaryIO
+
+from airlock_io.atomic import fsync_dir
+from appliance.core.archive import layout
+from appliance.core.errors import InputError, Reason, VerificationError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from appliance.core.archive.intake import Contents
+    from appliance.core.archive.plan import Plan
+
+
+class _BlobFile:
+    """A blob written as it streams by, kept only if it hashes to its name."""
+
+    def __init__(self, root: Path, digest: str) -> None:
+        self.digest = digest
+        self.final = root / layout.blob_name(digest)
+        self.part = self.final.with_name(self.final.name + ".part")
+        self.handle: BinaryIO = self.part.open("wb")
+
+    def write(self, piece: memoryview) -> None:
+        self.handle.write(piece)
+
+    def finish(self, sha256: str) -> None:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        if sha256 != self.digest:  # the reader hashed exactly the bytes written
+            self.part.unlink(missing_ok=True)
+            msg = f"changed since it was verified: its bytes now hash to {sha256}; not written"
+            raise VerificationError(
+                msg, reason=Reason.DIGEST_MISMATCH, where=f"blob {self.digest}"
+            )
+        self.part.replace(self.final)
+
+    def abort(self, error: BaseException) -> None:
+        del error
+        self.handle.close()
+        self.part.unlink(missing_ok=True)
+
+
+class LayoutWriter:
+    """Writes the plan's closure into a new layout at ``target``.
+
+    Raises (at construction):
+        InputError: the target exists, or its directory cannot be written.
+    """
+
+    def __init__(self, target: Path, plan: Plan, contents: Contents) -> None:
+        if target.exists() or target.is_symlink():
+            msg = "exists: extract writes a new directory and never merges into one"
+            raise InputError(msg, where=str(target), reason=Reason.USAGE)
+        if not target.parent.is_dir():
+            msg = "its directory does not exist"
+            raise InputError(msg, where=str(target), reason=Reason.INPUT_UNREADABLE)
+        self.target = target
+        self.plan = plan
+        self.contents = contents
+        self.temp = target.with_name(
+            f".{target.name}.airlock-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        )
+        self.wanted = {b.descriptor.digest for b in plan.blobs}
+        self.written: set[str] = set()
+        try:
+            (self.temp / "blobs" / "sha256").mkdir(parents=True)
+        except OSError as exc:
+            msg = f"cannot write there: {exc.strerror or exc}"
+            raise InputError(
+                msg, where=str(target), reason=Reason.INPUT_UNREADABLE
+            ) from exc
+
+    def tap(self, digest: str, size: int) -> _BlobFile | None:
+        """The file for a blob of the second pass, if it belongs in the layout."""
+        del size
+        if digest not in self.wanted or digest in self.written:
+            return None
+        self.written.add(digest)
+        return _BlobFile(self.temp, digest)
+
+    def finish(self) -> int:
+        """Write manifests and ``index.json``, then rename into place; return the blob count.
+
+        Raises:
+            VerificationError: a blob was not in the second pass (the archive changed).
+            InputError: the layout cannot be written.
+        """
+        missing = sorted(self.wanted - self.written)
+        if missing:
+            msg = f"the archive changed since it was verified: {missing[0]} is no longer in it"
+            raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where="archive")
+        manifests = {m.digest: m.data for m in self.plan.manifests}
+        carried = set(manifests)
+        entries = [e for e in self.contents.index.manifests if e.digest in carried]
+        try:
+            for digest, data in manifests.items():
+                self._write(self.temp / layout.blob_name(digest), data)
+            self._write(self.temp / layout.OCI_LAYOUT_NAME, layout.OCI_LAYOUT)
+            self._write(self.temp / layout.INDEX_NAME, layout.index_json(entries))
+            for directory in (
+                self.temp / "blobs" / "sha256",
+                self.temp / "blobs",
+                self.temp,
+            ):
+                fsync_dir(directory)
+            self.temp.rename(self.target)
+            fsync_dir(self.target.parent)
+        except OSError as exc:
+            msg = f"cannot write the layout: {exc.strerror or exc}"
+            raise InputError(
+                msg, where=str(self.target), reason=Reason.INPUT_UNREADABLE
+            ) from exc
+        return len(self.wanted) + len(manifests)
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        with path.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def discard(self) -> None:
+        """Remove the temporary directory (on any failure)."""
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.temp)

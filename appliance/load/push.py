@@ -1,0 +1,364 @@
+"""Carry out a push plan against the one registry the operator named.
+
+In order (:mod:`appliance.core.archive.plan` says why):
+
+1. :meth:`Pusher.survey`: ``HEAD`` every planned blob in every repository
+   that needs it; what the registry holds is never sent again;
+2. the archive is read a second time (by the caller, through
+   :func:`airlock_io.archive.read_archive`'s ``tap``): each blob still to
+   send is streamed to the registry *as it is re-hashed*; its last chunk is
+   held back until the hash is the blob's name, so an archive changed
+   between the two passes cannot slip a byte through (and the registry,
+   which checks the digest before committing, refuses it too);
+3. :meth:`Pusher.finish_blobs`: every blob streamed, the other repositories
+   that need it mounted from the first;
+4. manifests, exactly as verified, in the plan's order;
+5. referrers: where the registry has the referrers API it lists them
+   itself; elsewhere each subject's ``sha256-<hex>`` fallback index is
+   merged with what the registry already lists there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from appliance.core.archive import layout, media
+from appliance.core.archive.manifest import Descriptor, ImageIndex, parse
+from appliance.core.errors import InputError, Reason, VerificationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from airlock_registry.client import RegistryClient
+    from appliance.core.archive.plan import Plan, Target
+
+_DONE: Final = object()
+_DEPTH: Final = 8  # chunks in flight to one upload
+
+
+@dataclass
+class Pushed:
+    """What was sent, held, mounted and put."""
+
+    blobs_sent: int = 0
+    bytes_sent: int = 0
+    blobs_held: int = 0
+    blobs_mounted: int = 0
+    manifests: int = 0
+    fallback_indexes: int = 0
+    images: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        """For the report and the audit log."""
+        return {
+            "images": list(self.images),
+            "blobs_sent": self.blobs_sent,
+            "bytes_sent": self.bytes_sent,
+            "blobs_already_held": self.blobs_held,
+            "blobs_mounted": self.blobs_mounted,
+            "manifests": self.manifests,
+            "fallback_indexes": self.fallback_indexes,
+        }
+
+
+class _Upload:
+    """One blob streaming to the registry from a worker thread, fed by the reader."""
+
+    def __init__(
+        self, client: RegistryClient, repository: str, descriptor: Descriptor
+    ) -> None:
+        self.descriptor = descriptor
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=_DEPTH)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._run,
+            args=(client, repository),
+            daemon=True,
+            name=f"upload {descriptor.digest[:19]}",
+        )
+        self.thread.start()
+
+    def _chunks(self) -> Iterator[bytes]:
+        pending: bytes | None = None
+        while True:
+            item = self.queue.get()
+            if item is _DONE:
+                if pending is not None:
+                    yield pending  # only now: the whole blob hashed to its name
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if pending is not None:
+                yield pending
+            pending = item  # type: ignore[assignment] # only bytes are put besides the two markers
+
+    def _run(self, client: RegistryClient, repository: str) -> None:
+        try:
+            client.push_blob(repository, self.descriptor, self._chunks())
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader's thread
+            self.error = exc
+
+    def _put(self, item: object) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            if not self.thread.is_alive():
+                msg = f"the upload of {self.descriptor.digest} ended early"
+                raise InputError(msg, reason=Reason.INPUT_UNREADABLE)
+            try:
+                self.queue.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return
+
+    def write(self, piece: memoryview) -> None:
+        """Queue the next bytes (copied: the reader recycles its buffers)."""
+        self._put(bytes(piece))
+
+    def finish(self, sha256: str) -> None:
+        """Release the last chunk if the bytes are the blob's; wait for the registry."""
+        if sha256 != self.descriptor.digest:
+            msg = f"changed since it was verified: its bytes now hash to {sha256}; not pushed"
+            error = VerificationError(
+                msg,
+                reason=Reason.DIGEST_MISMATCH,
+                where=f"blob {self.descriptor.digest}",
+            )
+            self.abort(error)
+            raise error
+        self._put(_DONE)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self, error: BaseException) -> None:
+        """Make the upload fail: the registry never commits it."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.queue.get_nowait()
+        with contextlib.suppress(queue.Full):
+            self.queue.put_nowait(error)
+        self.thread.join(timeout=30)
+
+
+class Pusher:
+    """Pushes one plan through one client.
+
+    Args:
+        client: the registry (already confined to the operator's host).
+        plan: what to push.
+        on_bytes: told of every chunk sent (progress).
+    """
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        plan: Plan,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.plan = plan
+        self.on_bytes = on_bytes
+        self.result = Pushed()
+        self._stream: dict[str, str] = {}  # digest -> the repository to stream it into
+        self._mount: list[tuple[str, str, str]] = []  # (repository, digest, from)
+        self._streamed: set[str] = set()
+
+    def survey(self) -> None:
+        """Ask the registry what it holds; decide what to stream and what to mount."""
+        for blob in self.plan.blobs:
+            digest = blob.descriptor.digest
+            held = [
+                repo for repo in blob.repositories if self.client.has_blob(repo, digest)
+            ]
+            lacking = [repo for repo in blob.repositories if repo not in held]
+            if not lacking:
+                self.result.blobs_held += 1
+                continue
+            source = held[0] if held else lacking.pop(0)
+            if not held:
+                self._stream[digest] = source
+            self._mount.extend((repo, digest, source) for repo in lacking)
+
+    @property
+    def to_send(self) -> int:
+        """Bytes the second pass will stream."""
+        return sum(
+            b.descriptor.size
+            for b in self.plan.blobs
+            if b.descriptor.digest in self._stream
+        )
+
+    def tap(self, digest: str, size: int) -> _Counted | None:
+        """The sink for a blob of the second pass, if it is to be sent."""
+        repository = self._stream.get(digest)
+        if repository is None or digest in self._streamed:
+            return None
+        descriptor = next(
+            b.descriptor for b in self.plan.blobs if b.descriptor.digest == digest
+        )
+        if size != descriptor.size:
+            return None  # the intake refuses it; nothing is sent
+        self._streamed.add(digest)
+        return _Counted(
+            _Upload(self.client, repository, descriptor), self.on_bytes, self.result
+        )
+
+    def finish_blobs(self) -> None:
+        """Check every blob was sent; mount the others.
+
+        Raises:
+            VerificationError: a blob to send was not in the archive's second
+                pass (the archive changed).
+            InputError: the registry would not mount a blob.
+        """
+        missing = sorted(set(self._stream) - self._streamed)
+        if missing:
+            msg = f"the archive changed since it was verified: {missing[0]} is no longer in it"
+            raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where="archive")
+        self.result.blobs_sent = len(self._streamed)
+        for repository, digest, source in self._mount:
+            if not self.client.mount_blob(repository, digest, source):
+                msg = f"would not mount {digest} from {source} into {repository}; nothing of it was committed"
+                raise InputError(
+                    msg,
+                    where=f"registry {self.client.host}",
+                    reason=Reason.INPUT_UNREADABLE,
+                )
+            self.result.blobs_mounted += 1
+
+    def manifests(self) -> None:
+        """Put every manifest, exactly as verified, in order."""
+        for item in self.plan.manifests:
+            self.client.push_manifest(
+                item.repository, item.reference, item.data, item.media_type
+            )
+            self.result.manifests += 1
+        self.result.images = [
+            f"{i.repository}{':' + i.tag if i.tag else '@' + i.digest}"
+            for i in self.plan.images
+        ]
+
+    def referrers(self) -> None:
+        """List referrers under the fallback tag where the registry has no referrers API."""
+        for item in self.plan.referrers:
+            if self.client.referrers(item.repository, item.subject) is not None:
+                continue  # the registry lists them itself
+            tag = "sha256-" + item.subject.removeprefix("sha256:")
+            existing = self.client.manifest(item.repository, tag)
+            listed: list[Descriptor] = []
+            if existing is not None:
+                index = parse(
+                    existing.data,
+                    media_type=existing.media_type,
+                    where=f"{item.repository}:{tag}",
+                )
+                if not isinstance(index, ImageIndex):
+                    msg = f"tag {tag} holds something other than a referrers index; not replaced"
+                    raise InputError(
+                        msg,
+                        where=f"registry {self.client.host}",
+                        reason=Reason.INPUT_UNREADABLE,
+                    )
+                listed = list(index.manifests)
+            known = {d.digest for d in listed}
+            added = [d for d in item.referrers if d.digest not in known]
+            if not added:
+                continue
+            body = layout.canonical(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": media.OCI_INDEX,
+                    "manifests": [d.to_json() for d in (*listed, *added)],
+                }
+            )
+            self.client.push_manifest(item.repository, tag, body, media.OCI_INDEX)
+            self.result.fallback_indexes += 1
+
+
+class _Counted:
+    """An upload that reports its bytes."""
+
+    def __init__(
+        self, upload: _Upload, on_bytes: Callable[[int], None] | None, result: Pushed
+    ) -> None:
+        self.upload = upload
+        self.on_bytes = on_bytes
+        self.result = result
+
+    def write(self, piece: memoryview) -> None:
+        self.upload.write(piece)
+        self.result.bytes_sent += len(piece)
+        if self.on_bytes is not None:
+            self.on_bytes(len(piece))
+
+    def finish(self, sha256: str) -> None:
+        self.upload.finish(sha256)
+
+    def abort(self, error: BaseException) -> None:
+        self.upload.abort(error)
+
+
+def push_archive(  # noqa: PLR0913 - every input named
+    path: Path,
+    plan: Plan,
+    target: Target,
+    *,
+    plain_http: bool,
+    login: tuple[str, str] | None,
+    verified_sha256: str | None,
+    progress: Callable[
+        [int],
+        tuple[Callable[[int], None] | None, contextlib.AbstractContextManager[object]],
+    ],
+) -> Pushed:
+    """The one network action: push ``plan`` from the archive at ``path``.
+
+    Everything runs inside the seal's permit for the target's host and port
+    alone, and only for this call.
+
+    Args:
+        path: the archive that was verified (read again here).
+        plan: what passed, and where it goes.
+        target: the registry the operator named.
+        plain_http: speak HTTP (the operator's ``--allow-http-registry``).
+        login: ``(username, password)`` the operator gave, else the Docker config's.
+        verified_sha256: the archive file's SHA-256 when it was verified.
+        progress: given the bytes to send, a byte callback and its context.
+
+    Raises:
+        InputError: the registry failed or refused (a re-run resumes).
+        VerificationError: the archive changed since it was verified.
+    """
+    from airlock_io.archive import read_archive  # noqa: PLC0415
+    from airlock_registry.client import RegistryClient  # noqa: PLC0415
+    from airlock_registry.credentials import Credentials  # noqa: PLC0415
+    from appliance import _seal  # noqa: PLC0415
+
+    credentials = (
+        None if login is None else Credentials(username=login[0], password=login[1])
+    )
+    with _seal.permit(target.hostname, target.port_for(plain_http=plain_http)):
+        client = RegistryClient(target.host, plain_http=plain_http, login=credentials)
+        try:
+            pusher = Pusher(client, plan)
+            pusher.survey()
+            pusher.on_bytes, context = progress(pusher.to_send)
+            with context:
+                second = read_archive(path, tap=pusher.tap)
+            if verified_sha256 is not None and second.sha256 != verified_sha256:
+                msg = "the archive changed between verification and push; nothing more was pushed"
+                raise VerificationError(
+                    msg, reason=Reason.DIGEST_MISMATCH, where=str(path)
+                )
+            pusher.finish_blobs()
+            pusher.manifests()
+            pusher.referrers()
+        finally:
+            client.close()
+    return pusher.result
