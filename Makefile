@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := docker-registry skopeo umoci softhsm2 opensc tmux zstd apache
 # One command each proves the package is there.
 SYSTEM_COMMANDS := docker-registry skopeo umoci softhsm2-util pkcs11-tool tmux zstd htpasswd
 
-.PHONY: all demo test test-all lint fmt bench build sysdeps venv clean
+.PHONY: all demo test test-all lint fmt bench build sysdeps venv js-oracle clean
 
 all: test
 
@@ -30,6 +30,18 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP)
 
+# sigstore-js, the independent verifier of the bundles the appliance writes
+# (test-only; pinned by package-lock.json, installed from the npm registry).
+JS_ORACLE := tests/oracle-js/node_modules/.installed
+$(JS_ORACLE): tests/oracle-js/package.json tests/oracle-js/package-lock.json
+	@command -v npm >/dev/null || { echo "make: installing nodejs and npm"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	cd tests/oracle-js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+js-oracle: $(JS_ORACLE)
+
 lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -42,11 +54,11 @@ fmt: venv
 
 # Every check: format, lint, types, import contracts, then the test suite
 # (slow tests included: the whole run stays well under CI's 30-minute budget).
-test: sysdeps venv lint
+test: sysdeps venv js-oracle lint
 	$(BIN)/pytest -m "" -q
 
 # The suite without the slow tests, for a quick local loop.
-test-fast: sysdeps venv
+test-fast: sysdeps venv js-oracle
 	$(BIN)/pytest -q
 
 demo: sysdeps venv

@@ -11,12 +11,15 @@ the archive re-hashes every blob as it goes out.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airlock_io.exit_codes import ExitCode
+from appliance.cli.registry_flags import add_registry_flags
+from appliance.cli.registry_flags import login as registry_login
 from appliance.cli.verify_cmd import add_policy_flags, add_report_flags
 from appliance.core.errors import InputError, Reason
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 
     from appliance.cli.verify_cmd import Judged
     from appliance.core.archive.plan import Plan, Target
+    from appliance.signer.interface import Signer
 
 
 def add_parsers(
@@ -50,15 +54,17 @@ def add_parsers(
         metavar="REGISTRY[/PREFIX]",
         help="the in-gap registry, e.g. registry.gap:5000/mirror",
     )
+    add_registry_flags(load)
     load.add_argument(
-        "--allow-http-registry",
-        action="store_true",
-        help="speak plain HTTP to it (a registry on loopback or an isolated segment)",
+        "--countersign-key",
+        metavar="KEY",
+        help="countersign each image that passed, once pushed: a .sig and a SLSA VSA .att by this key "
+        "(pkcs11: URI, cosign key file or PEM)",
     )
     load.add_argument(
-        "--registry-username",
-        metavar="USER",
-        help="log in as USER; the password is read from stdin (never a flag)",
+        "--module-path",
+        metavar="LIB",
+        help="the PKCS#11 module (else $COSIGN_PKCS11_MODULE_PATH)",
     )
     load.add_argument(
         "--dry-run",
@@ -89,26 +95,6 @@ def add_parsers(
     add_policy_flags(extract)
     add_report_flags(extract)
     extract.set_defaults(handler=run_extract)
-
-
-def _password(username: str | None) -> tuple[str, str] | None:
-    """Credentials from ``--registry-username`` and one line of stdin."""
-    if username is None:
-        return None
-
-    if not username or ":" in username:
-        msg = "a user name, without ':'"
-        raise InputError(msg, where="--registry-username", reason=Reason.USAGE)
-    if sys.stdin.isatty():
-        import getpass  # noqa: PLC0415
-
-        password = getpass.getpass(f"Password for {username}: ")
-    else:
-        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-    if not password:
-        msg = "no password on stdin (give it on one line)"
-        raise InputError(msg, where="--registry-username", reason=Reason.USAGE)
-    return username, password
 
 
 def _progress(total: int, what: str) -> tuple[Any, Any]:
@@ -153,13 +139,26 @@ def run_load(args: argparse.Namespace) -> int:
     target = Target.parse(args.to)
     if args.report is not None:
         check_output(args.report)
-    login = None if args.dry_run else _password(args.registry_username)
-    with Audited("load", to=args.to, dry_run=args.dry_run) as audit:
+    login = None if args.dry_run else registry_login(args)
+    with (
+        Audited(
+            "load", to=args.to, dry_run=args.dry_run, countersign_key=_key_name(args)
+        ) as audit,
+        contextlib.ExitStack() as keep,
+    ):
+        # The HSM session (and its PIN) before anything is read or pushed.
+        signer = (
+            None
+            if args.countersign_key is None or args.dry_run
+            else keep.enter_context(_signer(args))
+        )
         judged = judge(args)
         plan = plan_push(judged.archive.contents, judged.verdict, target)
         pushed = None
         if plan.images and not args.dry_run:
-            pushed = _push(args, judged, plan, target, login)
+            pushed = _push(
+                args, judged, plan=plan, target=target, login=login, signer=signer
+            )
         verified = judged.verdict.verified
         code = (
             ExitCode.OK
@@ -184,14 +183,85 @@ def run_load(args: argparse.Namespace) -> int:
     return _finish(args, judged, report, code)
 
 
-def _push(
+def _key_name(args: argparse.Namespace) -> str | None:
+    from appliance.core.errors import redact  # noqa: PLC0415
+
+    return None if args.countersign_key is None else redact(args.countersign_key)
+
+
+def _signer(args: argparse.Namespace) -> contextlib.AbstractContextManager[Signer]:
+    from appliance.cli.sign_cmd import open_signer  # noqa: PLC0415
+
+    return open_signer(args.countersign_key, args.module_path)
+
+
+def _policy_digest(args: argparse.Namespace) -> str:
+    """The SHA-256 a VSA names the policy by: the file's bytes, or the flags'."""
+    import hashlib  # noqa: PLC0415
+
+    from airlock_io import inputs  # noqa: PLC0415
+
+    if args.policy is not None:
+        return hashlib.sha256(
+            inputs.read_file(
+                args.policy, what="policy", max_bytes=inputs.MAX_POLICY_BYTES
+            )
+        ).hexdigest()
+    flags = {
+        "certificate_identity": args.certificate_identity,
+        "certificate_identity_regexp": args.certificate_identity_regexp,
+        "certificate_oidc_issuer": args.certificate_oidc_issuer,
+        "certificate_oidc_issuer_regexp": args.certificate_oidc_issuer_regexp,
+        "keys": [
+            hashlib.sha256(
+                inputs.read_file(k, what="key", max_bytes=inputs.MAX_KEY_BYTES)
+            ).hexdigest()
+            for k in args.keys
+        ],
+        "require_attestation": sorted(args.require_attestation),
+        "annotations": sorted(args.annotations),
+        "insecure_ignore_tlog": args.insecure_ignore_tlog,
+    }
+    return hashlib.sha256(json.dumps(flags, sort_keys=True).encode()).hexdigest()
+
+
+def _push(  # noqa: PLR0913 - every part of the push named
     args: argparse.Namespace,
     judged: Judged,
+    *,
     plan: Plan,
     target: Target,
     login: tuple[str, str] | None,
+    signer: Signer | None,
 ) -> dict[str, Any]:
     from appliance.load.push import push_archive  # noqa: PLC0415 - the registry client only for a push
+
+    countersigned: list[dict[str, object]] = []
+    countersign = None
+    if signer is not None:
+        from appliance import __version__  # noqa: PLC0415
+        from appliance.load.sign import Countersign, countersign_loaded  # noqa: PLC0415
+
+        facts = Countersign(
+            registry=target.host,
+            version=__version__,
+            policy_uri=judged.policy,
+            policy_sha256=_policy_digest(args),
+        )
+
+        def countersign(client: Any, pushed: Any) -> None:  # noqa: ANN401 - RegistryClient, Pushed: the registry's types stay in appliance.load
+            del pushed
+            countersigned.extend(
+                w.to_json()
+                for w in countersign_loaded(
+                    client,
+                    signer,
+                    plan=plan,
+                    verdict=judged.verdict,
+                    facts=facts,
+                    now=judged.now,
+                )
+            )
 
     pushed = push_archive(
         args.archive,
@@ -201,8 +271,12 @@ def _push(
         login=login,
         verified_sha256=judged.archive.sha256,
         progress=lambda total: _progress(total, f"pushing to {target.host}"),
+        countersign=countersign,
     )
-    return pushed.to_json()
+    return {
+        **pushed.to_json(),
+        "countersigned": countersigned if signer is not None else None,
+    }
 
 
 def _say_load(

@@ -15,6 +15,7 @@ from appliance.cli import (
     audit_cmd,
     load_cmd,
     sign_cmd,
+    sign_image_cmd,
     trust_cmd,
     verify_blob,
     verify_cmd,
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     verify_blob.add_parser(commands)
     trust_cmd.add_parser(commands)
     sign_cmd.add_parsers(commands)
+    sign_image_cmd.add_parsers(commands)
     audit_cmd.add_parser(commands)
     return parser
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from airlock_io.archive import Archive
     from appliance.core.archive.verify import ArchiveVerdict
-    from appliance.core.policyfile import ResolvedRule
+    from appliance.core.policyfile import ResolvedRule, Signer
     from appliance.trust.archive import TrustReport
 
 
@@ -69,6 +69,14 @@ def add_report_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     """The flags that say what must have signed (``verify``, ``load``, ``extract``)."""
+    parser.add_argument(
+        "--require-countersignature",
+        action="append",
+        default=[],
+        metavar="PEM",
+        type=Path,
+        help="also demand the appliance's countersignature (a SLSA VSA, PASSED, for the image's digest) by this key",
+    )
     parser.add_argument(
         "--policy", metavar="FILE.toml", type=Path, help="the policy file (see README)"
     )
@@ -117,7 +125,37 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _annotations(values: list[str]) -> dict[str, str]:
+def countersigners(paths: list[Path]) -> tuple[Signer, ...]:
+    """The keys of ``--require-countersignature``.
+
+    Raises:
+        InputError: a file that is not a public key.
+    """
+    from airlock_io import inputs  # noqa: PLC0415
+    from appliance.core import keys  # noqa: PLC0415
+    from appliance.core.policy import KeyPolicy  # noqa: PLC0415
+    from appliance.core.policyfile import Signer  # noqa: PLC0415
+
+    return tuple(
+        Signer(
+            name=f"countersignature key {path}",
+            policy=KeyPolicy(
+                key=keys.load_pem(
+                    inputs.read_file(path, what="key", max_bytes=inputs.MAX_KEY_BYTES),
+                    where=str(path),
+                )
+            ),
+        )
+        for path in paths
+    )
+
+
+def parse_annotations(values: list[str]) -> dict[str, str]:
+    """``-a KEY=VALUE`` flags as a mapping (cosign's annotations).
+
+    Raises:
+        InputError: an item without ``=``, a key or a value.
+    """
     found = {}
     for item in values:
         key, sep, value = item.partition("=")
@@ -360,9 +398,10 @@ def judge(args: argparse.Namespace) -> Judged:
     warn_insecure(args)
     options = Options(
         images=tuple(args.image),
-        annotations=_annotations(args.annotations),
+        annotations=parse_annotations(args.annotations),
         require_attestations=tuple(args.require_attestation),
         insecure_ignore_tlog=args.insecure_ignore_tlog,
+        countersigners=countersigners(args.require_countersignature),
     )
     max_age = parse_duration(args.trust_max_age) if args.trust_max_age else timedelta(0)
     on_progress, context = _progress(args.archive)

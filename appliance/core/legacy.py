@@ -190,15 +190,22 @@ def to_attestation_bundle(layer: LegacySignature) -> Bundle:
 def _same_repository(claimed: object, repository: str) -> bool:
     """Whether a payload's ``docker-reference`` names ``repository``.
 
-    Both sides normalised as docker does (cosign writes ``index.docker.io``
-    for Docker Hub); a claim that is not a reference never matches.
+    The repository *path* must be the one signed: ``acme/app`` signed is not
+    ``acme/app-debug`` exported. The registry may differ, and a prefix may
+    be added in front (a mirror; the in-gap registry ``appliance load``
+    writes to, under ``--to HOST/PREFIX``): images move between registries
+    by digest, and their signatures with them. Both sides are normalised as
+    docker does (cosign writes ``index.docker.io`` for Docker Hub); a claim
+    that is not a reference never matches.
     """
     if not isinstance(claimed, str):
         return False
     try:
-        return parse_reference(claimed).name == parse_reference(repository).name
+        signed = parse_reference(claimed).repository
+        exported = parse_reference(repository).repository
     except InputError:
         return False
+    return exported == signed or exported.endswith(f"/{signed}")
 
 
 def check_payload(

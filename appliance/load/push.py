@@ -31,7 +31,7 @@ from appliance.core.archive.manifest import Descriptor, ImageIndex, parse
 from appliance.core.errors import InputError, Reason, VerificationError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
     from airlock_registry.client import RegistryClient
@@ -247,38 +247,57 @@ class Pusher:
     def referrers(self) -> None:
         """List referrers under the fallback tag where the registry has no referrers API."""
         for item in self.plan.referrers:
-            if self.client.referrers(item.repository, item.subject) is not None:
-                continue  # the registry lists them itself
-            tag = "sha256-" + item.subject.removeprefix("sha256:")
-            existing = self.client.manifest(item.repository, tag)
-            listed: list[Descriptor] = []
-            if existing is not None:
-                index = parse(
-                    existing.data,
-                    media_type=existing.media_type,
-                    where=f"{item.repository}:{tag}",
-                )
-                if not isinstance(index, ImageIndex):
-                    msg = f"tag {tag} holds something other than a referrers index; not replaced"
-                    raise InputError(
-                        msg,
-                        where=f"registry {self.client.host}",
-                        reason=Reason.INPUT_UNREADABLE,
-                    )
-                listed = list(index.manifests)
-            known = {d.digest for d in listed}
-            added = [d for d in item.referrers if d.digest not in known]
-            if not added:
-                continue
-            body = layout.canonical(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": media.OCI_INDEX,
-                    "manifests": [d.to_json() for d in (*listed, *added)],
-                }
+            if list_referrers(
+                self.client, item.repository, item.subject, item.referrers
+            ):
+                self.result.fallback_indexes += 1
+
+
+def list_referrers(
+    client: RegistryClient,
+    repository: str,
+    subject: str,
+    referrers: Sequence[Descriptor],
+) -> bool:
+    """Make ``referrers`` of ``subject`` findable; True if a fallback index was written.
+
+    With the referrers API the registry lists them itself. Without it, the
+    ``sha256-<hex>`` tag's index (distribution-spec "referrers tag schema")
+    is merged with what it already lists, never replaced.
+
+    Raises:
+        InputError: the tag holds something that is not an index; the registry failed.
+    """
+    if client.referrers(repository, subject) is not None:
+        return False
+    tag = "sha256-" + subject.removeprefix("sha256:")
+    existing = client.manifest(repository, tag)
+    listed: list[Descriptor] = []
+    if existing is not None:
+        index = parse(
+            existing.data, media_type=existing.media_type, where=f"{repository}:{tag}"
+        )
+        if not isinstance(index, ImageIndex):
+            msg = (
+                f"tag {tag} holds something other than a referrers index; not replaced"
             )
-            self.client.push_manifest(item.repository, tag, body, media.OCI_INDEX)
-            self.result.fallback_indexes += 1
+            raise InputError(
+                msg, where=f"registry {client.host}", reason=Reason.INPUT_UNREADABLE
+            )
+        listed = list(index.manifests)
+    known = {d.digest for d in listed}
+    added = [d for d in referrers if d.digest not in known]
+    if not added:
+        return False
+    body = layout.canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_INDEX,
+            "manifests": [d.to_json() for d in (*listed, *added)],
+        }
+    )
+    client.push_manifest(repository, tag, body, media.OCI_INDEX)
+    return True
 
 
 class _Counted:
@@ -316,6 +335,7 @@ def push_archive(  # noqa: PLR0913 - every input named
         [int],
         tuple[Callable[[int], None] | None, contextlib.AbstractContextManager[object]],
     ],
+    countersign: Callable[[RegistryClient, Pushed], None] | None = None,
 ) -> Pushed:
     """The one network action: push ``plan`` from the archive at ``path``.
 
@@ -330,35 +350,28 @@ def push_archive(  # noqa: PLR0913 - every input named
         login: ``(username, password)`` the operator gave, else the Docker config's.
         verified_sha256: the archive file's SHA-256 when it was verified.
         progress: given the bytes to send, a byte callback and its context.
+        countersign: run once everything is pushed, with the same client
+            (``load --countersign-key``).
 
     Raises:
         InputError: the registry failed or refused (a re-run resumes).
         VerificationError: the archive changed since it was verified.
     """
     from airlock_io.archive import read_archive  # noqa: PLC0415
-    from airlock_registry.client import RegistryClient  # noqa: PLC0415
-    from airlock_registry.credentials import Credentials  # noqa: PLC0415
-    from appliance import _seal  # noqa: PLC0415
+    from appliance.load.connect import registry  # noqa: PLC0415
 
-    credentials = (
-        None if login is None else Credentials(username=login[0], password=login[1])
-    )
-    with _seal.permit(target.hostname, target.port_for(plain_http=plain_http)):
-        client = RegistryClient(target.host, plain_http=plain_http, login=credentials)
-        try:
-            pusher = Pusher(client, plan)
-            pusher.survey()
-            pusher.on_bytes, context = progress(pusher.to_send)
-            with context:
-                second = read_archive(path, tap=pusher.tap)
-            if verified_sha256 is not None and second.sha256 != verified_sha256:
-                msg = "the archive changed between verification and push; nothing more was pushed"
-                raise VerificationError(
-                    msg, reason=Reason.DIGEST_MISMATCH, where=str(path)
-                )
-            pusher.finish_blobs()
-            pusher.manifests()
-            pusher.referrers()
-        finally:
-            client.close()
+    with registry(target, plain_http=plain_http, login=login) as client:
+        pusher = Pusher(client, plan)
+        pusher.survey()
+        pusher.on_bytes, context = progress(pusher.to_send)
+        with context:
+            second = read_archive(path, tap=pusher.tap)
+        if verified_sha256 is not None and second.sha256 != verified_sha256:
+            msg = "the archive changed between verification and push; nothing more was pushed"
+            raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where=str(path))
+        pusher.finish_blobs()
+        pusher.manifests()
+        pusher.referrers()
+        if countersign is not None:
+            countersign(client, pusher.result)
     return pusher.result

@@ -37,24 +37,13 @@ from tests.helpers.exported import KEYLESS, Exported, runner
 from tests.helpers.proxy import Proxy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     from tests.helpers.exported import Outcome
     from tests.helpers.registry import Registry
 
 pytestmark = pytest.mark.registry
-
-
-@pytest.fixture
-def gap(tmp_path: Path, loopback: None) -> Iterator[Registry]:
-    """A fresh in-gap registry for each test."""
-    del loopback
-    server = registry_mod.start(tmp_path / "gap")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -34,11 +34,12 @@ decided by its verified payload or statement, never by an annotation.
 
 from __future__ import annotations
 
+import base64
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from appliance.core import _json, dsse, keys
+from appliance.core import _json, dsse, image_signing, keys
 from appliance.core.archive import media, view
 from appliance.core.archive.layout import Kind
 from appliance.core.archive.manifest import ImageManifest
@@ -81,6 +82,9 @@ class Options:
     annotations: dict[str, str] = field(default_factory=dict)  # -a
     require_attestations: tuple[str, ...] = ()  # --require-attestation
     insecure_ignore_tlog: bool = False  # --insecure-ignore-tlog
+    countersigners: tuple[
+        Signer, ...
+    ] = ()  # --require-countersignature: the appliance keys
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -651,6 +655,52 @@ def _threshold(evidence: Sequence[Evidence], *, need: int, what: str) -> None:
     raise _Failed(Reason.POLICY_UNSATISFIED, f"{what}: no signature")
 
 
+def _summary_of(contents: Contents, evidence: Evidence) -> dict[str, Any]:
+    """The predicate of a verified ``.att`` layer (its signature covered these bytes)."""
+    try:
+        envelope = _json.obj(
+            _json.loads(
+                contents.documents.get(evidence.site.blob, b""), what="envelope"
+            ),
+            "envelope",
+        )
+        payload = base64.b64decode(
+            _json.string(envelope, "payload", "envelope"), validate=True
+        )
+        statement = _json.obj(_json.loads(payload, what="statement"), "statement")
+        return _json.obj(statement.get("predicate"), "statement.predicate")
+    except (InputError, ValueError):
+        return {}
+
+
+def _countersignature(ctx: _Context, digest: str, keys: Sequence[Signer]) -> Evidence:
+    """The appliance's SLSA VSA about ``digest``: signed by one of ``keys``, PASSED, for this digest.
+
+    In the gap there is no log: the countersignature is a key signature.
+    """
+    found = _legacy(
+        replace(ctx, signers=tuple(keys), insecure_ignore_tlog=True),
+        digest,
+        attestation=True,
+    )
+    why = "no verification summary by the countersigning key"
+    for evidence in found:
+        if not (
+            evidence.verified
+            and evidence.satisfies
+            and evidence.predicate_type == image_signing.VSA
+        ):
+            continue
+        summary = _summary_of(ctx.contents, evidence)
+        if summary.get("verificationResult") != "PASSED":
+            why = f"the verification summary says {str(summary.get('verificationResult'))[:20]}"
+        elif not str(summary.get("resourceUri", "")).endswith(f"@{digest}"):
+            why = f"the verification summary is about {str(summary.get('resourceUri'))[:200]}"
+        else:
+            return evidence
+    raise _Failed(Reason.POLICY_UNSATISFIED, f"countersignature: {why}")
+
+
 def _demand(  # noqa: PLR0913 - every input named
     rule: Rule,
     *,
@@ -771,6 +821,11 @@ def _verify_image(  # noqa: PLR0913 - every input named
             required=(*rule.require_attestations, *options.require_attestations),
             stale_for=stale_for,
         )
+        if options.countersigners:
+            countersigned = _countersignature(ctx, image.digest, options.countersigners)
+            verdict = replace(
+                verdict, attestations=(*verdict.attestations, countersigned)
+            )
     except _Failed as failed:
         return replace(verdict, reason=failed.reason, message=failed.message)
     signers = sorted(

@@ -133,6 +133,9 @@ def _payload(
         ("alpine", "docker.io/library/alpine"),
         ("", "registry.local:5000/app"),  # no claim: nothing to check (cosign's own)
         (None, "registry.local:5000/app"),
+        # Moved between registries by digest (a mirror, the in-gap registry), a prefix in front.
+        ("registry.local:5001/app", "registry.local:5000/app"),
+        ("ghcr.io/acme/app", "gap.local:5000/mirror/acme/app"),
     ],
 )
 def test_docker_reference_matches_the_repository(
@@ -145,8 +148,8 @@ def test_docker_reference_matches_the_repository(
     "claimed",
     [
         "registry.local:5000/other",
-        "registry.local:5001/app",
-        "evil.example/app",
+        "registry.local:5000/app-debug",
+        "registry.local:5000/team/app",  # the path signed is longer than the one exported
         "not a reference",
         7,
         ["registry.local:5000/app"],
