@@ -32,8 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
-from appliance.core.archive import layout
+from appliance.core.archive import layout, media
 from appliance.core.archive.intake import Contents, Intake
+from appliance.core.archive.ledger import Ledger
 from appliance.core.errors import ApplianceError, InputError, Reason
 from appliance.core.limits import DEFAULT_ARCHIVE_LIMITS, ArchiveLimits
 
@@ -83,6 +84,12 @@ class Archive:
 
 class Cancelled(Exception):  # noqa: N818 - a request, not a failure
     """The caller asked intake to stop (the TUI's cancel)."""
+
+
+class _LedgerFound(Exception):  # noqa: N818 - control flow, caught in read_ledger
+    def __init__(self, data: bytes) -> None:
+        super().__init__("ledger found")
+        self.data = data
 
 
 class Sink(Protocol):
@@ -269,6 +276,7 @@ class _Reader:
     ) -> None:
         self.path = path
         self.tap = tap
+        self.stop_at_ledger = False
         self.limits = limits
         self.on_progress = on_progress
         self.cancel = cancel
@@ -415,12 +423,17 @@ class _Reader:
             sink.finish("sha256:" + hasher.hexdigest())
         self.members += 1
         self.blob_bytes += got
+        data = None if kept is None else bytes(kept)
         self.intake.end(
-            name,
-            size=got,
-            sha256="sha256:" + hasher.hexdigest(),
-            data=None if kept is None else bytes(kept),
+            name, size=got, sha256="sha256:" + hasher.hexdigest(), data=data
         )
+        if (
+            self.stop_at_ledger
+            and data is not None
+            and digest
+            and self.intake.media_type(digest) == media.LEDGER
+        ):
+            raise _LedgerFound(data)
         if self.members % 64 == 0 or size > CHUNK:
             self._progress()
 
@@ -583,3 +596,27 @@ def read_archive(
     if path.is_dir() and not path.is_symlink():
         return reader.read_directory()
     return reader.read_stream()
+
+
+def read_ledger(
+    path: Path, *, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS
+) -> Ledger:
+    """The export ledger alone, read from the start of the archive (it comes first).
+
+    What the exporter says, checked by the same intake up to the ledger and
+    trusted for nothing: enough to show an archive before it is verified.
+
+    Raises:
+        InputError: unreadable, refused, or no ledger where the export puts it.
+    """
+    reader = _Reader(path, limits=limits, on_progress=None, cancel=threading.Event())
+    reader.stop_at_ledger = True
+    try:
+        if path.is_dir() and not path.is_symlink():
+            reader.read_directory()
+        else:
+            reader.read_stream()
+    except _LedgerFound as found:
+        return Ledger.from_bytes(found.data)
+    msg = "the archive carries no export ledger"
+    raise InputError(msg, where=str(path))

@@ -67,11 +67,11 @@ def run_show(args: argparse.Namespace) -> int:
     if not entries:
         print("no decisions recorded yet")
     for entry in entries:
-        print(_line(entry))
+        print(describe(entry))
     return ExitCode.OK
 
 
-def _line(entry: dict[str, Any]) -> str:
+def describe(entry: dict[str, Any]) -> str:
     """One decision on one line: when, what, the verdicts."""
     head = f"{entry.get('seq', '?'):>5} {str(entry.get('time', ''))[:19]} {entry.get('command', '?'):<13} exit {entry.get('exit_code', '-')}"
     archive = entry.get("archive")

@@ -17,6 +17,7 @@ from appliance.cli import (
     sign_cmd,
     sign_image_cmd,
     trust_cmd,
+    tui_cmd,
     verify_blob,
     verify_cmd,
 )
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     sign_cmd.add_parsers(commands)
     sign_image_cmd.add_parsers(commands)
     audit_cmd.add_parser(commands)
+    tui_cmd.add_parser(commands)
     return parser
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from appliance.core.keys import PublicKey
-    from appliance.signer.interface import Signer
+    from appliance.signer.interface import SecretsHandler, Signer
 
 
 def _prompt(prompt: str) -> str:
@@ -125,24 +125,39 @@ def add_parsers(
 
 @contextlib.contextmanager
 def _token_session(
-    key: str, module_override: str | None, *, rw: bool = False
+    key: str,
+    module_override: str | None,
+    *,
+    rw: bool = False,
+    secrets_handler: SecretsHandler | None = None,
 ) -> Iterator[tuple[object, object]]:
     from appliance.signer import pkcs11, pkcs11_uri  # noqa: PLC0415 - pkcs11 only for HSM commands
 
     uri = pkcs11_uri.parse(key)
     lib = pkcs11.load(pkcs11.module_path(uri.module_path, override=module_override))
     token = pkcs11.select_token(lib, uri)
-    pin = pkcs11.resolve_pin(uri, secrets_handler=_prompt)
+    pin = pkcs11.resolve_pin(uri, secrets_handler=secrets_handler or _prompt)
     with pkcs11.TokenSession(token, pin=pin, rw=rw) as session:
         del pin
         yield session, uri
 
 
 @contextlib.contextmanager
-def open_signer(key: str, module_override: str | None = None) -> Iterator[Signer]:
-    """A signer for ``--key``; an HSM session stays open for the whole block."""
+def open_signer(
+    key: str,
+    module_override: str | None = None,
+    secrets_handler: SecretsHandler | None = None,
+) -> Iterator[Signer]:
+    """A signer for ``--key``; an HSM session stays open for the whole block.
+
+    ``secrets_handler`` answers a PIN or key-password prompt (the TUI's
+    masked dialog); by default the terminal is asked.
+    """
     if key.startswith("pkcs11:"):
-        with _token_session(key, module_override) as (session, uri):
+        with _token_session(key, module_override, secrets_handler=secrets_handler) as (
+            session,
+            uri,
+        ):
             yield session.signer(uri)  # type: ignore[attr-defined]
         return
     from airlock_io import inputs  # noqa: PLC0415
@@ -153,7 +168,7 @@ def open_signer(key: str, module_override: str | None = None) -> Iterator[Signer
     if filekey.is_encrypted_cosign_key(pem):
         password = os.environ.get(env.COSIGN_PASSWORD)
         if password is None:
-            password = _prompt(f"Password for {path.name}: ")
+            password = (secrets_handler or _prompt)(f"Password for {path.name}: ")
         yield filekey.FileSigner(filekey.decrypt_cosign_key(pem, password))
     else:
         yield filekey.FileSigner(filekey.load_pem_private_key(pem))

@@ -11,6 +11,8 @@ stdout with ``-o json``, and to ``--report FILE`` (written atomically). Exit
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -30,6 +32,8 @@ from appliance.core.errors import InputError, Reason
 
 if TYPE_CHECKING:
     import argparse
+    import threading
+    from collections.abc import Callable
 
     from airlock_io.archive import Archive
     from appliance.core.archive.verify import ArchiveVerdict
@@ -369,13 +373,47 @@ class Judged:
         _render(self.verdict, self.trust, self.report(), console_file)
 
 
-def judge(args: argparse.Namespace) -> Judged:
+def signer_given(args: argparse.Namespace) -> bool:
+    """Whether the flags name any signer (a policy, a key, an identity)."""
+    return args.policy is not None or bool(args.keys) or identity_given(args)
+
+
+def _review_rules() -> tuple[tuple[ResolvedRule, ...], str]:
+    """Any keyless identity, for *showing* who signed: never a verdict (see :func:`judge`)."""
+    from appliance.core.pattern import compile_pattern  # noqa: PLC0415
+    from appliance.core.policy import IdentityPolicy  # noqa: PLC0415
+    from appliance.core.policyfile import ResolvedRule, Rule, Signer  # noqa: PLC0415
+
+    anyone = IdentityPolicy(
+        identity_regexp=compile_pattern(".+", where="review"),
+        issuer_regexp=compile_pattern(".+", where="review"),
+    )
+    rule = Rule(line=0, match=("**",), signers=(), threshold=1)
+    return (
+        ResolvedRule(
+            rule=rule, signers=(Signer(name="anyone (review only)", policy=anyone),)
+        ),
+    ), "none (review only)"
+
+
+def judge(
+    args: argparse.Namespace,
+    *,
+    on_progress: Callable[[Any], None] | None = None,
+    cancel: threading.Event | None = None,
+    review: bool = False,
+) -> Judged:
     """Verify ``args.archive`` under the policy flags: the one way every command does it.
 
     The clock is read once and checked against the floor; the policy is
     validated before the archive is opened; trust comes only from the
     operator's side; split views are remembered and verified times and
     checkpoints join the appliance's memories.
+
+    With ``review`` and no signer named (the TUI, before a policy is
+    written), every signature is checked against any identity so that its
+    signer can be *shown*, and every image is then refused: a review is
+    never a verdict.
 
     Raises:
         InputError: usage, an unreadable policy, key or archive.
@@ -394,7 +432,8 @@ def judge(args: argparse.Namespace) -> Judged:
     now = datetime.now(UTC)
     memory = Memory(env.state_dir())
     memory.check_clock(now)
-    rules, policy_source = _rules(args)
+    reviewing = review and not signer_given(args)
+    rules, policy_source = _review_rules() if reviewing else _rules(args)
     warn_insecure(args)
     options = Options(
         images=tuple(args.image),
@@ -404,9 +443,11 @@ def judge(args: argparse.Namespace) -> Judged:
         countersigners=countersigners(args.require_countersignature),
     )
     max_age = parse_duration(args.trust_max_age) if args.trust_max_age else timedelta(0)
-    on_progress, context = _progress(args.archive)
+    context: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if on_progress is None:
+        on_progress, context = _progress(args.archive)
     with context:
-        archive = read_archive(args.archive, on_progress=on_progress)
+        archive = read_archive(args.archive, on_progress=on_progress, cancel=cancel)
     ledger, _ = view.ledger(archive.contents)
     trust, trust_report = trust_for(
         archive.contents,
@@ -427,6 +468,19 @@ def judge(args: argparse.Namespace) -> Judged:
     roots.remember(
         memory, [r for image in verdict.images for r in image.results], now=now
     )
+    if reviewing:
+        verdict = dataclasses.replace(
+            verdict,
+            images=tuple(
+                dataclasses.replace(
+                    i,
+                    verified=False,
+                    reason=Reason.POLICY_UNSATISFIED,
+                    message="no policy given: signers shown for review only",
+                )
+                for i in verdict.images
+            ),
+        )
     return Judged(
         path=args.archive,
         archive=archive,

@@ -110,6 +110,10 @@ class VerificationError(ApplianceError):
     ) -> None:
         super().__init__(message, where=where)
         self.reason = reason
+        # Who signed, when everything but the policy verified (the chain,
+        # the SCT, the signature): (SAN, issuer). Shown to help write a
+        # policy; never a reason to accept anything.
+        self.signed_by: tuple[str, str | None] | None = None
 
 
 class SplitViewError(VerificationError):

@@ -250,7 +250,11 @@ def _check_certificate(
     identity = certs.identity_of(leaf)
     if isinstance(policy, KeyPolicy):  # _signer() guarantees it; this narrows the type
         raise VerificationError("no identity policy", reason=Reason.POLICY_UNSATISFIED)
-    signer = policy.verify(identity)
+    try:
+        signer = policy.verify(identity)
+    except VerificationError as exc:
+        exc.signed_by = (identity.sans[0] if identity.sans else "?", identity.issuer)
+        raise
     progress.identity = identity
     progress.checks.append(
         f"identity {signer} from {identity.issuer} matches the policy"

@@ -296,6 +296,10 @@ class Intake:
                 raise InputError(msg, where="archive")
         return seen
 
+    def media_type(self, digest: str) -> str | None:
+        """The media type the descriptors seen so far give ``digest``."""
+        return self._types.get(digest)
+
     def received(self, digest: str) -> bool:
         """Whether the blob ``digest`` has arrived."""
         return digest in self._blobs

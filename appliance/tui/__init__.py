@@ -1,0 +1,1 @@
+"""The terminal UI: views over the CLI's functions (see app.py)."""

@@ -1,0 +1,350 @@
+"""What the TUI shows, computed from the verdict the CLI computes: no verification here.
+
+Pure functions over :class:`~appliance.core.archive.verify.ArchiveVerdict`
+and its evidence: table rows, failures first; each check's outcome with a
+hint at what would fix a failure; attestation summaries; every signer and
+what it signed; a policy snippet for chosen signers. Marks are never colour
+alone (``✔ ✖ !`` with words), and fall back to ASCII where the terminal
+cannot show them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from appliance.core.errors import Reason
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from appliance.core.archive.intake import Contents
+    from appliance.core.archive.verify import ArchiveVerdict, Evidence, ImageVerdict
+
+
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """Verdict marks: glyphs where the terminal shows them, else ASCII."""
+
+    ok: str
+    bad: str
+    warn: str
+
+
+UNICODE = Marks(ok="✔", bad="✖", warn="!")
+ASCII = Marks(ok="+", bad="x", warn="!")
+_NO_UNICODE_TERMS = frozenset({"vt100", "vt102", "vt220", "dumb", "ansi"})
+
+
+def marks(environ: dict[str, str] | None = None) -> Marks:
+    """ASCII on terminals without Unicode (``TERM=vt100``) or a non-UTF-8 locale (``LANG=C``).
+
+    Python coerces a C locale to C.UTF-8 for itself (PEP 538, through
+    ``LC_CTYPE``); what matters is what the operator's terminal was set up
+    for, so ``LC_ALL`` and ``LANG`` are read. No locale at all: Unicode.
+    """
+    env = dict(os.environ) if environ is None else environ
+    if env.get("TERM", "") in _NO_UNICODE_TERMS:
+        return ASCII
+    locale = env.get("LC_ALL") or env.get("LANG") or ""
+    if not locale:
+        return UNICODE
+    return UNICODE if "utf8" in locale.lower().replace("-", "") else ASCII
+
+
+# What would fix a failure, by reason (the operator at 3 a.m.).
+HINTS: dict[Reason, str] = {
+    Reason.IDENTITY_MISMATCH: "signed by someone the policy does not name: check the identity, or add this signer to the policy",
+    Reason.ISSUER_MISMATCH: "the signer's OIDC issuer differs from the policy's: check --certificate-oidc-issuer",
+    Reason.SIGNATURE_INVALID: "the signature does not match the key or the bytes: wrong key, or the content changed",
+    Reason.DIGEST_MISMATCH: "the signature is about other content (a copied signature, a moved tag, a changed blob)",
+    Reason.CHAIN_UNTRUSTED: "the certificate does not chain to a trusted Fulcio CA: import the right trust (appliance trust import) or pass --trusted-root",
+    Reason.TLOG_ENTRY_MISSING: "no transparency log entry: key signatures need --insecure-ignore-tlog (or the policy's insecure_ignore_tlog)",
+    Reason.TRUST_ROOT_EXPIRED: "the trust is stale: import a fresh capsule, or accept it with --trust-max-age",
+    Reason.POLICY_UNSATISFIED: "the policy asks for more than the archive carries: a signer, a threshold or an attestation is missing",
+    Reason.NO_VERIFIED_TIME: "no verified signing time: the signature needs a log entry or an RFC 3161 stamp",
+    Reason.OUTSIDE_VALIDITY: "signed outside the certificate's validity",
+    Reason.SCT_INVALID: "the certificate's SCT does not verify under a trusted CT log",
+    Reason.SET_INVALID: "the log's signed entry timestamp does not verify: wrong log key, or a changed entry",
+    Reason.INCLUSION_PROOF_INVALID: "the inclusion proof does not lead to the checkpoint",
+    Reason.CHECKPOINT_INVALID: "the checkpoint is not signed by the log",
+    Reason.SPLIT_VIEW: "the log showed two different trees of one size: do not trust it until investigated",
+    Reason.MALFORMED_INPUT: "a document in the archive does not parse: re-export it",
+}
+
+
+def hint(reason: str | None) -> str:
+    """What would fix a failure of ``reason``."""
+    try:
+        return HINTS.get(Reason(reason), "") if reason else ""
+    except ValueError:
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One image in the table."""
+
+    key: str  # the image as asked (row key)
+    reference: str
+    digest: str
+    platforms: str
+    verdict: str
+    signer: str
+    signed_at: str
+    reason: str
+    verified: bool
+
+
+def _common_registry(verdict: ArchiveVerdict) -> str:
+    """The registry every image comes from, if they share one (``host/``), else ``""``."""
+    hosts = {i.ref.split("/", 1)[0] for i in verdict.images if "/" in i.ref}
+    return (
+        f"{hosts.pop()}/"
+        if len(hosts) == 1 and all("/" in i.ref for i in verdict.images)
+        else ""
+    )
+
+
+def registry_of(verdict: ArchiveVerdict) -> str:
+    """The registry the table leaves out of references (all images share it), or ``""``."""
+    return _common_registry(verdict).rstrip("/")
+
+
+def rows(verdict: ArchiveVerdict, mark: Marks) -> list[Row]:
+    """The table's rows, failures first, then by reference.
+
+    The verdict comes first and the shared registry is left out, so that an
+    80-column console shows what matters.
+    """
+    common = _common_registry(verdict)
+    found = []
+    for image in verdict.images:
+        signed = next((s for s in image.signatures if s.verified and s.satisfies), None)
+        when = signed.result.signing_time if signed and signed.result else None
+        carried = [p for p, _, c in image.platforms if c]
+        found.append(
+            Row(
+                key=image.ref,
+                reference=image.ref.removeprefix(common),
+                digest=image.digest[7:19],
+                platforms=f"{len(carried)}: "
+                + ", ".join(p.split("/", 1)[-1] for p in carried)
+                if carried
+                else "single",
+                verdict=f"{mark.ok} verified"
+                if image.verified
+                else f"{mark.bad} refused",
+                signer=(signed.signer or "") if signed else "",
+                signed_at=when.strftime("%Y-%m-%d %H:%M") if when else "",
+                reason="" if image.verified else image.message,
+                verified=image.verified,
+            )
+        )
+    return sorted(found, key=lambda r: (r.verified, r.reference))
+
+
+def matches(row: Row, needle: str) -> bool:
+    """Whether a row fits the ``/`` filter (any column, case-insensitive)."""
+    text = f"{row.reference} {row.digest} {row.platforms} {row.verdict} {row.signer} {row.reason}".lower()
+    return all(part in text for part in needle.lower().split())
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of the detail screen."""
+
+    text: str
+    failed: bool = False
+
+
+def _evidence_lines(
+    evidence: Evidence, contents: Contents | None, mark: Marks
+) -> list[Line]:
+    site = evidence.site
+    head = f"{mark.ok if evidence.verified else mark.bad} {site.kind} ({site.form}) {site.blob[7:19]}"
+    lines = [Line(head, failed=not evidence.verified)]
+    result = evidence.result
+    if not evidence.verified:
+        lines.append(
+            Line(
+                f"  FAILED [{evidence.reason.value if evidence.reason else '?'}]: {evidence.message}",
+                failed=True,
+            )
+        )
+        fix = hint(evidence.reason.value if evidence.reason else None)
+        if fix:
+            lines.append(Line(f"  fix: {fix}", failed=True))
+    if result is not None:
+        who = (
+            f"key {result.key_id.hex()[:16]}"
+            if result.key_id
+            else f"{result.signer} ({result.issuer})"
+        )
+        lines.append(Line(f"  signer: {who}"))
+        if result.signing_time:
+            lines.append(
+                Line(
+                    f"  signed: {result.signing_time:%Y-%m-%d %H:%M:%S}Z ({result.time_source.value})"
+                )
+            )
+        if result.log_index is not None:
+            lines.append(Line(f"  log: {result.log_url} index {result.log_index}"))
+        lines.extend(Line(f"  {mark.ok} {check}") for check in result.checks)
+    if evidence.satisfies:
+        lines.append(Line(f"  satisfies: {', '.join(evidence.satisfies)}"))
+    if site.kind == "attestation":
+        summary = attestation_summary(evidence, contents)
+        if summary:
+            lines.append(Line(f"  {summary}"))
+    return lines
+
+
+def detail(image: ImageVerdict, contents: Contents | None, mark: Marks) -> list[Line]:
+    """Every signature and attestation with every check, the failed ones first."""
+    lines = [
+        Line(f"{image.ref}"),
+        Line(f"digest {image.digest}"),
+        Line(
+            f"{mark.ok} verified: {image.message}"
+            if image.verified
+            else f"{mark.bad} refused [{image.reason.value if image.reason else '?'}]: {image.message}",
+            failed=not image.verified,
+        ),
+    ]
+    fix = "" if image.verified else hint(image.reason.value if image.reason else None)
+    if fix:
+        lines.append(Line(f"fix: {fix}", failed=True))
+    evidence = sorted(
+        (*image.signatures, *image.attestations), key=lambda e: e.verified
+    )
+    for item in evidence:
+        lines.append(Line(""))
+        lines.extend(_evidence_lines(item, contents, mark))
+    for sbom in image.sboms:
+        packages = "?" if sbom.packages is None else str(sbom.packages)
+        lines.append(Line(""))
+        lines.append(
+            Line(
+                f"SBOM {sbom.format}, {packages} packages, {'signed' if sbom.signed else 'not signed (not counted)'}"
+            )
+        )
+    return lines
+
+
+def _predicate(evidence: Evidence, contents: Contents | None) -> dict[str, Any]:
+    """The statement's predicate, from the envelope whose signature was checked."""
+    if contents is None or not evidence.verified:
+        return {}
+    data = contents.documents.get(evidence.site.blob)
+    if data is None:
+        return {}
+    try:
+        doc = json.loads(data)
+        envelope = doc.get("dsseEnvelope", doc)  # a bundle, or a bare .att envelope
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        predicate = statement.get("predicate")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return predicate if isinstance(predicate, dict) else {}
+
+
+def attestation_summary(evidence: Evidence, contents: Contents | None) -> str:
+    """SLSA provenance: builder, source, commit; VSA: verifier and result; else the type."""
+    predicate = _predicate(evidence, contents)
+    kind = evidence.predicate_type or "?"
+    if "slsa.dev/provenance" in kind:
+        run = (
+            predicate.get("runDetails", {})
+            if isinstance(predicate.get("runDetails"), dict)
+            else {}
+        )
+        builder = (
+            (run.get("builder") or {}).get("id", "?")
+            if isinstance(run.get("builder"), dict)
+            else "?"
+        )
+        build = (
+            predicate.get("buildDefinition", {})
+            if isinstance(predicate.get("buildDefinition"), dict)
+            else {}
+        )
+        deps = build.get("resolvedDependencies") or []
+        source = deps[0] if deps and isinstance(deps[0], dict) else {}
+        commit = (
+            (source.get("digest") or {}).get("gitCommit", "?")
+            if isinstance(source.get("digest"), dict)
+            else "?"
+        )
+        return f"SLSA provenance: builder {builder}, source {source.get('uri', '?')}, commit {str(commit)[:12]}"
+    if "verification_summary" in kind:
+        verifier = (
+            (predicate.get("verifier") or {}).get("id", "?")
+            if isinstance(predicate.get("verifier"), dict)
+            else "?"
+        )
+        return f"verification summary: {predicate.get('verificationResult', '?')} by {verifier} at {predicate.get('timeVerified', '?')}"
+    if "spdx" in kind.lower() or "cyclonedx" in kind.lower():
+        packages = predicate.get("packages") or predicate.get("components") or []
+        return f"SBOM attestation: {len(packages) if isinstance(packages, list) else '?'} packages"
+    return f"predicate {kind}"
+
+
+@dataclass
+class Identity:
+    """A signer found in the archive, and what it signed."""
+
+    kind: str  # keyless | key
+    who: str  # SAN, or key id
+    issuer: str | None
+    images: list[str] = field(default_factory=list)
+    verified: bool = False
+
+
+def identities(verdict: ArchiveVerdict) -> list[Identity]:
+    """Every signer identity, issuer and key seen, with the images each signed.
+
+    A signer the policy does not name is listed too (its certificate chain,
+    SCT and signature verified; only the policy said no): that is who an
+    operator may want to add.
+    """
+    found: dict[tuple[str, str | None], Identity] = {}
+    for image in verdict.images:
+        for evidence in (*image.signatures, *image.attestations):
+            result, error = evidence.result, evidence.error
+            if result is not None:
+                key = (
+                    result.key_id.hex() if result.key_id else result.signer,
+                    result.issuer,
+                )
+                kind = "key" if result.key_id else "keyless"
+            elif error is not None and error.signed_by is not None:
+                key, kind = error.signed_by, "keyless"
+            else:
+                continue
+            entry = found.setdefault(
+                key, Identity(kind=kind, who=key[0], issuer=key[1])
+            )
+            entry.verified = entry.verified or result is not None
+            if image.ref not in entry.images:
+                entry.images.append(image.ref)
+    return sorted(found.values(), key=lambda i: (-len(i.images), i.who))
+
+
+def policy_snippet(chosen: Sequence[Identity], match: str = "**") -> str:
+    """A policy rule naming ``chosen`` (README's format), for the operator to edit."""
+    lines = ["version = 1", "", "[[rules]]", f'match = ["{match}"]', ""]
+    for identity in chosen:
+        lines.append("  [[rules.signers]]")
+        if identity.kind == "key":
+            lines.append(
+                f'  key = "keys/{identity.who[:16]}.pub"  # the key with this id: put its PEM here'
+            )
+        else:
+            lines.append(f'  identity = "{identity.who}"')
+            lines.append(f'  issuer = "{identity.issuer}"')
+        lines.append("")
+    return "\n".join(lines)
