@@ -33,7 +33,9 @@ pytestmark = pytest.mark.skipif(
 class Pane:
     """One detached tmux session running one command."""
 
-    def __init__(self, command: str, *, width: int = 80, height: int = 24) -> None:
+    def __init__(
+        self, command: str, cwd: Path, *, width: int = 80, height: int = 24
+    ) -> None:
         self.name = f"airlock-{uuid.uuid4().hex[:8]}"
         subprocess.run(
             [
@@ -42,6 +44,8 @@ class Pane:
                 "-d",
                 "-s",
                 self.name,
+                "-c",
+                str(cwd),
                 "-x",
                 str(width),
                 "-y",
