@@ -5,12 +5,21 @@ The seal goes on first, before the CLI (and anything it imports) is loaded.
 
 from __future__ import annotations
 
+import sys
+
 from appliance import _seal
 
 
 def entry() -> None:
     """Seal the process, then run the CLI and exit with its code."""
     _seal.install()
+    if sys.argv[1:] in (["--version"], ["-V"]):
+        # Answered before the CLI is imported: a version check from a script
+        # loop costs a start of the interpreter, not of every command.
+        from appliance.provenance import describe  # noqa: PLC0415
+
+        print(describe())  # noqa: T201 - the program's one line
+        raise SystemExit(0)
     from appliance.cli.main import main  # noqa: PLC0415 - must follow the seal
 
     raise SystemExit(main())

@@ -1,224 +1,336 @@
-"""``make bench``: print our figure beside the peer's, measured in the same run, and the ratio."""
+"""``make bench``: every benchmark, our figure beside the peer's measured in the same run, and the ratio.
+
+Each section prints a table; all rows are also written as JSON to
+``benchmarks/results/<commit>.json`` (``benchmarks/results/latest.json`` too),
+so that figures can be compared across commits. Sections: bundle
+verification in process and per process (sigstore-python), sealed start (a
+PyInstaller hello-world), export (skopeo + tar + zstd), intake and scale
+(hashlib, ``zstd -d | sha256sum``, sigstore-python), load (skopeo copy),
+HSM signing (raw C_Sign), TUI latency and first paint.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks import archive, export, hsm, load, startup, tui, verify
 
+ROOT = Path(__file__).parents[1]
 
-def _table(title: str) -> Table:
-    table = Table(title=title)
-    for column in (
-        "what",
-        "ours (ms)",
-        "sigstore-python (ms)",
-        "ratio ours/peer",
-        "goal",
-    ):
-        table.add_column(column)
-    return table
+
+@dataclass(frozen=True)
+class Row:
+    """One comparison: ours, the peer's, in one unit, and the goal."""
+
+    section: str
+    what: str
+    ours: float
+    peer: float
+    unit: str
+    goal: str
+    peer_name: str
+    ours_rss_mib: float | None = None
+    peer_rss_mib: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        """Ours over the peer's (for times lower is better, for rates higher: the goal says which)."""
+        return self.ours / self.peer if self.peer else float("inf")
+
+
+class Results:
+    """Rows by section: printed as tables, saved as JSON."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.rows: list[Row] = []
+
+    def section(self, title: str, rows: list[Row]) -> None:
+        """Print one section's table and keep its rows."""
+        self.rows += rows
+        table = Table(title=title)
+        for column in ("what", "ours", "peer", "ratio", "goal", "peak RSS ours / peer"):
+            table.add_column(column)
+        for row in rows:
+            rss = (
+                ""
+                if row.ours_rss_mib is None
+                else f"{row.ours_rss_mib:.0f} / {row.peer_rss_mib or 0:.0f} MiB"
+            )
+            table.add_row(
+                row.what,
+                f"{row.ours:,.3g} {row.unit}",
+                f"{row.peer:,.3g} {row.unit} ({row.peer_name})",
+                f"{row.ratio:.2f}x",
+                row.goal,
+                rss,
+            )
+        self.console.print(table)
+
+    def save(self) -> Path:
+        """``benchmarks/results/<commit>.json`` and ``latest.json``."""
+        commit = (
+            subprocess.run(
+                ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            or "unknown"
+        )
+        doc = {
+            "commit": commit,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "machine": {
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+            },
+            "rows": [{**asdict(r), "ratio": round(r.ratio, 4)} for r in self.rows],
+        }
+        folder = ROOT / "benchmarks" / "results"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{commit[:12]}.json"
+        text = json.dumps(doc, indent=1) + "\n"
+        path.write_text(text)
+        (folder / "latest.json").write_text(text)
+        return path
+
+
+def _verification(results: Results) -> None:
+    rows = [
+        Row(
+            "verify",
+            label,
+            ours,
+            theirs,
+            "ms",
+            "<= 0.6x (floor below)",
+            "sigstore-python",
+        )
+        for label, ours, theirs in verify.in_process()
+    ]
+    rows.append(
+        Row(
+            "verify",
+            "(floor) public-key operations alone",
+            verify.crypto_floor_ms(),
+            rows[0].peer,
+            "ms",
+            "no verifier goes below",
+            "sigstore-python",
+        )
+    )
+    results.section(
+        "Bundle verification in process, per bundle (median of 3 x 150)", rows
+    )
+    rows = [
+        Row(
+            "verify-process",
+            label,
+            ours,
+            theirs,
+            "ms",
+            "<= 0.2x sealed",
+            "sigstore verify identity",
+        )
+        for label, ours, theirs in verify.per_process()
+    ]
+    results.section("One verification per process (median of 10)", rows)
+
+
+def _start(results: Results) -> None:
+    rows = [
+        Row("start", mine.label, mine.median_ms, peer.median_ms, "ms", "", peer.label)
+        for mine, peer in startup.run()
+    ]
+    sealed = startup.sealed_vs_hello()
+    if sealed is not None:
+        rows.append(
+            Row(
+                "start",
+                sealed[0].label,
+                sealed[0].median_ms,
+                sealed[1].median_ms,
+                "ms",
+                "<= 1.2x",
+                sealed[1].label,
+            )
+        )
+    results.section("Start-up (median of 10)", rows)
+
+
+def _export(results: Results) -> None:
+    ours, peer, size = export.run()
+    results.section(
+        f"Export of a {size / 1024**3:.2f} GiB image from a loopback registry, cold cache (median of 3)",
+        [
+            Row(
+                "export",
+                "bundle-tools export",
+                ours.seconds,
+                peer.seconds,
+                "s",
+                "<= 1.0x, RSS <= 200 MiB",
+                "skopeo + tar + zstd",
+                ours.peak_rss_mib,
+                peer.peak_rss_mib,
+            )
+        ],
+    )
+
+
+def _intake(results: Results) -> None:
+    intake = archive.intake()
+    ours = intake.rate(intake.ours)
+    floor = intake.tar_bytes / intake.floor_seconds / 2**20
+    results.section(
+        f"Intake + verification of a {intake.tar_bytes / 1024**3:.2f} GiB archive (ours: the whole `appliance verify`)",
+        [
+            Row(
+                "intake",
+                "appliance verify vs hashlib.sha256 alone",
+                ours,
+                intake.rate(intake.hashlib),
+                "MiB/s",
+                ">= 0.9x of hashlib's rate",
+                "hashlib",
+                intake.ours.peak_rss_mib,
+                intake.hashlib.peak_rss_mib,
+            ),
+            Row(
+                "intake",
+                "appliance verify vs zstd -d | sha256sum",
+                ours,
+                intake.rate(intake.zstd_sha256sum),
+                "MiB/s",
+                "",
+                "zstd | sha256sum",
+                intake.ours.peak_rss_mib,
+                intake.zstd_sha256sum.peak_rss_mib,
+            ),
+            Row(
+                "intake",
+                "(floor) file SHA-256 + zstd + member SHA-256 on this machine's cores",
+                ours,
+                floor,
+                "MiB/s",
+                "no reader goes above",
+                "floor",
+            ),
+        ],
+    )
+    results.console.print(
+        f"no temporary disk use: {intake.ours.blocks_written} blocks written, {intake.tmp_left} files left in TMPDIR"
+    )
+    rows = [
+        Row(
+            "scale",
+            f"{size.signatures:,} signatures ({size.images:,} images)",
+            size.ours.seconds,
+            size.peer_seconds,
+            "s",
+            "linear; <= 60 s at 10,000",
+            "sigstore-python, crypto only",
+            size.ours.peak_rss_mib,
+        )
+        for size in archive.scale()
+    ]
+    results.section("Scale: ten keyless signers per image, all ten required", rows)
+
+
+def _load(results: Results) -> None:
+    ours, peer, size = load.run()
+    results.section(
+        f"Load of a {size / 1024**3:.2f} GiB verified archive into a fresh loopback registry (median of 3)",
+        [
+            Row(
+                "load",
+                "appliance load (verification, second pass, push)",
+                ours.seconds,
+                peer.seconds,
+                "s",
+                "<= 1.2x",
+                "skopeo copy oci: -> docker://",
+                ours.peak_rss_mib,
+                peer.peak_rss_mib,
+            )
+        ],
+    )
+
+
+def _hsm(results: Results) -> None:
+    ours, images, raw = hsm.run()
+    results.section(
+        f"HSM signing, {hsm.COUNT} in one PKCS#11 session (SoftHSM 2, P-256)",
+        [
+            Row(
+                "hsm",
+                "Pkcs11Signer.sign (hash + C_Sign + DER + verify)",
+                ours,
+                raw,
+                "sig/s",
+                "",
+                "raw C_Sign",
+            ),
+            Row(
+                "hsm",
+                "appliance sign, per image digest (payload + sign + self-verify + layer)",
+                images,
+                raw,
+                "sig/s",
+                "",
+                "raw C_Sign",
+            ),
+        ],
+    )
+
+
+def _tui(results: Results) -> None:
+    busy, idle, size = tui.latency()
+    ours, peer = tui.first_paint()
+    results.section(
+        f"TUI at 80x24: ? and escape in turn while a {size / 1024**3:.2f} GiB archive verifies",
+        [
+            Row(
+                "tui",
+                f"key to repaint p99 ({len(busy)} presses) vs the idle app",
+                tui.percentile(busy, 0.99),
+                tui.percentile(idle, 0.99),
+                "ms",
+                "p99 <= 100 ms",
+                "same app idle",
+            ),
+            Row(
+                "tui",
+                "start to first paint",
+                ours,
+                peer,
+                "s",
+                "<= 0.5 s",
+                "bare Textual app",
+            ),
+        ],
+    )
 
 
 def main() -> int:
-    """Run every benchmark and print the tables."""
-    console = Console()
-    table = _table(
-        "Bundle verification in-process, per bundle (parse + verify; median of 3 x 150)"
-    )
-    rows = verify.in_process()
-    for label, ours, theirs in rows:
-        table.add_row(
-            label, f"{ours:.3f}", f"{theirs:.3f}", f"{ours / theirs:.2f}x", "<= 0.6x"
-        )
-    floor_ms, peer_ms = verify.crypto_floor_ms(), rows[0][2]
-    table.add_row(
-        "(floor) the public-key operations alone of the first bundle",
-        f"{floor_ms:.3f}",
-        f"{peer_ms:.3f}",
-        f"{floor_ms / peer_ms:.2f}x",
-        "no verifier goes below",
-    )
-    console.print(table)
-    table = _table(
-        "One verification per process vs `sigstore verify identity` (median of 10)"
-    )
-    for label, ours, theirs in verify.per_process():
-        table.add_row(
-            label,
-            f"{ours:.1f}",
-            f"{theirs:.1f}",
-            f"{ours / theirs:.2f}x",
-            "<= 0.30x (0.2x sealed)",
-        )
-    console.print(table)
-    ours_run, peer_run, size = export.run()
-    table = Table(
-        title=f"Export of a {size / 1024**3:.2f} GiB image (4 layers) from a loopback registry, cold cache (median of 3)"
-    )
-    for column in (
-        "what",
-        "ours (s)",
-        "skopeo + tar + zstd (s)",
-        "ratio ours/peer",
-        "goal",
-        "peak RSS ours / peer",
-    ):
-        table.add_column(column)
-    table.add_row(
-        "bundle-tools export",
-        f"{ours_run.seconds:.2f}",
-        f"{peer_run.seconds:.2f}",
-        f"{ours_run.seconds / peer_run.seconds:.2f}x",
-        "<= 1.0x, RSS <= 200 MiB",
-        f"{ours_run.peak_rss_mib:.0f} / {peer_run.peak_rss_mib:.0f} MiB",
-    )
-    console.print(table)
-    _archive_tables(console)
-    ours_run, peer_run, size = load.run()
-    table = Table(
-        title=f"Load of a {size / 1024**3:.2f} GiB verified archive into a fresh loopback registry (median of 3)"
-    )
-    for column in (
-        "what",
-        "ours (s)",
-        "skopeo copy oci: -> docker:// (s)",
-        "ratio ours/peer",
-        "goal",
-        "peak RSS ours / peer",
-    ):
-        table.add_column(column)
-    table.add_row(
-        "appliance load (verification, second pass, push)",
-        f"{ours_run.seconds:.2f}",
-        f"{peer_run.seconds:.2f}",
-        f"{ours_run.seconds / peer_run.seconds:.2f}x",
-        "<= 1.2x",
-        f"{ours_run.peak_rss_mib:.0f} / {peer_run.peak_rss_mib:.0f} MiB",
-    )
-    console.print(table)
-    _tui_table(console)
-    ours_rate, image_rate, raw_rate = hsm.run()
-    table = Table(
-        title=f"HSM signing, {hsm.COUNT} blobs in one PKCS#11 session (SoftHSM 2, P-256; higher is better)"
-    )
-    for column in ("what", "ours (sig/s)", "raw C_Sign (sig/s)", "ratio ours/raw"):
-        table.add_column(column)
-    table.add_row(
-        "appliance Pkcs11Signer.sign (hash + C_Sign + DER + verify)",
-        f"{ours_rate:,.0f}",
-        f"{raw_rate:,.0f}",
-        f"{ours_rate / raw_rate:.2f}x",
-    )
-    table.add_row(
-        f"appliance sign, {hsm.COUNT} image digests (payload + sign + self-verify + .sig layer)",
-        f"{image_rate:,.0f}",
-        f"{raw_rate:,.0f}",
-        f"{image_rate / raw_rate:.2f}x",
-    )
-    console.print(table)
-    table = _table("Start-up (median of 10)")
-    for mine, peer in startup.run():
-        table.add_row(
-            mine.label,
-            f"{mine.median_ms:.1f}",
-            f"{peer.median_ms:.1f}",
-            f"{mine.median_ms / peer.median_ms:.2f}x",
-            "",
-        )
-    console.print(table)
+    """Run every benchmark, print the tables, save the JSON."""
+    results = Results(Console())
+    for section in (_verification, _start, _export, _intake, _load, _hsm, _tui):
+        section(results)
+    results.console.print(f"results: {results.save()}")
     return 0
-
-
-def _tui_table(console: Console) -> None:
-    """``appliance tui``: key-press-to-repaint while verifying, and start to first paint."""
-    busy, idle, size = tui.latency()
-    ours, peer = tui.first_paint()
-    table = Table(
-        title=f"TUI at 80x24 (headless): ? and escape pressed in turn, {size / 1024**3:.2f} GiB archive"
-    )
-    for column in ("what", "ours", "peer", "ratio ours/peer", "goal"):
-        table.add_column(column)
-    table.add_row(
-        f"key to repaint while verifying (ms, {len(busy)} presses) vs the same app idle",
-        tui.summary(busy),
-        tui.summary(idle),
-        f"{tui.percentile(busy, 0.99) / tui.percentile(idle, 0.99):.2f}x (p99)",
-        "p99 <= 100 ms",
-    )
-    table.add_row(
-        "start to first paint (s, median of 10) vs a bare Textual app",
-        f"{ours:.3f}",
-        f"{peer:.3f}",
-        f"{ours / peer:.2f}x",
-        "<= 0.5 s",
-    )
-    console.print(table)
-
-
-def _archive_tables(console: Console) -> None:
-    """``appliance verify ARCHIVE``: intake throughput, then scale."""
-    intake = archive.intake()
-    table = Table(
-        title=f"Intake + verification of a {intake.tar_bytes / 1024**3:.2f} GiB archive "
-        f"({intake.archive_bytes / 1024**3:.2f} GiB .tar.zst, one signed image), page cache warm"
-    )
-    for column in (
-        "what",
-        "seconds",
-        "MiB/s (decompressed)",
-        "ours/this",
-        "peak RSS",
-        "blocks written",
-    ):
-        table.add_column(column)
-    rows = [
-        ("appliance verify (whole command)", intake.ours),
-        ("hashlib.sha256 over the decompressed tar", intake.hashlib),
-        ("zstd -d | sha256sum", intake.zstd_sha256sum),
-    ]
-    for label, run in rows:
-        table.add_row(
-            label,
-            f"{run.seconds:.2f}",
-            f"{intake.rate(run):,.0f}",
-            f"{intake.rate(intake.ours) / intake.rate(run):.2f}x",
-            f"{run.peak_rss_mib:.0f} MiB",
-            str(run.blocks_written),
-        )
-    floor_rate = intake.tar_bytes / intake.floor_seconds / 2**20
-    table.add_row(
-        "(floor) file SHA-256 + zstd + member SHA-256 on this machine's cores",
-        f"{intake.floor_seconds:.2f}",
-        f"{floor_rate:,.0f}",
-        f"{intake.rate(intake.ours) / floor_rate:.2f}x",
-        "",
-        "",
-    )
-    console.print(table)
-    console.print(
-        f"goal: >= 0.9x hashlib ({intake.rate(intake.ours) / intake.rate(intake.hashlib):.2f}x), "
-        f"peak RSS <= 200 MiB ({intake.ours.peak_rss_mib:.0f}), no temporary disk use "
-        f"({intake.ours.blocks_written} blocks written, {intake.tmp_left} files left in TMPDIR)"
-    )
-    table = Table(
-        title="Scale: archives of images signed by ten keyless signers each, all ten required"
-    )
-    for column in ("images", "signatures", "ours (s)", "per signature (ms)", "sigstore-python, crypto only (s)", "ratio ours/peer", "peak RSS", "goal"):  # fmt: skip
-        table.add_column(column)
-    for size in archive.scale():
-        table.add_row(
-            f"{size.images:,}",
-            f"{size.signatures:,}",
-            f"{size.ours.seconds:.2f}",
-            f"{size.ours.seconds / size.signatures * 1000:.2f}",
-            f"{size.peer_seconds:.2f}",
-            f"{size.ours.seconds / size.peer_seconds:.2f}x",
-            f"{size.ours.peak_rss_mib:.0f} MiB",
-            "linear; <= 60 s at 10,000",
-        )
-    console.print(table)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+
+
+def sealed_binary() -> Path:
+    """Where ``make sealed`` puts the sealed appliance (build/build.sh)."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return (
+        Path(os.environ.get("AIRLOCK_SEALED") or cache / "airlock-sealed")
+        / "dist"
+        / "appliance"
+        / "appliance"
+    )
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import statistics
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.measure import sealed_binary
+
 ROOT = Path(__file__).parents[1]
 BIN = ROOT / ".venv" / "bin"
-FROZEN = ROOT / "dist" / "appliance" / "appliance"
+FROZEN = sealed_binary()
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,28 @@ def run() -> list[tuple[Timing, Timing]]:
         )
     )
     return pairs
+
+
+def sealed_vs_hello() -> tuple[Timing, Timing] | None:
+    """The sealed ``appliance --version`` beside a PyInstaller onedir hello-world built now.
+
+    The floor for a frozen Python program on this machine: the bootloader,
+    the interpreter's start and one print. Goal: ours <= 1.2x it. None when
+    there is no sealed build (``make sealed``).
+    """
+    if not FROZEN.exists():
+        return None
+    with tempfile.TemporaryDirectory(prefix="bench-hello-") as tmp:
+        work = Path(tmp)
+        (work / "hello.py").write_text('print("hello")\n')
+        subprocess.run(
+            [str(BIN / "pyinstaller"), "--noconfirm", "--onedir", "--log-level", "ERROR",
+             "--distpath", str(work / "dist"), "--workpath", str(work / "build"), "--specpath", str(work),
+             str(work / "hello.py")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        hello = measure(
+            "PyInstaller onedir hello-world (peer)",
+            [str(work / "dist" / "hello" / "hello")],
+        )
+    return measure("appliance --version (sealed)", [str(FROZEN), "--version"]), hello

@@ -35,6 +35,7 @@ from appliance.core.bundle import Bundle
 from appliance.core.policy import IdentityPolicy
 from appliance.core.trust import TrustMaterial
 from appliance.core.verifier import verify_bundle
+from benchmarks.measure import sealed_binary
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -185,7 +186,7 @@ def _process_ms(argv: list[str], *, runs: int) -> float:
     return statistics.median(samples)
 
 
-FROZEN = ROOT / "dist" / "appliance" / "appliance"
+FROZEN = sealed_binary()
 
 
 def per_process(runs: int = 10) -> list[tuple[str, float, float]]:

@@ -10,7 +10,6 @@ import argparse
 from typing import TYPE_CHECKING, cast
 
 from airlock_io import frame
-from appliance import __version__
 from appliance.cli import (
     audit_cmd,
     load_cmd,
@@ -36,6 +35,16 @@ The appliance never reaches the network while verifying.
 """
 
 
+class _Version(argparse.Action):
+    """``--version``: the version, and for the sealed build its commit and manifest."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from appliance.provenance import describe  # noqa: PLC0415
+
+        print(describe())
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = frame.Parser(
         prog=_PROG,
@@ -47,7 +56,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "-V", "--version", action="version", version=f"{_PROG} {__version__}"
+        "-V",
+        "--version",
+        action=_Version,
+        nargs=0,
+        help="version, commit and sealed manifest",
     )
     parser.add_argument(
         "--verbose",

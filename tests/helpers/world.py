@@ -67,10 +67,11 @@ def publish_world(
     *,
     namespace: str,
     layer_bytes: int = 2 * 1024 * 1024,
+    key: ec.EllipticCurvePrivateKey | None = None,
 ) -> World:
-    """Publish the world under ``namespace/`` in ``registry``."""
+    """Publish the world under ``namespace/`` in ``registry`` (signed with ``key``, else a fresh one)."""
     signer = publish.Signer(registry, stack)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = key or ec.generate_private_key(ec.SECP256R1())
     app = publish.image(
         registry, f"{namespace}/app", "v1", layer_bytes=layer_bytes, layers=2
     )

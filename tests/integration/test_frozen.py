@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,14 +27,11 @@ MUST_NOT_SHIP = ("bundle_tools", "sigstore", "httpx", "pytest", "hypothesis")
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def frozen(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("frozen")
+def _build(out: Path) -> Path:
     env = {
         **os.environ,
         "VENV": str(Path(sys.executable).parent.parent),
-        "DIST": str(out / "dist"),
-        "WORK": str(out / "work"),
+        "AIRLOCK_SEALED": str(out),
     }
     subprocess.run(
         ["bash", str(ROOT / "build" / "build.sh")],
@@ -45,7 +45,12 @@ def frozen(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return binary
 
 
-def test_frozen_version(frozen: Path) -> None:
+@pytest.fixture(scope="module")
+def frozen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build(tmp_path_factory.mktemp("frozen"))
+
+
+def test_frozen_version_names_the_commit_and_the_manifest(frozen: Path) -> None:
     done = subprocess.run(
         [str(frozen), "--version"],
         capture_output=True,
@@ -53,7 +58,96 @@ def test_frozen_version(frozen: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert (done.returncode, done.stdout.strip()) == (0, f"appliance {__version__}")
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    manifest = hashlib.sha256(
+        (frozen.parent.parent / "appliance.sha256").read_bytes()
+    ).hexdigest()
+    assert done.returncode == 0
+    line = done.stdout.strip()
+    assert line.startswith(f"appliance {__version__} (commit {commit or 'unknown'}")
+    assert line.endswith(f"manifest sha256 {manifest})")
+
+
+def test_two_builds_of_one_commit_are_byte_identical(
+    frozen: Path, tmp_path: Path
+) -> None:
+    """The README names no exception: every file of the folder is the same."""
+    again = _build(tmp_path / "again")
+    first, second = frozen.parent.parent, again.parent.parent
+    assert (first / "appliance.sha256").read_text() == (
+        second / "appliance.sha256"
+    ).read_text()
+    assert (first / "appliance.cdx.json").read_bytes() == (
+        second / "appliance.cdx.json"
+    ).read_bytes()
+
+
+def test_the_sbom_explains_every_byte_of_the_folder(frozen: Path) -> None:
+    sbom = json.loads((frozen.parent.parent / "appliance.cdx.json").read_text())
+    total = sum(p.stat().st_size for p in frozen.parent.rglob("*") if p.is_file())
+    explained = sum(
+        int(next(p["value"] for p in c["properties"] if p["name"] == "airlock:bytes"))
+        for c in sbom["components"]
+    )
+    assert explained == total
+    names = {c["name"] for c in sbom["components"]}
+    assert {
+        "cryptography",
+        "zstandard",
+        "tuf",
+        "python-pkcs11",
+        "cpython",
+        "airlock-appliance",
+        "libcrypto.so.3",
+    } <= names
+    assert not {"bundle-tools", "sigstore", "pytest"} & names
+    listed = [
+        line.split("  ", 1)[1]
+        for line in (frozen.parent.parent / "appliance.sha256").read_text().splitlines()
+    ]
+    assert len(listed) == sum(1 for p in frozen.parent.rglob("*") if p.is_file())
+
+
+def test_the_sealed_verify_needs_no_network_namespace(
+    frozen: Path, tmp_path: Path
+) -> None:
+    """`unshare -n`: no network at all, and the archive verifies."""
+    argv = [str(frozen), "verify", str(ROOT / "tests/assets/tui/transfer.tar.zst"),
+            "--trusted-root", str(ROOT / "tests/assets/tui/trusted_root.json"),
+            "--certificate-identity", "release@airlock.test", "--certificate-oidc-issuer", "https://oidc.airlock.test",
+            "--image", "127.0.0.1:34639/tui/app:v1"]  # fmt: skip
+    env = {**os.environ, "APPLIANCE_STATE_DIR": str(tmp_path / "state")}
+    isolated = (
+        shutil.which("unshare") is not None
+        and subprocess.run(["unshare", "-n", "true"], check=False).returncode == 0
+    )
+    done = subprocess.run(
+        (["unshare", "-n"] if isolated else []) + argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 of 1 image(s) verified" in done.stderr
+
+
+def test_the_sealed_tui_is_inside(frozen: Path) -> None:
+    done = subprocess.run(
+        [str(frozen), "tui", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "terminal UI" in done.stdout or "review" in done.stdout
 
 
 def test_frozen_usage_error_is_exit_two_without_traceback(frozen: Path) -> None:
