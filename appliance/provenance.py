@@ -29,10 +29,9 @@ def describe() -> str:
     if not getattr(sys, "frozen", False) or bundle is None:
         return f"appliance {__version__} (from source)"
     # os.path, not pathlib: this runs on every `--version`, before anything else.
+    commit_file = os.path.join(bundle, "airlock", "commit")  # noqa: PTH118
     try:
-        with open(
-            os.path.join(bundle, "airlock", "commit"), encoding="ascii"
-        ) as handle:  # noqa: PTH118, PTH123
+        with open(commit_file, encoding="ascii") as handle:  # noqa: PTH123
             commit = handle.read().strip() or "unknown"
     except (OSError, ValueError):
         commit = "unknown"

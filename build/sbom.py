@@ -74,8 +74,7 @@ def _distributions() -> dict[str, importlib.metadata.Distribution]:
     for dist in importlib.metadata.distributions():
         for file in dist.files or ():
             top = file.parts[0]
-            if top.endswith(".py"):
-                top = top[:-3]
+            top = top.removesuffix(".py")
             owners.setdefault(top, dist)
     return owners
 
