@@ -446,49 +446,75 @@ class _Reader:
             raise _as_input_error(exc, self.path) from exc
         with handle:
             info = os.fstat(handle.fileno())
-            self.total = info.st_size if stat.S_ISREG(info.st_mode) else 0
-            compressed = handle.read(4) == _ZSTD_MAGIC
-            handle.seek(0)
-            file_hash = hashlib.sha256()
-            raw = _Pipe(_DEPTH, self.cancel)
-            threads = [
-                threading.Thread(
-                    target=self._read_file, args=(handle, raw, file_hash), daemon=True
-                )
-            ]
-            tar = raw
-            if compressed:
-                tar = _Pipe(_DEPTH, self.cancel)
-                threads.append(
-                    threading.Thread(
-                        target=self._decompress, args=(raw, tar), daemon=True
-                    )
-                )
-            for thread in threads:
-                thread.start()
+            total = info.st_size if stat.S_ISREG(info.st_mode) else 0
+            return self._read_handle(handle, total=total, kind=None)
+
+    def read_parts(self, index_file: Path) -> Archive:
+        """Stream across the parts an index lists; name the damaged ones if any."""
+        from airlock_io.parts import DamagedParts, PartsStream  # noqa: PLC0415
+
+        stream = PartsStream(index_file)  # missing or short parts: named at once
+        with stream:
             try:
-                self._members(_Chunks(tar.get))
-                contents = self.intake.finish()
-            except BaseException:
-                self.cancel.set()  # stop the other stages at once
+                archive = self._read_handle(
+                    stream, total=stream.index.archive_size, kind="parts"
+                )
+            except DamagedParts:
                 raise
-            finally:
-                for thread in threads:
-                    thread.join(timeout=5)
+            except ApplianceError as exc:
+                # A part altered in the middle shows first as a corrupt stream.
+                damage = stream.diagnose()
+                raise damage if isinstance(damage, DamagedParts) else exc from exc
+        if archive.sha256 != stream.index.archive_sha256:
+            msg = f"the parts add up to {archive.sha256}, not the {stream.index.archive_sha256} their index names"
+            raise InputError(msg, where=str(index_file))
+        return archive
+
+    def _read_handle(self, handle: Any, *, total: int, kind: str | None) -> Archive:  # noqa: ANN401 - a raw file, or a parts stream
+        self.total = total
+        compressed = handle.read(4) == _ZSTD_MAGIC
+        handle.seek(0)
+        file_hash = hashlib.sha256()
+        raw = _Pipe(_DEPTH, self.cancel)
+        threads = [
+            threading.Thread(
+                target=self._read_file, args=(handle, raw, file_hash), daemon=True
+            )
+        ]
+        tar = raw
+        if compressed:
+            tar = _Pipe(_DEPTH, self.cancel)
+            threads.append(
+                threading.Thread(target=self._decompress, args=(raw, tar), daemon=True)
+            )
+        for thread in threads:
+            thread.start()
+        try:
+            self._members(_Chunks(tar.get))
+            contents = self.intake.finish()
+        except BaseException:
+            self.cancel.set()  # stop the other stages at once
+            raise
+        finally:
+            for thread in threads:
+                thread.join(timeout=5)
         self._progress()
         return Archive(
             contents=contents,
             sha256="sha256:" + file_hash.hexdigest(),
             size=self.read_bytes,
-            kind="tar.zst" if compressed else "tar",
+            kind=kind or ("tar.zst" if compressed else "tar"),
         )
 
     def read_directory(self) -> Archive:
         root = self.path
         for name in (layout.OCI_LAYOUT_NAME, layout.INDEX_NAME):
             self._file(root, name)
-        while (digest := self.intake.next_wanted()) is not None:
-            self._file(root, layout.blob_name(digest))
+        absent: set[str] = set()
+        while (digest := self.intake.next_wanted(absent)) is not None:
+            name = layout.blob_name(digest)
+            if not self._file(root, name, optional=True):
+                absent.add(digest)
         blobs = root / "blobs" / "sha256"
         try:
             leftovers = (
@@ -513,12 +539,15 @@ class _Reader:
             contents=contents, sha256=None, size=self.blob_bytes, kind="directory"
         )
 
-    def _file(self, root: Path, name: str) -> None:
+    def _file(self, root: Path, name: str, *, optional: bool = False) -> bool:
+        """Take in one member; False if ``optional`` and absent."""
         layout.check_member_name(name)
         path = root.joinpath(*name.split("/"))
         try:
             info = path.lstat()
         except FileNotFoundError as exc:
+            if optional:
+                return False
             msg = "is missing from the layout"
             raise InputError(msg, where=f"archive member {name}") from exc
         except OSError as exc:
@@ -544,6 +573,7 @@ class _Reader:
                 self._member(name, size, pieces())
         except OSError as exc:
             raise _as_input_error(exc, path) from exc
+        return True
 
 
 def _as_input_error(exc: BaseException, path: Path) -> BaseException:
@@ -593,6 +623,11 @@ def read_archive(
         cancel=cancel or threading.Event(),
         tap=tap,
     )
+    from airlock_io.parts import find_index  # noqa: PLC0415
+
+    parts = find_index(path)
+    if parts is not None:
+        return reader.read_parts(parts)
     if path.is_dir() and not path.is_symlink():
         return reader.read_directory()
     return reader.read_stream()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -454,6 +455,50 @@ class RegistryClient:
             msg = f"served {len(data)} bytes hashing to {digest_of(data)}: not the blob its descriptor names"
             raise InputError(msg, reason=Reason.DIGEST_MISMATCH, where=what)
         return data
+
+    def _listing(self, path: str, key: str, what: str) -> list[str]:
+        """A paginated listing (``_catalog``, ``tags/list``): every name, following ``Link``."""
+        names: list[str] = []
+        pages = 0
+        next_path: str | None = path
+        while next_path is not None:
+            pages += 1
+            if pages > 10_000:  # noqa: PLR2004 - a loop of Link headers
+                msg = f"{what}: pagination does not end"
+                raise InputError(msg, where=f"registry {self.host}")
+            response = self._request(next_path, what=what, stream=True)
+            with response:
+                if response.status_code == 404:  # noqa: PLR2004
+                    return names
+                self._expect(response, (200,), what)
+                data = _read_capped(response, MAX_MANIFEST_BYTES, what=what)
+                link = response.links.get("next", {}).get("url")
+            try:
+                listed = json.loads(data).get(key) or []
+            except (ValueError, AttributeError) as exc:
+                msg = f"{what}: not a listing"
+                raise InputError(msg, where=f"registry {self.host}") from exc
+            names += [str(n) for n in listed]
+            next_path = None if not link else self._same_host_path(next_path, link)
+        return names
+
+    def repositories(self) -> list[str]:
+        """Every repository (``/v2/_catalog``).
+
+        Raises:
+            InputError: the registry failed or refused.
+        """
+        return self._listing("/v2/_catalog?n=1000", "repositories", "the catalog")
+
+    def tags(self, repository: str) -> list[str]:
+        """Every tag of ``repository``.
+
+        Raises:
+            InputError: the registry failed or refused.
+        """
+        return self._listing(
+            f"/v2/{repository}/tags/list?n=1000", "tags", f"the tags of {repository}"
+        )
 
     def close(self) -> None:
         """Close the session's connections."""

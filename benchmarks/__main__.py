@@ -6,6 +6,7 @@ so that figures can be compared across commits. Sections: bundle
 verification in process and per process (sigstore-python), sealed start (a
 PyInstaller hello-world), export (skopeo + tar + zstd), intake and scale
 (hashlib, ``zstd -d | sha256sum``, sigstore-python), load (skopeo copy),
+deltas (the full export),
 HSM signing (raw C_Sign), TUI latency and first paint.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import archive, export, hsm, load, startup, tui, verify
+from benchmarks import archive, delta, export, hsm, load, startup, tui, verify
 
 ROOT = Path(__file__).parents[1]
 
@@ -269,6 +270,47 @@ def _load(results: Results) -> None:
     )
 
 
+def _delta(results: Results) -> None:
+    f = delta.run()
+    results.section(
+        f"Delta: a {f.image_bytes / 1024**3:.2f} GiB image, one {f.changed_bytes / 2**20:.0f} MiB layer changed, "
+        "export --have an inventory of the gap (median of 3)",
+        [
+            Row(
+                "delta",
+                "bytes carried: the delta vs the full archive",
+                f.delta_bytes / 2**20,
+                f.full_bytes / 2**20,
+                "MiB",
+                f"<= {1.05 * f.changed_bytes / f.full_bytes:.3f}x (the changed layer + metadata)",
+                "full export",
+            ),
+            Row(
+                "delta",
+                "bundle-tools export --have vs the full export",
+                f.delta_export.seconds,
+                f.full_export.seconds,
+                "s",
+                "",
+                "full export",
+                f.delta_export.peak_rss_mib,
+                f.full_export.peak_rss_mib,
+            ),
+            Row(
+                "delta",
+                "appliance verify of the delta vs of the full archive",
+                f.delta_verify.seconds,
+                f.full_verify.seconds,
+                "s",
+                "",
+                "full archive",
+                f.delta_verify.peak_rss_mib,
+                f.full_verify.peak_rss_mib,
+            ),
+        ],
+    )
+
+
 def _hsm(results: Results) -> None:
     ours, images, raw = hsm.run()
     results.section(
@@ -327,7 +369,16 @@ def _tui(results: Results) -> None:
 def main() -> int:
     """Run every benchmark, print the tables, save the JSON."""
     results = Results(Console())
-    for section in (_verification, _start, _export, _intake, _load, _hsm, _tui):
+    for section in (
+        _verification,
+        _start,
+        _export,
+        _intake,
+        _load,
+        _delta,
+        _hsm,
+        _tui,
+    ):
         section(results)
     results.console.print(f"results: {results.save()}")
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airlock_io.exit_codes import ExitCode
+from appliance.cli import env
 from appliance.cli.registry_flags import add_registry_flags
 from appliance.cli.registry_flags import login as registry_login
 from appliance.cli.verify_cmd import add_policy_flags, add_report_flags
@@ -234,6 +235,7 @@ def _push(  # noqa: PLR0913 - every part of the push named
     login: tuple[str, str] | None,
     signer: Signer | None,
 ) -> dict[str, Any]:
+    from appliance.held import Held  # noqa: PLC0415
     from appliance.load.push import push_archive  # noqa: PLC0415 - the registry client only for a push
 
     countersigned: list[dict[str, object]] = []
@@ -272,6 +274,12 @@ def _push(  # noqa: PLR0913 - every part of the push named
         verified_sha256=judged.archive.sha256,
         progress=lambda total: _progress(total, f"pushing to {target.host}"),
         countersign=countersign,
+    )
+    # What the gap now holds, for the next `appliance inventory` (deltas).
+    Held(env.state_dir()).record_load(
+        target.host,
+        [(b.descriptor.digest, b.descriptor.size) for b in (*plan.blobs, *plan.held)],
+        [m.digest for m in plan.manifests],
     )
     return {
         **pushed.to_json(),
@@ -327,6 +335,12 @@ def run_extract(args: argparse.Namespace) -> int:
             judged.archive.contents, judged.verdict, Target(host="layout.invalid")
         )
         written = None
+        if plan.held:
+            msg = (
+                f"is a delta: it leaves out {len(plan.held)} layer(s) the gap's registry holds, "
+                "so a layout of it would not be whole; load it into that registry instead"
+            )
+            raise InputError(msg, where=str(args.archive), reason=Reason.USAGE)
         if plan.images:
             writer = LayoutWriter(args.to, plan, judged.archive.contents)
             try:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 from airlock_io import frame
 from appliance.cli import (
     audit_cmd,
+    inventory_cmd,
     load_cmd,
     sign_cmd,
     sign_image_cmd,
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     sign_cmd.add_parsers(commands)
     sign_image_cmd.add_parsers(commands)
     audit_cmd.add_parser(commands)
+    inventory_cmd.add_parser(commands)
     tui_cmd.add_parser(commands)
     return parser
 

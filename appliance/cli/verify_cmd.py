@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from airlock_io.archive import Archive
+    from appliance.core.archive.ledger import Ledger
     from appliance.core.archive.verify import ArchiveVerdict
     from appliance.core.policyfile import ResolvedRule, Signer
     from appliance.trust.archive import TrustReport
@@ -55,6 +56,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ),
     )
     parser.add_argument("archive", metavar="ARCHIVE", type=Path)
+    parser.add_argument(
+        "--request-out",
+        metavar="REQUEST.json",
+        type=Path,
+        help="for an archive in parts: write which parts to send again if any is missing, short or altered",
+    )
     add_policy_flags(parser)
     add_report_flags(parser)
     parser.set_defaults(handler=run)
@@ -126,6 +133,11 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         "--trust-max-age",
         metavar="DURATION",
         help="accept the capsule's metadata expired by at most this long",
+    )
+    parser.add_argument(
+        "--allow-foreign-inventory",
+        action="store_true",
+        help="accept a delta made against an inventory another appliance (or none) wrote",
     )
 
 
@@ -247,11 +259,25 @@ def _report(
             **archive,
             "exporter": f"{ledger.tool} {ledger.tool_version}",
             "export_time": ledger.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "delta": _delta_json(ledger),
         },
         "trust": trust.to_json(now),
         "policy": policy,
         "problems": list(verdict.problems),
         "images": [image.to_json() for image in verdict.images],
+    }
+
+
+def _delta_json(ledger: Ledger) -> dict[str, Any] | None:
+    """A delta's inventory and what it left out as held by the gap (None: not a delta)."""
+    if ledger.delta is None:
+        return None
+    return {
+        **ledger.delta.to_json(),
+        "omitted_as_held": [
+            {"digest": c.digest, "size": c.size, "role": c.role}
+            for c in sorted(ledger.omitted_held, key=lambda c: c.digest)
+        ],
     }
 
 
@@ -300,6 +326,13 @@ def _render(
         + (f", stale since {trust.stale_since:%Y-%m-%d}" if trust.stale_since else "")
     )
     console.print(f"capsule: {trust.capsule}")
+    if verdict.ledger.delta is not None:
+        left = verdict.ledger.omitted_held
+        console.print(
+            f"delta: {len(left)} layer(s), {sum(c.size for c in left):,} bytes, left out as held "
+            f"by the gap (inventory {verdict.ledger.delta.inventory_sha256[:19]} of "
+            f"{verdict.ledger.delta.inventory_created:%Y-%m-%d %H:%M})"
+        )
     for problem in verdict.problems:
         console.print(f"{bad} archive: {problem}")
     passed = sum(1 for i in verdict.images if i.verified)
@@ -425,6 +458,7 @@ def judge(
     from appliance.core.archive import view  # noqa: PLC0415
     from appliance.core.archive.verify import Options, verify_archive  # noqa: PLC0415
     from appliance.core.errors import SplitViewError  # noqa: PLC0415
+    from appliance.held import Held  # noqa: PLC0415
     from appliance.trust import roots  # noqa: PLC0415
     from appliance.trust.archive import trust_for  # noqa: PLC0415
     from appliance.trust.memory import Memory  # noqa: PLC0415
@@ -441,6 +475,9 @@ def judge(
         require_attestations=tuple(args.require_attestation),
         insecure_ignore_tlog=args.insecure_ignore_tlog,
         countersigners=countersigners(args.require_countersignature),
+        inventories=None
+        if args.allow_foreign_inventory
+        else Held(env.state_dir()).written(),
     )
     max_age = parse_duration(args.trust_max_age) if args.trust_max_age else timedelta(0)
     context: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
@@ -491,6 +528,19 @@ def judge(
     )
 
 
+def _judge_or_request(args: argparse.Namespace) -> Judged:
+    """:func:`judge`; damaged parts also write the re-request list (``--request-out``)."""
+    from airlock_io.atomic import write_output  # noqa: PLC0415
+    from airlock_io.parts import DamagedParts  # noqa: PLC0415
+
+    try:
+        return judge(args)
+    except DamagedParts as damaged:
+        if args.request_out is not None:
+            write_output(args.request_out, damaged.request.to_bytes())
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
     """Verify the archive; record the decision; print and write the report."""
     from airlock_io.atomic import check_output, write_output  # noqa: PLC0415
@@ -498,8 +548,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.report is not None:
         check_output(args.report)  # before the archive is read
+    if args.request_out is not None:
+        check_output(args.request_out)
     with Audited("verify") as audit:
-        judged = judge(args)
+        judged = _judge_or_request(args)
         code = ExitCode.OK if judged.verdict.verified else ExitCode.VERIFICATION_FAILED
         report = judged.report()
         report["audit"] = audit.record(

@@ -3,7 +3,10 @@
 In order (:mod:`appliance.core.archive.plan` says why):
 
 1. :meth:`Pusher.survey`: ``HEAD`` every planned blob in every repository
-   that needs it; what the registry holds is never sent again;
+   that needs it; what the registry holds is never sent again. A delta's
+   layers, left out because the gap holds them, must be in the registry
+   already (in the repository, or mountable from another): if one is not,
+   nothing at all is pushed;
 2. the archive is read a second time (by the caller, through
    :func:`airlock_io.archive.read_archive`'s ``tap``): each blob still to
    send is streamed to the registry *as it is re-hashed*; its last chunk is
@@ -168,6 +171,7 @@ class Pusher:
         self._stream: dict[str, str] = {}  # digest -> the repository to stream it into
         self._mount: list[tuple[str, str, str]] = []  # (repository, digest, from)
         self._streamed: set[str] = set()
+        self._catalog: list[str] | None = None  # the registry's repositories, if asked
 
     def survey(self) -> None:
         """Ask the registry what it holds; decide what to stream and what to mount."""
@@ -184,6 +188,54 @@ class Pusher:
             if not held:
                 self._stream[digest] = source
             self._mount.extend((repo, digest, source) for repo in lacking)
+        self._survey_held()
+
+    def _survey_held(self) -> None:
+        """Find every layer a delta left out; refuse before any push, naming all absent."""
+        absent = []
+        for blob in self.plan.held:
+            digest = blob.descriptor.digest
+            lacking = [
+                repo
+                for repo in blob.repositories
+                if not self.client.has_blob(repo, digest)
+            ]
+            if not lacking:
+                self.result.blobs_held += 1
+                continue
+            source = self._holder(digest, blob.repositories, lacking)
+            if source is None:
+                absent.append(f"{digest} ({blob.descriptor.size:,} bytes)")
+                continue
+            self._mount.extend((repo, digest, source) for repo in lacking)
+        if absent:
+            named = ", ".join(absent[:5]) + (
+                f" and {len(absent) - 5} more" if len(absent) > 5 else ""  # noqa: PLR2004 - one line
+            )
+            msg = (
+                f"the archive left out {len(absent)} blob(s) as held by the gap, but this "
+                f"registry does not have them: {named}; nothing was pushed: export again "
+                "against an inventory of this registry, or without --have"
+            )
+            raise InputError(
+                msg,
+                where=f"registry {self.client.host}",
+                reason=Reason.INPUT_UNREADABLE,
+            )
+
+    def _holder(
+        self, digest: str, planned: Sequence[str], lacking: Sequence[str]
+    ) -> str | None:
+        """A repository of the registry that holds ``digest`` (to mount it from)."""
+        for repo in planned:
+            if repo not in lacking:
+                return repo
+        if self._catalog is None:
+            self._catalog = self.client.repositories()
+        for repo in self._catalog:
+            if repo not in lacking and self.client.has_blob(repo, digest):
+                return repo
+        return None
 
     @property
     def to_send(self) -> int:

@@ -37,6 +37,7 @@ from trustroot import strict_json
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from appliance.core.archive.inventory import Delta, Inventory
     from appliance.core.archive.manifest import Descriptor, Platform
     from appliance.core.archive.reference import Reference
     from appliance.core.archive.verify import ArchiveVerdict
@@ -67,6 +68,8 @@ class Request:
     created: datetime
     signatures_from: dict[str, list[Reference]] = field(default_factory=dict)
     verify_with: Policy | None = None  # judge the plan as the appliance will, first
+    have: Inventory | None = None  # --have: what the gap holds (a delta)
+    delta: Delta | None = None  # what the ledger says of that inventory
 
 
 @dataclass
@@ -92,6 +95,7 @@ class Summary:
     blobs: int
     blob_bytes: int
     fetched: int
+    ledger_digest: str = ""  # the ledger's manifest digest (named by a parts index)
     verdict: ArchiveVerdict | None = None  # --verify-with's, when asked
 
     def to_json(self) -> dict[str, Any]:
@@ -335,6 +339,10 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
     order = [
         d for d in layout.member_order(entries, manifests) if d.digest not in missing
     ]
+    held = _held(request, order, raw, roles)
+    if held:  # a delta: what the gap holds stays there
+        order = [d for d in order if d.digest not in {h.digest for h in held}]
+        missing |= {h.digest for h in held}
     wanted = [
         fetch[d.digest] for d in order if d.digest not in raw and d.digest in fetch
     ]
@@ -359,6 +367,11 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
             for d in order
         ),
         platforms=tuple(str(p) for p in request.platforms),
+        omitted_held=tuple(
+            Content(digest=d.digest, size=d.size, role=roles.get(d.digest, "blob"))
+            for d in held
+        ),
+        delta=request.delta,
     )
     ledger_artifact = layout.file_artifact(
         media.LEDGER, {"ledger.json": ledger.to_bytes()}, media_type=media.LEDGER
@@ -398,6 +411,7 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
         blobs=len(full_order),
         blob_bytes=sum(d.size for d in full_order),
         fetched=fetched,
+        ledger_digest=ledger_entry.digest,
         verdict=verdict,
     )
 
@@ -444,6 +458,29 @@ def write_archive_plan(
         mtime=int(request.created.timestamp()),
         on_bytes=reporter.pack_bytes,
     )
+
+
+def _held(
+    request: Request,
+    order: list[Descriptor],
+    raw: dict[str, bytes],
+    roles: dict[str, str],
+) -> list[Descriptor]:
+    """Image layers and configs the inventory says the gap holds (same digest, same size).
+
+    Manifests, signatures, attestations, SBOMs, bundles and the trust always
+    travel: only what is verified *through* a signed manifest may stay behind.
+    """
+    if request.have is None:
+        return []
+    return [
+        d
+        for d in order
+        if d.digest not in raw
+        and roles.get(d.digest) in ("layer", "config")
+        and d.media_type != media.EMPTY
+        and request.have.blobs.get(d.digest) == d.size
+    ]
 
 
 def _role(desc: Descriptor) -> str:

@@ -9,15 +9,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airlock_io.exit_codes import ExitCode
 from appliance.core.errors import InputError, Reason
 
 if TYPE_CHECKING:
     import argparse
+    import contextlib
 
+    from appliance.core.archive.inventory import Delta, Inventory
+    from appliance.core.archive.parts import PartsIndex
     from appliance.core.archive.reference import Reference
+    from bundle_tools import export
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -108,6 +112,24 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=Path,
         metavar="DIR",
         help="blob cache (default $BUNDLE_TOOLS_CACHE or $XDG_CACHE_HOME/airlock-bundle-tools)",
+    )
+    media = export.add_argument_group("media (parts) and deltas")
+    media.add_argument(
+        "--split",
+        metavar="SIZE",
+        help="write STEM.part-NNNN.tar.zst of SIZE bytes each (4GiB, 700MiB) and STEM.parts.json",
+    )
+    media.add_argument(
+        "--resend",
+        metavar="REQUEST.json",
+        type=Path,
+        help="regenerate only the parts an appliance's re-request list names (same inputs as the first export)",
+    )
+    media.add_argument(
+        "--have",
+        metavar="INVENTORY.json",
+        type=Path,
+        help="omit every layer and config blob the gap already holds (an `appliance inventory`)",
     )
     export.add_argument(
         "--verify-with",
@@ -224,6 +246,7 @@ def run_export(args: argparse.Namespace) -> int:
         if args.no_trust
         else export.Trust(kind="refresh")
     )
+    have, delta = _have(args.have)
     request = export.Request(
         references=refs,
         out=args.out,
@@ -235,14 +258,118 @@ def run_export(args: argparse.Namespace) -> int:
         created=export.export_time(),
         signatures_from=_signatures_from(args, refs),
         verify_with=policy,
+        have=have,
+        delta=delta,
     )
     reporter, context = progress.reporter(images=len(refs))
-    with context:
-        summary = export.export(request, reporter)
+    if args.split is None and args.resend is None:
+        with context:
+            summary = export.export(request, reporter)
+        return _show(args, summary.to_json(), summary)
+    return _export_parts(args, request, reporter, context)
+
+
+def _have(path: Path | None) -> tuple[Inventory | None, Delta | None]:
+    """``--have``: the inventory, and what the ledger will say of it."""
+    if path is None:
+        return None, None
+    import hashlib  # noqa: PLC0415
+
+    from airlock_io import inputs  # noqa: PLC0415
+    from appliance.core.archive.inventory import Delta, Inventory  # noqa: PLC0415
+
+    data = inputs.read_file(path, what="inventory", max_bytes=512 * 1024 * 1024)
+    inventory = Inventory.from_bytes(data, where=str(path))
+    delta = Delta(
+        inventory_sha256="sha256:" + hashlib.sha256(data).hexdigest(),
+        appliance=inventory.appliance,
+        inventory_created=inventory.created,
+    )
+    return inventory, delta
+
+
+def _export_parts(
+    args: argparse.Namespace,
+    request: export.Request,
+    reporter: export.Reporter,
+    context: contextlib.AbstractContextManager[object],
+) -> int:
+    """``--split`` or ``--resend``: the archive written whole beside OUT, then cut; the whole removed."""
+    import dataclasses  # noqa: PLC0415
+
+    from airlock_io import inputs  # noqa: PLC0415
+    from appliance.core.archive.parts import Request, parse_size  # noqa: PLC0415
+    from bundle_tools import export, split  # noqa: PLC0415
+
+    wanted = None
+    if args.resend is not None:
+        wanted = Request.from_bytes(
+            inputs.read_file(
+                args.resend, what="re-request list", max_bytes=inputs.MAX_POLICY_BYTES
+            ),
+            where=str(args.resend),
+        )
+        part_size = wanted.part_size
+    else:
+        part_size = parse_size(args.split, where=f"--split {args.split}")
+    whole = args.out.with_name(f".{args.out.name}.whole")
+    try:
+        with context:
+            summary = export.export(dataclasses.replace(request, out=whole), reporter)
+        if wanted is not None and (summary.sha256, summary.ledger_digest) != (
+            wanted.archive_sha256,
+            wanted.ledger_digest,
+        ):
+            split.check_resend(wanted, _index_of(summary, part_size))
+        index = split.split(
+            whole,
+            args.out,
+            part_size=part_size,
+            archive_sha256=summary.sha256,
+            ledger_digest=summary.ledger_digest,
+            only=None if wanted is None else {p.number for p in wanted.parts},
+        )
+        if wanted is not None:
+            split.check_resend(wanted, index)
+    finally:
+        whole.unlink(missing_ok=True)
+    written = [
+        p
+        for p in index.parts
+        if wanted is None or p.number in {w.number for w in wanted.parts}
+    ]
+    doc = {
+        **summary.to_json(),
+        "archive": str(split.index_path(args.out)),
+        "parts": [p.to_json() for p in written],
+        "resent": wanted is not None,
+    }
+    return _show(args, doc, summary)
+
+
+def _index_of(summary: export.Summary, part_size: int) -> PartsIndex:
+    from appliance.core.archive.parts import PartsIndex  # noqa: PLC0415
+
+    return PartsIndex(
+        part_size=part_size,
+        parts=(),
+        archive_size=summary.size,
+        archive_sha256=summary.sha256,
+        ledger_digest=summary.ledger_digest,
+    )
+
+
+def _show(
+    args: argparse.Namespace, doc: dict[str, Any], summary: export.Summary
+) -> int:
     if args.output == "json":
-        print(json.dumps(summary.to_json(), indent=2))
+        print(json.dumps(doc, indent=2))
         return ExitCode.OK
     _print_summary(summary)
+    for part in doc.get("parts", []):
+        print(f"  {part['name']}  {part['size']:,} bytes  {part['sha256']}")
+    if doc.get("parts"):
+        print(f"  index: {doc['archive']}")
     return ExitCode.OK
 
 

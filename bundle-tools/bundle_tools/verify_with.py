@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from airlock_io import inputs
 from appliance.core.archive import layout, media, view
 from appliance.core.archive.intake import Contents, Intake
-from appliance.core.archive.verify import ArchiveVerdict, verify_archive
+from appliance.core.archive.verify import ArchiveVerdict, Options, verify_archive
 from appliance.core.errors import InputError, Reason, TrustRootError, VerificationError
 from appliance.core.trust import TrustMaterial
 from trustroot import store
@@ -145,7 +145,13 @@ def judge(
         VerificationError: the verdict is not "verified" (names the first image
             that failed, and why).
     """
-    verdict = verify_archive(contents, rules=policy.rules, trust=trust, now=now)
+    verdict = verify_archive(
+        contents,
+        rules=policy.rules,
+        trust=trust,
+        now=now,
+        options=Options(inventories=None),  # its own --have: not an appliance's call
+    )
     if verdict.verified:
         return verdict
     failed = next((i for i in verdict.images if not i.verified), None)

@@ -77,7 +77,7 @@ class Image:
         return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
 
 
-def _layer(size: int, seed: str) -> tuple[bytes, str]:
+def make_layer(size: int, seed: str) -> tuple[bytes, str]:
     """A real tar+gzip layer and its diff id (the uncompressed tar's digest).
 
     With ``size``, one file of that many random bytes: random content does
@@ -107,7 +107,7 @@ def _manifest(
     seed: str,
 ) -> tuple[bytes, list[str]]:
     os_, arch, *variant = platform.split("/")
-    made = [_layer(layer_bytes, f"{seed}-{i}") for i in range(layers)]
+    made = [make_layer(layer_bytes, f"{seed}-{i}") for i in range(layers)]
     layer_descs = []
     for data, _ in made:
         digest = registry.push_blob(repo, data)
@@ -158,6 +158,51 @@ def image(
     digest = registry.push_manifest(repo, tag, data, oci.MANIFEST)
     return Image(
         registry, repo, tag, digest, oci.MANIFEST, len(data), layers=layer_digests
+    )
+
+
+def derived(
+    registry: Registry,
+    base: Image,
+    tag: str,
+    *,
+    layer_bytes: int,
+    replace_last: bool = False,
+) -> Image:
+    """A new version of ``base`` under ``tag``: its layers and one new one (or its last replaced).
+
+    The shared layers are the same blobs, as a rebuilt image on an unchanged
+    base shares them: what a delta leaves out.
+    """
+    doc = json.loads(registry.get_manifest(base.repo, base.tag).body)
+    config = json.loads(registry.get_blob(base.repo, doc["config"]["digest"]))
+    data, diff_id = make_layer(layer_bytes, f"{base.repo}-{tag}-new")
+    layer = {
+        "mediaType": oci.LAYER_GZIP,
+        "digest": registry.push_blob(base.repo, data),
+        "size": len(data),
+    }
+    if replace_last:
+        doc["layers"].pop()
+        config["rootfs"]["diff_ids"].pop()
+    doc["layers"].append(layer)
+    config["rootfs"]["diff_ids"].append(diff_id)
+    config_bytes = oci.canonical(config)
+    doc["config"] = {
+        "mediaType": oci.CONFIG,
+        "digest": registry.push_blob(base.repo, config_bytes),
+        "size": len(config_bytes),
+    }
+    body = oci.canonical(doc)
+    digest = registry.push_manifest(base.repo, tag, body, oci.MANIFEST)
+    return Image(
+        registry,
+        base.repo,
+        tag,
+        digest,
+        oci.MANIFEST,
+        len(body),
+        layers=[str(d["digest"]) for d in doc["layers"]],
     )
 
 

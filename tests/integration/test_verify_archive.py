@@ -1094,3 +1094,75 @@ def test_trust_import_reads_the_capsule_of_an_archive(
     # An archive with a plain trusted root has nothing to replay.
     assert appliance(["trust", "import", str(exported.archive)]) == 2
     assert "carries no TUF capsule" in capsys.readouterr().err
+
+
+def _omit_layer(
+    layout: Layout, exported: Exported, delta: dict[str, str] | None
+) -> str:
+    """Drop app:v1's first layer and re-file the ledger to call it held by the gap."""
+    layer = exported.world.app.layers[0]
+    layout.blob(layer).unlink()
+
+    def edit(ledger: dict[str, Any]) -> None:
+        entry = next(c for c in ledger["contents"] if c["digest"] == layer)
+        ledger["contents"].remove(entry)
+        ledger["omittedAsHeld"] = [entry]
+        if delta is not None:
+            ledger["delta"] = delta
+
+    layout.rewrite_ledger(edit)
+    return layer
+
+
+FOREIGN = {
+    "inventory": "sha256:" + "5" * 64,
+    "appliance": "urn:airlock:appliance:" + "e" * 32,
+    "inventoryCreated": "2026-11-30T08:00:00Z",
+}
+
+
+def test_layers_left_out_as_held_without_an_inventory_are_refused(
+    exported: Exported, verify: Any, layout: Layout
+) -> None:
+    _omit_layer(layout, exported, delta=None)
+    args = ["--trusted-root", str(exported.root), "--image", exported.ref("app"), *KEYLESS]  # fmt: skip
+    out = verify(layout.root, *args, "--allow-foreign-inventory")
+    assert out.code == 1
+    assert any("names no inventory" in p for p in out.report["problems"])
+    assert out.image("app")["reason"] == "digest-mismatch"
+
+
+def test_a_delta_against_an_inventory_not_written_here_is_refused(
+    exported: Exported, verify: Any, layout: Layout
+) -> None:
+    _omit_layer(layout, exported, delta=FOREIGN)
+    args = ["--trusted-root", str(exported.root), "--image", exported.ref("app"), *KEYLESS]  # fmt: skip
+    out = verify(layout.root, *args)
+    assert out.code == 1
+    assert out.image("app")["reason"] == "policy-unsatisfied"
+    assert FOREIGN["inventory"] in out.image("app")["message"]
+    assert out.report["archive"]["delta"]["inventory"] == FOREIGN["inventory"]
+    # The operator's say-so: the delta verifies (signatures cover the manifest,
+    # which names the omitted layer by digest).
+    out = verify(layout.root, *args, "--allow-foreign-inventory")
+    assert out.code == 0, out.err
+
+
+def test_a_ledger_calling_a_carried_blob_held_is_refused(
+    exported: Exported, verify: Any, layout: Layout
+) -> None:
+    layer = exported.world.app.layers[1]
+
+    def edit(ledger: dict[str, Any]) -> None:
+        entry = next(c for c in ledger["contents"] if c["digest"] == layer)
+        ledger["omittedAsHeld"] = [entry]
+        ledger["delta"] = FOREIGN
+
+    layout.rewrite_ledger(edit)
+    args = ["--trusted-root", str(exported.root), "--image", exported.ref("app"), *KEYLESS]  # fmt: skip
+    out = verify(layout.root, *args, "--allow-foreign-inventory")
+    assert out.code == 1
+    assert any(
+        f"{layer} was left out as held, yet the archive carries it" in p
+        for p in out.report["problems"]
+    )

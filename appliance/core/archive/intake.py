@@ -20,6 +20,7 @@ exactly what the export accounted for, nothing more).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from appliance.core import _json
 from appliance.core.archive import layout, media
@@ -31,6 +32,9 @@ from appliance.core.archive.manifest import (
 )
 from appliance.core.errors import InputError, Reason, VerificationError
 from appliance.core.limits import DEFAULT_ARCHIVE_LIMITS, ArchiveLimits
+
+if TYPE_CHECKING:
+    from collections.abc import Set as AbstractSet
 
 # Blobs kept in memory, by the media type a descriptor gives them.
 _DOCUMENTS = frozenset(
@@ -304,11 +308,16 @@ class Intake:
         """Whether the blob ``digest`` has arrived."""
         return digest in self._blobs
 
-    def next_wanted(self) -> str | None:
-        """A digest named but not yet received, manifests first (directory intake)."""
+    def next_wanted(self, absent: AbstractSet[str] = frozenset()) -> str | None:
+        """A digest named but not yet received nor ``absent``, manifests first (directory intake).
+
+        What a directory does not hold is absent, as a member a tar does not
+        carry: :meth:`finish` lists it in ``Contents.missing``, and the
+        ledger must say why (a platform left out, a layer held by the gap).
+        """
         if self._index is None:
             return None
         for desc in layout.member_order(self._index.manifests, self._manifests):
-            if desc.digest not in self._blobs:
+            if desc.digest not in self._blobs and desc.digest not in absent:
                 return desc.digest
         return None

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from appliance.core import _json
+from appliance.core.archive.inventory import Delta
 from appliance.core.archive.manifest import check_digest
 from appliance.core.errors import InputError
 
@@ -317,6 +318,7 @@ class Ledger:
     contents: tuple[Content, ...]
     platforms: tuple[str, ...] = ()  # --platform as given; empty: all
     omitted_held: tuple[Content, ...] = field(default_factory=tuple)
+    delta: Delta | None = None  # --have: the inventory the omissions come from
 
     def to_bytes(self) -> bytes:
         """Deterministic JSON: sorted keys, one line per nesting level."""
@@ -334,6 +336,8 @@ class Ledger:
                 c.to_json() for c in sorted(self.omitted_held, key=lambda c: c.digest)
             ],
         }
+        if self.delta is not None:  # absent otherwise: full archives keep their bytes
+            doc["delta"] = self.delta.to_json()
         return (
             json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=True).encode()
             + b"\n"
@@ -372,4 +376,7 @@ class Ledger:
                 Content.from_json(c, f"ledger.omittedAsHeld[{n}]")
                 for n, c in enumerate(_json.member_list(doc, "omittedAsHeld", "ledger"))
             ),
+            delta=None
+            if doc.get("delta") is None
+            else Delta.from_json(doc["delta"], "ledger.delta"),
         )

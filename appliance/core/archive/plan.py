@@ -134,6 +134,9 @@ class Plan:
     refused: tuple[str, ...] = field(
         default_factory=tuple
     )  # images not verified: nothing of them
+    # A delta's layers left out as held by the gap: the registry must hold
+    # each already (the push checks, before anything is sent).
+    held: tuple[BlobPush, ...] = field(default_factory=tuple)
 
     @property
     def blob_bytes(self) -> int:
@@ -160,6 +163,14 @@ class Plan:
                     "repositories": list(b.repositories),
                 }
                 for b in self.blobs
+            ],
+            "held": [
+                {
+                    "digest": b.descriptor.digest,
+                    "size": b.descriptor.size,
+                    "repositories": list(b.repositories),
+                }
+                for b in self.held
             ],
             "manifests": [
                 {
@@ -188,9 +199,13 @@ def _tag_of(related: Related) -> str | None:
 
 
 class _Builder:
-    def __init__(self, contents: Contents, target: Target) -> None:
+    def __init__(
+        self, contents: Contents, target: Target, left_out: frozenset[str]
+    ) -> None:
         self.contents = contents
         self.target = target
+        self.left_out = left_out  # the ledger's omittedAsHeld
+        self.held_repos: dict[str, list[str]] = {}
         self.manifests: list[ManifestPush] = []
         self.pushed: set[tuple[str, str, str]] = (
             set()
@@ -218,6 +233,8 @@ class _Builder:
                     self.manifest(repository, child.digest, child.digest, image)
             elif child.digest in self.contents.blobs:
                 self.blob(repository, child)
+            elif child.digest in self.left_out:
+                self.blob(repository, child, into=self.held_repos)
         self.pushed.add(key)
         self.manifests.append(
             ManifestPush(
@@ -230,8 +247,13 @@ class _Builder:
             )
         )
 
-    def blob(self, repository: str, desc: Descriptor) -> None:
-        repos = self.blob_repos.setdefault(desc.digest, [])
+    def blob(
+        self,
+        repository: str,
+        desc: Descriptor,
+        into: dict[str, list[str]] | None = None,
+    ) -> None:
+        repos = (self.blob_repos if into is None else into).setdefault(desc.digest, [])
         self.blob_desc.setdefault(desc.digest, desc)
         if repository not in repos:
             repos.append(repository)
@@ -300,6 +322,12 @@ class _Builder:
                 for (repo, subject), listed in self.referrers.items()
             ),
             refused=tuple(refused),
+            held=tuple(
+                BlobPush(
+                    descriptor=self.blob_desc[d], repositories=tuple(self.held_repos[d])
+                )
+                for d in sorted(self.held_repos)
+            ),
         )
 
 
@@ -310,7 +338,11 @@ def plan_push(contents: Contents, verdict: ArchiveVerdict, target: Target) -> Pl
         InputError: a verified image's manifest is missing (never, for an
             archive the intake accepted).
     """
-    builder = _Builder(contents, target)
+    builder = _Builder(
+        contents,
+        target,
+        frozenset(c.digest for c in verdict.ledger.omitted_held),
+    )
     passed = {i.digest for i in verdict.images if i.verified}
     chosen = {i.ref for i in verdict.images}
     images = [

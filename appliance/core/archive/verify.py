@@ -85,6 +85,10 @@ class Options:
     countersigners: tuple[
         Signer, ...
     ] = ()  # --require-countersignature: the appliance keys
+    # A delta is accepted only against an inventory named here (those this
+    # appliance wrote); None: any (--allow-foreign-inventory, or the
+    # connected side judging its own plan).
+    inventories: frozenset[str] | None = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -278,6 +282,19 @@ def check_ledger(contents: Contents, ledger: Ledger, entry: Descriptor) -> list[
             f"the ledger lists image {i.asked} ({i.digest}), which index.json does not"
             for i in ledger.images
             if i.digest not in images
+        ),
+        *(
+            # Omissions stand only with the inventory they come from (a delta).
+            [
+                f"the ledger leaves out {len(ledger.omitted_held)} blob(s) as held but names no inventory"
+            ]
+            if ledger.omitted_held and ledger.delta is None
+            else []
+        ),
+        *(
+            f"the ledger says {c.digest} was left out as held, yet the archive carries it"
+            for c in ledger.omitted_held
+            if c.digest in contents.blobs
         ),
     ]
 
@@ -886,6 +903,7 @@ def verify_archive(
     problems = check_ledger(contents, ledger, entry)
     chosen, missing = _selected(ledger, options.images)
     problems += missing
+    foreign = _foreign_delta(ledger, options.inventories)
     stale_for = None if trust.stale_since is None else now - trust.stale_since
     about = _catalog(contents, ledger)
     verdicts = []
@@ -906,7 +924,33 @@ def verify_archive(
             verdict = replace(
                 verdict, verified=False, reason=Reason.DIGEST_MISMATCH, message=msg
             )
+        elif foreign is not None and verdict.verified:
+            verdict = replace(
+                verdict,
+                verified=False,
+                reason=Reason.POLICY_UNSATISFIED,
+                message=foreign,
+            )
         verdicts.append(verdict)
     return ArchiveVerdict(
-        images=tuple(verdicts), problems=tuple(problems), ledger=ledger
+        images=tuple(verdicts),
+        problems=tuple(problems if foreign is None else [*problems, foreign]),
+        ledger=ledger,
+    )
+
+
+def _foreign_delta(ledger: Ledger, inventories: frozenset[str] | None) -> str | None:
+    """Why a delta is not accepted here (None: a full archive, or an inventory we wrote).
+
+    A delta leaves layers out because an inventory said the gap holds them.
+    Taken against an inventory this appliance did not write, it would load
+    images whose layers are wherever that inventory came from: the
+    operator must say so (``--allow-foreign-inventory``).
+    """
+    delta = ledger.delta
+    if delta is None or inventories is None or delta.inventory_sha256 in inventories:
+        return None
+    return (
+        f"a delta against inventory {delta.inventory_sha256} (of {delta.appliance}), "
+        "which this appliance did not write: pass --allow-foreign-inventory to accept it"
     )

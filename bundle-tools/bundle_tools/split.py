@@ -1,0 +1,160 @@
+"""Cut a written archive into media-sized parts, or regenerate the parts a re-request names.
+
+The archive is written whole first (deterministic: same inputs, same bytes),
+then read once and cut at fixed offsets of the compressed stream: part *n*
+is bytes ``[(n-1)*SIZE, n*SIZE)``. Each part is written under a temporary
+name, fsynced and renamed, so a part on disk is always whole; the index
+(``STEM.parts.json``) is written last. The whole archive is removed after.
+
+For ``--resend``, the archive is exported again from the same inputs and
+must hash to what the request says; only the requested parts are written,
+and each must hash to what it did the first time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING, BinaryIO
+
+from airlock_io.atomic import fsync_dir, temporary_name, write_atomically
+from appliance.core.archive.parts import Part, PartsIndex, Request, part_name
+from appliance.core.errors import InputError, Reason
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+_CHUNK = 1024 * 1024
+
+
+def stem_of(out: Path) -> str:
+    """``transfer`` for ``transfer.tar.zst`` (parts are ``transfer.part-0001.tar.zst``)."""
+    name = out.name
+    for suffix in (".tar.zst", ".tzst", ".zst", ".tar"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return name
+
+
+def index_path(out: Path) -> Path:
+    """Where the parts index of ``out`` goes."""
+    return out.with_name(f"{stem_of(out)}.parts.json")
+
+
+def _copy_part(source: BinaryIO, destination: Path, size: int) -> str:
+    """Copy ``size`` bytes into ``destination`` (atomically); their SHA-256."""
+    temp = temporary_name(destination)
+    digest = hashlib.sha256()
+    try:
+        with temp.open("wb") as handle:
+            left = size
+            while left:
+                chunk = source.read(min(_CHUNK, left))
+                if not chunk:
+                    msg = "the archive ended before its last part"
+                    raise OSError(msg)  # noqa: TRY301 - one handler below names the part
+                digest.update(chunk)
+                handle.write(chunk)
+                left -= len(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(destination)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return "sha256:" + digest.hexdigest()
+
+
+def split(  # noqa: PLR0913 - every input named
+    whole: Path,
+    out: Path,
+    *,
+    part_size: int,
+    archive_sha256: str,
+    ledger_digest: str,
+    only: set[int] | None = None,
+) -> PartsIndex:
+    """Cut ``whole`` into parts beside ``out``; write the index; return it.
+
+    Args:
+        whole: the archive as written.
+        out: the name asked for (``STEM.tar.zst``): parts and index go beside it.
+        part_size: bytes per part (all but the last).
+        archive_sha256: the whole archive's SHA-256.
+        ledger_digest: the ledger's digest (recorded in the index).
+        only: part numbers to write (``--resend``); None: all of them.
+
+    Raises:
+        InputError: a part cannot be written.
+    """
+    total = whole.stat().st_size
+    count = max(1, -(-total // part_size))
+    stem = stem_of(out)
+    parts = []
+    try:
+        with whole.open("rb") as source:
+            for number in range(1, count + 1):
+                size = min(part_size, total - (number - 1) * part_size)
+                destination = out.with_name(part_name(stem, number))
+                if only is not None and number not in only:
+                    source.seek(size, os.SEEK_CUR)
+                    digest = _hash_range(whole, (number - 1) * part_size, size)
+                else:
+                    digest = _copy_part(source, destination, size)
+                parts.append(
+                    Part(number=number, name=destination.name, size=size, sha256=digest)
+                )
+        index = PartsIndex(
+            part_size=part_size,
+            parts=tuple(parts),
+            archive_size=total,
+            archive_sha256=archive_sha256,
+            ledger_digest=ledger_digest,
+        )
+        write_atomically(index_path(out), index.to_bytes())
+        fsync_dir(out.parent)
+    except OSError as exc:
+        msg = f"cannot write the parts: {exc.strerror or exc}"
+        raise InputError(
+            msg, where=str(out.parent), reason=Reason.INPUT_UNREADABLE
+        ) from exc
+    return index
+
+
+def _hash_range(path: Path, offset: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        left = size
+        while left and (chunk := handle.read(min(_CHUNK, left))):
+            digest.update(chunk)
+            left -= len(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def check_resend(request: Request, index: PartsIndex) -> None:
+    """The regenerated archive is the one the request is about, and so is every part.
+
+    Raises:
+        InputError: the inputs changed (another archive), or a regenerated
+            part differs from the one asked for.
+    """
+    if (
+        index.archive_sha256 != request.archive_sha256
+        or index.ledger_digest != request.ledger_digest
+    ):
+        msg = (
+            f"this export is {index.archive_sha256}, the request is for {request.archive_sha256}: the inputs "
+            "changed (references, registry content, capsule, cache or SOURCE_DATE_EPOCH); export it all again"
+        )
+        raise InputError(msg, where="--resend", reason=Reason.DIGEST_MISMATCH)
+    by_number = {p.number: p for p in index.parts}
+    for wanted in request.parts:
+        made = by_number.get(wanted.number)
+        if made is None or (made.name, made.size, made.sha256) != (
+            wanted.name,
+            wanted.size,
+            wanted.sha256,
+        ):
+            msg = f"part {wanted.number} came out different from the one asked for"
+            raise InputError(msg, where="--resend", reason=Reason.DIGEST_MISMATCH)

@@ -1,0 +1,180 @@
+"""An archive in parts: verified across them, damage named part by part, resent byte-identical."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from appliance.cli.main import main as appliance
+from benchmarks.measure import timed
+from bundle_tools.cli import main as bundle_tools
+from tests.helpers import netguard
+from tests.helpers.exported import EPOCH, KEYLESS, Exported
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.registry
+
+
+def _export(exported: Exported, out: Path, *extra: str) -> int:
+    with netguard.loopback(), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+        return bundle_tools(
+            ["export", exported.ref("app"), exported.ref("multi"), "--out", str(out), "--trusted-root", str(exported.root),
+             "--allow-http-registry", exported.world.registry.address, "--cache", str(out.parent.parent / "cache"), "-o", "json", *extra]
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def parted(
+    exported: Exported, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, int]:
+    """Three parts of one export, and the part size."""
+    folder = tmp_path_factory.mktemp("parts") / "media"
+    folder.mkdir()
+    whole = folder.parent / "whole.tar.zst"
+    assert _export(exported, whole) == 0
+    part_size = -(-whole.stat().st_size // 3)
+    assert (
+        _export(exported, folder / "transfer.tar.zst", "--split", str(part_size)) == 0
+    )
+    return folder, part_size
+
+
+def _verify(
+    folder: Path, capsys: pytest.CaptureFixture[str], exported: Exported, *extra: str
+) -> tuple[int, str]:
+    capsys.readouterr()
+    code = appliance(
+        ["verify", str(folder), "--trusted-root", str(exported.root), *KEYLESS, *extra]
+    )
+    return code, capsys.readouterr().err
+
+
+def test_the_parts_are_media_sized_and_verify_in_place(
+    parted: tuple[Path, int],
+    exported: Exported,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    folder, part_size = parted
+    index = json.loads((folder / "transfer.parts.json").read_text())
+    sizes = [p["size"] for p in index["parts"]]
+    assert len(sizes) == 3
+    assert sizes[:2] == [part_size, part_size]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "transfer.part-0001.tar.zst",
+        "transfer.part-0002.tar.zst",
+        "transfer.part-0003.tar.zst",
+        "transfer.parts.json",
+    ]
+    assert (
+        index["archive"]["sha256"]
+        == "sha256:"
+        + hashlib.sha256(
+            b"".join((folder / p["name"]).read_bytes() for p in index["parts"])
+        ).hexdigest()
+    )
+    code, err = _verify(folder / "transfer.parts.json", capsys, exported)
+    assert code == 0, err
+    assert "2 of 2 image(s) verified" in err
+    # Nothing is put back together on disk: the only writes are the state's.
+    run = timed(
+        [
+            sys.executable,
+            "-m",
+            "appliance",
+            "verify",
+            str(folder),
+            "--trusted-root",
+            str(exported.root),
+            *KEYLESS,
+        ],
+        env={
+            "APPLIANCE_STATE_DIR": str(tmp_path / "state"),
+            "PATH": "/usr/bin:/bin",
+            "TMPDIR": str(tmp_path),
+        },
+    )
+    state = sum(
+        p.stat().st_size for p in (tmp_path / "state").rglob("*") if p.is_file()
+    )
+    assert run.blocks_written * 512 <= state + 64 * 1024
+    # No temporary file, no reassembled archive: only states (the in-process one's too).
+    assert {p.name for p in tmp_path.iterdir()} <= {"state", "appliance-state"}
+
+
+def _damage(path: Path, how: str) -> None:
+    if how == "deleted":
+        path.unlink()
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[:-100])
+    else:
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number", [1, 2, 3])
+@pytest.mark.parametrize("how", ["deleted", "truncated", "flipped"])
+def test_a_damaged_part_is_named_and_resent_byte_identical(
+    parted: tuple[Path, int],
+    exported: Exported,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    number: int,
+    how: str,
+) -> None:
+    source, _ = parted
+    folder = tmp_path / "media"
+    shutil.copytree(source, folder)
+    part = folder / f"transfer.part-{number:04d}.tar.zst"
+    original = part.read_bytes()
+    _damage(part, how)
+    request = tmp_path / "request.json"
+    code, err = _verify(folder, capsys, exported, "--request-out", str(request))
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1
+    asked: dict[str, Any] = json.loads(request.read_text())
+    assert [p["name"] for p in asked["resend"]] == [part.name]
+    assert (
+        asked["resend"][0]["reason"]
+        == {"deleted": "missing", "truncated": "truncated", "flipped": "altered"}[how]
+    )
+    assert _export(exported, folder / "transfer.tar.zst", "--resend", str(request)) == 0
+    assert part.read_bytes() == original
+    code, err = _verify(folder, capsys, exported)
+    assert code == 0, err
+
+
+def test_a_resend_from_other_inputs_is_refused(
+    parted: tuple[Path, int],
+    exported: Exported,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source, _ = parted
+    folder = tmp_path / "media"
+    shutil.copytree(source, folder)
+    (folder / "transfer.part-0002.tar.zst").unlink()
+    request = tmp_path / "request.json"
+    _verify(folder, capsys, exported, "--request-out", str(request))
+    with netguard.loopback(), pytest.MonkeyPatch.context() as patch:
+        patch.setenv(
+            "SOURCE_DATE_EPOCH", "1790000001"
+        )  # another export time: other bytes
+        code = bundle_tools(
+            ["export", exported.ref("app"), exported.ref("multi"), "--out", str(folder / "transfer.tar.zst"),
+             "--trusted-root", str(exported.root), "--allow-http-registry", exported.world.registry.address,
+             "--cache", str(tmp_path / "cache"), "--resend", str(request)]
+        )  # fmt: skip
+    assert code == 2
+    assert "the inputs changed" in capsys.readouterr().err
+    assert not (folder / "transfer.part-0002.tar.zst").exists()
