@@ -72,7 +72,9 @@ class Results:
                 row.what,
                 f"{row.ours:,.3g} {row.unit}",
                 f"{row.peer:,.3g} {row.unit} ({row.peer_name})",
-                f"{row.ratio:.2f}x",
+                f"{row.ratio:.3g}x"
+                if row.ratio < 0.1
+                else f"{row.ratio:.2f}x",  # 0.025x, not 0.03x
                 row.goal,
                 rss,
             )
