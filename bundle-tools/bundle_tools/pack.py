@@ -18,6 +18,7 @@ import hashlib
 import io
 import os
 import tarfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Final
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 LEVEL: Final = 3  # zstd's default: ~340 MiB/s on real layers here, 1.9 GiB/s on random
 _CHUNK: Final = 4 * 1024 * 1024
 _BLOCK: Final = 512
+_WRITEBACK: Final = 64 * 1024 * 1024
 
 
 class CacheDamagedError(InputError):
@@ -61,12 +63,21 @@ class Written:
 
 
 class _Hashing(io.RawIOBase):
-    """A write-only file that hashes and counts what passes to the real one."""
+    """A write-only file that hashes and counts what passes to the real one.
 
-    def __init__(self, target: BinaryIO) -> None:
+    Every ``_WRITEBACK`` bytes it starts an ``fdatasync`` on another thread,
+    so the disk writes while zstd works and the final ``fsync`` waits for the
+    tail alone (of 1 GiB, ~0.45 s on this project's machines, otherwise paid
+    after the last byte).
+    """
+
+    def __init__(self, target: BinaryIO, writeback: ThreadPoolExecutor) -> None:
         self.target = target
         self.hasher = hashlib.sha256()
         self.size = 0
+        self._writeback = writeback
+        self._syncing: Future[None] | None = None
+        self._unsynced = 0
 
     def writable(self) -> bool:
         return True
@@ -75,7 +86,26 @@ class _Hashing(io.RawIOBase):
         self.hasher.update(data)
         self.size += len(data)
         self.target.write(data)
+        self._unsynced += len(data)
+        if self._unsynced >= _WRITEBACK and (
+            self._syncing is None or self._syncing.done()
+        ):
+            self._settle()  # a failed write-back (EIO) is raised here, not lost
+            self.target.flush()
+            self._syncing = self._writeback.submit(os.fdatasync, self.target.fileno())
+            self._unsynced = 0
         return len(data)
+
+    def _settle(self) -> None:
+        if self._syncing is not None:
+            self._syncing.result()
+            self._syncing = None
+
+    def sync(self) -> None:
+        """Everything written is on the disk (or the write-back's error raised)."""
+        self._settle()
+        self.target.flush()
+        os.fsync(self.target.fileno())
 
 
 def _header(name: str, size: int, mtime: int) -> bytes:
@@ -117,12 +147,18 @@ def write_archive(  # noqa: PLR0913 - the layout's parts, named
     temp = temporary_name(target)
     members = 0
     try:
-        with temp.open("wb") as raw:
-            hashing = _Hashing(raw)
+        with (
+            temp.open("wb") as raw,
+            ThreadPoolExecutor(1, thread_name_prefix="writeback") as writeback,
+        ):
+            hashing = _Hashing(raw, writeback)
             compressor = zstandard.ZstdCompressor(
                 level=LEVEL, threads=-1, write_checksum=True
             )
-            with compressor.stream_writer(hashing, closefd=False) as tar:  # type: ignore[arg-type]
+            with (
+                compressor.stream_writer(hashing, closefd=False) as tar,  # type: ignore[arg-type]
+                ThreadPoolExecutor(1, thread_name_prefix="rehash") as beside,
+            ):
                 for name, data in (
                     (layout.OCI_LAYOUT_NAME, layout.OCI_LAYOUT),
                     (layout.INDEX_NAME, index),
@@ -131,12 +167,22 @@ def write_archive(  # noqa: PLR0913 - the layout's parts, named
                     tar.write(data)
                     tar.write(bytes(-len(data) % _BLOCK))
                     members += 1
+                # One read buffer for every blob: a fresh 4 MiB bytes per read is
+                # a fresh mmap whose pages the kernel faults in and zeroes each time.
+                buffer = memoryview(bytearray(_CHUNK))
                 for desc in order:
-                    _blob(tar, desc, source(desc.digest), mtime, on_bytes)
+                    _blob(
+                        tar,
+                        desc,
+                        source(desc.digest),
+                        mtime,
+                        on_bytes,
+                        buffer=buffer,
+                        beside=beside,
+                    )
                     members += 1
                 tar.write(bytes(2 * _BLOCK))  # end of archive
-            raw.flush()
-            os.fsync(raw.fileno())
+            hashing.sync()
         temp.replace(target)
         fsync_dir(target.parent)
     except OSError as exc:
@@ -154,12 +200,15 @@ def write_archive(  # noqa: PLR0913 - the layout's parts, named
     )
 
 
-def _blob(
+def _blob(  # noqa: PLR0913 - one member, its source and the read buffer
     tar: BinaryIO,
     desc: Descriptor,
     data: bytes | Path,
     mtime: int,
     on_bytes: Callable[[int], None] | None,
+    *,
+    buffer: memoryview,
+    beside: ThreadPoolExecutor,
 ) -> None:
     tar.write(_header(layout.blob_name(desc.digest), desc.size, mtime))
     hasher = hashlib.sha256()
@@ -170,14 +219,19 @@ def _blob(
         written = len(data)
     else:
         with data.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                hasher.update(chunk)
-                written += len(chunk)
+            while count := handle.readinto(buffer):
+                chunk = buffer[:count]
+                # Re-hashed beside the compressor (both release the GIL): the
+                # blobs' hash, zstd and the archive's hash share the cores.
+                hashed = beside.submit(hasher.update, chunk)
+                written += count
+                if written <= desc.size:
+                    tar.write(chunk)
+                hashed.result()  # before the buffer is read into again
                 if written > desc.size:
                     break
-                tar.write(chunk)
                 if on_bytes is not None:
-                    on_bytes(len(chunk))
+                    on_bytes(count)
     if written != desc.size or "sha256:" + hasher.hexdigest() != desc.digest:
         raise CacheDamagedError(desc.digest)
     tar.write(bytes(-desc.size % _BLOCK))

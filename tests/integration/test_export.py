@@ -287,3 +287,33 @@ def test_the_cache_serves_a_second_export(
     second = json.loads(capsys.readouterr().out)
     assert first["fetched"] > 0
     assert second["fetched"] == 0
+
+
+def test_a_cached_blob_changed_on_disk_never_reaches_an_archive(
+    world: World, env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The packer re-hashes every cached blob as it writes it (same size, one bit off)."""
+    assert _export(world, env, tmp_path / "first.tar.zst") == 0
+    capsys.readouterr()
+    cached = max(
+        (tmp_path / "cache" / "blobs" / "sha256").iterdir(),
+        key=lambda p: p.stat().st_size,
+    )
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    cached.write_bytes(bytes(data))
+    out = tmp_path / "second.tar.zst"
+    assert _export(world, env, out) == 2
+    err = capsys.readouterr().err
+    assert f"sha256:{cached.name}" in err
+    assert "the cached blob is not what its digest says" in err
+    # Progress lines, then the one line of the failure, last.
+    assert [
+        line for line in err.splitlines() if "digest" in line
+    ] == err.strip().splitlines()[-1:]
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".second")]
+    assert not cached.exists()  # dropped from the cache: the next run fetches it again
+    assert _export(world, env, out, "-o", "json") == 0
+    assert json.loads(capsys.readouterr().out)["fetched"] == 1
+    assert out.read_bytes() == (tmp_path / "first.tar.zst").read_bytes()
