@@ -326,13 +326,8 @@ def _render(
         + (f", stale since {trust.stale_since:%Y-%m-%d}" if trust.stale_since else "")
     )
     console.print(f"capsule: {trust.capsule}")
-    if verdict.ledger.delta is not None:
-        left = verdict.ledger.omitted_held
-        console.print(
-            f"delta: {len(left)} layer(s), {sum(c.size for c in left):,} bytes, left out as held "
-            f"by the gap (inventory {verdict.ledger.delta.inventory_sha256[:19]} of "
-            f"{verdict.ledger.delta.inventory_created:%Y-%m-%d %H:%M})"
-        )
+    if (delta := verdict.ledger.delta_summary()) is not None:
+        console.print(delta)
     for problem in verdict.problems:
         console.print(f"{bad} archive: {problem}")
     passed = sum(1 for i in verdict.images if i.verified)

@@ -127,6 +127,7 @@ class OpenScreen(Screen[Path | None]):
                 f"{path.name}  {_human(size)}" if size else path.name,
                 f"exported by {ledger.tool} {ledger.tool_version} at {ledger.created:%Y-%m-%d %H:%M}Z",
                 f"trust carried: {ledger.trust.kind}",
+                *([delta] if (delta := ledger.delta_summary()) else []),
                 f"{len(ledger.images)} image(s) (the exporter's word, not yet verified):",
                 *(f"  {i.asked}" for i in ledger.images[:_SHOWN]),
                 *(["  ..."] if len(ledger.images) > _SHOWN else []),
@@ -231,7 +232,13 @@ class ConfirmLoad(ModalScreen[bool]):
     ]
 
     def __init__(
-        self, registry: str, pushed: list[str], refused: list[str], mark: present.Marks
+        self,
+        registry: str,
+        pushed: list[str],
+        refused: list[str],
+        mark: present.Marks,
+        *,
+        held: int = 0,
     ) -> None:
         super().__init__()
         self.registry, self.pushed, self.refused, self.mark = (
@@ -240,6 +247,7 @@ class ConfirmLoad(ModalScreen[bool]):
             refused,
             mark,
         )
+        self.held = held
 
     def compose(self) -> ComposeResult:  # noqa: D102 - Textual's compose: the widgets, in order
         with Vertical(id="dialog"):
@@ -251,6 +259,12 @@ class ConfirmLoad(ModalScreen[bool]):
             if self.refused:
                 yield Static(
                     "\n".join(f"{self.mark.bad} not pushed: {r}" for r in self.refused),
+                    markup=False,
+                )
+            if self.held:
+                yield Static(
+                    f"{self.mark.warn} a delta: {self.held} layer(s) left out as held must "
+                    "already be in this registry; checked before anything is pushed",
                     markup=False,
                 )
             with Horizontal():
@@ -639,7 +653,10 @@ class AirlockApp(App[int]):
                 self.status(f"pushing to {to} ...")
                 self._load(target, plan)
 
-        self.push_screen(ConfirmLoad(to, pushed, list(plan.refused), self.mark), go)
+        self.push_screen(
+            ConfirmLoad(to, pushed, list(plan.refused), self.mark, held=len(plan.held)),
+            go,
+        )
 
     @work(thread=True, exclusive=True, group="load")
     def _load(self, target: Any, plan: Any) -> None:  # noqa: ANN401 - Target, Plan

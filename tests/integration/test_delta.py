@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from textual.widgets import Input, Static
 
 from airlock_io.archive import read_archive
+from appliance.cli.main import _parser
 from appliance.cli.main import main as appliance
 from appliance.core.archive import view
+from appliance.tui.app import AirlockApp, ConfirmLoad, OpenScreen
 from bundle_tools.cli import main as bundle_tools
 from tests.helpers import netguard, publish
 from tests.helpers import registry as registry_mod
@@ -340,3 +343,53 @@ def test_extract_refuses_a_delta_rather_than_write_half_a_layout(
     assert "is a delta" in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+async def test_the_tui_names_a_delta_and_what_load_will_need(
+    versions: Versions,
+    exported: Exported,
+    gap: Registry,
+    loaded_v1: Path,
+    tmp_path: Path,
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    assert (
+        _export(
+            exported, versions.v2, media / "delta.tar.zst", "--have", str(loaded_v1)
+        )
+        == 0
+    )
+    args = _parser().parse_args(
+        ["tui", "--trusted-root", str(exported.root), *KEYLESS, "--allow-http-registry"]
+    )
+    app = AirlockApp(args, root=media)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("o")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, OpenScreen)
+        await pilot.press("down", "enter")
+        await pilot.pause(0.5)
+        summary = str(app.screen.query_one("#summary").render())
+        assert "delta: 2 layer(s)" in summary
+        assert "left out as held by the gap" in summary
+        await pilot.press("enter")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.judged is not None or app.error is not None:
+                break
+        assert app.judged is not None, app.error
+        assert app.judged.verdict.verified  # this appliance wrote the inventory
+        await pilot.press("l")
+        await pilot.pause(0.05)
+        app.screen.query_one(Input).value = gap.address
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmLoad)
+        assert confirm.held == 2
+        shown = " ".join(str(s.render()) for s in confirm.query(Static))
+        assert "2 layer(s) left out as held must already be in this registry" in shown
+        await pilot.press("n")
+        await pilot.pause(0.05)
+        assert app.loaded is None

@@ -320,6 +320,17 @@ class Ledger:
     omitted_held: tuple[Content, ...] = field(default_factory=tuple)
     delta: Delta | None = None  # --have: the inventory the omissions come from
 
+    def delta_summary(self) -> str | None:
+        """One line on what a delta left out as held, and against which inventory (None: whole)."""
+        if self.delta is None:
+            return None
+        left = self.omitted_held
+        return (
+            f"delta: {len(left)} layer(s), {sum(c.size for c in left):,} bytes, left out as held "
+            f"by the gap (inventory {self.delta.inventory_sha256[:19]} of "
+            f"{self.delta.inventory_created:%Y-%m-%d %H:%M})"
+        )
+
     def to_bytes(self) -> bytes:
         """Deterministic JSON: sorted keys, one line per nesting level."""
         doc = {
