@@ -45,6 +45,22 @@ def obj(value: object, where: str) -> dict[str, Any]:
     return value
 
 
+def versioned(
+    data: bytes, *, what: str, key: str, version: int, where: str
+) -> dict[str, Any]:
+    """Parse one of our own documents: an object whose ``key`` is the version we read.
+
+    Raises:
+        InputError: not JSON, not an object, or another version.
+    """
+    doc = obj(loads(data, what=what), where)
+    found = doc.get(key)
+    if type(found) is not int or found != version:  # not true, not 1.0
+        msg = f"unknown {what} version {str(found)[:20]}"
+        raise InputError(msg, where=where)
+    return doc
+
+
 def message(value: object, schema: ProtoMessage, where: str) -> dict[str, Any]:
     """Require a JSON object and read it as a proto3 message.
 

@@ -59,10 +59,13 @@ class Inventory:
         Raises:
             InputError: not an inventory of a version we read.
         """
-        doc = _json.obj(_json.loads(data, what="inventory"), where)
-        if doc.get("inventoryVersion") != INVENTORY_VERSION:
-            msg = f"unknown inventory version {str(doc.get('inventoryVersion'))[:20]}"
-            raise InputError(msg, where=where)
+        doc = _json.versioned(
+            data,
+            what="inventory",
+            key="inventoryVersion",
+            version=INVENTORY_VERSION,
+            where=where,
+        )
         blobs: dict[str, int] = {}
         for i, item in enumerate(_json.member_list(doc, "blobs", where)):
             obj = _json.obj(item, f"{where}.blobs[{i}]")

@@ -364,10 +364,13 @@ class Ledger:
         if len(data) > MAX_LEDGER_BYTES:
             msg = f"ledger is {len(data)} bytes, over the {MAX_LEDGER_BYTES}-byte limit"
             raise InputError(msg, where="ledger")
-        doc = _json.obj(_json.loads(data, what="ledger"), "ledger")
-        if doc.get("ledgerVersion") != LEDGER_VERSION:
-            msg = f"unknown ledger version {str(doc.get('ledgerVersion'))[:20]}"
-            raise InputError(msg, where="ledger")
+        doc = _json.versioned(
+            data,
+            what="ledger",
+            key="ledgerVersion",
+            version=LEDGER_VERSION,
+            where="ledger",
+        )
         tool = _json.obj(doc.get("tool"), "ledger.tool")
         return cls(
             tool=_json.string(tool, "name", "ledger.tool"),

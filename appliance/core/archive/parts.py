@@ -128,10 +128,13 @@ class PartsIndex:
         Raises:
             InputError: anything else.
         """
-        doc = _json.obj(_json.loads(data, what="parts index"), where)
-        if doc.get("partsVersion") != PARTS_VERSION:
-            msg = f"unknown parts index version {str(doc.get('partsVersion'))[:20]}"
-            raise InputError(msg, where=where)
+        doc = _json.versioned(
+            data,
+            what="parts index",
+            key="partsVersion",
+            version=PARTS_VERSION,
+            where=where,
+        )
         archive = _json.obj(doc.get("archive"), f"{where}.archive")
         index = cls(
             part_size=_json.int64(doc, "partSize", where, maximum=2**50),
@@ -193,10 +196,13 @@ class Request:
         Raises:
             InputError: not a request of a version we read.
         """
-        doc = _json.obj(_json.loads(data, what="re-request list"), where)
-        if doc.get("requestVersion") != REQUEST_VERSION:
-            msg = f"unknown re-request version {str(doc.get('requestVersion'))[:20]}"
-            raise InputError(msg, where=where)
+        doc = _json.versioned(
+            data,
+            what="re-request list",
+            key="requestVersion",
+            version=REQUEST_VERSION,
+            where=where,
+        )
         items = _json.member_list(doc, "resend", where)
         if not items:
             msg = "asks for no part"

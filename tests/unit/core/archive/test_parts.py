@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from appliance.core.archive.inventory import Delta, Inventory
+from appliance.core.archive.ledger import Ledger, TrustEntry
 from appliance.core.archive.parts import (
     Part,
     PartsIndex,
@@ -17,6 +18,9 @@ from appliance.core.archive.parts import (
     part_name,
 )
 from appliance.core.errors import InputError, Reason
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -174,3 +178,44 @@ def test_a_delta_round_trips_and_refuses_a_bad_time() -> None:
         Delta.from_json({**delta.to_json(), "inventoryCreated": "now"}, "ledger.delta")
     with pytest.raises(InputError):
         Delta.from_json({**delta.to_json(), "inventory": "sha256:"}, "ledger.delta")
+
+
+def _ledger_bytes() -> bytes:
+    return Ledger(
+        tool="bundle-tools",
+        tool_version="0",
+        created=datetime(2026, 12, 1, 8, tzinfo=UTC),
+        images=(),
+        trust=TrustEntry(kind="none"),
+        contents=(),
+    ).to_bytes()
+
+
+# Our four own documents, each read by one versioned reader: (key, bytes, parse).
+DOCUMENTS: list[tuple[str, Callable[[], bytes], Callable[[bytes], object]]] = [
+    ("partsVersion", lambda: _index(2 * MIB, 5).to_bytes(), lambda b: PartsIndex.from_bytes(b, where="p")),
+    ("requestVersion",
+     lambda: Request(archive_sha256=D2, ledger_digest=D3, part_size=2 * MIB,
+                     parts=_index(2 * MIB, 5).parts[:1], reasons=("missing",)).to_bytes(),
+     lambda b: Request.from_bytes(b, where="r")),
+    ("inventoryVersion", INVENTORY.to_bytes, lambda b: Inventory.from_bytes(b, where="i")),
+    ("ledgerVersion", _ledger_bytes, Ledger.from_bytes),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "make", "parse"), DOCUMENTS)
+@pytest.mark.parametrize("version", [True, 1.0, "1", None, 0, 2, -1, [1]])
+def test_a_document_of_another_version_is_refused_by_name(
+    key: str,
+    make: Callable[[], bytes],
+    parse: Callable[[bytes], object],
+    version: object,
+) -> None:
+    doc = json.loads(make())
+    parse(json.dumps(doc).encode())  # the untouched document reads
+    if version is None:
+        del doc[key]
+    else:
+        doc[key] = version
+    with pytest.raises(InputError, match=r"unknown .* version"):
+        parse(json.dumps(doc).encode())
