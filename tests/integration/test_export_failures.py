@@ -206,6 +206,42 @@ def test_a_blob_corrupted_on_the_registry_is_refused(
     assert not cached.exists()
 
 
+@pytest.mark.parametrize("bad", [0, 2, 5])
+@pytest.mark.parametrize("jobs", ["1", "4"])
+def test_one_corrupt_layer_among_many_is_the_failure_named(
+    registry: Registry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    bad: int,
+    jobs: str,
+) -> None:
+    """The packer follows the transfers: whichever layer is bad, it is the one named, nothing is written."""
+    image = publish.image(
+        registry, f"failures/among-{bad}-{jobs}", "v1", layer_bytes=200_000, layers=6
+    )
+    stored = registry.blob_path(image.layers[bad])
+    data = bytearray(stored.read_bytes())
+    data[-10] ^= 0x01
+    stored.write_bytes(bytes(data))
+    out = tmp_path / "t.tar.zst"
+    code, line = _run(
+        capsys,
+        out,
+        image.reference,
+        "--allow-http-registry",
+        registry.address,
+        "--jobs",
+        jobs,
+    )
+    assert code == 2
+    assert f"blob {image.layers[bad]} of failures/among-{bad}-{jobs}" in line
+    assert "not the blob its descriptor names" in line
+    _nothing_written(out)
+    cache = tmp_path / "cache" / "blobs" / "sha256"
+    assert not (cache / image.layers[bad].removeprefix("sha256:")).exists()
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]
+
+
 def test_a_manifest_over_the_cap(
     registry: Registry,
     tmp_path: Path,
