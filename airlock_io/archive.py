@@ -623,6 +623,11 @@ def read_archive(
         cancel=cancel or threading.Event(),
         tap=tap,
     )
+    return _read(reader, path)
+
+
+def _read(reader: _Reader, path: Path) -> Archive:
+    """A parts index (or a folder of parts), a layout directory, or an archive file."""
     from airlock_io.parts import find_index  # noqa: PLC0415
 
     parts = find_index(path)
@@ -647,10 +652,7 @@ def read_ledger(
     reader = _Reader(path, limits=limits, on_progress=None, cancel=threading.Event())
     reader.stop_at_ledger = True
     try:
-        if path.is_dir() and not path.is_symlink():
-            reader.read_directory()
-        else:
-            reader.read_stream()
+        _read(reader, path)
     except _LedgerFound as found:
         return Ledger.from_bytes(found.data)
     msg = "the archive carries no export ledger"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
 
     from appliance.cli.verify_cmd import Judged
 
-ARCHIVE_SUFFIXES = (".tar.zst", ".tar")
+ARCHIVE_SUFFIXES = (".tar.zst", ".tar", ".parts.json")
+_PART = re.compile(r"\.part-\d{4,}\.tar\.zst$")  # a part: read through its index
 _KIB = 1024
 _SHOWN = 12  # images listed before verifying
 
@@ -56,16 +58,28 @@ def _human(size: float) -> str:
     return f"{size:,.1f} GiB"
 
 
+def _title(path: Path) -> str:
+    """The archive's name and size; a split one's parts and their total."""
+    if path.name.endswith(".parts.json"):
+        from airlock_io.parts import read_index  # noqa: PLC0415
+
+        index = read_index(path)
+        return f"{path.name}  {len(index.parts)} part(s), {_human(index.archive_size)}"
+    size = path.stat().st_size if path.is_file() else 0
+    return f"{path.name}  {_human(size)}" if size else path.name
+
+
 class ArchiveTree(DirectoryTree):
     """Directories, and the archives among the files (and extracted layouts)."""
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        """Keep directories and archives; hide dotfiles."""
+        """Keep directories and archives (a split one by its index); hide dotfiles."""
         return [
             p
             for p in paths
             if not p.name.startswith(".")
             and (p.is_dir() or p.name.endswith(ARCHIVE_SUFFIXES))
+            and not _PART.search(p.name)
         ]
 
 
@@ -119,12 +133,12 @@ class OpenScreen(Screen[Path | None]):
 
         try:
             ledger = read_ledger(path)
+            title = _title(path)
         except ApplianceError as exc:
             text = f"{path.name}: {exc.diagnostics()}"
         else:
-            size = path.stat().st_size if path.is_file() else 0
             lines = [
-                f"{path.name}  {_human(size)}" if size else path.name,
+                title,
                 f"exported by {ledger.tool} {ledger.tool_version} at {ledger.created:%Y-%m-%d %H:%M}Z",
                 f"trust carried: {ledger.trust.kind}",
                 *([delta] if (delta := ledger.delta_summary()) else []),

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from appliance.cli.main import _parser
 from appliance.cli.main import main as appliance
+from appliance.tui.app import AirlockApp, OpenScreen
 from benchmarks.measure import timed
 from bundle_tools.cli import main as bundle_tools
 from tests.helpers import netguard
@@ -178,3 +180,47 @@ def test_a_resend_from_other_inputs_is_refused(
     assert code == 2
     assert "the inputs changed" in capsys.readouterr().err
     assert not (folder / "transfer.part-0002.tar.zst").exists()
+
+
+def _tui(media: Path, exported: Exported) -> AirlockApp:
+    """The TUI, its open screen rooted at ``media``."""
+    args = _parser().parse_args(["tui", "--trusted-root", str(exported.root), *KEYLESS])
+    return AirlockApp(args, root=media)
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+async def test_the_tui_lists_a_split_archive_by_its_index_and_verifies_it(
+    parted: tuple[Path, int], exported: Exported, tmp_path: Path, damaged: bool
+) -> None:
+    media = tmp_path / "media"
+    shutil.copytree(parted[0], media)
+    if damaged:
+        (media / "transfer.part-0002.tar.zst").unlink()
+    app = _tui(media, exported)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("o")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, OpenScreen)
+        tree = app.screen.query_one("#tree")
+        names = [str(node.data.path.name) for node in tree.root.children]  # type: ignore[attr-defined]
+        assert names == [
+            "transfer.parts.json"
+        ]  # the parts themselves are read through it
+        await pilot.press("down", "enter")
+        await pilot.pause(0.5)
+        summary = str(app.screen.query_one("#summary").render())
+        if damaged:
+            assert "transfer.part-0002.tar.zst" in summary
+            assert "exported by" not in summary
+            return
+        assert "3 part(s)" in summary
+        assert "exported by bundle-tools" in summary
+        assert "2 image(s)" in summary
+        await pilot.press("enter")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.judged is not None or app.error is not None:
+                break
+        assert app.judged is not None, app.error
+        assert app.judged.verdict.verified
+        assert len(app.judged.verdict.images) == 2
