@@ -42,7 +42,9 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Iterable
 
+    from airlock_io.parts import DamagedParts
     from appliance.cli.verify_cmd import Judged
+    from appliance.core.archive.parts import Request
 
 ARCHIVE_SUFFIXES = (".tar.zst", ".tar", ".parts.json")
 _PART = re.compile(r"\.part-\d{4,}\.tar\.zst$")  # a part: read through its index
@@ -310,6 +312,7 @@ HELP = [
     "t      trust: root version, expiries, what --trust-max-age would need",
     "i      identities: who signed what; c writes a policy snippet",
     "r      save the JSON report",
+    "w      write the re-request list, when parts arrived damaged",
     "l      load the verified images into a registry (asks first)",
     "k      countersign loaded images with the HSM (PIN in a masked field)",
     "a      the audit log and its chain",
@@ -348,6 +351,7 @@ class AirlockApp(App[int]):
         Binding("t", "trust", "trust"),
         Binding("i", "identities", "signers"),
         Binding("r", "save_report", "report"),
+        Binding("w", "write_request", "re-request", show=False),
         Binding("l", "load", "load"),
         Binding("k", "countersign", "countersign", show=False),
         Binding("a", "audit", "audit"),
@@ -366,6 +370,9 @@ class AirlockApp(App[int]):
         self.failures_first = True
         self.needle = ""
         self.loaded: tuple[Any, Any] | None = None  # (target, plan) of the last load
+        self.damaged: Request | None = (
+            None  # the re-request list, when parts arrived damaged
+        )
 
     # -- layout ----------------------------------------------------------------------
 
@@ -421,7 +428,7 @@ class AirlockApp(App[int]):
             self.action_open()
             return
         self.cancel = threading.Event()
-        self.judged, self.error = None, None
+        self.judged, self.error, self.damaged = None, None, None
         self.query_one("#images", DataTable).clear()
         bar = self.query_one("#progress", ProgressBar)
         bar.display = True
@@ -431,6 +438,7 @@ class AirlockApp(App[int]):
 
     @work(thread=True, exclusive=True, group="verify")
     def _verify(self) -> None:
+        from airlock_io.parts import DamagedParts  # noqa: PLC0415
         from appliance.cli.verify_cmd import judge  # noqa: PLC0415
 
         started = time.monotonic()
@@ -448,6 +456,9 @@ class AirlockApp(App[int]):
             judged = judge(
                 self.args, on_progress=on_progress, cancel=self.cancel, review=True
             )
+        except DamagedParts as exc:
+            self.call_from_thread(self._damaged, exc)
+            return
         except ApplianceError as exc:
             self.call_from_thread(self._failed, exc.diagnostics())
             return
@@ -479,6 +490,10 @@ class AirlockApp(App[int]):
         self.error = message
         self.query_one("#progress", ProgressBar).display = False
         self.status(f"{self.mark.bad} {message}")
+
+    def _damaged(self, damaged: DamagedParts) -> None:
+        self.damaged = damaged.request
+        self._failed(f"{damaged.diagnostics()}; w writes the re-request list")
 
     def _verified(self, judged: Judged) -> None:
         self.judged = judged
@@ -626,6 +641,32 @@ class AirlockApp(App[int]):
             self.status(f"{self.mark.ok} report written to {answer}")
 
         self.push_screen(TextModal("Save the report to:", "airlock-report.json"), save)
+
+    def action_write_request(self) -> None:
+        """Write the re-request list (atomically), for ``bundle-tools export --resend``."""
+        if self.damaged is None:
+            self.status("no part arrived damaged: nothing to ask for again")
+            return
+        request = self.damaged
+
+        def write(answer: str | None) -> None:
+            if not answer:
+                return
+            from airlock_io.atomic import write_output  # noqa: PLC0415
+
+            try:
+                write_output(Path(answer), request.to_bytes())
+            except ApplianceError as exc:
+                self.status(f"{self.mark.bad} {exc.diagnostics()}")
+                return
+            self.status(
+                f"{self.mark.ok} re-request list written to {answer}: "
+                "carry it back to bundle-tools export --resend"
+            )
+
+        self.push_screen(
+            TextModal("Write the re-request list to:", "REQUEST.json"), write
+        )
 
     def action_load(self) -> None:
         """Load the verified images into a registry, after a confirmation."""

@@ -9,9 +9,11 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from textual.widgets import Input
 
 from appliance.cli.main import _parser
 from appliance.cli.main import main as appliance
+from appliance.core.archive.parts import Request
 from appliance.tui.app import AirlockApp, OpenScreen
 from benchmarks.measure import timed
 from bundle_tools.cli import main as bundle_tools
@@ -212,6 +214,27 @@ async def test_the_tui_lists_a_split_archive_by_its_index_and_verifies_it(
         if damaged:
             assert "transfer.part-0002.tar.zst" in summary
             assert "exported by" not in summary
+            await pilot.press("enter")  # verify anyway: nothing is judged
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if app.error is not None:
+                    break
+            assert app.judged is None
+            assert app.error is not None
+            assert (
+                "send these parts again: transfer.part-0002.tar.zst (missing)"
+                in app.error
+            )
+            await pilot.press("w")
+            await pilot.pause(0.05)
+            request = tmp_path / "carry" / "REQUEST.json"
+            request.parent.mkdir()
+            app.screen.query_one(Input).value = str(request)
+            await pilot.press("enter")
+            await pilot.pause(0.1)
+            asked = Request.from_bytes(request.read_bytes(), where=str(request))
+            assert [p.name for p in asked.parts] == ["transfer.part-0002.tar.zst"]
+            assert asked.reasons == ("missing",)
             return
         assert "3 part(s)" in summary
         assert "exported by bundle-tools" in summary
