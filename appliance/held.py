@@ -15,12 +15,12 @@ Written atomically under one lock (airlock_io.atomic).
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
 from airlock_io.atomic import locked, write_atomically
+from appliance.core import _json
 from appliance.core.errors import InputError, Reason
 from trustroot import strict_json
 
@@ -60,7 +60,7 @@ class Held:
         try:
             write_atomically(
                 self.state_dir / name,
-                json.dumps(doc, sort_keys=True, indent=1).encode() + b"\n",
+                _json.document(doc),
                 secret=True,
             )
         except OSError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any
 
 from appliance.core.errors import InputError
@@ -43,6 +44,15 @@ def obj(value: object, where: str) -> dict[str, Any]:
         msg = "expected a JSON object"
         raise InputError(msg, where=where)
     return value
+
+
+def document(doc: dict[str, Any]) -> bytes:
+    """One of our own documents as bytes: sorted keys, one line per member, a final newline.
+
+    The same document always gives the same bytes (an inventory is known by its
+    SHA-256, a parts index is compared part by part).
+    """
+    return json.dumps(doc, sort_keys=True, indent=1).encode() + b"\n"
 
 
 def versioned(

@@ -13,7 +13,6 @@ digest.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -50,7 +49,7 @@ class Inventory:
             "blobs": [{"digest": d, "size": s} for d, s in sorted(self.blobs.items())],
             "manifests": sorted(self.manifests),
         }
-        return json.dumps(doc, sort_keys=True, indent=1).encode() + b"\n"
+        return _json.document(doc)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, where: str) -> Inventory:

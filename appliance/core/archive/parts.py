@@ -16,7 +16,6 @@ stream then hashes to the archive's SHA-256 and verifies.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -119,7 +118,7 @@ class PartsIndex:
             "archive": {"size": self.archive_size, "sha256": self.archive_sha256},
             "ledger": self.ledger_digest,
         }
-        return json.dumps(doc, sort_keys=True, indent=1).encode() + b"\n"
+        return _json.document(doc)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, where: str) -> PartsIndex:
@@ -187,7 +186,7 @@ class Request:
                 for p, r in zip(self.parts, self.reasons, strict=True)
             ],
         }
-        return json.dumps(doc, sort_keys=True, indent=1).encode() + b"\n"
+        return _json.document(doc)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, where: str) -> Request:
