@@ -20,6 +20,7 @@ import re
 import unicodedata
 
 DEFAULT_LIMIT = 256  # characters shown of one string (a table cell, a name)
+LINE_LIMIT = 2048  # a whole line of ours quoting untrusted strings (an error line)
 ELLIPSIS = "…"  # the marker of a string cut at the limit
 
 # Categories never drawn as themselves: controls (C0, DEL, C1), format and
