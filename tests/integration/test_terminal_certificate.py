@@ -26,6 +26,7 @@ from bundle_tools.cli import main as bundle_tools
 from tests.helpers import netguard, pty_run, publish
 from tests.helpers.exported import EPOCH, KEYLESS, Exported
 from tests.helpers.hostile_text import TITLE, assert_nothing_raw
+from tests.helpers.screen import screen_text
 from tests.helpers.sigstore_stack import SigstoreStack
 from tests.helpers.sigstore_stack.stack import DEFAULT_ISSUER
 from tests.helpers.world import IDENTITY
@@ -209,8 +210,6 @@ async def test_the_tui_shows_the_signer_escaped_and_writes_it_exactly(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.integration.test_terminal_tui import screen_text  # noqa: PLC0415
-
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("APPLIANCE_STATE_DIR", str(tmp_path / "state"))
     app = AirlockApp(_args(exported, signed_by_stranger))  # type: ignore[arg-type]

@@ -251,6 +251,39 @@ def test_extract_draws_the_same_table_escaped(
     assert "verified image(s) to" in ran.plain
 
 
+def test_a_dry_run_load_draws_the_same_table_escaped(
+    exported: Exported, tmp_path: Path
+) -> None:
+    layout = Layout(extract(exported.archive, tmp_path / "layout"))
+    layout.rewrite_ledger(
+        lambda ledger: poison_ledger(
+            ledger,
+            rogue=exported.world.rogue.digest,
+            multi=exported.world.multi.digest,
+            related=False,
+        )
+    )
+    ran = _appliance(
+        tmp_path,
+        "load",
+        str(layout.root),
+        "--to",
+        "127.0.0.1:9",
+        "--dry-run",
+        "--trusted-root",
+        str(exported.root),
+        *KEYLESS,
+    )
+    assert ran.code == 1
+    assert_nothing_raw(ran.plain)
+    assert "dry run: would push" in ran.plain
+    assert _row(ran.plain, exported.world.rogue.digest)[3] == "✖ REFUSED"
+    refused = [line for line in ran.plain.splitlines() if "not pushed" in line]
+    assert refused
+    # The plan lists refused images by the ledger's "asked": escaped.
+    assert all(line.endswith(shown("asked")) for line in refused)
+
+
 # -- bundle-tools inspect ------------------------------------------------------------
 
 

@@ -12,7 +12,6 @@ untouched.
 
 from __future__ import annotations
 
-import io
 import shlex
 import shutil
 import subprocess
@@ -22,7 +21,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from rich.console import Console
 from rich.text import Text
 from textual.widgets import DataTable, Input
 
@@ -37,6 +35,7 @@ from tests.helpers.hostile_text import (
     shown,
 )
 from tests.helpers.layout_edit import Layout
+from tests.helpers.screen import screen_text
 from tests.helpers.world import IDENTITY
 
 if TYPE_CHECKING:
@@ -96,23 +95,6 @@ async def _settled(pilot: Pilot[int]) -> AirlockApp:
         if app.judged is not None or app.error is not None:
             break
     return app
-
-
-def screen_text(app: AirlockApp) -> str:
-    """The screen as a terminal shows it: the compositor's lines, as Textual's screenshot draws them."""
-    width, height = app.size
-    console = Console(
-        width=width,
-        height=height,
-        file=io.StringIO(),
-        force_terminal=True,
-        color_system="truecolor",
-        record=True,
-        legacy_windows=False,
-        safe_box=False,
-    )
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text(styles=False)
 
 
 # -- Pilot ---------------------------------------------------------------------------
