@@ -13,6 +13,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from textual.app import App
+    from textual.pilot import Pilot
 
 
 def screen_text(app: App[Any]) -> str:
@@ -30,3 +31,15 @@ def screen_text(app: App[Any]) -> str:
     )
     console.print(app.screen._compositor.render_update(full=True))
     return console.export_text(styles=False)
+
+
+async def screen_with(pilot: Pilot[Any], needle: str, seconds: float = 10) -> str:
+    """The screen's text once ``needle`` is on it (a repaint can lag a busy machine)."""
+    text = ""
+    for _ in range(int(seconds / 0.05)):
+        await pilot.pause(0.05)
+        text = screen_text(pilot.app)
+        if needle in text:
+            return text
+    msg = f"{needle!r} never appeared; the screen was:\n{text}"
+    raise AssertionError(msg)
