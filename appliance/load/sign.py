@@ -486,10 +486,10 @@ def countersign_loaded(  # noqa: PLR0913 - every input named
     from appliance.trust import roots  # noqa: PLC0415
 
     writer = ImageWriter(client, signer, trust=roots.load_embedded(now=now), now=now)
-    passed = {i.digest: i for i in verdict.images if i.verified}
+    passed = {(i.reference, i.digest): i for i in verdict.images if i.verified}
     written: list[Written] = []
     for planned in plan.images:
-        judged = passed.get(planned.digest)
+        judged = passed.get((planned.reference, planned.digest))
         if judged is None:
             continue  # never: the plan holds only what passed; and nothing else is countersigned
         image = writer.resolve(

@@ -53,6 +53,7 @@ CREATED: Final = "org.opencontainers.image.created"
 KIND: Final = "dev.airlock.kind"
 SUBJECT: Final = "dev.airlock.subject"
 REPOSITORY: Final = "dev.airlock.repository"
+REFERENCE: Final = "dev.airlock.reference"  # an image's reference as resolved
 BUNDLE_CONTENT: Final = "dev.sigstore.bundle.content"
 BUNDLE_PREDICATE: Final = "dev.sigstore.bundle.predicateType"
 

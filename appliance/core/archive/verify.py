@@ -8,8 +8,11 @@ side established. Here, in order:
    archive, every blob in the archive is listed, and nothing is missing but
    what the ledger says was left out (a platform not asked for, a blob the gap
    already holds);
-2. each image (or those selected) is matched to the first policy rule whose
-   pattern fits its repository; none fits: it fails closed;
+2. each image the archive claims (``index.json`` and the ledger agreeing, a
+   name in the distribution grammar: :mod:`.claims`), or those selected, is
+   matched to the first policy rule whose pattern fits the repository it is
+   claimed under; none fits: it fails closed. One digest claimed under two
+   names is judged twice, once under each name's rule;
 3. the trust's staleness must be within the rule's ``max_trust_age``;
 4. signatures about the image digest: cosign ``.sig`` layers (the payload must
    name the digest, and the repository it was exported from) and Sigstore
@@ -18,13 +21,22 @@ side established. Here, in order:
    :func:`~appliance.core.verifier.verify_bundle`; at least ``threshold``
    distinct signers of the rule must have signed (one signer counts once, even
    if it fits several entries of the rule);
-5. with ``each_platform``, the same for each platform manifest carried
-   (cosign ``sign --recursive``);
+5. every platform the (verified) index lists is carried, unless the
+   operator's policy (``platforms``) or flags (``--platform``) say it is not
+   required; with ``each_platform``, each platform carried is signed as the
+   image is (cosign ``sign --recursive``);
 6. attestations (``.att`` layers, and bundles of other predicate types) whose
    statement names the digest and whose signer is one of the rule's; every
    required predicate type present, read from the verified statement;
 7. SBOMs carried are summarised, and counted as signed only when a signature
-   about the SBOM by one of the rule's signers verifies.
+   about the SBOM by one of the rule's signers verifies;
+8. signatures about what travels with the image (an attestation's or an
+   SBOM's own signature) are judged too: only what a verified signature ties
+   to the image may leave the archive with it (:mod:`.gate`).
+
+Annotations a rule demands (``annotations``, ``-a``) are demanded of every
+signature form: a legacy payload's ``optional`` map, a v3 bundle statement's
+subject annotations, and attestations' too where the rule says so.
 
 An image passes only through the ``return`` at the end of
 :func:`_verify_image`; each check of :func:`_demand` raises and names itself.
@@ -40,10 +52,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from appliance.core import _json, dsse, image_signing, keys
+from appliance.core.annotations import verify_annotations
 from appliance.core.archive import media, view
+from appliance.core.archive.claims import Claim, read_claims
 from appliance.core.archive.layout import Kind
 from appliance.core.archive.manifest import ImageManifest
-from appliance.core.archive.reference import parse_reference
 from appliance.core.artifact import Artifact
 from appliance.core.bundle import Bundle, DsseEnvelope
 from appliance.core.errors import InputError, Reason, VerificationError
@@ -63,8 +76,8 @@ if TYPE_CHECKING:
     from datetime import datetime, timedelta
 
     from appliance.core.archive.intake import Contents
-    from appliance.core.archive.ledger import ImageEntry, Ledger
-    from appliance.core.archive.manifest import Descriptor
+    from appliance.core.archive.ledger import Ledger
+    from appliance.core.archive.manifest import Descriptor, Platform
     from appliance.core.policyfile import ResolvedRule, Rule, Signer
     from appliance.core.report import VerificationResult
     from appliance.core.trust import TrustMaterial
@@ -89,6 +102,9 @@ class Options:
     # appliance wrote); None: any (--allow-foreign-inventory, or the
     # connected side judging its own plan).
     inventories: frozenset[str] | None = frozenset()
+    # --platform: the platforms an index must carry; the others may be
+    # absent (left out at export). Empty: every platform the index lists.
+    platforms: tuple[Platform, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,6 +173,7 @@ class Evidence:
 class Sbom:
     """An SBOM carried: its format and size, and whether it is signed."""
 
+    manifest: str  # the .sbom manifest
     blob: str
     media_type: str
     format: str
@@ -166,6 +183,7 @@ class Sbom:
     def to_json(self) -> dict[str, Any]:
         """The stable JSON of an SBOM."""
         return {
+            "manifest": self.manifest,
             "blob": self.blob,
             "mediaType": self.media_type,
             "format": self.format,
@@ -178,8 +196,8 @@ class Sbom:
 class ImageVerdict:
     """One image: verified or not, why, and every piece of evidence judged."""
 
-    ref: str
-    reference: str
+    ref: str  # as the exporter was asked (free text: shown, never used)
+    reference: str  # the name judged (the rule matched it; a push uses it)
     digest: str
     platforms: tuple[tuple[str, str, bool], ...]  # (platform, digest, carried)
     verified: bool
@@ -189,6 +207,9 @@ class ImageVerdict:
     signatures: tuple[Evidence, ...] = ()
     attestations: tuple[Evidence, ...] = ()
     sboms: tuple[Sbom, ...] = ()
+    # Signatures about what travels with the image (an attestation's, an
+    # SBOM's own): what ties each to the image, for the verified view.
+    attached: tuple[Evidence, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON of one image."""
@@ -206,13 +227,16 @@ class ImageVerdict:
             "signatures": [s.to_json() for s in self.signatures],
             "attestations": [a.to_json() for a in self.attestations],
             "sboms": [s.to_json() for s in self.sboms],
+            "attached": [a.to_json() for a in self.attached],
         }
 
     @property
     def results(self) -> tuple[VerificationResult, ...]:
         """Every verification that passed (for the appliance's memories)."""
         return tuple(
-            e.result for e in (*self.signatures, *self.attestations) if e.result
+            e.result
+            for e in (*self.signatures, *self.attestations, *self.attached)
+            if e.result
         )
 
     @property
@@ -220,7 +244,7 @@ class ImageVerdict:
         """Every verification error (the edge records split views from them)."""
         return tuple(
             e.error
-            for e in (*self.signatures, *self.attestations)
+            for e in (*self.signatures, *self.attestations, *self.attached)
             if e.error is not None
         )
 
@@ -259,7 +283,6 @@ def check_ledger(contents: Contents, ledger: Ledger, entry: Descriptor) -> list[
     accounted = view.accounted(contents, entry, ledger)
     left_out = {p.digest for i in ledger.images for p in i.platforms if not p.included}
     left_out |= {c.digest for c in ledger.omitted_held}
-    images = {e.digest for e in view.entries(contents, Kind.IMAGE)}
     return [
         *(
             f"the archive holds {d}, which the ledger does not list"
@@ -277,11 +300,6 @@ def check_ledger(contents: Contents, ledger: Ledger, entry: Descriptor) -> list[
         *(
             f"{d} is named in the archive but not carried, and the ledger does not say why"
             for d in sorted(contents.missing - left_out)
-        ),
-        *(
-            f"the ledger lists image {i.asked} ({i.digest}), which index.json does not"
-            for i in ledger.images
-            if i.digest not in images
         ),
         *(
             # Omissions stand only with the inventory they come from (a delta).
@@ -393,7 +411,8 @@ class _Context:
     now: datetime
     signers: tuple[Signer, ...]
     insecure_ignore_tlog: bool
-    annotations: dict[str, str]
+    annotations: dict[str, str]  # demanded of every signature
+    attestation_annotations: bool  # ... and of every attestation
     repository: str
 
 
@@ -453,7 +472,7 @@ def _legacy(ctx: _Context, subject: str, *, attestation: bool) -> list[Evidence]
                 policy: Policy, signature: LegacySignature = signature
             ) -> VerificationResult:
                 if attestation:
-                    return verify_legacy_attestation(
+                    result = verify_legacy_attestation(
                         signature,
                         image_digest=subject,
                         trust=ctx.trust,
@@ -461,6 +480,13 @@ def _legacy(ctx: _Context, subject: str, *, attestation: bool) -> list[Evidence]
                         now=ctx.now,
                         require_tlog=not ctx.insecure_ignore_tlog,
                     )
+                    if ctx.attestation_annotations:
+                        verify_annotations(
+                            result.subject_annotations,
+                            demanded=ctx.annotations,
+                            where="attestation statement",
+                        )
+                    return result
                 return verify_legacy(
                     signature,
                     image_digest=subject,
@@ -547,8 +573,10 @@ def _bundles(ctx: _Context, subject: str) -> list[Evidence]:
         if claimed not in (None, media.COSIGN_SIGN_PREDICATE):
             site = replace(site, kind="attestation")
 
-        def run(policy: Policy, bundle: Bundle = bundle) -> VerificationResult:
-            return verify_bundle(
+        def run(
+            policy: Policy, bundle: Bundle = bundle, kind: str = site.kind
+        ) -> VerificationResult:
+            result = verify_bundle(
                 bundle,
                 artifact=digest,
                 trust=ctx.trust,
@@ -556,6 +584,16 @@ def _bundles(ctx: _Context, subject: str) -> list[Evidence]:
                 now=ctx.now,
                 insecure_ignore_tlog=ctx.insecure_ignore_tlog,
             )
+            # cosign v3 writes -a into the statement's subject (formats.md
+            # §3.1); a message signature carries none and so satisfies no
+            # demand.
+            if kind == "signature" or ctx.attestation_annotations:
+                verify_annotations(
+                    result.subject_annotations,
+                    demanded=ctx.annotations,
+                    where="bundle statement",
+                )
+            return result
 
         found.append(
             _judge(
@@ -569,24 +607,54 @@ def _bundles(ctx: _Context, subject: str) -> list[Evidence]:
     return found
 
 
-def _signed_by_policy(ctx: _Context, subject: str) -> bool:
-    """Whether a signature about ``subject`` by one of the rule's signers verifies."""
-    evidence = [*_legacy(ctx, subject, attestation=False), *_bundles(ctx, subject)]
-    return any(
-        e.verified and e.satisfies and e.site.kind == "signature" for e in evidence
-    )
+# What travels with an image is followed this deep: an attestation's
+# signature, a signature's countersignature... (the exporter's depth).
+_MAX_ATTACHED_DEPTH = 4
 
 
-def _sboms(ctx: _Context, subject: str) -> list[Sbom]:
+def _attached(ctx: _Context, roots: Sequence[str]) -> list[Evidence]:
+    """Signatures about the manifests in ``roots``, and about what those verify, judged.
+
+    An attestation's own signature, an SBOM's signature: each is about a
+    manifest that travels with the image, not about the image. They are
+    judged by the rule's signers (``-a`` annotations are demanded of the
+    image's signatures only, as cosign does).
+    """
+    quiet = replace(ctx, annotations={}, attestation_annotations=False)
+    found: list[Evidence] = []
+    seen: set[str] = set()
+    frontier = list(roots)
+    for _ in range(_MAX_ATTACHED_DEPTH):
+        following: list[str] = []
+        for subject in frontier:
+            if subject in seen:
+                continue
+            seen.add(subject)
+            evidence = [
+                *_legacy(quiet, subject, attestation=False),
+                *_bundles(quiet, subject),
+            ]
+            found += evidence
+            following += [e.site.manifest for e in evidence if e.verified]
+        frontier = following
+    return found
+
+
+def _sboms(ctx: _Context, subject: str, attached: Sequence[Evidence]) -> list[Sbom]:
     found = []
     for manifest in ctx.about.get((Kind.SBOM, subject), ()):
-        signed = _signed_by_policy(ctx, manifest)
+        signed = any(
+            e.verified and e.satisfies and e.site.kind == "signature"
+            for e in attached
+            if e.site.subject == manifest
+        )
         for layer in _layers(ctx.contents, manifest):
             fmt, packages = sbom_summary(
                 layer.media_type, ctx.contents.documents.get(layer.digest)
             )
             found.append(
                 Sbom(
+                    manifest=manifest,
                     blob=layer.digest,
                     media_type=layer.media_type,
                     format=fmt,
@@ -718,13 +786,47 @@ def _countersignature(ctx: _Context, digest: str, keys: Sequence[Signer]) -> Evi
     raise _Failed(Reason.POLICY_UNSATISFIED, f"countersignature: {why}")
 
 
+def _platforms_present(
+    claim: Claim, required: Sequence[Platform], *, explicit: bool
+) -> None:
+    """Every platform the index lists is carried, but those the operator says are not required.
+
+    ``required`` comes from the policy (``platforms``) or the flags
+    (``--platform``); without either (``explicit`` False), every platform
+    the verified index lists is required. The ledger's word that a platform
+    was left out on purpose never excuses it: only the operator's does.
+    """
+    if not claim.platforms:
+        return
+    for wanted in required:
+        if not any(
+            p.parsed is not None and p.parsed.matches(wanted) for p in claim.platforms
+        ):
+            msg = f"platform {wanted} is required, but the index lists no such platform"
+            raise _Failed(Reason.POLICY_UNSATISFIED, msg)
+    for platform in claim.platforms:
+        if platform.carried:
+            continue
+        needed = not explicit or (
+            platform.parsed is not None
+            and any(platform.parsed.matches(w) for w in required)
+        )
+        if needed:
+            msg = (
+                f"platform {platform.platform} ({platform.digest}) is not in the archive, "
+                "and neither the policy's platforms nor --platform says it may be left out"
+            )
+            raise _Failed(Reason.POLICY_UNSATISFIED, msg)
+
+
 def _demand(  # noqa: PLR0913 - every input named
     rule: Rule,
     *,
-    image: ImageEntry,
+    claim: Claim,
     signatures: Sequence[Evidence],
     attestations: Sequence[Evidence],
     required: Sequence[str],
+    platforms: Sequence[Platform],
     stale_for: timedelta | None,
 ) -> None:
     """Raise ``_Failed`` naming the first demand of ``rule`` the evidence misses."""
@@ -739,13 +841,18 @@ def _demand(  # noqa: PLR0913 - every input named
         )
         raise _Failed(Reason.TRUST_ROOT_EXPIRED, msg)
     _threshold(
-        [s for s in signatures if s.site.subject == image.digest],
+        [s for s in signatures if s.site.subject == claim.digest],
         need=rule.threshold,
         what="image",
     )
+    _platforms_present(
+        claim,
+        (*rule.platforms, *platforms),
+        explicit=bool(rule.platforms or platforms),
+    )
     if rule.each_platform:
-        for platform in image.platforms:
-            if platform.included:
+        for platform in claim.platforms:
+            if platform.carried:
                 _threshold(
                     [s for s in signatures if s.site.subject == platform.digest],
                     need=rule.threshold,
@@ -767,7 +874,7 @@ def _demand(  # noqa: PLR0913 - every input named
 
 
 def _verify_image(  # noqa: PLR0913 - every input named
-    image: ImageEntry,
+    claim: Claim,
     *,
     contents: Contents,
     about: dict[tuple[str, str], list[str]],
@@ -777,18 +884,19 @@ def _verify_image(  # noqa: PLR0913 - every input named
     options: Options,
     stale_for: timedelta | None,
 ) -> ImageVerdict:
-    platforms = tuple((p.platform, p.digest, p.included) for p in image.platforms)
     verdict = ImageVerdict(
-        ref=image.asked,
-        reference=image.reference,
-        digest=image.digest,
-        platforms=platforms,
+        ref=claim.asked,
+        reference=claim.reference,
+        digest=claim.digest,
+        platforms=tuple((p.platform, p.digest, p.carried) for p in claim.platforms),
         verified=False,
         reason=Reason.POLICY_UNSATISFIED,
         message="",
         rule=None,
     )
-    repository = parse_reference(image.reference).name
+    if claim.invalid is not None:
+        return replace(verdict, reason=Reason.MALFORMED_INPUT, message=claim.invalid)
+    repository = claim.repository
     resolved = next((r for r in rules if r.rule.matches(repository)), None)
     if resolved is None:
         return replace(
@@ -804,49 +912,62 @@ def _verify_image(  # noqa: PLR0913 - every input named
         signers=resolved.signers,
         insecure_ignore_tlog=rule.insecure_ignore_tlog or options.insecure_ignore_tlog,
         annotations={**rule.annotations, **options.annotations},
+        attestation_annotations=rule.annotations_on_attestations,
         repository=repository,
     )
-    subjects = [
-        image.digest,
-        *(p.digest for p in image.platforms if p.included and rule.each_platform),
-    ]
+    # Every platform carried is judged (what verifies about it travels with
+    # it), though only each_platform demands its signatures.
+    subjects = [claim.digest, *(p.digest for p in claim.platforms if p.carried)]
     found = [
         e
         for s in subjects
         for e in (*_legacy(ctx, s, attestation=False), *_bundles(ctx, s))
     ]
-    found += _legacy(ctx, image.digest, attestation=True)
+    found += _legacy(ctx, claim.digest, attestation=True)
     signatures = tuple(e for e in found if e.site.kind == "signature")
     attestations = tuple(
         e
         for e in found
-        if e.site.kind == "attestation" and e.site.subject == image.digest
+        if e.site.kind == "attestation" and e.site.subject == claim.digest
     )
+    roots = [
+        e.site.manifest for e in (*signatures, *attestations) if e.verified
+    ] + list(ctx.about.get((Kind.SBOM, claim.digest), ()))
+    attached = tuple(_attached(ctx, roots))
     verdict = replace(
         verdict,
         rule=rule.line,
         signatures=signatures,
         attestations=attestations,
-        sboms=tuple(_sboms(ctx, image.digest)),
+        sboms=tuple(_sboms(ctx, claim.digest, attached)),
+        attached=attached,
     )
     try:
         _demand(
             rule,
-            image=image,
+            claim=claim,
             signatures=signatures,
             attestations=attestations,
             required=(*rule.require_attestations, *options.require_attestations),
+            platforms=options.platforms,
             stale_for=stale_for,
         )
         if options.countersigners:
-            countersigned = _countersignature(ctx, image.digest, options.countersigners)
+            countersigned = _countersignature(ctx, claim.digest, options.countersigners)
             verdict = replace(
                 verdict, attestations=(*verdict.attestations, countersigned)
             )
     except _Failed as failed:
         return replace(verdict, reason=failed.reason, message=failed.message)
     signers = sorted(
-        {e.signer for e in signatures if e.verified and e.satisfies and e.signer}
+        {
+            e.signer
+            for e in signatures
+            if e.verified
+            and e.satisfies
+            and e.signer
+            and e.site.subject == claim.digest
+        }
     )
     return replace(
         verdict, verified=True, reason=None, message=f"signed by {'; '.join(signers)}"
@@ -854,23 +975,23 @@ def _verify_image(  # noqa: PLR0913 - every input named
 
 
 def _selected(
-    ledger: Ledger, images: tuple[str, ...]
-) -> tuple[list[ImageEntry], list[str]]:
-    """The images ``--image`` names (as asked, as resolved, by digest or repository)."""
+    claims: Sequence[Claim], images: tuple[str, ...]
+) -> tuple[list[Claim], list[str]]:
+    """The images ``--image`` names (as asked, as claimed, by digest or repository)."""
     if not images:
-        return list(ledger.images), []
-    chosen: list[ImageEntry] = []
+        return list(claims), []
+    chosen: list[Claim] = []
     problems = []
     for wanted in images:
         found = [
-            i
-            for i in ledger.images
-            if wanted in (i.asked, i.reference, i.digest)
-            or i.reference.startswith((f"{wanted}:", f"{wanted}@"))
+            c
+            for c in claims
+            if wanted in (c.asked, c.reference, c.digest)
+            or c.reference.startswith((f"{wanted}:", f"{wanted}@"))
         ]
         if not found:
             problems.append(f"--image {wanted}: no such image in the archive")
-        chosen += [i for i in found if i not in chosen]
+        chosen += [c for c in found if c not in chosen]
     return chosen, problems
 
 
@@ -892,24 +1013,26 @@ def verify_archive(
         options: selection, ``-a`` annotations, extra required attestations.
 
     Returns:
-        The verdict of each selected image and any archive-level problem;
-        ``verified`` is True only if the archive is whole and all passed.
+        The verdict of each selected image (one per name it is claimed
+        under) and any archive-level problem; ``verified`` is True only if
+        the archive is whole and all passed.
 
     Raises:
         InputError: the archive has no readable ledger.
     """
     options = options or Options()
     ledger, entry = view.ledger(contents)
-    problems = check_ledger(contents, ledger, entry)
-    chosen, missing = _selected(ledger, options.images)
+    claims, disagreements = read_claims(contents, ledger)
+    problems = [*check_ledger(contents, ledger, entry), *disagreements]
+    chosen, missing = _selected(claims, options.images)
     problems += missing
     foreign = _foreign_delta(ledger, options.inventories)
     stale_for = None if trust.stale_since is None else now - trust.stale_since
     about = _catalog(contents, ledger)
     verdicts = []
-    for image in chosen:
+    for claim in chosen:
         verdict = _verify_image(
-            image,
+            claim,
             contents=contents,
             about=about,
             rules=rules,
