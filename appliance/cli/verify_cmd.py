@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from airlock_io.archive import Archive
     from appliance.core.archive.gate import VerifiedView
     from appliance.core.archive.ledger import Ledger
-    from appliance.core.archive.verify import ArchiveVerdict
+    from appliance.core.archive.verdict import ArchiveVerdict
     from appliance.core.policyfile import ResolvedRule, Signer
     from appliance.trust.archive import TrustReport
 

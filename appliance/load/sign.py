@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from airlock_registry.client import RegistryClient
     from appliance.core.archive.plan import Plan
     from appliance.core.archive.reference import Reference
-    from appliance.core.archive.verify import ArchiveVerdict
+    from appliance.core.archive.verdict import ArchiveVerdict
     from appliance.core.image_signing import ArtifactImage, Blob
     from appliance.core.trust import TrustMaterial
     from appliance.signer.interface import Signer
@@ -467,7 +467,7 @@ def countersign(
     return [
         writer.sign(image, image.digest, None),
         writer.attest(
-            image, image.digest, image_signing.VSA, image_signing.vsa_predicate(summary)
+            image, image.digest, media.VSA, image_signing.vsa_predicate(summary)
         ),
     ]
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from appliance.core.archive.inventory import Delta, Inventory
     from appliance.core.archive.manifest import Descriptor, Platform
     from appliance.core.archive.reference import Reference
-    from appliance.core.archive.verify import ArchiveVerdict
+    from appliance.core.archive.verdict import ArchiveVerdict
     from bundle_tools.verify_with import Policy
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from appliance.core.archive.intake import Contents
     from appliance.core.archive.manifest import Manifest
     from appliance.core.archive.reference import Reference
-    from appliance.core.archive.verify import ArchiveVerdict, Evidence, ImageVerdict
+    from appliance.core.archive.verdict import ArchiveVerdict, Evidence, ImageVerdict
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
