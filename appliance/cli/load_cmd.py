@@ -155,7 +155,7 @@ def run_load(args: argparse.Namespace) -> int:
             else keep.enter_context(_signer(args))
         )
         judged = judge(args)
-        plan = plan_push(judged.archive.contents, judged.verdict, target)
+        plan = plan_push(judged.view, target)
         pushed = None
         if plan.images and not args.dry_run:
             pushed = _push(
@@ -314,6 +314,12 @@ def _say_load(
         )
     for ref in plan.refused:
         print(f"not pushed (refused): {untrusted(ref, markup=False)}", file=sys.stderr)
+    if plan.left_behind:
+        print(
+            f"left behind: {len(plan.left_behind)} artifact(s) no verified signature ties to a "
+            "pushed image (the report's load.plan.left_behind says why)",
+            file=sys.stderr,
+        )
 
 
 def run_extract(args: argparse.Namespace) -> int:
@@ -332,9 +338,8 @@ def run_extract(args: argparse.Namespace) -> int:
         raise InputError(msg, where=str(args.to), reason=Reason.USAGE)
     with Audited("extract", to=str(args.to)) as audit:
         judged = judge(args)
-        plan = plan_push(
-            judged.archive.contents, judged.verdict, Target(host="layout.invalid")
-        )
+        view = judged.view
+        plan = plan_push(view, Target(host="layout.invalid"))
         written = None
         if plan.held:
             msg = (
@@ -343,7 +348,7 @@ def run_extract(args: argparse.Namespace) -> int:
             )
             raise InputError(msg, where=str(args.archive), reason=Reason.USAGE)
         if plan.images:
-            writer = LayoutWriter(args.to, plan, judged.archive.contents)
+            writer = LayoutWriter(args.to, plan, view)
             try:
                 second = read_archive(args.archive, tap=writer.tap)
                 _same_archive(judged, second.sha256)
@@ -358,7 +363,7 @@ def run_extract(args: argparse.Namespace) -> int:
         )
         extracted = {
             "to": str(args.to),
-            "images": [i.asked for i in plan.images],
+            "images": [i.reference for i in plan.images],
             "refused": list(plan.refused),
             "blobs": written,
         }

@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from airlock_io.archive import Archive
+    from appliance.core.archive.gate import VerifiedView
     from appliance.core.archive.ledger import Ledger
-    from appliance.core.archive.verify import ArchiveVerdict
+    from appliance.core.archive.verdict import ArchiveVerdict
     from appliance.core.policyfile import ResolvedRule, Signer
     from appliance.trust.archive import TrustReport
 
@@ -114,6 +115,14 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="REF",
         help="verify only this image (repeatable)",
+    )
+    parser.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="OS/ARCH[/VARIANT]",
+        help="an index must carry this platform; the others may be absent (left out at export "
+        "with --platform). Without it, every platform the index lists must be carried (repeatable)",
     )
     parser.add_argument(
         "-a",
@@ -372,6 +381,13 @@ class Judged:
     policy: str
     now: datetime
 
+    @property
+    def view(self) -> VerifiedView:
+        """What may leave the archive: the verified view (names, manifests, what goes with them)."""
+        from appliance.core.archive.gate import verified_view  # noqa: PLC0415
+
+        return verified_view(self.archive.contents, self.verdict)
+
     def report(self) -> dict[str, Any]:
         """The stable JSON report (README: "Verifying an archive offline")."""
         where = {
@@ -466,6 +482,7 @@ def judge(
     from airlock_io.archive import read_archive  # noqa: PLC0415
     from appliance.cli.trust_cmd import parse_duration  # noqa: PLC0415
     from appliance.core.archive import view  # noqa: PLC0415
+    from appliance.core.archive.manifest import Platform  # noqa: PLC0415
     from appliance.core.archive.verify import Options, verify_archive  # noqa: PLC0415
     from appliance.core.errors import SplitViewError  # noqa: PLC0415
     from appliance.held import Held  # noqa: PLC0415
@@ -488,6 +505,7 @@ def judge(
         inventories=None
         if args.allow_foreign_inventory
         else Held(env.state_dir()).written(),
+        platforms=tuple(Platform.parse(p) for p in args.platform),
     )
     max_age = parse_duration(args.trust_max_age) if args.trust_max_age else timedelta(0)
     context: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()

@@ -30,14 +30,23 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Subject:
+    """One subject of a statement (in-toto v1 ``ResourceDescriptor``)."""
+
+    name: str
+    digests: dict[str, str]  # {algorithm: lowercase hex}
+    # ResourceDescriptor.annotations (in-toto v1); cosign v3 puts ``-a``
+    # annotations here (formats.md §3.1). Values are any JSON.
+    annotations: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Statement:
     """An in-toto statement's authenticated parts."""
 
     statement_type: str
     predicate_type: str
-    subjects: tuple[
-        tuple[str, dict[str, str]], ...
-    ]  # (name, {algorithm: lowercase hex})
+    subjects: tuple[Subject, ...]
 
 
 def parse_statement(payload: bytes, *, limits: Limits) -> Statement:
@@ -94,10 +103,24 @@ def parse_statement(payload: bytes, *, limits: Limits) -> Statement:
                 where="statement",
             )
         name = item.get("name")
+        # null is no annotations (Go's decoder leaves the map nil).
+        annotations = item.get("annotations") or {}
+        if not isinstance(annotations, dict):
+            raise VerificationError(
+                f"subject {i} has annotations that are not an object",
+                reason=Reason.MALFORMED_INPUT,
+                where="statement",
+            )
         # Names and values are compared exactly, as cosign and sigstore-go
         # compare them: the spec's names are lowercase ("sha256"), and
         # "SHA256" is another algorithm name, not a spelling of it.
-        subjects.append((name if isinstance(name, str) else "", dict(digests)))
+        subjects.append(
+            Subject(
+                name=name if isinstance(name, str) else "",
+                digests=dict(digests),
+                annotations=dict(annotations),
+            )
+        )
     return Statement(
         statement_type=statement_type,
         predicate_type=predicate_type,
@@ -105,16 +128,16 @@ def parse_statement(payload: bytes, *, limits: Limits) -> Statement:
     )
 
 
-def match_subject(statement: Statement, digests: dict[str, bytes]) -> str:
-    """Return the name of the subject whose digest set contains one of ``digests``.
+def match_subject(statement: Statement, digests: dict[str, bytes]) -> Subject:
+    """Return the first subject whose digest set contains one of ``digests``.
 
     Raises:
         VerificationError: no subject matches (reason ``digest-mismatch``).
     """
-    for name, subject in statement.subjects:
+    for subject in statement.subjects:
         for algorithm, value in digests.items():
-            if subject.get(algorithm) == value.hex():
-                return name
+            if subject.digests.get(algorithm) == value.hex():
+                return subject
     wanted = ", ".join(f"{a}:{v.hex()[:16]}…" for a, v in digests.items())
     msg = f"no statement subject has the artifact's digest ({wanted})"
     raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where="statement")

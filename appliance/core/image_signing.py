@@ -18,7 +18,6 @@ The signer signs what these return; nothing here talks to a registry.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
 
 STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 IN_TOTO = "application/vnd.in-toto+json"
-VSA = "https://slsa.dev/verification_summary/v1"
 # The layer annotations cosign reads back (appliance/core/legacy.py).
 SIGNATURE_ANNOTATION = legacy.SIGNATURE
 PREDICATE_ANNOTATION = legacy.PREDICATE_TYPE
@@ -262,8 +260,3 @@ def vsa_predicate(summary: Summary) -> dict[str, Any]:
         "verifiedLevels": list(summary.levels),
         "slsaVersion": "1.0",
     }
-
-
-def policy_digest(policy: bytes) -> str:
-    """The hex SHA-256 a VSA names a policy by."""
-    return hashlib.sha256(policy).hexdigest()

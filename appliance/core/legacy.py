@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from appliance.core import _json
+from appliance.core.annotations import verify_annotations
 from appliance.core.archive.reference import parse_reference
 from appliance.core.artifact import Artifact
 from appliance.core.bundle import (
@@ -266,14 +267,12 @@ def check_payload(
             reason=Reason.DIGEST_MISMATCH,
             where="payload",
         )
-    optional = doc.get("optional") or {}
-    for key, value in (annotations or {}).items():
-        if not isinstance(optional, dict) or optional.get(key) != value:
-            raise VerificationError(
-                f"payload annotation {key!r} is not {value!r}",
-                reason=Reason.POLICY_UNSATISFIED,
-                where="payload",
-            )
+    optional = doc.get("optional")
+    verify_annotations(
+        optional if isinstance(optional, dict) else None,
+        demanded=annotations or {},
+        where="payload",
+    )
     return doc
 
 
@@ -314,17 +313,19 @@ def verify_legacy(  # noqa: PLR0913 - every input is keyword-only and named
         now=now,
         insecure_ignore_tlog=not require_tlog,
     )
-    check_payload(
+    doc = check_payload(
         layer.payload,
         image_digest=image_digest,
         annotations=annotations,
         reference=reference,
     )
+    optional = doc.get("optional")
     return replace(
         result,
         bundle_version="cosign-legacy",
         content="cosign-legacy",
         subject=image_digest,
+        subject_annotations=dict(optional) if isinstance(optional, dict) else None,
         checks=(
             *result.checks,
             f"payload names {image_digest}",

@@ -9,9 +9,11 @@
     threshold = 1                        # at least N of the signers below
     require_attestations = ["https://slsa.dev/provenance/v1"]
     each_platform = false                # every platform manifest signed too
+    platforms = ["linux/amd64"]          # an index must carry these; others may be left out
     max_trust_age = "30d"                # trust stale at most this long
     insecure_ignore_tlog = false         # key signatures without a log entry
-    annotations = { team = "release" }   # demanded in the signed payload (-a)
+    annotations = { team = "release" }   # demanded in every signed payload (-a)
+    annotations_on_attestations = false  # ... and in every attestation's statement
 
       [[rules.signers]]
       identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3"
@@ -41,6 +43,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from appliance.core import keys
+from appliance.core.archive.manifest import Platform
 from appliance.core.errors import InputError, Reason
 from appliance.core.pattern import compile_pattern
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
@@ -59,6 +62,8 @@ _RULE = frozenset(
         "max_trust_age",
         "insecure_ignore_tlog",
         "annotations",
+        "annotations_on_attestations",
+        "platforms",
     }
 )
 # cosign's --certificate-github-workflow-* claims and their Fulcio OIDs.
@@ -149,6 +154,10 @@ class Rule:
     max_trust_age: timedelta | None = None
     insecure_ignore_tlog: bool = False
     annotations: dict[str, str] = field(default_factory=dict)
+    annotations_on_attestations: bool = False
+    # An index must carry these platforms; the others may have been left
+    # out at export. Empty: every platform the index lists.
+    platforms: tuple[Platform, ...] = ()
 
     def matches(self, name: str) -> bool:
         """Whether this rule applies to ``registry/repository`` ``name``."""
@@ -338,7 +347,11 @@ def _rule(raw: object, index: int, lines: _Lines) -> Rule:
             (*path, "require_attestations"),
             "require_attestations must be a list of predicate type URIs",
         )
-    for flag in ("each_platform", "insecure_ignore_tlog"):
+    for flag in (
+        "each_platform",
+        "insecure_ignore_tlog",
+        "annotations_on_attestations",
+    ):
         if not isinstance(rule.get(flag, False), bool):
             lines.fail((*path, flag), f"{flag} must be true or false")
     age = rule.get("max_trust_age")
@@ -367,7 +380,27 @@ def _rule(raw: object, index: int, lines: _Lines) -> Rule:
         ),
         insecure_ignore_tlog=rule.get("insecure_ignore_tlog", False),
         annotations=dict(annotations),
+        annotations_on_attestations=rule.get("annotations_on_attestations", False),
+        platforms=_platforms(rule.get("platforms", []), lines, (*path, "platforms")),
     )
+
+
+def _platforms(
+    value: object, lines: _Lines, path: tuple[str | int, ...]
+) -> tuple[Platform, ...]:
+    if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+        lines.fail(
+            path, 'platforms must be a list such as ["linux/amd64", "linux/arm64/v8"]'
+        )
+    parsed = []
+    for text in value:
+        try:
+            parsed.append(Platform.parse(text))
+        except InputError:
+            lines.fail(
+                path, f"platform {text[:40]!r} is not OS/ARCH or OS/ARCH/VARIANT"
+            )
+    return tuple(parsed)
 
 
 def _signer_spec(raw: object, rule: int, index: int, lines: _Lines) -> SignerSpec:

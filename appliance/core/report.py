@@ -40,6 +40,10 @@ class VerificationResult:
     content: str  # "message-signature" | "dsse" | "cosign-legacy"
     predicate_type: str | None = None
     subject: str | None = None
+    # The matched statement subject's annotations (a DSSE statement's, where
+    # cosign v3 writes ``-a``); None: the form carries none (a message
+    # signature). A cosign legacy payload's ``optional`` map, once verified.
+    subject_annotations: dict[str, object] | None = None
     trust_source: str = ""
     trust_sha256: str = ""
     tuf_backed: bool = False

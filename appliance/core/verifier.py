@@ -99,7 +99,7 @@ def _message(
 
 def _envelope(
     content: DsseEnvelope, key: keys.PublicKey, artifact: Artifact, limits: Limits
-) -> tuple[dict[str, bytes], dsse.Statement, str]:
+) -> tuple[dict[str, bytes], dsse.Statement, dsse.Subject]:
     if content.payload_type != dsse.INTOTO_PAYLOAD_TYPE:
         msg = f"DSSE payload type {content.payload_type!r} is not an in-toto statement"
         raise VerificationError(
@@ -300,7 +300,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (sty
         )
 
     statement: dsse.Statement | None = None
-    subject: str | None = None
+    subject: dsse.Subject | None = None
     if isinstance(bundle.content, MessageSignature):
         signed_digests = _message(bundle.content, key, artifact)
         progress.checks.append("signature over the artifact digest verifies")
@@ -311,7 +311,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (sty
         progress.checks.extend(
             [
                 "DSSE envelope signature verifies",
-                f"statement subject {subject or '(unnamed)'} matches the artifact",
+                f"statement subject {subject.name or '(unnamed)'} matches the artifact",
             ]
         )
 
@@ -346,7 +346,8 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (sty
         bundle_version=str(bundle.version),
         content="message-signature" if statement is None else "dsse",
         predicate_type=None if statement is None else statement.predicate_type,
-        subject=subject,
+        subject=None if subject is None else subject.name,
+        subject_annotations=None if subject is None else subject.annotations,
         trust_source=trust.source,
         trust_sha256=trust.sha256,
         tuf_backed=trust.tuf_backed,

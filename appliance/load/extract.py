@@ -6,8 +6,10 @@ layout is built in a temporary directory beside the target and renamed into
 place only when whole (``fsync`` of every file and directory first): the
 target never holds a half-written layout. Blobs come from a second pass over
 the archive, each re-hashed as it is written; manifests are the bytes that
-were verified. ``index.json`` keeps the archive's own entries for what is
-carried (``org.opencontainers.image.ref.name`` as exported).
+were verified. ``index.json`` is written anew from the verified view, never
+copied from the archive's (whose annotations nothing signs): each image under
+the name that passed its rule (``org.opencontainers.image.ref.name``), what
+travels with it under cosign's tag for it, referrers by digest.
 """
 
 from __future__ import annotations
@@ -19,14 +21,54 @@ import shutil
 from typing import TYPE_CHECKING, BinaryIO
 
 from airlock_io.atomic import fsync_dir
-from appliance.core.archive import layout
+from appliance.core.archive import layout, media
+from appliance.core.archive.layout import Kind
+from appliance.core.archive.manifest import Descriptor
 from appliance.core.errors import InputError, Reason, VerificationError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from appliance.core.archive.intake import Contents
+    from appliance.core.archive.gate import Document, VerifiedView
     from appliance.core.archive.plan import Plan
+
+
+def _entry(document: Document, annotations: dict[str, str]) -> Descriptor:
+    return Descriptor(
+        media_type=document.media_type,
+        digest=document.digest,
+        size=len(document.data),
+        annotations=annotations,
+    )
+
+
+def index_entries(view: VerifiedView) -> list[Descriptor]:
+    """``index.json``'s entries for the verified view: names from verified facts only."""
+    entries: list[Descriptor] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(document: Document, annotations: dict[str, str]) -> None:
+        key = (document.digest, annotations.get(media.REF_NAME, ""))
+        if key not in seen:
+            seen.add(key)
+            entries.append(_entry(document, annotations))
+
+    for image in view.images:
+        add(
+            image.documents[-1],
+            {media.KIND: Kind.IMAGE, media.REF_NAME: image.reference},
+        )
+        for attached in image.attached:
+            annotations = {
+                media.KIND: Kind.REFERRER
+                if attached.kind == "referrer"
+                else attached.kind,
+                media.SUBJECT: attached.subject,
+            }
+            if attached.tag is not None:
+                annotations[media.REF_NAME] = f"{image.name.name}:{attached.tag}"
+            add(attached.document, annotations)
+    return entries
 
 
 class _BlobFile:
@@ -66,7 +108,7 @@ class LayoutWriter:
         InputError: the target exists, or its directory cannot be written.
     """
 
-    def __init__(self, target: Path, plan: Plan, contents: Contents) -> None:
+    def __init__(self, target: Path, plan: Plan, view: VerifiedView) -> None:
         if target.exists() or target.is_symlink():
             msg = "exists: extract writes a new directory and never merges into one"
             raise InputError(msg, where=str(target), reason=Reason.USAGE)
@@ -75,7 +117,7 @@ class LayoutWriter:
             raise InputError(msg, where=str(target), reason=Reason.INPUT_UNREADABLE)
         self.target = target
         self.plan = plan
-        self.contents = contents
+        self.view = view
         self.temp = target.with_name(
             f".{target.name}.airlock-{os.getpid()}-{secrets.token_hex(4)}.tmp"
         )
@@ -109,8 +151,7 @@ class LayoutWriter:
             msg = f"the archive changed since it was verified: {missing[0]} is no longer in it"
             raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where="archive")
         manifests = {m.digest: m.data for m in self.plan.manifests}
-        carried = set(manifests)
-        entries = [e for e in self.contents.index.manifests if e.digest in carried]
+        entries = index_entries(self.view)
         try:
             for digest, data in manifests.items():
                 self._write(self.temp / layout.blob_name(digest), data)

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from airlock_registry.client import RegistryClient
     from appliance.core.archive.plan import Plan
     from appliance.core.archive.reference import Reference
-    from appliance.core.archive.verify import ArchiveVerdict
+    from appliance.core.archive.verdict import ArchiveVerdict
     from appliance.core.image_signing import ArtifactImage, Blob
     from appliance.core.trust import TrustMaterial
     from appliance.signer.interface import Signer
@@ -467,7 +467,7 @@ def countersign(
     return [
         writer.sign(image, image.digest, None),
         writer.attest(
-            image, image.digest, image_signing.VSA, image_signing.vsa_predicate(summary)
+            image, image.digest, media.VSA, image_signing.vsa_predicate(summary)
         ),
     ]
 
@@ -486,10 +486,10 @@ def countersign_loaded(  # noqa: PLR0913 - every input named
     from appliance.trust import roots  # noqa: PLC0415
 
     writer = ImageWriter(client, signer, trust=roots.load_embedded(now=now), now=now)
-    passed = {i.digest: i for i in verdict.images if i.verified}
+    passed = {(i.reference, i.digest): i for i in verdict.images if i.verified}
     written: list[Written] = []
     for planned in plan.images:
-        judged = passed.get(planned.digest)
+        judged = passed.get((planned.reference, planned.digest))
         if judged is None:
             continue  # never: the plan holds only what passed; and nothing else is countersigned
         image = writer.resolve(

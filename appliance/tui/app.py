@@ -730,8 +730,8 @@ class AirlockApp(App[int]):
         except ApplianceError as exc:
             self.status(f"{self.mark.bad} {exc.diagnostics()}")
             return
-        plan = plan_push(self.judged.archive.contents, self.judged.verdict, target)
-        pushed = [f"{i.asked} -> {target.host}/{i.repository}" for i in plan.images]
+        plan = plan_push(self.judged.view, target)
+        pushed = [f"{i.reference} -> {target.host}/{i.repository}" for i in plan.images]
 
         def go(yes: bool | None) -> None:  # noqa: FBT001 - the dialog's answer
             if yes:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from appliance.core.archive.intake import Contents
-    from appliance.core.archive.verify import ArchiveVerdict, Evidence, ImageVerdict
+    from appliance.core.archive.verdict import ArchiveVerdict, Evidence, ImageVerdict
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from appliance.core.archive.inventory import Delta, Inventory
     from appliance.core.archive.manifest import Descriptor, Platform
     from appliance.core.archive.reference import Reference
-    from appliance.core.archive.verify import ArchiveVerdict
+    from appliance.core.archive.verdict import ArchiveVerdict
     from bundle_tools.verify_with import Policy
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
@@ -135,6 +135,13 @@ class Summary:
                 ],
             },
         }
+
+
+def _entry_key(entry: Descriptor) -> tuple[str, str | None]:
+    """What makes an ``index.json`` entry distinct: its digest, and an image's name."""
+    if entry.annotations.get(media.KIND) == Kind.IMAGE:
+        return entry.digest, entry.annotations.get(media.REFERENCE)
+    return entry.digest, None
 
 
 def export_time() -> datetime:
@@ -314,12 +321,15 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
             roles[digest] = "trust"
         roles[trust_artifact.digest] = "trust"
     missing: set[str] = set()
+    # One entry per digest, but an image gets one per name: one digest asked
+    # under two references is judged under each (the appliance requires
+    # index.json and the ledger to claim the same names).
+    seen_entries = {_entry_key(e) for e in entries}
     for collection in collections:
-        seen_entries = {e.digest for e in entries}
         for entry in collection.entries:
-            if entry.digest not in seen_entries:
+            if _entry_key(entry) not in seen_entries:
                 entries.append(entry)
-                seen_entries.add(entry.digest)
+                seen_entries.add(_entry_key(entry))
         for digest, node in collection.nodes.items():
             manifests[digest] = node.manifest
             raw[digest] = node.data

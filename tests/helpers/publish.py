@@ -421,14 +421,19 @@ class Signer:
         predicate_type: str = COSIGN_SIGN,
         predicate: dict[str, Any] | None = None,
         subject: dict[str, Any] | None = None,
+        annotations: dict[str, str] | None = None,
     ) -> str:
-        """Push a Sigstore bundle v0.3 about the image as a referrer; return its digest."""
+        """Push a Sigstore bundle v0.3 about the image as a referrer; return its digest.
+
+        ``annotations`` go into the statement's subject, as cosign v3's ``-a``.
+        """
         subject = subject or target.descriptor()
         signed = self.stack.attest(
             {"": subject["digest"].removeprefix("sha256:")},
             predicate_type=predicate_type,
             predicate=predicate if predicate is not None else {},
             identity=identity,
+            annotations=annotations,
         )
         bundle = signed.bundle_bytes(version="0.3")
         return self.referrer(

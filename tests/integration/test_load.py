@@ -24,6 +24,7 @@ import pytest
 from airlock_io.archive import read_archive
 from airlock_registry.client import RegistryClient
 from appliance.cli.main import main as appliance
+from appliance.core.archive.gate import verified_view
 from appliance.core.archive.plan import Target, plan_push
 from appliance.core.archive.verify import verify_archive
 from appliance.core.errors import VerificationError
@@ -100,9 +101,13 @@ def test_verified_images_arrive_byte_for_byte_and_refused_ones_not_at_all(
     for platform in world.multi.platforms.values():
         assert _digest(gap, multi_repo, platform) == platform
     # cosign's tags, byte for byte as upstream.
-    for suffix in ("sig", "att", "sbom"):
+    for suffix in ("sig", "att"):
         tag = _sig_tag(world.app.digest, suffix)
         assert _digest(gap, app_repo, tag) == _digest(upstream, world.app.repo, tag)
+    # The .sbom attachment stays behind: nothing signed ties it to the image.
+    sbom = _digest(upstream, world.app.repo, _sig_tag(world.app.digest, "sbom"))
+    assert _digest(gap, app_repo, _sig_tag(world.app.digest, "sbom")) is None
+    assert sbom in {m["manifest"] for m in out.report["load"]["plan"]["left_behind"]}
     # The attestation's own signature followed it.
     attestation = _digest(upstream, world.app.repo, _sig_tag(world.app.digest, "att"))
     assert attestation is not None
@@ -405,7 +410,7 @@ def test_an_archive_changed_between_the_two_passes_pushes_nothing_of_the_change(
         trust=roots.load_file(exported.root),
         now=datetime.now(UTC),
     )
-    plan = plan_push(first.contents, verdict, Target.parse(gap.address))
+    plan = plan_push(verified_view(first.contents, verdict), Target.parse(gap.address))
     changed = unpack(exported.archive, tmp_path / "changed")
     layer = exported.world.app.layers[0]
     path = changed / "blobs" / "sha256" / layer.removeprefix("sha256:")

@@ -45,6 +45,8 @@ SBOM_TYPES: Final = frozenset(
 BUNDLE_PREFIX: Final = "application/vnd.dev.sigstore.bundle"
 BUNDLE_V03: Final = "application/vnd.dev.sigstore.bundle.v0.3+json"
 COSIGN_SIGN_PREDICATE: Final = "https://sigstore.dev/cosign/sign/v1"
+# in-toto predicate types the appliance writes and reads (formats.md §7.3)
+VSA: Final = "https://slsa.dev/verification_summary/v1"  # SLSA verification summary
 
 # Annotations
 REF_NAME: Final = "org.opencontainers.image.ref.name"
@@ -53,6 +55,7 @@ CREATED: Final = "org.opencontainers.image.created"
 KIND: Final = "dev.airlock.kind"
 SUBJECT: Final = "dev.airlock.subject"
 REPOSITORY: Final = "dev.airlock.repository"
+REFERENCE: Final = "dev.airlock.reference"  # an image's reference as resolved
 BUNDLE_CONTENT: Final = "dev.sigstore.bundle.content"
 BUNDLE_PREDICATE: Final = "dev.sigstore.bundle.predicateType"
 

@@ -1,21 +1,23 @@
-"""What ``appliance load`` pushes, and in what order: verified images in, a push plan out.
+"""What ``appliance load`` pushes, and in what order: the verified view in, a push plan out.
 
-Pure: the archive's contents, the verdict of :mod:`.verify` and where to push
-in; no I/O. Only images that passed are planned, each with everything the
-export found about it (signatures, attestations, SBOMs, referrers, and what
-is about those), every digest kept byte for byte. The order is the one a
+Pure: the verified view (:mod:`.gate`) and where to push in; no I/O. The plan
+is built from the view alone, so everything it names, every repository and
+tag included, rests on verified facts and the operator's ``--to``: each
+image's name is the one its rule passed, under the operator's prefix, and
+what travels with it goes into the same repository under the tag cosign
+derives from the verified subject (never the ledger's account of where the
+export found it). Every digest is kept byte for byte. The order is the one a
 strict registry accepts (cosign#5030 pushed a manifest before its blob):
 
 1. blobs, each into every repository whose manifests name it;
 2. manifests, children before the index that lists them, an image before
-   what is about it (its subject), each under its tag as exported (rewritten
-   under the operator's prefix) or by digest;
+   what is about it (its subject), each under its tag or by digest;
 3. referrers: with the referrers API the registry lists them itself; without
    it, the ``sha256-<hex>`` fallback index (distribution-spec "referrers tag
    schema") is merged with what the registry already lists and pushed last.
 
-The upstream fallback index the export carried (kind ``referrers-index``)
-is not pushed as is: the registry in the gap keeps its own.
+The upstream fallback index the export carried is never pushed: the
+registry in the gap keeps its own.
 """
 
 from __future__ import annotations
@@ -24,17 +26,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from appliance.core.archive import media
-from appliance.core.archive.layout import Kind
-from appliance.core.archive.manifest import Descriptor
 from appliance.core.archive.reference import parse_reference
 from appliance.core.errors import InputError, Reason
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from appliance.core.archive.intake import Contents
-    from appliance.core.archive.ledger import ImageEntry, Related
-    from appliance.core.archive.verify import ArchiveVerdict
+    from appliance.core.archive.gate import Document, PassedImage, VerifiedView
+    from appliance.core.archive.manifest import Descriptor
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,9 +114,10 @@ class ReferrersPush:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImagePlan:
-    """One verified image: where it goes."""
+    """One verified name: where its image goes."""
 
-    asked: str
+    asked: str  # as the exporter was asked (shown only)
+    reference: str  # the name that passed its rule
     digest: str
     repository: str
     tag: str | None
@@ -137,6 +137,9 @@ class Plan:
     # A delta's layers left out as held by the gap: the registry must hold
     # each already (the push checks, before anything is sent).
     held: tuple[BlobPush, ...] = field(default_factory=tuple)
+    # Carried about a pushed image, but not tied to it by a verified
+    # signature: (manifest, why). Never pushed.
+    left_behind: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
     def blob_bytes(self) -> int:
@@ -149,6 +152,7 @@ class Plan:
             "images": [
                 {
                     "asked": i.asked,
+                    "reference": i.reference,
                     "digest": i.digest,
                     "repository": i.repository,
                     "tag": i.tag,
@@ -156,6 +160,9 @@ class Plan:
                 for i in self.images
             ],
             "refused": list(self.refused),
+            "left_behind": [
+                {"manifest": digest, "why": why} for digest, why in self.left_behind
+            ],
             "blobs": [
                 {
                     "digest": b.descriptor.digest,
@@ -192,116 +199,84 @@ class Plan:
         }
 
 
-def _tag_of(related: Related) -> str | None:
-    """The tag a related artifact was found under (``tag sha256-<hex>.sig``), if any."""
-    how, _, tag = related.found.partition(" ")
-    return tag if how == "tag" and tag else None
-
-
 class _Builder:
-    def __init__(
-        self, contents: Contents, target: Target, left_out: frozenset[str]
-    ) -> None:
-        self.contents = contents
+    def __init__(self, view: VerifiedView, target: Target) -> None:
+        self.view = view
         self.target = target
-        self.left_out = left_out  # the ledger's omittedAsHeld
-        self.held_repos: dict[str, list[str]] = {}
         self.manifests: list[ManifestPush] = []
         self.pushed: set[tuple[str, str, str]] = (
             set()
         )  # (repository, reference, digest)
         self.blob_repos: dict[str, list[str]] = {}
+        self.held_repos: dict[str, list[str]] = {}
         self.blob_desc: dict[str, Descriptor] = {}
         self.referrers: dict[tuple[str, str], list[Descriptor]] = {}
         self.referrer_image: dict[tuple[str, str], str] = {}
 
     def manifest(
-        self, repository: str, reference: str, digest: str, image: str
+        self, repository: str, reference: str, document: Document, image: str
     ) -> None:
-        """Plan a manifest after its children, and its blobs."""
-        key = (repository, reference, digest)
+        """Plan a manifest and the blobs it names (its child manifests come first)."""
+        key = (repository, reference, document.digest)
         if key in self.pushed:
             return
-        parsed = self.contents.manifests.get(digest)
-        data = self.contents.documents.get(digest)
-        if parsed is None or data is None:
-            msg = f"manifest {digest} of {image} is not in the archive"
-            raise InputError(msg, where="archive", reason=Reason.DIGEST_MISMATCH)
-        for child in parsed.children:
+        for child in document.manifest.children:
             if child.media_type in media.ALL_MANIFEST_TYPES:
-                if child.digest in self.contents.manifests:
-                    self.manifest(repository, child.digest, child.digest, image)
-            elif child.digest in self.contents.blobs:
-                self.blob(repository, child)
-            elif child.digest in self.left_out:
-                self.blob(repository, child, into=self.held_repos)
+                continue  # planned before it, or left out (the verdict allowed it)
+            # Carried: push it. Not carried (a delta): the registry must hold it.
+            into = (
+                self.blob_repos if self.view.carried(child.digest) else self.held_repos
+            )
+            repos = into.setdefault(child.digest, [])
+            self.blob_desc.setdefault(child.digest, child)
+            if repository not in repos:
+                repos.append(repository)
         self.pushed.add(key)
         self.manifests.append(
             ManifestPush(
                 repository=repository,
                 reference=reference,
-                digest=digest,
-                media_type=self.contents.media_types.get(digest, media.OCI_MANIFEST),
-                data=data,
+                digest=document.digest,
+                media_type=document.media_type,
+                data=document.data,
                 image=image,
             )
         )
 
-    def blob(
-        self,
-        repository: str,
-        desc: Descriptor,
-        into: dict[str, list[str]] | None = None,
-    ) -> None:
-        repos = (self.blob_repos if into is None else into).setdefault(desc.digest, [])
-        self.blob_desc.setdefault(desc.digest, desc)
-        if repository not in repos:
-            repos.append(repository)
-
-    def image(self, entry: ImageEntry) -> ImagePlan:
-        ref = parse_reference(entry.reference)
-        repository = self.target.repository(ref.name)
-        self.manifest(repository, ref.tag or entry.digest, entry.digest, entry.asked)
-        subjects = {entry.digest, *(p.digest for p in entry.platforms if p.included)}
-        pending = [r for r in entry.related if r.kind != Kind.REFERRERS_INDEX]
-        # An artifact goes after its subject: repeat until nothing more can go.
-        while pending:
-            ready = [r for r in pending if r.subject in subjects]
-            if not ready:
-                break  # about something not carried: the ledger said so on export
-            for related in ready:
-                self._related(related, entry.asked)
-                subjects.add(related.digest)
-            pending = [r for r in pending if r not in ready]
+    def image(self, image: PassedImage) -> ImagePlan:
+        repository = self.target.repository(image.name.name)
+        for document in image.documents:
+            top = document.digest == image.digest
+            reference = (image.tag or image.digest) if top else document.digest
+            self.manifest(repository, reference, document, image.reference)
+        for attached in image.attached:
+            self.manifest(
+                repository,
+                attached.tag or attached.document.digest,
+                attached.document,
+                image.reference,
+            )
+            if attached.kind == "referrer":
+                key = (repository, attached.subject)
+                self.referrer_image.setdefault(key, image.reference)
+                listed = self.referrers.setdefault(key, [])
+                if all(d.digest != attached.document.digest for d in listed):
+                    listed.append(attached.descriptor())
         return ImagePlan(
-            asked=entry.asked, digest=entry.digest, repository=repository, tag=ref.tag
+            asked=image.asked,
+            reference=image.reference,
+            digest=image.digest,
+            repository=repository,
+            tag=image.tag,
         )
 
-    def _related(self, related: Related, image: str) -> None:
-        repository = self.target.repository(related.repository)
-        tag = _tag_of(related)
-        self.manifest(repository, tag or related.digest, related.digest, image)
-        if related.kind == Kind.REFERRER:
-            key = (repository, related.subject)
-            self.referrer_image.setdefault(key, image)
-            listed = self.referrers.setdefault(key, [])
-            if all(d.digest != related.digest for d in listed):
-                listed.append(self._descriptor(related))
-
-    def _descriptor(self, related: Related) -> Descriptor:
-        """The referrers-index entry for a referrer (artifactType and annotations, as the spec asks)."""
-        manifest = self.contents.manifests.get(related.digest)
-        annotations = dict(manifest.annotations) if manifest is not None else {}
-        return Descriptor(
-            media_type=related.media_type,
-            digest=related.digest,
-            size=related.size,
-            artifact_type=related.artifact_type,
-            annotations=annotations,
-        )
-
-    def plan(self, images: Iterable[ImagePlan], refused: Iterable[str]) -> Plan:
-        order = {d: i for i, d in enumerate(self.contents.order)}
+    def plan(
+        self,
+        images: Iterable[ImagePlan],
+        refused: Iterable[str],
+        left_behind: Iterable[tuple[str, str]],
+    ) -> Plan:
+        order = {d: i for i, d in enumerate(self.view.order)}
         blobs = sorted(self.blob_repos, key=lambda d: order.get(d, len(order)))
         return Plan(
             images=tuple(images),
@@ -322,6 +297,7 @@ class _Builder:
                 for (repo, subject), listed in self.referrers.items()
             ),
             refused=tuple(refused),
+            left_behind=tuple(left_behind),
             held=tuple(
                 BlobPush(
                     descriptor=self.blob_desc[d], repositories=tuple(self.held_repos[d])
@@ -331,24 +307,18 @@ class _Builder:
         )
 
 
-def plan_push(contents: Contents, verdict: ArchiveVerdict, target: Target) -> Plan:
-    """The push plan for every image ``verdict`` passed; nothing of the others.
+def plan_push(view: VerifiedView, target: Target) -> Plan:
+    """The push plan for every name that passed; nothing of the others.
 
-    Raises:
-        InputError: a verified image's manifest is missing (never, for an
-            archive the intake accepted).
+    Everything is read from ``view`` (verified facts) and ``target`` (the
+    operator's ``--to``): no name, tag or repository comes from the ledger.
     """
-    builder = _Builder(
-        contents,
-        target,
-        frozenset(c.digest for c in verdict.ledger.omitted_held),
-    )
-    passed = {i.digest for i in verdict.images if i.verified}
-    chosen = {i.ref for i in verdict.images}
-    images = [
-        builder.image(entry)
-        for entry in verdict.ledger.images
-        if entry.digest in passed and entry.asked in chosen
-    ]
-    refused = [i.ref for i in verdict.images if not i.verified]
-    return builder.plan(images, refused)
+    builder = _Builder(view, target)
+    images = [builder.image(image) for image in view.images]
+    pushed = {m.digest for m in builder.manifests}
+    left: dict[str, str] = {}
+    for image in view.images:
+        for digest, why in image.left_behind:
+            if digest not in pushed:
+                left.setdefault(digest, why)
+    return builder.plan(images, view.refused, left.items())

@@ -145,7 +145,7 @@ class Collector:
                     media.KIND: Kind.IMAGE,
                     media.REF_NAME: asked,
                     media.REPOSITORY: ref.name,
-                    "dev.airlock.reference": label,
+                    media.REFERENCE: label,
                 },
             )
         )

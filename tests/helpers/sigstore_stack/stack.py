@@ -278,6 +278,7 @@ class SigstoreStack:
         github: GitHubClaims | None = None,
         raw_statement: dict[str, Any] | None = None,
         raw_payload: bytes | None = None,
+        annotations: dict[str, str] | None = None,
     ) -> SignedArtifact:
         """Sign an in-toto v1 statement in a DSSE envelope and log a dsse entry.
 
@@ -291,12 +292,15 @@ class SigstoreStack:
             github: GitHub workflow claims for the certificate.
             raw_statement: sign this statement instead of building one.
             raw_payload: sign these exact payload bytes (tests of hostile JSON).
+            annotations: each subject's annotations (where cosign v3 puts ``-a``).
         """
         when = when or self.now
         statement = raw_statement or {
             "_type": STATEMENT_V1,
             "subject": [
-                {"name": n, "digest": {"sha256": d}} for n, d in subjects.items()
+                {"name": n, "digest": {"sha256": d}}
+                | ({"annotations": annotations} if annotations else {})
+                for n, d in subjects.items()
             ],
             "predicateType": predicate_type,
             "predicate": predicate if predicate is not None else {},

@@ -68,12 +68,27 @@ def test_a_full_policy_parses_into_rules() -> None:
     assert first.each_platform is True
     assert first.max_trust_age == timedelta(days=30)
     assert first.annotations == {"team": "release"}
+    assert first.annotations_on_attestations is False
+    assert first.platforms == ()
     assert [s.line for s in first.signers] == [11, 16, 20]
     assert first.signers[0].claims == {"github_workflow_repository": "acme/app"}
     assert first.signers[1].identity_regexp == "^ops@acme\\.example$"
     assert second.line == 23
     assert spec.rule_for("ghcr.io/acme/team/app") is first
     assert spec.rule_for("docker.io/library/alpine") is second
+
+
+def test_platforms_and_attestation_annotations_parse() -> None:
+    spec = _parse(
+        BASE_RULE.format(
+            rule='platforms = ["linux/amd64", "linux/arm64/v8"]\n'
+            'annotations = { team = "release" }\nannotations_on_attestations = true',
+            signer="",
+        )
+    )
+    [rule] = spec.rules
+    assert [str(p) for p in rule.platforms] == ["linux/amd64", "linux/arm64/v8"]
+    assert rule.annotations_on_attestations is True
 
 
 def test_resolve_reads_keys_relative_to_the_policy() -> None:
@@ -162,6 +177,18 @@ match = ["**"]
             "annotations must map names to non-empty strings",
         ),
         ('annotations = ["team"]', "", 3, "annotations must map"),
+        (
+            'annotations_on_attestations = "yes"',
+            "",
+            3,
+            "annotations_on_attestations must be true or false",
+        ),
+        ('platforms = "linux/amd64"', "", 3, "platforms must be a list"),
+        ("platforms = [1]", "", 3, "platforms must be a list"),
+        ('platforms = [""]', "", 3, "platforms must be a list"),
+        ('platforms = ["linux"]', "", 3, "is not OS/ARCH or OS/ARCH/VARIANT"),
+        ('platforms = ["linux/arm64/v8/x"]', "", 3, "is not OS/ARCH"),
+        ('platforms = ["linux//v8"]', "", 3, "is not OS/ARCH"),
         ("", '  identity_regex = "x"', 7, "unknown key 'identity_regex'"),
         ("", '  key = "k.pub"', 4, "a signer is a key or an identity, not both"),
         (

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from appliance.core.archive.verify import Evidence, Site, distinct_signers, sbom_summary
+from appliance.core.archive.forms import sbom_summary
+from appliance.core.archive.signers import distinct_signers
+from appliance.core.archive.verdict import Evidence, Site
 from appliance.core.errors import Reason, VerificationError
 from appliance.core.legacy import check_payload
 from appliance.core.report import TimeSource, VerificationResult
