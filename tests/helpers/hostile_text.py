@@ -5,9 +5,10 @@ draws a green "✔ verified", an emoji code, ANSI CSI (erase the line, return,
 cursor up), OSC (window title, hyperlink), a C1 CSI, bidi overrides and
 isolates, a zero-width space and a BOM. :func:`shown` is what
 ``airlock_io.terminal.untrusted`` must turn it into, written out by hand.
-:func:`poison_ledger` puts such strings, each with its own tag, into every
-ledger field a face shows; :func:`assert_nothing_raw` checks a terminal's
-text for anything that would still be obeyed.
+:func:`poison_ledger`, :func:`poison_asked` and :func:`poison_names` put such
+strings, each with its own tag, into the ledger's free text, its "asked"
+names and the names ``index.json`` claims; :func:`assert_nothing_raw` checks
+a terminal's text for anything that would still be obeyed.
 """
 
 from __future__ import annotations
@@ -42,52 +43,45 @@ def shown(tag: str) -> str:
     return tag + "".join(escaped for _, escaped in _PIECES)
 
 
-# Ledger fields a face shows, by tag: (image, field) or a top-level field.
-TAGS = (
-    "tool",
-    "version",
-    "asked",
-    "platform",
-    "rogue-platform",
-    "found",
-    "repository",
-    "left-out",
-    "note",
-    "kind",
-)
+def poison_ledger(ledger: dict[str, Any], *, rogue: str) -> None:
+    """Hostile strings in every free-text field of ``ledger`` that decides nothing.
 
-
-def poison_ledger(
-    ledger: dict[str, Any], *, rogue: str, multi: str, related: bool = True
-) -> None:
-    """Hostile strings in every shown field of ``ledger`` (image digests ``rogue``, ``multi``).
-
-    The rogue image (refused: signed by someone else) gains a platform named
-    with markup that draws "✔ verified"; the verdict must still say refused.
-    Without ``related``, what was found about each image keeps its names (a
-    load or an extract refuses a repository that is not one, before writing).
+    The exporter's name and version, the trust note and kind, where each
+    related artifact was found and in which repository, platform names, and
+    what was left out of the ``rogue`` image (digest): the ledger's words,
+    which a face may show but no verdict rests on.
     """
     ledger["tool"] = {"name": hostile("tool"), "version": hostile("version")}
     ledger["trust"]["note"] = hostile("note")
     ledger["trust"]["kind"] = hostile("kind")
     for image in ledger["images"]:
-        image["asked"] = hostile("asked")
-        for found in image["related"] if related else ():
-            found["found"] = hostile("found")
-            found["repository"] = hostile("repository")
-        if image["digest"] == multi:
-            for platform in image["platforms"]:
-                platform["platform"] = hostile("platform")
+        for related in image["related"]:
+            related["found"] = hostile("found")
+            related["repository"] = hostile("repository")
+        for platform in image["platforms"]:
+            platform["platform"] = hostile("platform")
         if image["digest"] == rogue:
-            image["platforms"] = [
-                {
-                    "platform": hostile("rogue-platform"),
-                    "digest": rogue,
-                    "included": True,
-                    "reason": None,
-                }
-            ]
             image["leftOut"] = [hostile("left-out")]
+
+
+def poison_asked(ledger: dict[str, Any]) -> None:
+    """Every image's "asked" (the exporter's free text) hostile: the ledger then lists names index.json does not."""
+    for image in ledger["images"]:
+        image["asked"] = hostile("asked")
+
+
+def poison_names(index: dict[str, Any], *, digest: str) -> None:
+    """The names ``index.json`` claims for the image ``digest`` (every annotation but its kind), hostile.
+
+    The tag of each is the annotation's last word: ``reference``,
+    ``repository``, ``name``. The image is then judged under that name (and
+    refused: the ledger lists another).
+    """
+    entry = next(e for e in index["manifests"] if e["digest"] == digest)
+    entry["annotations"] = {
+        key: value if key == "dev.airlock.kind" else hostile(key.rsplit(".", 1)[-1])
+        for key, value in entry["annotations"].items()
+    }
 
 
 _HIDDEN = {"Cc", "Cf", "Zl", "Zp", "Cs"}

@@ -1,8 +1,8 @@
 """What the TUI draws when the archive is hostile: Pilot, then a real terminal (tmux).
 
 The committed archive of tests/assets/tui, extracted and edited as an
-adversary can (tests/helpers/hostile_text.py: every shown ledger field,
-the reference, the directory's name on the media). Each screen is read as
+adversary can (tests/helpers/hostile_text.py: the ledger's free text and
+"asked" names, the names index.json claims, names on the media). Each screen is read as
 the terminal would show it (the compositor's lines, as Textual's own
 screenshot renders them): nothing a terminal obeys, the hostile text
 escaped, a refused image refused. Then the sealed entry point in a tmux
@@ -31,7 +31,9 @@ from tests.helpers.hostile_text import (
     TITLE,
     assert_nothing_raw,
     hostile,
+    poison_asked,
     poison_ledger,
+    poison_names,
     shown,
 )
 from tests.helpers.layout_edit import Layout
@@ -67,16 +69,18 @@ def _digests(layout: Layout) -> dict[str, str]:
     }
 
 
-def _poisoned(
-    asset: Callable[[str], Path], base: Path, *, related: bool = True
-) -> tuple[Layout, dict[str, str]]:
+def _layout(asset: Callable[[str], Path], base: Path) -> tuple[Layout, dict[str, str]]:
     layout = Layout(extract(asset("tui/transfer.tar.zst"), base))
-    digests = _digests(layout)
-    layout.rewrite_ledger(
-        lambda ledger: poison_ledger(
-            ledger, rogue=digests["rogue"], multi=digests["multi"], related=related
-        )
-    )
+    return layout, _digests(layout)
+
+
+def _renamed(asset: Callable[[str], Path], base: Path) -> tuple[Layout, dict[str, str]]:
+    """The ledger's free text hostile, and rogue's names in index.json."""
+    layout, digests = _layout(asset, base)
+    layout.rewrite_ledger(lambda ledger: poison_ledger(ledger, rogue=digests["rogue"]))
+    index = layout.index
+    poison_names(index, digest=digests["rogue"])
+    layout.write_index(index)
     return layout, digests
 
 
@@ -103,7 +107,7 @@ async def _settled(pilot: Pilot[int]) -> AirlockApp:
 async def test_the_table_escapes_every_cell_and_a_refused_row_stays_refused(
     asset: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    layout, digests = _poisoned(asset, tmp_path / "layout")
+    layout, digests = _renamed(asset, tmp_path / "layout")
     app = AirlockApp(_args(asset, layout.root))
     async with app.run_test(size=SIZE) as pilot:
         await _settled(pilot)
@@ -116,55 +120,60 @@ async def test_the_table_escapes_every_cell_and_a_refused_row_stays_refused(
                 assert_nothing_raw(cell.plain)
         rogue = next(r for r in rows if str(r[2]) == digests["rogue"][7:19])
         assert str(rogue[0]) == f"{app.mark.bad} refused"
-        assert "heavy_check_mark\\:\\x1b[2K\\x0d\\x1b[1A\\x1b]0;owned\\x07" in str(
-            rogue[3]
-        )
+        assert str(rogue[1]) == shown("reference")
         text = await screen_with(pilot, digests["rogue"][7:19])
         assert_nothing_raw(text)
-        line = next(r for r in text.splitlines() if digests["rogue"][7:19] in r)
-        assert f"{app.mark.bad} refused" in line
-        assert "✔ verified" not in line.replace("[green]✔ verified[/green]", "")
-        assert "\\x1b]0;owned\\x07" in line
-        assert "4 of 9 image(s)" in text  # the status line: the verdict's own count
+        line = next(
+            r
+            for r in text.splitlines()
+            if digests["rogue"][7:19] in r
+            and r.strip().startswith(f"{app.mark.bad} refused")
+        )
+        assert shown("reference") in line
+        # "✔ verified" only as the name's markup, literally: no row is verified.
+        assert "✔ verified" not in text.replace("[green]✔ verified[/green]", "")
+        assert "0 of 9 image(s)" in text  # the status line: the verdict's own count
 
 
 async def test_the_status_line_escapes_an_error(
     asset: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    layout = Layout(extract(asset("tui/transfer.tar.zst"), tmp_path / "layout"))
-    rogue = _digests(layout)["rogue"]
-
-    def edit(ledger: dict[str, Any]) -> None:
-        image = next(i for i in ledger["images"] if i["digest"] == rogue)
-        image["reference"] += hostile("reference")
-
-    layout.rewrite_ledger(edit)
-    app = AirlockApp(_args(asset, layout.root))
+    """A dangling link on the media, named to draw: the error names it, escaped."""
+    archive = tmp_path / f"{hostile('file')}.tar.zst".replace("/", "|")
+    archive.symlink_to(tmp_path / "gone")
+    app = AirlockApp(_args(asset, archive))
     async with app.run_test(size=SIZE) as pilot:
         await _settled(pilot)
         assert app.judged is None
         assert app.error is not None
         status = str(app.query_one("#status").render())
         assert_nothing_raw(status)
-        assert shown("reference").replace("\\x0d", " ") in status
-        text = await screen_with(pilot, "heavy_check_mark\\:\\x1b[2K")
+        assert "file[green]✔ verified[|green]:heavy_check_mark\\:\\x1b[2K" in status
+        text = await screen_with(pilot, "cannot read the archive")
         assert_nothing_raw(text)
+        assert "\\x1b]0;owned\\x07" in text
 
 
-async def test_the_detail_page_escapes_the_asked_name(
+async def test_the_detail_page_escapes_the_name(
     asset: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    layout, _ = _poisoned(asset, tmp_path / "layout")
+    layout, digests = _renamed(asset, tmp_path / "layout")
     app = AirlockApp(_args(asset, layout.root))
     async with app.run_test(size=SIZE) as pilot:
         await _settled(pilot)
-        await pilot.press("slash", *"rogue", "enter", "enter")
+        table = app.query_one("#images", DataTable)
+        row = next(
+            i
+            for i in range(table.row_count)
+            if str(table.get_row_at(i)[2]) == digests["rogue"][7:19]
+        )
+        table.move_cursor(row=row)
+        await pilot.press("enter")
         await pilot.pause(0.2)
         assert isinstance(app.screen, TextScreen)
-        text = await screen_with(pilot, f"asked as {shown('asked')}")
+        text = await screen_with(pilot, f"Image: {shown('reference')}")
         assert_nothing_raw(text)
-        assert f"{app.mark.bad} refused [identity-mismatch]" in text
-        assert "Image: 127.0.0.1:34639/tui/rogue:v1" in text  # the judged reference
+        assert f"{app.mark.bad} refused [" in text
 
 
 async def test_the_open_screen_escapes_names_and_the_ledger(
@@ -173,7 +182,13 @@ async def test_the_open_screen_escapes_names_and_the_ledger(
     media = tmp_path / "media"
     media.mkdir()
     name = "layout\x1b]0;owned\x07[bold]:heavy_check_mark:\u202e"
-    _poisoned(asset, media / name)
+    layout, digests = _layout(asset, media / name)
+
+    def edit(ledger: dict[str, Any]) -> None:
+        poison_ledger(ledger, rogue=digests["rogue"])
+        poison_asked(ledger)
+
+    layout.rewrite_ledger(edit)
     app = AirlockApp(_args(asset, None), root=media)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("o")
@@ -199,7 +214,7 @@ async def test_the_open_screen_escapes_names_and_the_ledger(
 async def test_the_load_dialog_escapes_what_it_lists(
     asset: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    layout, _ = _poisoned(asset, tmp_path / "layout", related=False)
+    layout, _ = _renamed(asset, tmp_path / "layout")
     app = AirlockApp(_args(asset, layout.root))
     async with app.run_test(size=SIZE) as pilot:
         await _settled(pilot)
@@ -211,8 +226,9 @@ async def test_the_load_dialog_escapes_what_it_lists(
         await pilot.pause(0.2)
         assert isinstance(app.screen, ConfirmLoad)
         # The dialog is 76 columns: the names wrap, escaped.
-        text = await screen_with(pilot, f"{app.mark.ok} asked[green]✔")
+        text = await screen_with(pilot, f"{app.mark.bad} not pushed: reference[green]✔")
         assert_nothing_raw(text)
+        assert "nothing passed: nothing to push" in text
         assert "heavy_check_mark\\:\\x1b[2K" in text
         await pilot.press("n")  # nothing is pushed
 
@@ -241,6 +257,10 @@ def _wait_for(name: str, needle: str, seconds: float = 30) -> str:
     raise AssertionError(msg)
 
 
+def _keys(name: str, *keys: str) -> None:
+    subprocess.run(["tmux", "send-keys", "-t", name, *keys], check=True)
+
+
 @pytest.mark.skipif(
     shutil.which("tmux") is None, reason="tmux is installed by make test"
 )
@@ -248,7 +268,7 @@ def test_tmux_draws_the_hostile_archive_escaped_and_keeps_its_title(
     asset: Callable[[str], Path], tmp_path: Path
 ) -> None:
     """The sealed entry point at 80x24: the table, then the refused image's page."""
-    layout, digests = _poisoned(asset, tmp_path / "layout")
+    layout, _ = _renamed(asset, tmp_path / "layout")
     name = f"airlock-{uuid.uuid4().hex[:8]}"
     argv = [
         sys.executable, "-m", "appliance", "tui", str(layout.root),
@@ -265,18 +285,15 @@ def test_tmux_draws_the_hostile_archive_escaped_and_keeps_its_title(
         check=True,
     )  # fmt: skip
     try:
-        screen = _wait_for(name, "image(s) from")
+        screen = _wait_for(name, "image(s) verified")
         assert_nothing_raw(screen)
-        assert "4 of 9 image(s)" in screen
-        line = next(r for r in screen.splitlines() if digests["rogue"][7:19] in r)
+        assert "0 of 9 image(s)" in screen
+        line = next(r for r in screen.splitlines() if "reference[green]" in r)
         assert "✖ refused" in line
-        assert "heavy_check_mark\\:\\x1b[" in line
-        subprocess.run(
-            ["tmux", "send-keys", "-t", name, "/", "rogue", "Enter"], check=True
-        )
-        time.sleep(0.3)
-        subprocess.run(["tmux", "send-keys", "-t", name, "Enter"], check=True)
-        page = _wait_for(name, "refused [identity-mismatch]")
+        assert "reference[green]✔ verified[/green]:heavy_check_mark\\:\\x1b[" in line
+        assert "✔ verified" not in screen.replace("[green]✔ verified[/green]", "")
+        _keys(name, *["Down"] * 8, "Enter")  # rogue's row sorts last
+        page = _wait_for(name, "refused [")
         assert_nothing_raw(page)
         assert "\\x1b[2K\\x0d\\x1b[1A\\x1b]0;owned\\x07" in page
         title = subprocess.run(
@@ -286,7 +303,7 @@ def test_tmux_draws_the_hostile_archive_escaped_and_keeps_its_title(
             check=True,
         ).stdout.strip()
         assert TITLE not in title
-        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
+        _keys(name, "q")
     finally:
         subprocess.run(
             ["tmux", "kill-session", "-t", name], capture_output=True, check=False
