@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from airlock_io.atomic import fsync_dir, locked
-from appliance.core.errors import InputError, Reason, VerificationError
+from appliance.core.errors import InputError, Reason
 from trustroot import strict_json
 
 if TYPE_CHECKING:
@@ -162,14 +162,14 @@ class AuditLog:
         """The last line's number and hash (line 0 and 64 zeros for an empty log).
 
         Raises:
-            VerificationError: the log ends in an incomplete line.
+            InputError: the log ends in an incomplete line. The command's
+                environment is at fault, not what it was asked to judge, so
+                this is exit 2, like any state that cannot be read.
         """
         lines, complete = self._read()
         if not complete:
             msg = "the audit log ends in an incomplete line (a crash during an append?): run `appliance audit verify`"
-            raise VerificationError(
-                msg, reason=Reason.MALFORMED_INPUT, where=str(self.path)
-            )
+            raise InputError(msg, reason=Reason.MALFORMED_INPUT, where=str(self.path))
         return Head(seq=len(lines), sha256=line_hash(lines[-1]) if lines else GENESIS)
 
     def append(
@@ -178,8 +178,8 @@ class AuditLog:
         """Append one decision; return the new head.
 
         Raises:
-            VerificationError: the last line is incomplete (run ``audit verify``).
-            InputError: the log cannot be written.
+            InputError: the last line is incomplete (run ``audit verify``), or
+                the log cannot be written.
         """
         with self._locked():
             head = self.head()
