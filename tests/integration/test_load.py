@@ -221,6 +221,47 @@ def test_the_registry_going_down_mid_load_is_one_line_and_a_rerun_completes(
     assert _digest(gap, "verify/multi", "v2") == exported.world.multi.digest
 
 
+@pytest.mark.parametrize(
+    "to",
+    [
+        "{gap}/mirror:v1",  # a tag
+        "{gap}/mirror@sha256:" + "0" * 64,  # a digest
+        "{gap}/Mirror",  # uppercase
+        "{gap}/mirror/../etc",  # ..
+        "{gap}//mirror",  # empty components
+        "{gap}/mirror/",
+        "{gap}/",
+        "{gap}/-mirror",  # a separator first
+        "{gap}/mirror_",  # ... or last
+        "{gap}/mir ror",
+        "{gap}/" + "a" * 260,  # over distribution's 255
+        "127.0.0.1:99999/mirror",  # no such port
+        "mirror/app",  # no registry host
+    ],
+)
+def test_a_bad_target_is_refused_before_any_socket_or_hsm(
+    exported: Exported, gap: Registry, load: Callable[..., Outcome], to: str
+) -> None:
+    to = to.format(gap=gap.address)
+    with netguard.attempts() as sockets:
+        out = load(
+            exported.archive,
+            *_load_args(exported, to, "app"),
+            "--countersign-key",
+            "pkcs11:token=none;object=none",
+            "--module-path",
+            "/nonexistent/libsofthsm2.so",
+        )
+    assert out.code == 2, out.err
+    (line,) = out.err.strip().splitlines()
+    assert "--to " in line
+    assert "expected HOST[:PORT][/PREFIX]" in line
+    assert out.report["reason"] == "usage"
+    assert sockets == []
+    status, _, body = gap.request("GET", "/v2/_catalog")
+    assert (status, json.loads(body)) == (200, {"repositories": []})
+
+
 def test_credentials_come_from_stdin_never_a_flag(
     exported: Exported,
     tmp_path: Path,
