@@ -322,13 +322,11 @@ def run_extract(args: argparse.Namespace) -> int:
     from appliance.cli.audited import Audited  # noqa: PLC0415
     from appliance.cli.verify_cmd import judge  # noqa: PLC0415
     from appliance.core.archive.plan import Target, plan_push  # noqa: PLC0415
-    from appliance.load.extract import LayoutWriter  # noqa: PLC0415
+    from appliance.load.extract import LayoutWriter, check_target  # noqa: PLC0415
 
     if args.report is not None:
         check_output(args.report)
-    if args.to.exists() or args.to.is_symlink():
-        msg = "exists: extract writes a new directory and never merges into one"
-        raise InputError(msg, where=str(args.to), reason=Reason.USAGE)
+    check_target(args.to)
     with Audited("extract", to=str(args.to)) as audit:
         judged = judge(args)
         plan = plan_push(

@@ -4,7 +4,10 @@ Only the images that passed, with every artifact about them (the same
 closure ``load`` pushes), for skopeo, oras, umoci or ``podman load``. The
 layout is built in a temporary directory beside the target and renamed into
 place only when whole (``fsync`` of every file and directory first): the
-target never holds a half-written layout. Blobs come from a second pass over
+target never holds a half-written layout. The temporary is named as
+:mod:`airlock_io.atomic` names its own, and removed on any error or
+interruption; one left by a killed run (it can be gigabytes) is swept by the
+next extract into the same directory, once its process is gone. Blobs come from a second pass over
 the archive, each re-hashed as it is written; manifests are the bytes that
 were verified. ``index.json`` keeps the archive's own entries for what is
 carried (``org.opencontainers.image.ref.name`` as exported).
@@ -14,11 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from typing import TYPE_CHECKING, BinaryIO
 
-from airlock_io.atomic import fsync_dir
+from airlock_io.atomic import fsync_dir, sweep_directory, temporary_name
 from appliance.core.archive import layout
 from appliance.core.errors import InputError, Reason, VerificationError
 
@@ -59,6 +61,18 @@ class _BlobFile:
         self.part.unlink(missing_ok=True)
 
 
+def check_target(target: Path) -> None:
+    """Refuse a target that exists; sweep what killed extracts left beside it.
+
+    Raises:
+        InputError: the target exists (extract never merges into a directory).
+    """
+    if target.exists() or target.is_symlink():
+        msg = "exists: extract writes a new directory and never merges into one"
+        raise InputError(msg, where=str(target), reason=Reason.USAGE)
+    sweep_directory(target.parent)
+
+
 class LayoutWriter:
     """Writes the plan's closure into a new layout at ``target``.
 
@@ -76,9 +90,7 @@ class LayoutWriter:
         self.target = target
         self.plan = plan
         self.contents = contents
-        self.temp = target.with_name(
-            f".{target.name}.airlock-{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        )
+        self.temp = temporary_name(target)
         self.wanted = {b.descriptor.digest for b in plan.blobs}
         self.written: set[str] = set()
         try:
