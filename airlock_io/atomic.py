@@ -27,7 +27,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.core.errors import InputError, Reason
+from airlock_io.oserrors import write_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -198,8 +198,7 @@ def check_output(path: Path) -> None:
     try:
         resolve_target(path)
     except OSError as exc:
-        msg = f"cannot write there: {exc.strerror or exc}"
-        raise InputError(msg, where=str(path), reason=Reason.INPUT_UNREADABLE) from exc
+        raise write_error(exc, path, doing="cannot write there") from exc
 
 
 def write_output(path: Path, data: bytes) -> None:
@@ -211,5 +210,4 @@ def write_output(path: Path, data: bytes) -> None:
     try:
         write_atomically(path, data)
     except OSError as exc:
-        msg = f"cannot write: {exc.strerror or exc}"
-        raise InputError(msg, where=str(path), reason=Reason.INPUT_UNREADABLE) from exc
+        raise write_error(exc, path) from exc

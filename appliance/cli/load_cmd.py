@@ -117,13 +117,17 @@ def _same_archive(first: Judged, second_sha256: str | None) -> None:
         raise InputError(msg, where=str(first.path), reason=Reason.DIGEST_MISMATCH)
 
 
-def _finish(
-    args: argparse.Namespace, judged: Judged, report: dict[str, Any], code: int
-) -> int:
+def _write_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """``--report``, written inside the audit context (a failure is recorded too)."""
     from airlock_io.atomic import write_output  # noqa: PLC0415
 
     if args.report is not None:
         write_output(args.report, json.dumps(report, indent=2).encode() + b"\n")
+
+
+def _finish(
+    args: argparse.Namespace, judged: Judged, report: dict[str, Any], code: int
+) -> int:
     if args.output == "json":
         print(json.dumps(report, indent=2))
     judged.render()
@@ -180,6 +184,7 @@ def run_load(args: argparse.Namespace) -> int:
                 "exit_code": int(code),
             }
         ).to_json()
+        _write_report(args, report)
     _say_load(args, plan, pushed)
     return _finish(args, judged, report, code)
 
@@ -363,6 +368,7 @@ def run_extract(args: argparse.Namespace) -> int:
         report["audit"] = audit.record(
             {**judged.audit_record(), "extracted": extracted, "exit_code": int(code)}
         ).to_json()
+        _write_report(args, report)
     if args.output != "json":
         print(
             f"wrote {len(plan.images)} verified image(s) to {args.to}"

@@ -333,11 +333,9 @@ def _state_of(
 
 
 def _write_error(exc: OSError, root: Path) -> InputError:
-    return InputError(
-        f"cannot write trust state: {exc.strerror}",
-        where=str(root),
-        reason=Reason.INPUT_UNREADABLE,
-    )
+    from airlock_io.oserrors import write_error  # noqa: PLC0415 - only when writing failed
+
+    return write_error(exc, root, doing="cannot write trust state")
 
 
 def _plain_name(directory: object) -> str:

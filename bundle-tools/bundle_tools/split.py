@@ -21,6 +21,7 @@ import os
 from typing import TYPE_CHECKING, BinaryIO
 
 from airlock_io.atomic import fsync_dir, temporary_name, write_atomically
+from airlock_io.oserrors import write_error
 from appliance.core.archive.parts import Part, PartsIndex, Request, part_name
 from appliance.core.errors import InputError, Reason
 
@@ -106,16 +107,22 @@ def split(
                 parts.append(
                     Part(number=number, name=destination.name, size=size, sha256=digest)
                 )
-    except OSError as exc:
-        raise _write_error(exc, out) from exc
-    index = PartsIndex(
-        part_size=part_size,
-        parts=tuple(parts),
-        archive_size=whole.stat().st_size,
-        archive_sha256=archive_sha256,
-        ledger_digest=ledger_digest,
-    )
-    _write_index(out, index)
+        index = PartsIndex(
+            part_size=part_size,
+            parts=tuple(parts),
+            archive_size=whole.stat().st_size,
+            archive_sha256=archive_sha256,
+            ledger_digest=ledger_digest,
+        )
+        _write_index(out, index)
+    except BaseException as exc:
+        # Parts without their index are of no use: none is kept (and the
+        # space a full disk needs back is freed).
+        for part in parts:
+            out.with_name(part.name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(exc, out) from exc
+        raise
     return index
 
 
@@ -193,8 +200,7 @@ def _write_index(out: Path, index: PartsIndex) -> None:
 
 
 def _write_error(exc: OSError, out: Path) -> InputError:
-    msg = f"cannot write the parts: {exc.strerror or exc}"
-    return InputError(msg, where=str(out.parent), reason=Reason.INPUT_UNREADABLE)
+    return write_error(exc, out.parent, doing="cannot write the parts")
 
 
 def _hash_range(path: Path, offset: int, size: int) -> str:
