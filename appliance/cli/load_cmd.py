@@ -240,6 +240,7 @@ def _push(  # noqa: PLR0913 - every part of the push named
     login: tuple[str, str] | None,
     signer: Signer | None,
 ) -> dict[str, Any]:
+    from appliance.audit import attach  # noqa: PLC0415
     from appliance.held import Held  # noqa: PLC0415
     from appliance.load.push import push_archive  # noqa: PLC0415 - the registry client only for a push
 
@@ -281,11 +282,19 @@ def _push(  # noqa: PLR0913 - every part of the push named
         countersign=countersign,
     )
     # What the gap now holds, for the next `appliance inventory` (deltas).
-    Held(env.state_dir()).record_load(
-        target.host,
-        [(b.descriptor.digest, b.descriptor.size) for b in (*plan.blobs, *plan.held)],
-        [m.digest for m in plan.manifests],
-    )
+    try:
+        Held(env.state_dir()).record_load(
+            target.host,
+            [
+                (b.descriptor.digest, b.descriptor.size)
+                for b in (*plan.blobs, *plan.held)
+            ],
+            [m.digest for m in plan.manifests],
+        )
+    except BaseException as exc:
+        # The push is done: the audit line for this failure says so.
+        attach(exc, pushed={"to": args.to, "complete": True, **pushed.to_json()})
+        raise
     return {
         **pushed.to_json(),
         "countersigned": countersigned if signer is not None else None,
