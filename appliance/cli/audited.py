@@ -96,12 +96,17 @@ class Audited:
 
 def _as_failure(error: BaseException) -> tuple[ExitCode, Reason, str] | None:
     """(exit code, reason, line) of a failure the audit log records, else None."""
-    converted = environment_error(error)
-    if converted is not None:
-        error = converted
-    if isinstance(error, ApplianceError):
-        return exit_code_for(error), error.reason, error.diagnostics()
-    if isinstance(error, KeyboardInterrupt):
-        why = str(error) or "SIGINT"
-        return ExitCode.VERIFICATION_FAILED, Reason.INTERRUPTED, f"interrupted ({why})"
-    return None
+    notes = [" ".join(n.split()) for n in getattr(error, "__notes__", ())]
+    failure = environment_error(error) or error
+    if isinstance(failure, ApplianceError):
+        code, reason, line = (
+            exit_code_for(failure),
+            failure.reason,
+            failure.diagnostics(),
+        )
+    elif isinstance(failure, KeyboardInterrupt):
+        code, reason = ExitCode.VERIFICATION_FAILED, Reason.INTERRUPTED
+        line = f"interrupted ({failure!s})" if str(failure) else "interrupted (SIGINT)"
+    else:
+        return None
+    return code, reason, "; ".join([line, *notes])

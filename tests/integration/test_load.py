@@ -317,6 +317,7 @@ def test_a_load_stopped_mid_push_says_and_records_what_reached_the_registry(
     record = _audit_lines(tmp_path / "appliance-state")[-1]
     assert (record["command"], record["exit_code"]) == ("load", 1)
     assert record["reason"] == "interrupted"
+    assert record["error"] == line.removeprefix("appliance: ")
     assert record["verified"] == [f"verify/app@{exported.world.app.digest}"]
     pushed = record["pushed"]
     assert (pushed["to"], pushed["complete"]) == (proxy.address, False)
