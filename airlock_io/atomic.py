@@ -27,7 +27,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.core.errors import InputError, Reason
+from airlock_io.oserrors import write_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -92,20 +92,37 @@ def temporary_name(path: Path) -> Path:
 
 def sweep(path: Path) -> None:
     """Remove temporaries of ``path`` left by processes that no longer run."""
-    prefix = f".{path.name}{_MARK}"
+    _sweep(path.parent, f".{path.name}{_MARK}")
+
+
+def sweep_directory(directory: Path) -> None:
+    """Remove every temporary in ``directory`` left by a process that no longer runs.
+
+    For writers whose targets are not known in advance (``extract`` names a
+    new directory each run): what a killed run left, whatever it was
+    writing, is found by its name alone.
+    """
+    _sweep(directory, ".")
+
+
+def _sweep(directory: Path, prefix: str) -> None:
+    """Remove ``directory``'s temporaries named ``PREFIX...{_MARK}PID-HEX.tmp`` of dead PIDs."""
     try:
-        entries = list(path.parent.iterdir())
+        entries = list(directory.iterdir())
     except OSError:
         return
     for entry in entries:
         name = entry.name
         if not name.startswith(prefix) or not name.endswith(".tmp"):
             continue
-        pid_text = name[len(prefix) :].split("-", 1)[0]
+        _, mark, owner = name.rpartition(_MARK)
+        if not mark:
+            continue
+        pid_text = owner.split("-", 1)[0]
         if pid_text.isdigit() and not _pid_alive(int(pid_text)):
             with contextlib.suppress(OSError):
                 if entry.is_dir() and not entry.is_symlink():
-                    import shutil  # noqa: PLC0415 - rare: only a dead import's leftovers
+                    import shutil  # noqa: PLC0415 - rare: only a dead run's leftovers
 
                     shutil.rmtree(entry)
                 else:
@@ -181,8 +198,7 @@ def check_output(path: Path) -> None:
     try:
         resolve_target(path)
     except OSError as exc:
-        msg = f"cannot write there: {exc.strerror or exc}"
-        raise InputError(msg, where=str(path), reason=Reason.INPUT_UNREADABLE) from exc
+        raise write_error(exc, path, doing="cannot write there") from exc
 
 
 def write_output(path: Path, data: bytes) -> None:
@@ -194,5 +210,4 @@ def write_output(path: Path, data: bytes) -> None:
     try:
         write_atomically(path, data)
     except OSError as exc:
-        msg = f"cannot write: {exc.strerror or exc}"
-        raise InputError(msg, where=str(path), reason=Reason.INPUT_UNREADABLE) from exc
+        raise write_error(exc, path) from exc

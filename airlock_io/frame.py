@@ -14,6 +14,12 @@ like Ctrl-C does, so that its clean-up runs and nothing is left half-written.
 A PKCS#11 ``pin-value`` is redacted from every line, and every line is
 escaped for the terminal (:func:`airlock_io.terminal.untrusted`): it quotes
 names and messages from archives, registries and certificates.
+
+A command that had already done something when it was stopped says what,
+as notes on the exception (``add_note``): they end the same line. An
+interruption without notes stopped the command before anything counted
+("nothing was verified"). A full disk is exit 2, never an internal error
+(:mod:`airlock_io.oserrors`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import traceback
 from typing import TYPE_CHECKING, NoReturn
 
 from airlock_io.exit_codes import ExitCode, exit_code_for
+from airlock_io.oserrors import environment_error
 from airlock_io.terminal import LINE_LIMIT, untrusted
 from appliance.core.errors import ApplianceError, InputError, Reason, redact
 
@@ -102,18 +109,22 @@ class _Frame:
         try:
             return int(handler(args))
         except ApplianceError as exc:
-            return self.fail(exit_code_for(exc), exc.diagnostics(), exc.reason)
+            return self._error(exc)
         except KeyboardInterrupt as exc:
             why = str(exc) or "SIGINT"
+            done = _notes(exc) or "nothing was verified, nothing half-written was kept"
             return self.fail(
                 ExitCode.VERIFICATION_FAILED,
-                f"interrupted ({why}); nothing was verified, nothing half-written was kept",
+                f"interrupted ({why}); {done}",
                 Reason.INTERRUPTED,
             )
         except RecursionError as exc:  # structure too deep for any parser we use
-            error = InputError(f"input nested too deeply ({exc})")
-            return self.fail(ExitCode.USAGE_OR_INPUT, error.diagnostics(), error.reason)
+            return self._error(InputError(f"input nested too deeply ({exc})"))
         except Exception as exc:  # noqa: BLE001 - the one catch-all, by design (see module doc)
+            error = environment_error(exc)
+            if error is not None:  # a full disk: the machine, not the input
+                error.__notes__ = _notes_of(exc)
+                return self._error(error)
             if getattr(args, "verbose", 0):
                 for text in traceback.format_exc().splitlines():
                     print(
@@ -126,6 +137,22 @@ class _Frame:
                 " (nothing was verified; rerun with --verbose for details)",
                 Reason.MALFORMED_INPUT,
             )
+
+    def _error(self, exc: ApplianceError) -> ExitCode:
+        line = exc.diagnostics()
+        notes = _notes(exc)
+        return self.fail(
+            exit_code_for(exc), f"{line}; {notes}" if notes else line, exc.reason
+        )
+
+
+def _notes_of(exc: BaseException) -> list[str]:
+    return list(getattr(exc, "__notes__", ()))
+
+
+def _notes(exc: BaseException) -> str:
+    """What the command had done when it stopped, as one line (its notes)."""
+    return "; ".join(" ".join(note.split()) for note in _notes_of(exc))
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

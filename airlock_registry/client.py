@@ -39,6 +39,7 @@ import oras.provider
 import requests
 
 from airlock_io.atomic import sweep, temporary_name
+from airlock_io.oserrors import write_error
 from airlock_registry import credentials
 from appliance.core.archive import media
 from appliance.core.archive.manifest import Descriptor, check_digest, digest_of
@@ -387,9 +388,8 @@ class RegistryClient:
             temp.replace(destination)
         except OSError as exc:
             temp.unlink(missing_ok=True)
-            msg = f"cannot write to the cache: {exc.strerror or exc}"
-            raise InputError(
-                msg, where=str(destination.parent), reason=Reason.INPUT_UNREADABLE
+            raise write_error(
+                exc, destination.parent, doing="cannot write to the cache"
             ) from exc
         except BaseException:
             temp.unlink(missing_ok=True)

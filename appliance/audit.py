@@ -22,6 +22,7 @@ sequence, a truncated tail is not a whole line.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -30,7 +31,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from airlock_io.atomic import fsync_dir, locked
-from appliance.core.errors import InputError, Reason, VerificationError
+from airlock_io.oserrors import write_error
+from appliance.core.errors import InputError, Reason
 from trustroot import strict_json
 
 if TYPE_CHECKING:
@@ -64,6 +66,30 @@ class Problem:
     line: int  # 1-based
     what: str
     torn: bool = False  # an incomplete last line (a crash during an append)
+
+
+_FACTS: Final = "_airlock_audit_facts"
+
+
+def attach(error: BaseException, **facts: object) -> None:
+    """Record on ``error`` what its command had done when it stopped.
+
+    The audit line written for the failure carries these facts (what a load
+    had pushed before an interruption or a registry failure), whichever face
+    ran the command; the error's line to the operator says it in words (its
+    notes).
+    """
+    found = getattr(error, _FACTS, None)
+    if not isinstance(found, dict):
+        found = {}
+        setattr(error, _FACTS, found)
+    found.update(facts)
+
+
+def attached(error: BaseException) -> dict[str, object]:
+    """The facts :func:`attach` recorded on ``error`` (none: an empty dict)."""
+    found = getattr(error, _FACTS, None)
+    return dict(found) if isinstance(found, dict) else {}
 
 
 def line_hash(line: bytes) -> str:
@@ -162,14 +188,14 @@ class AuditLog:
         """The last line's number and hash (line 0 and 64 zeros for an empty log).
 
         Raises:
-            VerificationError: the log ends in an incomplete line.
+            InputError: the log ends in an incomplete line. The command's
+                environment is at fault, not what it was asked to judge, so
+                this is exit 2, like any state that cannot be read.
         """
         lines, complete = self._read()
         if not complete:
             msg = "the audit log ends in an incomplete line (a crash during an append?): run `appliance audit verify`"
-            raise VerificationError(
-                msg, reason=Reason.MALFORMED_INPUT, where=str(self.path)
-            )
+            raise InputError(msg, reason=Reason.MALFORMED_INPUT, where=str(self.path))
         return Head(seq=len(lines), sha256=line_hash(lines[-1]) if lines else GENESIS)
 
     def append(
@@ -178,8 +204,8 @@ class AuditLog:
         """Append one decision; return the new head.
 
         Raises:
-            VerificationError: the last line is incomplete (run ``audit verify``).
-            InputError: the log cannot be written.
+            InputError: the last line is incomplete (run ``audit verify``), or
+                the log cannot be written.
         """
         with self._locked():
             head = self.head()
@@ -207,19 +233,25 @@ class AuditLog:
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                written = os.write(fd, data)
-                if written != len(data):
-                    msg = f"wrote {written} of {len(data)} bytes (disk full?)"
-                    raise OSError(msg)
-                os.fsync(fd)
+                before = os.fstat(fd).st_size
+                try:
+                    written = os.write(fd, data)
+                    if written != len(data):  # the disk filled up mid-line
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # noqa: TRY301 - handled below, like any failed write
+                    os.fsync(fd)
+                except OSError:
+                    # Under the lock: the log goes back to its last whole
+                    # line, so a failed append leaves no torn line behind.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, before)
+                    raise
             finally:
                 os.close(fd)
             if created:
                 fsync_dir(self.path.parent)
         except OSError as exc:
-            msg = f"cannot append to the audit log: {exc.strerror or exc}"
-            raise InputError(
-                msg, where=str(self.path), reason=Reason.INPUT_UNREADABLE
+            raise write_error(
+                exc, self.path, doing="cannot append to the audit log"
             ) from exc
 
     @contextlib.contextmanager
@@ -258,9 +290,8 @@ class AuditLog:
                 handle.truncate(len(keep))
                 os.fsync(handle.fileno())
         except OSError as exc:
-            msg = f"cannot set the torn line aside: {exc.strerror or exc}"
-            raise InputError(
-                msg, where=str(self.path), reason=Reason.INPUT_UNREADABLE
+            raise write_error(
+                exc, self.path, doing="cannot set the torn line aside"
             ) from exc
         prev = line_hash(lines[-2]) if len(lines) > 1 else GENESIS
         doc = {

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
 from airlock_io.atomic import locked, write_atomically
+from airlock_io.oserrors import write_error
 from appliance.core import _json
 from appliance.core.errors import InputError, Reason
 from trustroot import strict_json
@@ -64,9 +65,8 @@ class Held:
                 secret=True,
             )
         except OSError as exc:
-            msg = f"cannot write the appliance's state: {exc.strerror or exc}"
-            raise InputError(
-                msg, where=str(self.state_dir / name), reason=Reason.INPUT_UNREADABLE
+            raise write_error(
+                exc, self.state_dir / name, doing="cannot write the appliance's state"
             ) from exc
 
     def identity(self) -> str:

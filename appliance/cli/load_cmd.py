@@ -118,13 +118,17 @@ def _same_archive(first: Judged, second_sha256: str | None) -> None:
         raise InputError(msg, where=str(first.path), reason=Reason.DIGEST_MISMATCH)
 
 
-def _finish(
-    args: argparse.Namespace, judged: Judged, report: dict[str, Any], code: int
-) -> int:
+def _write_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """``--report``, written inside the audit context (a failure is recorded too)."""
     from airlock_io.atomic import write_output  # noqa: PLC0415
 
     if args.report is not None:
         write_output(args.report, json.dumps(report, indent=2).encode() + b"\n")
+
+
+def _finish(
+    args: argparse.Namespace, judged: Judged, report: dict[str, Any], code: int
+) -> int:
     if args.output == "json":
         print(json.dumps(report, indent=2))
     judged.render()
@@ -181,6 +185,7 @@ def run_load(args: argparse.Namespace) -> int:
                 "exit_code": int(code),
             }
         ).to_json()
+        _write_report(args, report)
     _say_load(args, plan, pushed)
     return _finish(args, judged, report, code)
 
@@ -236,6 +241,7 @@ def _push(  # noqa: PLR0913 - every part of the push named
     login: tuple[str, str] | None,
     signer: Signer | None,
 ) -> dict[str, Any]:
+    from appliance.audit import attach  # noqa: PLC0415
     from appliance.held import Held  # noqa: PLC0415
     from appliance.load.push import push_archive  # noqa: PLC0415 - the registry client only for a push
 
@@ -277,11 +283,19 @@ def _push(  # noqa: PLR0913 - every part of the push named
         countersign=countersign,
     )
     # What the gap now holds, for the next `appliance inventory` (deltas).
-    Held(env.state_dir()).record_load(
-        target.host,
-        [(b.descriptor.digest, b.descriptor.size) for b in (*plan.blobs, *plan.held)],
-        [m.digest for m in plan.manifests],
-    )
+    try:
+        Held(env.state_dir()).record_load(
+            target.host,
+            [
+                (b.descriptor.digest, b.descriptor.size)
+                for b in (*plan.blobs, *plan.held)
+            ],
+            [m.digest for m in plan.manifests],
+        )
+    except BaseException as exc:
+        # The push is done: the audit line for this failure says so.
+        attach(exc, pushed={"to": args.to, "complete": True, **pushed.to_json()})
+        raise
     return {
         **pushed.to_json(),
         "countersigned": countersigned if signer is not None else None,
@@ -329,13 +343,11 @@ def run_extract(args: argparse.Namespace) -> int:
     from appliance.cli.audited import Audited  # noqa: PLC0415
     from appliance.cli.verify_cmd import judge  # noqa: PLC0415
     from appliance.core.archive.plan import Target, plan_push  # noqa: PLC0415
-    from appliance.load.extract import LayoutWriter  # noqa: PLC0415
+    from appliance.load.extract import LayoutWriter, check_target  # noqa: PLC0415
 
     if args.report is not None:
         check_output(args.report)
-    if args.to.exists() or args.to.is_symlink():
-        msg = "exists: extract writes a new directory and never merges into one"
-        raise InputError(msg, where=str(args.to), reason=Reason.USAGE)
+    check_target(args.to)
     with Audited("extract", to=str(args.to)) as audit:
         judged = judge(args)
         view = judged.view
@@ -371,6 +383,7 @@ def run_extract(args: argparse.Namespace) -> int:
         report["audit"] = audit.record(
             {**judged.audit_record(), "extracted": extracted, "exit_code": int(code)}
         ).to_json()
+        _write_report(args, report)
     if args.output != "json":
         print(
             f"wrote {len(plan.images)} verified image(s) to {args.to}"

@@ -22,6 +22,10 @@ from appliance.core.errors import InputError, Reason, TrustRootError
 if TYPE_CHECKING:
     import argparse
 
+    from appliance.trust.replay import ReplayResult
+    from appliance.trust.source import ArchiveSource, DirectorySource
+    from appliance.trust.state import TrustState
+
 _DURATION = re.compile(r"^([0-9]{1,12})([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # No metadata is worth trusting ten years past its expiry; a larger allowance
@@ -120,11 +124,9 @@ def run_import(args: argparse.Namespace) -> int:
     """Replay, commit, report."""
     from airlock_io import inputs  # noqa: PLC0415
     from appliance.cli.audited import Audited  # noqa: PLC0415
-    from appliance.trust import replay  # noqa: PLC0415 - tuf is imported only for trust commands
     from appliance.trust.memory import Memory  # noqa: PLC0415
     from appliance.trust.source import open_source  # noqa: PLC0415
     from appliance.trust.state import StateStore  # noqa: PLC0415
-    from trustroot import store  # noqa: PLC0415
 
     with Audited(
         "trust-import", source=str(args.source), trust_max_age=args.trust_max_age
@@ -137,8 +139,6 @@ def run_import(args: argparse.Namespace) -> int:
         # A clock set back would make expired metadata look fresh: refuse it first.
         memory.check_clock(now)
         source = open_source(args.source)
-        states = StateStore(env.state_dir())
-        previous = states.load()
         operator_root = (
             None
             if args.bootstrap_root is None
@@ -148,43 +148,13 @@ def run_import(args: argparse.Namespace) -> int:
                 max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES,
             )
         )
-        if previous is not None:
-            # Trust already held is never replaced by a flag: the chain always
-            # continues from the stored root, and --bootstrap-root must lie on it.
-            bootstrap, start = (
-                previous.read("root.json"),
-                f"stored root v{previous.root_version}",
+        # Read, replay and commit under the state lock: an import running at
+        # the same time commits before this one reads, or after it commits.
+        with StateStore(env.state_dir()).update() as update:
+            result, start = _replay(
+                args, source, update.previous, operator_root, now=now, max_age=max_age
             )
-        elif operator_root is not None:
-            bootstrap, start = operator_root, str(args.bootstrap_root)
-        else:
-            bootstrap, start = (
-                store.read_embedded(store.PUBLIC_GOOD, "root.json"),
-                "sealed public-good root",
-            )
-        on_chain = f"--bootstrap-root {args.bootstrap_root}"
-        if previous is not None and operator_root is not None:
-            # An older root must be one already held: refused before any replay.
-            replay.check_on_chain(
-                operator_root, previous=previous, result=None, where=on_chain
-            )
-        try:
-            result = replay.replay(
-                source, bootstrap=bootstrap, now=now, max_age=max_age, previous=previous
-            )
-        except TrustRootError as exc:
-            if previous is None or operator_root is None:
-                raise
-            raise TrustRootError(
-                f"does not chain from the stored trust (root v{previous.root_version}): {exc.diagnostics()}",
-                reason=exc.reason,
-                where=on_chain,
-            ) from exc
-        if previous is not None and operator_root is not None:
-            replay.check_on_chain(
-                operator_root, previous=previous, result=result, where=on_chain
-            )
-        state = states.commit(result, source=source.label, now=now)
+            state = update.commit(result, source=source.label, now=now)
         memory.raise_floor(
             [
                 (
@@ -226,6 +196,58 @@ def run_import(args: argparse.Namespace) -> int:
     ]
     _say(lines)
     return ExitCode.OK
+
+
+def _replay(  # noqa: PLR0913 - every input of the replay named
+    args: argparse.Namespace,
+    source: DirectorySource | ArchiveSource,
+    previous: TrustState | None,
+    operator_root: bytes | None,
+    *,
+    now: datetime,
+    max_age: timedelta,
+) -> tuple[ReplayResult, str]:
+    """Replay ``source`` from the trust held; the result and where the chain started."""
+    from appliance.trust import replay  # noqa: PLC0415 - tuf is imported only for trust commands
+    from trustroot import store  # noqa: PLC0415
+
+    if previous is not None:
+        # Trust already held is never replaced by a flag: the chain always
+        # continues from the stored root, and --bootstrap-root must lie on it.
+        bootstrap, start = (
+            previous.read("root.json"),
+            f"stored root v{previous.root_version}",
+        )
+    elif operator_root is not None:
+        bootstrap, start = operator_root, str(args.bootstrap_root)
+    else:
+        bootstrap, start = (
+            store.read_embedded(store.PUBLIC_GOOD, "root.json"),
+            "sealed public-good root",
+        )
+    on_chain = f"--bootstrap-root {args.bootstrap_root}"
+    if previous is not None and operator_root is not None:
+        # An older root must be one already held: refused before any replay.
+        replay.check_on_chain(
+            operator_root, previous=previous, result=None, where=on_chain
+        )
+    try:
+        result = replay.replay(
+            source, bootstrap=bootstrap, now=now, max_age=max_age, previous=previous
+        )
+    except TrustRootError as exc:
+        if previous is None or operator_root is None:
+            raise
+        raise TrustRootError(
+            f"does not chain from the stored trust (root v{previous.root_version}): {exc.diagnostics()}",
+            reason=exc.reason,
+            where=on_chain,
+        ) from exc
+    if previous is not None and operator_root is not None:
+        replay.check_on_chain(
+            operator_root, previous=previous, result=result, where=on_chain
+        )
+    return result, start
 
 
 def _say(lines: list[str]) -> None:

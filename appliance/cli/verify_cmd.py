@@ -585,8 +585,10 @@ def run(args: argparse.Namespace) -> int:
         report["audit"] = audit.record(
             {**judged.audit_record(), "exit_code": int(code)}
         ).to_json()
-    if args.report is not None:
-        write_output(args.report, json.dumps(report, indent=2).encode() + b"\n")
+        # Inside the audit context: a report that cannot be written is
+        # recorded too, after the decision.
+        if args.report is not None:
+            write_output(args.report, json.dumps(report, indent=2).encode() + b"\n")
     if args.output == "json":
         print(json.dumps(report, indent=2))
     judged.render()

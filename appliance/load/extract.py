@@ -4,7 +4,10 @@ Only the images that passed, with every artifact about them (the same
 closure ``load`` pushes), for skopeo, oras, umoci or ``podman load``. The
 layout is built in a temporary directory beside the target and renamed into
 place only when whole (``fsync`` of every file and directory first): the
-target never holds a half-written layout. Blobs come from a second pass over
+target never holds a half-written layout. The temporary is named as
+:mod:`airlock_io.atomic` names its own, and removed on any error or
+interruption; one left by a killed run (it can be gigabytes) is swept by the
+next extract into the same directory, once its process is gone. Blobs come from a second pass over
 the archive, each re-hashed as it is written; manifests are the bytes that
 were verified. ``index.json`` is written anew from the verified view, never
 copied from the archive's (whose annotations nothing signs): each image under
@@ -16,11 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from typing import TYPE_CHECKING, BinaryIO
 
-from airlock_io.atomic import fsync_dir
+from airlock_io.atomic import fsync_dir, sweep_directory, temporary_name
+from airlock_io.oserrors import write_error
 from appliance.core.archive import layout, media
 from appliance.core.archive.layout import Kind
 from appliance.core.archive.manifest import Descriptor
@@ -72,33 +75,69 @@ def index_entries(view: VerifiedView) -> list[Descriptor]:
 
 
 class _BlobFile:
-    """A blob written as it streams by, kept only if it hashes to its name."""
+    """A blob written as it streams by, kept only if it hashes to its name.
 
-    def __init__(self, root: Path, digest: str) -> None:
+    A write that fails (a full disk) is one line naming the layout the
+    operator asked for, raised from inside the archive reader; the reader
+    then aborts this file.
+    """
+
+    def __init__(self, root: Path, digest: str, target: Path) -> None:
         self.digest = digest
+        self.target = target
         self.final = root / layout.blob_name(digest)
         self.part = self.final.with_name(self.final.name + ".part")
-        self.handle: BinaryIO = self.part.open("wb")
+        try:
+            self.handle: BinaryIO = self.part.open("wb")
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: OSError) -> InputError:
+        return write_error(
+            exc, self.target, doing=f"cannot write the layout (blob {self.digest})"
+        )
 
     def write(self, piece: memoryview) -> None:
-        self.handle.write(piece)
+        try:
+            self.handle.write(piece)
+        except OSError as exc:
+            raise self._error(exc) from exc
 
     def finish(self, sha256: str) -> None:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
+        try:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+        except OSError as exc:
+            raise self._error(exc) from exc
         if sha256 != self.digest:  # the reader hashed exactly the bytes written
             self.part.unlink(missing_ok=True)
             msg = f"changed since it was verified: its bytes now hash to {sha256}; not written"
             raise VerificationError(
                 msg, reason=Reason.DIGEST_MISMATCH, where=f"blob {self.digest}"
             )
-        self.part.replace(self.final)
+        try:
+            self.part.replace(self.final)
+        except OSError as exc:
+            raise self._error(exc) from exc
 
     def abort(self, error: BaseException) -> None:
         del error
-        self.handle.close()
+        with contextlib.suppress(OSError):  # closing flushes: a full disk again
+            self.handle.close()
         self.part.unlink(missing_ok=True)
+
+
+def check_target(target: Path) -> None:
+    """Refuse a target that exists; sweep what killed extracts left beside it.
+
+    Raises:
+        InputError: the target exists (extract never merges into a directory).
+    """
+    if target.exists() or target.is_symlink():
+        msg = "exists: extract writes a new directory and never merges into one"
+        raise InputError(msg, where=str(target), reason=Reason.USAGE)
+    sweep_directory(target.parent)
 
 
 class LayoutWriter:
@@ -118,18 +157,13 @@ class LayoutWriter:
         self.target = target
         self.plan = plan
         self.view = view
-        self.temp = target.with_name(
-            f".{target.name}.airlock-{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        )
+        self.temp = temporary_name(target)
         self.wanted = {b.descriptor.digest for b in plan.blobs}
         self.written: set[str] = set()
         try:
             (self.temp / "blobs" / "sha256").mkdir(parents=True)
         except OSError as exc:
-            msg = f"cannot write there: {exc.strerror or exc}"
-            raise InputError(
-                msg, where=str(target), reason=Reason.INPUT_UNREADABLE
-            ) from exc
+            raise write_error(exc, target, doing="cannot write there") from exc
 
     def tap(self, digest: str, size: int) -> _BlobFile | None:
         """The file for a blob of the second pass, if it belongs in the layout."""
@@ -137,7 +171,7 @@ class LayoutWriter:
         if digest not in self.wanted or digest in self.written:
             return None
         self.written.add(digest)
-        return _BlobFile(self.temp, digest)
+        return _BlobFile(self.temp, digest, self.target)
 
     def finish(self) -> int:
         """Write manifests and ``index.json``, then rename into place; return the blob count.
@@ -166,9 +200,8 @@ class LayoutWriter:
             self.temp.rename(self.target)
             fsync_dir(self.target.parent)
         except OSError as exc:
-            msg = f"cannot write the layout: {exc.strerror or exc}"
-            raise InputError(
-                msg, where=str(self.target), reason=Reason.INPUT_UNREADABLE
+            raise write_error(
+                exc, self.target, doing="cannot write the layout"
             ) from exc
         return len(self.wanted) + len(manifests)
 

@@ -19,6 +19,13 @@ In order (:mod:`appliance.core.archive.plan` says why):
 5. referrers: where the registry has the referrers API it lists them
    itself; elsewhere each subject's ``sha256-<hex>`` fallback index is
    merged with what the registry already lists there.
+
+What the registry confirmed (a blob committed or mounted, a manifest put)
+is listed as it happens. A push stopped on the way (SIGTERM, Ctrl-C, the
+registry failing) says what had been verified and what had reached the
+registry, in its error line (a note) and in the audit line (attached facts):
+never "nothing was verified". An upload cut short is never committed by the
+registry, so nothing half-written is kept there.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from appliance.core.archive import layout, media
-from appliance.core.archive.manifest import Descriptor, ImageIndex, parse
+from appliance.core.archive.manifest import Descriptor, ImageIndex, digest_of, parse
 from appliance.core.errors import InputError, Reason, VerificationError
 
 if TYPE_CHECKING:
@@ -55,6 +62,10 @@ class Pushed:
     manifests: int = 0
     fallback_indexes: int = 0
     images: list[str] = field(default_factory=list)
+    # What the registry confirmed, in order: ``repository@digest`` of each
+    # blob committed or mounted, ``repository[:tag]@digest`` of each manifest.
+    blobs_reached: list[str] = field(default_factory=list)
+    manifests_reached: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         """For the report and the audit log."""
@@ -66,7 +77,23 @@ class Pushed:
             "blobs_mounted": self.blobs_mounted,
             "manifests": self.manifests,
             "fallback_indexes": self.fallback_indexes,
+            "reached": {
+                "blobs": list(self.blobs_reached),
+                "manifests": list(self.manifests_reached),
+            },
         }
+
+    def stopped(self, plan: Plan, registry: str) -> str:
+        """What a push stopped on the way had done, for the operator's line."""
+        verified = f"{len(plan.images)} image(s) verified, {len(plan.refused)} refused"
+        if not self.blobs_reached and not self.manifests_reached:
+            return f"{verified}; nothing had reached {registry}"
+        return (
+            f"{verified}; before it stopped, {registry} received "
+            f"{len(self.blobs_reached)} blob(s) and {len(self.manifests_reached)} "
+            "manifest(s) (the audit log lists them; nothing half-written is kept); "
+            "a re-run resumes"
+        )
 
 
 class _Upload:
@@ -76,6 +103,7 @@ class _Upload:
         self, client: RegistryClient, repository: str, descriptor: Descriptor
     ) -> None:
         self.descriptor = descriptor
+        self.repository = repository
         self.queue: queue.Queue[object] = queue.Queue(maxsize=_DEPTH)
         self.error: BaseException | None = None
         self.thread = threading.Thread(
@@ -156,6 +184,8 @@ class Pusher:
         client: the registry (already confined to the operator's host).
         plan: what to push.
         on_bytes: told of every chunk sent (progress).
+        result: where to count what was done (the caller's, to read after a
+            failure); a fresh one if not given.
     """
 
     def __init__(
@@ -163,11 +193,13 @@ class Pusher:
         client: RegistryClient,
         plan: Plan,
         on_bytes: Callable[[int], None] | None = None,
+        *,
+        result: Pushed | None = None,
     ) -> None:
         self.client = client
         self.plan = plan
         self.on_bytes = on_bytes
-        self.result = Pushed()
+        self.result = Pushed() if result is None else result
         self._stream: dict[str, str] = {}  # digest -> the repository to stream it into
         self._mount: list[tuple[str, str, str]] = []  # (repository, digest, from)
         self._streamed: set[str] = set()
@@ -283,6 +315,7 @@ class Pusher:
                     reason=Reason.INPUT_UNREADABLE,
                 )
             self.result.blobs_mounted += 1
+            self.result.blobs_reached.append(f"{repository}@{digest}")
 
     def manifests(self) -> None:
         """Put every manifest, exactly as verified, in order."""
@@ -291,6 +324,11 @@ class Pusher:
                 item.repository, item.reference, item.data, item.media_type
             )
             self.result.manifests += 1
+            self.result.manifests_reached.append(
+                f"{item.repository}@{item.digest}"
+                if item.reference == item.digest
+                else f"{item.repository}:{item.reference}@{item.digest}"
+            )
         self.result.images = [
             f"{i.repository}{':' + i.tag if i.tag else '@' + i.digest}"
             for i in self.plan.images
@@ -299,10 +337,13 @@ class Pusher:
     def referrers(self) -> None:
         """List referrers under the fallback tag where the registry has no referrers API."""
         for item in self.plan.referrers:
-            if list_referrers(
+            index = list_referrers(
                 self.client, item.repository, item.subject, item.referrers
-            ):
+            )
+            if index is not None:
                 self.result.fallback_indexes += 1
+                tag = "sha256-" + item.subject.removeprefix("sha256:")
+                self.result.manifests_reached.append(f"{item.repository}:{tag}@{index}")
 
 
 def list_referrers(
@@ -310,8 +351,8 @@ def list_referrers(
     repository: str,
     subject: str,
     referrers: Sequence[Descriptor],
-) -> bool:
-    """Make ``referrers`` of ``subject`` findable; True if a fallback index was written.
+) -> str | None:
+    """Make ``referrers`` of ``subject`` findable; the fallback index's digest if one was written.
 
     With the referrers API the registry lists them itself. Without it, the
     ``sha256-<hex>`` tag's index (distribution-spec "referrers tag schema")
@@ -321,7 +362,7 @@ def list_referrers(
         InputError: the tag holds something that is not an index; the registry failed.
     """
     if client.referrers(repository, subject) is not None:
-        return False
+        return None
     tag = "sha256-" + subject.removeprefix("sha256:")
     existing = client.manifest(repository, tag)
     listed: list[Descriptor] = []
@@ -340,7 +381,7 @@ def list_referrers(
     known = {d.digest for d in listed}
     added = [d for d in referrers if d.digest not in known]
     if not added:
-        return False
+        return None
     body = layout.canonical(
         {
             "schemaVersion": 2,
@@ -349,7 +390,7 @@ def list_referrers(
         }
     )
     client.push_manifest(repository, tag, body, media.OCI_INDEX)
-    return True
+    return digest_of(body)
 
 
 class _Counted:
@@ -370,6 +411,10 @@ class _Counted:
 
     def finish(self, sha256: str) -> None:
         self.upload.finish(sha256)
+        # Committed: the registry checked the digest and answered 201.
+        self.result.blobs_reached.append(
+            f"{self.upload.repository}@{self.upload.descriptor.digest}"
+        )
 
     def abort(self, error: BaseException) -> None:
         self.upload.abort(error)
@@ -408,22 +453,61 @@ def push_archive(  # noqa: PLR0913 - every input named
     Raises:
         InputError: the registry failed or refused (a re-run resumes).
         VerificationError: the archive changed since it was verified.
+        KeyboardInterrupt: SIGINT or SIGTERM.
+
+        Whatever stops it carries what had reached the registry: a note for
+        the operator's line, and facts for the audit line.
     """
-    from airlock_io.archive import read_archive  # noqa: PLC0415
     from appliance.load.connect import registry  # noqa: PLC0415
 
-    with registry(target, plain_http=plain_http, login=login) as client:
-        pusher = Pusher(client, plan)
-        pusher.survey()
-        pusher.on_bytes, context = progress(pusher.to_send)
-        with context:
-            second = read_archive(path, tap=pusher.tap)
-        if verified_sha256 is not None and second.sha256 != verified_sha256:
-            msg = "the archive changed between verification and push; nothing more was pushed"
-            raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where=str(path))
-        pusher.finish_blobs()
-        pusher.manifests()
-        pusher.referrers()
-        if countersign is not None:
-            countersign(client, pusher.result)
-    return pusher.result
+    result = Pushed()
+    try:
+        with registry(target, plain_http=plain_http, login=login) as client:
+            pusher = Pusher(client, plan, result=result)
+            _push(pusher, path, verified_sha256=verified_sha256, progress=progress)
+            if countersign is not None:
+                countersign(client, result)
+    except BaseException as exc:
+        stopped(exc, plan, target, result)
+        raise
+    return result
+
+
+def _push(
+    pusher: Pusher,
+    path: Path,
+    *,
+    verified_sha256: str | None,
+    progress: Callable[
+        [int],
+        tuple[Callable[[int], None] | None, contextlib.AbstractContextManager[object]],
+    ],
+) -> None:
+    """Steps 1 to 5 of the module doc."""
+    from airlock_io.archive import read_archive  # noqa: PLC0415
+
+    pusher.survey()
+    pusher.on_bytes, context = progress(pusher.to_send)
+    with context:
+        second = read_archive(path, tap=pusher.tap)
+    if verified_sha256 is not None and second.sha256 != verified_sha256:
+        msg = (
+            "the archive changed between verification and push; nothing more was pushed"
+        )
+        raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where=str(path))
+    pusher.finish_blobs()
+    pusher.manifests()
+    pusher.referrers()
+
+
+def stopped(error: BaseException, plan: Plan, target: Target, pushed: Pushed) -> None:
+    """Mark ``error`` with what the push had done (its line's note, its audit facts)."""
+    from appliance.audit import attach  # noqa: PLC0415
+
+    to = f"{target.host}/{target.prefix}" if target.prefix else target.host
+    error.add_note(pushed.stopped(plan, to))
+    attach(
+        error,
+        verified=[f"{i.repository}@{i.digest}" for i in plan.images],
+        pushed={"to": to, "complete": False, **pushed.to_json()},
+    )

@@ -142,33 +142,34 @@ def _import(
     from appliance.trust.state import StateStore  # noqa: PLC0415
     from trustroot import store  # noqa: PLC0415
 
-    states = StateStore(state_dir)
-    previous = states.load()
-    bootstrap = (
-        previous.read("root.json")
-        if previous is not None
-        else store.read_embedded(store.PUBLIC_GOOD, "root.json")
-    )
-    try:
-        result = replay.replay(
-            fetcher(files),
-            bootstrap=bootstrap,
-            now=now,
-            max_age=max_age,
-            previous=previous,
+    # Read, replay and commit under the state lock (see StateStore.update).
+    with StateStore(state_dir).update() as update:
+        previous = update.previous
+        bootstrap = (
+            previous.read("root.json")
+            if previous is not None
+            else store.read_embedded(store.PUBLIC_GOOD, "root.json")
         )
-    except TrustRootError as exc:
-        if exc.reason is Reason.ROLLBACK and previous is not None:
-            return (
-                f"older than the trust held (root v{previous.root_version}); the trust held is used",
-                (),
+        try:
+            result = replay.replay(
+                fetcher(files),
+                bootstrap=bootstrap,
+                now=now,
+                max_age=max_age,
+                previous=previous,
             )
-        raise TrustRootError(
-            f"the archive's trust capsule does not replay: {exc.message}",
-            reason=exc.reason,
-            where=exc.where,
-        ) from exc
-    state = states.commit(result, source="transfer archive", now=now)
+        except TrustRootError as exc:
+            if exc.reason is Reason.ROLLBACK and previous is not None:
+                return (
+                    f"older than the trust held (root v{previous.root_version}); the trust held is used",
+                    (),
+                )
+            raise TrustRootError(
+                f"the archive's trust capsule does not replay: {exc.message}",
+                reason=exc.reason,
+                where=exc.where,
+            ) from exc
+        state = update.commit(result, source="transfer archive", now=now)
     Memory(state_dir).raise_floor(
         [(now, f"the appliance clock when it committed TUF root v{state.root_version}")]
     )

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
 from airlock_io.atomic import locked
+from airlock_io.oserrors import write_error
 from appliance.core.errors import InputError, Reason, SplitViewError, TrustRootError
 from appliance.core.trust import LogMemory, SplitView
 from trustroot import strict_json
@@ -109,8 +110,9 @@ def _write(path: Path, doc: dict[str, Any]) -> None:
     try:
         write_atomically(path, json.dumps(doc, indent=1, sort_keys=True).encode())
     except OSError as exc:
-        msg = f"cannot write the appliance's memory: {exc.strerror or exc}"
-        raise InputError(msg, where=str(path), reason=Reason.INPUT_UNREADABLE) from exc
+        raise write_error(
+            exc, path, doing="cannot write the appliance's memory"
+        ) from exc
 
 
 class Memory:

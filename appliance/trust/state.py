@@ -12,10 +12,17 @@ An import writes a fresh directory (every file fsynced), then replaces
 directory). A crash at any point leaves either the old state or the new one,
 never a mix. ``state.json`` records each file's SHA-256; loading re-checks the
 trusted root against it, so a damaged state is refused, not half-used.
+
+An import reads the state, replays from it and commits inside one
+:meth:`StateStore.update`, under the state lock: two imports at once run one
+after the other, the second replaying from what the first committed (so it
+commits on top of it, or is refused as a rollback), never both from the
+same old state with the later commit winning.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,6 +36,7 @@ from appliance.core.errors import InputError, Reason, TrustRootError
 from trustroot import strict_json
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from appliance.trust.replay import ReplayResult
@@ -174,12 +182,63 @@ class StateStore:
                 where=str(self.state_file),
             ) from exc
 
+    @contextlib.contextmanager
+    def update(self) -> Iterator[Update]:
+        """Hold the state lock from reading the state to committing the next one.
+
+        Leftovers of interrupted or killed imports (pending directories,
+        temporaries) are removed first, under the lock, so that no later run
+        trips over them.
+
+        Raises:
+            TrustRootError: the state is damaged (before anything is written).
+            InputError: the state directory cannot be written or locked.
+        """
+        from airlock_io.atomic import locked, sweep  # noqa: PLC0415
+
+        with contextlib.ExitStack() as held:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                held.enter_context(locked(self.root / ".lock"))
+            except OSError as exc:
+                raise _write_error(exc, self.root) from exc
+            sweep(self.root / "import")
+            sweep(self.state_file)
+            # A damaged state refuses the import before anything is written.
+            yield Update(self, previous=self.load())
+
+    def commit(self, result: ReplayResult, *, source: str, now: datetime) -> TrustState:
+        """Commit ``result`` whatever the state holds now (see :meth:`update`).
+
+        For a replay that did not start from the stored state; an import
+        that did uses :meth:`update`, so that the state cannot change between
+        its read and this commit.
+
+        Raises:
+            TrustRootError: the state is damaged.
+            InputError: the state directory cannot be written.
+        """
+        with self.update() as update:
+            return update.commit(result, source=source, now=now)
+
+
+class Update:
+    """One import's hold on the state: what it read, and its one commit.
+
+    Args:
+        store: the state store, whose lock the caller holds.
+        previous: the committed state when the lock was taken.
+    """
+
+    def __init__(self, store: StateStore, *, previous: TrustState | None) -> None:
+        self.store = store
+        self.previous = previous
+
     def commit(self, result: ReplayResult, *, source: str, now: datetime) -> TrustState:
         """Persist a verified replay; return the new state.
 
-        Leftovers of interrupted or killed imports (pending directories,
-        superseded version directories, temporaries) are removed here, under
-        a lock, so that no later run trips over them.
+        Superseded imports, and version directories orphaned by a run killed
+        between its rename and its commit, are removed once it is committed.
 
         Raises:
             InputError: the state directory cannot be written.
@@ -190,12 +249,11 @@ class StateStore:
 
         from airlock_io.atomic import (  # noqa: PLC0415
             fsync_dir,
-            locked,
-            sweep,
             temporary_name,
             write_atomically,
         )
 
+        root = self.store.root
         files: dict[str, bytes] = {
             "root.json": result.root,
             "timestamp.json": result.timestamp,
@@ -208,72 +266,76 @@ class StateStore:
             **result.target_files,
         }
         name = f"{result.roles['timestamp'].version}-{secrets.token_hex(6)}"
-        # First: a damaged state refuses the import before anything is written.
-        self.load()
         # Removed on any failure or interruption before state.json names it.
         pending: Path | None = None
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            with locked(self.root / ".lock"):
-                sweep(self.root / "import")
-                sweep(self.state_file)
-                pending = temporary_name(self.root / "import")
-                pending.mkdir()
-                for relative, data in files.items():
-                    _write_synced(pending / relative, data)
-                final = self.root / name
-                pending.rename(final)
-                pending = final
-                fsync_dir(self.root)
-                state = TrustState(
-                    directory=final,
-                    root_version=result.roles["root"].version,
-                    roles={
-                        k: RoleState(version=v.version, expires=v.expires)
-                        for k, v in result.roles.items()
-                    },
-                    snapshot_meta_version=result.snapshot_meta_version,
-                    targets_meta_version=result.targets_meta_version,
-                    online_keyids=dict(result.online_keyids),
-                    trusted_root_sha256=result.trusted_root_sha256,
-                    files={k: hashlib.sha256(v).hexdigest() for k, v in files.items()},
-                    imported_at=now,
-                    source=source,
-                    allowances=[
-                        {
-                            "role": a.role,
-                            "expired_at": _iso(a.expired_at),
-                            "overdue_seconds": str(
-                                int(a.overdue / timedelta(seconds=1))
-                            ),
-                        }
-                        for a in result.allowances
-                    ],
-                )
-                write_atomically(
-                    self.state_file, json.dumps(state.to_json(), indent=2).encode()
-                )
-                pending = None  # committed
-                # Superseded imports, and version directories orphaned by a
-                # run killed between its rename and its commit.
-                for entry in self.root.iterdir():
-                    if (
-                        entry != final
-                        and entry.is_dir()
-                        and not entry.is_symlink()
-                        and not entry.name.startswith(".")
-                    ):
-                        shutil.rmtree(entry, ignore_errors=True)
+            pending = temporary_name(root / "import")
+            pending.mkdir()
+            for relative, data in files.items():
+                _write_synced(pending / relative, data)
+            final = root / name
+            pending.rename(final)
+            pending = final
+            fsync_dir(root)
+            state = _state_of(result, files, directory=final, source=source, now=now)
+            write_atomically(
+                self.store.state_file, json.dumps(state.to_json(), indent=2).encode()
+            )
+            pending = None  # committed
+            for entry in root.iterdir():
+                if (
+                    entry != final
+                    and entry.is_dir()
+                    and not entry.is_symlink()
+                    and not entry.name.startswith(".")
+                ):
+                    shutil.rmtree(entry, ignore_errors=True)
         except OSError as exc:
-            raise InputError(
-                f"cannot write trust state: {exc.strerror}",
-                where=str(self.root),
-                reason=Reason.INPUT_UNREADABLE,
-            ) from exc
+            raise _write_error(exc, root) from exc
         finally:
             if pending is not None:
                 shutil.rmtree(pending, ignore_errors=True)
+        self.previous = state
         return state
+
+
+def _state_of(
+    result: ReplayResult,
+    files: dict[str, bytes],
+    *,
+    directory: Path,
+    source: str,
+    now: datetime,
+) -> TrustState:
+    return TrustState(
+        directory=directory,
+        root_version=result.roles["root"].version,
+        roles={
+            k: RoleState(version=v.version, expires=v.expires)
+            for k, v in result.roles.items()
+        },
+        snapshot_meta_version=result.snapshot_meta_version,
+        targets_meta_version=result.targets_meta_version,
+        online_keyids=dict(result.online_keyids),
+        trusted_root_sha256=result.trusted_root_sha256,
+        files={k: hashlib.sha256(v).hexdigest() for k, v in files.items()},
+        imported_at=now,
+        source=source,
+        allowances=[
+            {
+                "role": a.role,
+                "expired_at": _iso(a.expired_at),
+                "overdue_seconds": str(int(a.overdue / timedelta(seconds=1))),
+            }
+            for a in result.allowances
+        ],
+    )
+
+
+def _write_error(exc: OSError, root: Path) -> InputError:
+    from airlock_io.oserrors import write_error  # noqa: PLC0415 - only when writing failed
+
+    return write_error(exc, root, doing="cannot write trust state")
 
 
 def _plain_name(directory: object) -> str:

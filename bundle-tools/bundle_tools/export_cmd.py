@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     import contextlib
 
     from appliance.core.archive.inventory import Delta, Inventory
-    from appliance.core.archive.parts import PartsIndex
     from appliance.core.archive.reference import Reference
     from bundle_tools import export
 
@@ -316,21 +315,23 @@ def _export_parts(
     try:
         with context:
             summary = export.export(dataclasses.replace(request, out=whole), reporter)
-        if wanted is not None and (summary.sha256, summary.ledger_digest) != (
-            wanted.archive_sha256,
-            wanted.ledger_digest,
-        ):
-            split.check_resend(wanted, _index_of(summary, part_size))
-        index = split.split(
-            whole,
-            args.out,
-            part_size=part_size,
-            archive_sha256=summary.sha256,
-            ledger_digest=summary.ledger_digest,
-            only=None if wanted is None else {p.number for p in wanted.parts},
+        index = (
+            split.split(
+                whole,
+                args.out,
+                part_size=part_size,
+                archive_sha256=summary.sha256,
+                ledger_digest=summary.ledger_digest,
+            )
+            if wanted is None
+            else split.resend(
+                whole,
+                args.out,
+                wanted,
+                archive_sha256=summary.sha256,
+                ledger_digest=summary.ledger_digest,
+            )
         )
-        if wanted is not None:
-            split.check_resend(wanted, index)
     finally:
         whole.unlink(missing_ok=True)
     written = [
@@ -345,18 +346,6 @@ def _export_parts(
         "resent": wanted is not None,
     }
     return _show(args, doc, summary)
-
-
-def _index_of(summary: export.Summary, part_size: int) -> PartsIndex:
-    from appliance.core.archive.parts import PartsIndex  # noqa: PLC0415
-
-    return PartsIndex(
-        part_size=part_size,
-        parts=(),
-        archive_size=summary.size,
-        archive_sha256=summary.sha256,
-        ledger_digest=summary.ledger_digest,
-    )
 
 
 def _show(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 import zstandard
 
 from airlock_io.atomic import fsync_dir, resolve_target, sweep, temporary_name
+from airlock_io.oserrors import write_error
 from appliance.core.archive import layout
 from appliance.core.errors import InputError, Reason
 
@@ -187,8 +188,7 @@ def write_archive(  # noqa: PLR0913 - the layout's parts, named
         fsync_dir(target.parent)
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        msg = f"cannot write the archive: {exc.strerror or exc}"
-        raise InputError(msg, where=str(out), reason=Reason.INPUT_UNREADABLE) from exc
+        raise write_error(exc, out, doing="cannot write the archive") from exc
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -25,6 +25,7 @@ from tuf.api import exceptions as tuf_errors
 from tuf.ngclient import Updater, Urllib3Fetcher
 
 from airlock_io.atomic import fsync_dir, sweep, temporary_name
+from airlock_io.oserrors import write_error
 from appliance.core.errors import InputError, Reason, TrustRootError
 
 PUBLIC_GOOD_URL = "https://tuf-repo-cdn.sigstore.dev"
@@ -122,11 +123,7 @@ def _write_capsule(out: Path, files: dict[str, bytes]) -> None:
         fsync_dir(out.parent)
         done = True
     except OSError as exc:
-        raise InputError(
-            f"cannot write the capsule: {exc.strerror}",
-            where=str(out),
-            reason=Reason.INPUT_UNREADABLE,
-        ) from exc
+        raise write_error(exc, out, doing="cannot write the capsule") from exc
     finally:  # an error or an interruption (Ctrl-C, SIGTERM) keeps nothing
         if not done:
             shutil.rmtree(staging, ignore_errors=True)

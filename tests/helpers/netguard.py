@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _installed = False
 _loopback_permits = 0
+_watchers: list[list[str]] = []
 
 _ADDRESS_EVENTS = frozenset({"socket.connect", "socket.bind", "socket.sendto"})
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -77,6 +78,8 @@ def decide(
 def _hook(event: str, args: tuple[object, ...]) -> None:
     if not event.startswith("socket."):
         return
+    for seen in _watchers:
+        seen.append(event)
     why = decide(event, args, loopback_allowed=_loopback_permits > 0)
     if why is not None:
         hint = (
@@ -106,6 +109,19 @@ def loopback() -> Iterator[None]:
     finally:
         with _lock:
             _loopback_permits -= 1
+
+
+@contextlib.contextmanager
+def attempts() -> Iterator[list[str]]:
+    """Every socket event (creation, lookup, connect...) while the context lasts, refused or not."""
+    seen: list[str] = []
+    with _lock:
+        _watchers.append(seen)
+    try:
+        yield seen
+    finally:
+        with _lock:
+            _watchers.remove(seen)
 
 
 def free_port() -> int:

@@ -2,8 +2,10 @@
 
 Tests use it to make a registry "go down" in the middle of a transfer: once
 ``cut_after`` bytes have gone towards the server, every connection is closed
-and new ones are refused, until :meth:`Proxy.heal`. Nothing is faked about the
-server behind it: the bytes that pass are the client's, unchanged.
+and new ones are refused, until :meth:`Proxy.heal`. With ``rate`` it is a slow
+link instead (bytes per second towards the server), so that a test can stop
+a client in the middle of a push. Nothing is faked about the server behind
+it: the bytes that pass are the client's, unchanged.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 
@@ -20,6 +23,7 @@ class Proxy:
 
     backend: tuple[str, int]
     cut_after: int | None = None  # bytes client -> server before everything is cut
+    rate: int | None = None  # bytes per second client -> server (a slow link)
     sent: int = 0
     port: int = 0
     _server: socket.socket | None = None
@@ -43,9 +47,9 @@ class Proxy:
         return f"127.0.0.1:{self.port}"
 
     def heal(self) -> None:
-        """Forward again, without a limit."""
+        """Forward again, without a limit, at full speed."""
         with self._lock:
-            self._down, self.cut_after = False, None
+            self._down, self.cut_after, self.rate = False, None, None
 
     def stop(self) -> None:
         """Close everything."""
@@ -104,6 +108,9 @@ class Proxy:
                         self._cut()
                         return
                 sink.sendall(data)
+                rate = self.rate
+                if outbound and rate:
+                    time.sleep(len(data) / rate)
         except OSError:
             pass
         finally:

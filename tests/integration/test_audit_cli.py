@@ -97,6 +97,37 @@ def test_a_bad_anchor_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
     assert "64 hex digits" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_a_torn_audit_line_is_an_input_error_until_audit_verify(
+    exported: Exported,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    output: str,
+) -> None:
+    """A crash tore the last line: verify stops before judging, exit 2, one line naming the cure."""
+    argv = ["verify", str(exported.archive), "--trusted-root", str(exported.root),
+            *KEYLESS, "--image", exported.ref("app"), "-o", output]  # fmt: skip
+    assert appliance(argv) == 0
+    path = _state(tmp_path) / "audit.jsonl"
+    torn = path.read_bytes() + b'{"v":1,"seq":2,"prev":"ab'
+    path.write_bytes(torn)
+    capsys.readouterr()
+    assert appliance(argv) == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert str(path) in line
+    assert "run `appliance audit verify`" in line
+    if output == "json":
+        assert json.loads(captured.out)["exit_code"] == 2
+        assert json.loads(captured.out)["reason"] == "malformed-input"
+    else:
+        assert captured.out == ""
+    assert path.read_bytes() == torn  # nothing appended on a torn line
+    assert appliance(["audit", "verify"]) == 1  # reported and set aside
+    assert appliance(argv) == 0
+    assert appliance(["audit", "verify"]) == 0
+
+
 @pytest.mark.slow
 def test_sigkill_during_appends_never_breaks_the_chain(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

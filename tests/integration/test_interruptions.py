@@ -9,6 +9,7 @@ write it is doing (while a temporary file or pending directory exists).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from appliance.cli.main import main
+from tests.helpers.exported import KEYLESS, Exported
 from tests.helpers.vectors import ROOT_SIGNING, serve_root_signing
 
 if TYPE_CHECKING:
@@ -163,3 +165,53 @@ def test_sigkill_mid_sign_blob_then_the_next_write_sweeps(tmp_path: Path) -> Non
 
     write_atomically(tmp_path / "b.json", b"{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json"]
+
+
+# Kills the process itself (SIGKILL: no clean-up runs) once two blobs of the
+# layout are written, so that its temporary directory holds real content.
+_KILLED_EXTRACT = """
+import os, signal, sys
+from appliance import _seal
+_seal.install()
+from appliance.load import extract
+real = extract._BlobFile.finish
+done = []
+def finish(self, sha256):
+    real(self, sha256)
+    done.append(sha256)
+    if len(done) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+extract._BlobFile.finish = finish
+from appliance.cli.main import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("next_name", ["verified", "another"])
+def test_what_a_killed_extract_left_is_swept_by_the_next(
+    exported: Exported,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    next_name: str,
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["--trusted-root", str(exported.root), *KEYLESS, "--image", exported.ref("app")]  # fmt: skip
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_EXTRACT, "extract", str(exported.archive),
+         "--to", str(out / "verified"), *argv],
+        capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (left,) = out.iterdir()
+    assert left.name.startswith(".verified.airlock-")
+    assert len(list((left / "blobs" / "sha256").iterdir())) == 2
+    # A live writer's temporary (this process's) is never taken.
+    live = out / f".report.json.airlock-{os.getpid()}-0000.tmp"
+    live.write_bytes(b"being written")
+    capsys.readouterr()
+    code = main(["extract", str(exported.archive), "--to", str(out / next_name), *argv])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == sorted([live.name, next_name])
+    assert (out / next_name / "index.json").is_file()

@@ -13,9 +13,12 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -202,7 +205,7 @@ def test_dry_run_prints_the_plan_and_opens_no_socket(
 
 
 def test_the_registry_going_down_mid_load_is_one_line_and_a_rerun_completes(
-    exported: Exported, gap: Registry, load: Callable[..., Outcome]
+    exported: Exported, gap: Registry, load: Callable[..., Outcome], tmp_path: Path
 ) -> None:
     proxy = Proxy(backend=(gap.host, gap.port), cut_after=1_500_000).start()
     try:
@@ -213,7 +216,12 @@ def test_the_registry_going_down_mid_load_is_one_line_and_a_rerun_completes(
         assert len(out.err.strip().splitlines()) == 1
         assert out.report["reason"] == "input-unreadable"
         assert "Traceback" not in out.err
+        assert "2 image(s) verified, 0 refused;" in out.err
         assert _digest(gap, "verify/app", "v1") is None  # no manifest before its blobs
+        record = _audit_lines(tmp_path / "appliance-state")[-1]
+        assert (record["exit_code"], record["reason"]) == (2, "input-unreadable")
+        listed = record["pushed"]["reached"]["blobs"]
+        assert all(_has_blob(gap, *b.split("@")) for b in listed)
         proxy.heal()
         again = load(
             exported.archive, *_load_args(exported, proxy.address, "app", "multi")
@@ -224,6 +232,115 @@ def test_the_registry_going_down_mid_load_is_one_line_and_a_rerun_completes(
         proxy.stop()
     assert _digest(gap, "verify/app", "v1") == exported.world.app.digest
     assert _digest(gap, "verify/multi", "v2") == exported.world.multi.digest
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "{gap}/mirror:v1",  # a tag
+        "{gap}/mirror@sha256:" + "0" * 64,  # a digest
+        "{gap}/Mirror",  # uppercase
+        "{gap}/mirror/../etc",  # ..
+        "{gap}//mirror",  # empty components
+        "{gap}/mirror/",
+        "{gap}/",
+        "{gap}/-mirror",  # a separator first
+        "{gap}/mirror_",  # ... or last
+        "{gap}/mir ror",
+        "{gap}/" + "a" * 260,  # over distribution's 255
+        "127.0.0.1:99999/mirror",  # no such port
+        "mirror/app",  # no registry host
+    ],
+)
+def test_a_bad_target_is_refused_before_any_socket_or_hsm(
+    exported: Exported, gap: Registry, load: Callable[..., Outcome], to: str
+) -> None:
+    to = to.format(gap=gap.address)
+    with netguard.attempts() as sockets:
+        out = load(
+            exported.archive,
+            *_load_args(exported, to, "app"),
+            "--countersign-key",
+            "pkcs11:token=none;object=none",
+            "--module-path",
+            "/nonexistent/libsofthsm2.so",
+        )
+    assert out.code == 2, out.err
+    (line,) = out.err.strip().splitlines()
+    assert "--to " in line
+    assert "expected HOST[:PORT][/PREFIX]" in line
+    assert out.report["reason"] == "usage"
+    assert sockets == []
+    status, _, body = gap.request("GET", "/v2/_catalog")
+    assert (status, json.loads(body)) == (200, {"repositories": []})
+
+
+def _stored_blobs(registry: Registry) -> set[str]:
+    """Every blob the registry has committed (its storage, read directly)."""
+    root = registry.workdir / "storage" / "docker" / "registry" / "v2" / "blobs"
+    return {
+        f"sha256:{d.name}" for d in root.glob("sha256/*/*") if (d / "data").is_file()
+    }
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_load_stopped_mid_push_says_and_records_what_reached_the_registry(
+    exported: Exported,
+    gap: Registry,
+    tmp_path: Path,
+    load: Callable[..., Outcome],
+    sig: str,
+) -> None:
+    """Through a slow link, the signal comes once blobs are in: the line and the audit name them."""
+    proxy = Proxy(backend=(gap.host, gap.port), rate=1024 * 1024).start()
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "appliance", "load", str(exported.archive),
+             *_load_args(exported, proxy.address, "app", "rogue"), "-o", "json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "no-docker-config")},
+        )  # fmt: skip
+        # Blobs go one at a time: once a second one is committed, the
+        # first was confirmed to the client.
+        deadline = time.monotonic() + 60
+        while len(_stored_blobs(gap)) < 2 and child.poll() is None:
+            assert time.monotonic() < deadline, "no blob reached the registry"
+            time.sleep(0.05)
+        child.send_signal(getattr(signal, sig))
+        out, err = child.communicate(timeout=60)
+    finally:
+        proxy.stop()
+    assert child.returncode == 1, err
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert (
+        f"interrupted ({sig}); 1 image(s) verified, 1 refused; before it stopped"
+        in line
+    )
+    assert "nothing was verified" not in line
+    assert json.loads(out)["reason"] == "interrupted"
+    record = _audit_lines(tmp_path / "appliance-state")[-1]
+    assert (record["command"], record["exit_code"]) == ("load", 1)
+    assert record["reason"] == "interrupted"
+    assert record["error"] == line.removeprefix("appliance: ")
+    assert record["verified"] == [f"verify/app@{exported.world.app.digest}"]
+    pushed = record["pushed"]
+    assert (pushed["to"], pushed["complete"]) == (proxy.address, False)
+    listed = pushed["reached"]["blobs"]
+    assert listed
+    assert f"received {len(listed)} blob(s)" in line
+    for item in listed:
+        repository, _, digest = item.partition("@")
+        assert _has_blob(gap, repository, digest), item
+    # At most the blob whose commit the signal overtook is held but not listed.
+    assert len(_stored_blobs(gap) - {i.partition("@")[2] for i in listed}) <= 1
+    assert pushed["reached"]["manifests"] == []
+    assert _digest(gap, "verify/app", "v1") is None
+    assert appliance(["audit", "verify"]) == 0
+    # A re-run resumes: what reached the registry is not sent again.
+    again = load(exported.archive, *_load_args(exported, gap.address, "app"))
+    assert again.code == 0, again.err
+    assert again.report["load"]["pushed"]["blobs_already_held"] >= len(listed)
 
 
 def test_credentials_come_from_stdin_never_a_flag(

@@ -161,11 +161,49 @@ def test_a_damaged_part_is_named_and_resent_byte_identical(
     assert code == 0, err
 
 
-def test_a_resend_from_other_inputs_is_refused(
+def _files(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (hidden ones too) and its SHA-256."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _edit(request: Path, how: str) -> None:
+    """An edited re-request list for the right archive: some part of it cannot be regenerated."""
+    doc = json.loads(request.read_text())
+    asked = doc["resend"][0]
+    if how == "a part of another hash":
+        asked["sha256"] = "sha256:" + "0" * 64
+    elif how == "a part of another size":
+        asked["size"] -= 1
+    elif how == "a part past the last":
+        doc["resend"].append(
+            {**asked, "number": 4, "name": "transfer.part-0004.tar.zst"}
+        )
+    else:  # another part size: every part cut elsewhere
+        doc["partSize"] -= 1
+    request.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "other inputs",
+        "a part of another hash",
+        "a part of another size",
+        "a part past the last",
+        "another part size",
+        "another out name",
+    ],
+)
+def test_a_refused_resend_writes_nothing(
     parted: tuple[Path, int],
     exported: Exported,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    how: str,
 ) -> None:
     source, _ = parted
     folder = tmp_path / "media"
@@ -173,18 +211,31 @@ def test_a_resend_from_other_inputs_is_refused(
     (folder / "transfer.part-0002.tar.zst").unlink()
     request = tmp_path / "request.json"
     _verify(folder, capsys, exported, "--request-out", str(request))
+    if how not in {"other inputs", "another out name"}:
+        _edit(request, how)
+    before = _files(folder)
+    out = folder / (
+        "other.tar.zst" if how == "another out name" else "transfer.tar.zst"
+    )
+    capsys.readouterr()
     with netguard.loopback(), pytest.MonkeyPatch.context() as patch:
+        # Another export time is other bytes: other inputs.
         patch.setenv(
-            "SOURCE_DATE_EPOCH", "1790000001"
-        )  # another export time: other bytes
+            "SOURCE_DATE_EPOCH", "1790000001" if how == "other inputs" else EPOCH
+        )
         code = bundle_tools(
-            ["export", exported.ref("app"), exported.ref("multi"), "--out", str(folder / "transfer.tar.zst"),
+            ["export", exported.ref("app"), exported.ref("multi"), "--out", str(out),
              "--trusted-root", str(exported.root), "--allow-http-registry", exported.world.registry.address,
              "--cache", str(tmp_path / "cache"), "--resend", str(request)]
         )  # fmt: skip
-    assert code == 2
-    assert "the inputs changed" in capsys.readouterr().err
-    assert not (folder / "transfer.part-0002.tar.zst").exists()
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]  # after the progress lines
+    assert "--resend" in line
+    if how == "other inputs":
+        assert "the inputs changed" in line
+    assert _files(folder) == before
 
 
 def _tui(media: Path, exported: Exported) -> AirlockApp:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
 from appliance.cli.main import main as appliance
+from appliance.trust.state import StateStore
 from bundle_tools.cli import main as bundle_tools
 from tests.helpers.vectors import CONFORMANCE, ROOT_SIGNING, serve_root_signing
 
@@ -368,3 +372,69 @@ def test_an_absurd_allowance_is_a_usage_error(
     assert code == 2
     assert json.loads(out)["reason"] == "usage"
     assert "internal error" not in err
+
+
+# Widens the race: each import replays its source, then waits before it
+# commits, the newest the shortest, so that without the state lock around
+# read-replay-commit the oldest would commit last (a rollback of the state).
+_SLOW_REPLAY = """
+import sys, time
+from appliance import _seal
+_seal.install()
+from appliance.trust import replay
+real = replay.replay
+def slow(*args, **kwargs):
+    result = real(*args, **kwargs)
+    time.sleep(float(sys.argv[1]))
+    return result
+replay.replay = slow
+from appliance.cli.main import main
+raise SystemExit(main(sys.argv[2:]))
+"""
+
+
+def test_concurrent_imports_are_serialised_by_the_state_lock(
+    tuf_repo: TufRepo, tmp_path: Path
+) -> None:
+    """Six imports at once: the newest wins, the state re-hashes, nothing is orphaned."""
+    versions = [1, 2, 3, 4, 5, 5]  # timestamp versions; the newest twice
+    sources = {1: tuf_repo.write_to(tmp_path / "v1")}
+    for version in range(2, 6):
+        tuf_repo.publish()
+        sources[version] = tuf_repo.write_to(tmp_path / f"v{version}")
+    bootstrap = tmp_path / "1.root.json"
+    bootstrap.write_bytes(tuf_repo.initial_root())
+
+    def start(version: int) -> subprocess.Popen[str]:
+        argv = ["trust", "import", str(sources[version]), "--bootstrap-root", str(bootstrap), "-o", "json"]  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-c", _SLOW_REPLAY, str(0.3 * (5 - version)), *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+
+    runs = [start(version) for version in versions]
+    outcomes = []
+    for version, run in zip(versions, runs, strict=True):
+        out, err = run.communicate(timeout=120)
+        assert "Traceback" not in err
+        report = json.loads(out)
+        outcomes.append((version, run.returncode))
+        if run.returncode == 0:
+            assert report["roles"]["timestamp"]["version"] == version
+        else:  # refused cleanly: an older source than what another committed
+            assert (run.returncode, report["reason"]) == (1, "rollback"), err
+            assert len(err.strip().splitlines()) == 1
+    assert (5, 0) in outcomes
+    state = StateStore(tmp_path / "appliance-state").load()
+    assert state is not None
+    assert state.roles["timestamp"].version == 5
+    for name in state.files:
+        state.read(name)  # re-hashed against state.json, or refused
+    trust = tmp_path / "appliance-state" / "trust"
+    assert sorted(p.name for p in trust.iterdir()) == sorted(
+        [".lock", "state.json", state.directory.name]
+    )
+    assert appliance(["audit", "verify"]) == 0

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from appliance.audit import GENESIS, AuditLog, check_chain, line_hash
-from appliance.core.errors import VerificationError
+from appliance.core.errors import InputError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -107,7 +107,7 @@ def test_a_removed_tail_is_caught_by_an_anchor(log: AuditLog) -> None:
 def test_a_torn_tail_stops_appends_until_verify_sets_it_aside(log: AuditLog) -> None:
     data = log.path.read_bytes()
     log.path.write_bytes(data + b'{"v":1,"seq":6,"prev":"ab')  # a crash mid-write
-    with pytest.raises(VerificationError, match="incomplete line"):
+    with pytest.raises(InputError, match="incomplete line"):
         log.append("verify", {"exit_code": 0})
     count, problem = log.verify()
     assert problem is not None

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from appliance.core.archive import media
-from appliance.core.archive.reference import parse_reference
+from appliance.core.archive.reference import check_push_target, parse_reference
 from appliance.core.errors import InputError, Reason
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class Target:
         Raises:
             InputError: not a registry host, or a prefix that is no repository path.
         """
+        check_push_target(text)
         host, _, prefix = text.partition("/")
         try:
             parse_reference(f"{host}/{prefix or 'x'}")

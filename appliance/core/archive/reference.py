@@ -79,6 +79,73 @@ def _registry(host: str, text: str) -> str:
     return DOCKER_HUB if host in _HUB_ALIASES else host
 
 
+# distribution/reference: NameTotalLengthMax, the whole name with its host.
+_NAME_MAX = 255
+_PORT_MAX = 65535
+
+
+def _component_problem(component: str) -> str | None:
+    """What is wrong with one component of a repository prefix, or None."""
+    if not component:
+        return "the prefix has an empty component (a leading, trailing or double /)"
+    if "@" in component:
+        return "the prefix is a repository path: no digest (@...)"
+    if ":" in component:
+        return "the prefix is a repository path: no tag (:...)"
+    if not _COMPONENT.fullmatch(component):
+        return (
+            f"prefix component {component[:80]!r} is not lowercase letters and "
+            "digits joined by '.', '_', '__' or '-'"
+        )
+    return None
+
+
+def _target_problem(text: str) -> str | None:
+    """What is wrong with a ``HOST[:PORT][/PREFIX]``, or None."""
+    if not text or any(c.isspace() for c in text):
+        return "empty, or with spaces"
+    if len(text) > _NAME_MAX:
+        return f"longer than the {_NAME_MAX} characters a repository name may have"
+    host, slash, prefix = text.partition("/")
+    _, colon, port = host.rpartition(":")
+    if not _HOST.fullmatch(host):
+        problem: str | None = f"{host[:80]!r} is not a registry host"
+    elif "." not in host and ":" not in host and host != "localhost":
+        problem = (
+            f"name the registry host {host[:80]!r} with a dot or a port (or localhost)"
+        )
+    elif colon and port.isdigit() and not 0 < int(port) <= _PORT_MAX:
+        problem = f"port {port} is out of range"
+    else:
+        problems = (_component_problem(c) for c in prefix.split("/")) if slash else ()
+        problem = next((p for p in problems if p is not None), None)
+    return problem
+
+
+def check_push_target(text: str, *, flag: str = "--to") -> None:
+    """Refuse a ``HOST[:PORT][/PREFIX]`` that is not a registry and a repository path.
+
+    Checked before any network or HSM work: the prefix is put in front of
+    every pushed repository, so a tag, a digest, an uppercase letter, ``..``
+    or an empty component in it would surface only once pushing started.
+
+    Args:
+        text: what the operator gave (``--to``).
+        flag: the flag named in the error.
+
+    Raises:
+        InputError: not a registry host with an optional repository path
+            (``reason`` ``usage``; the line names the part at fault).
+    """
+    problem = _target_problem(text)
+    if problem is not None:
+        raise InputError(
+            f"expected HOST[:PORT][/PREFIX]: {problem}",
+            where=f"{flag} {text[:200]}",
+            reason=Reason.USAGE,
+        )
+
+
 def parse_reference(text: str) -> Reference:
     """Parse and normalise an image reference.
 

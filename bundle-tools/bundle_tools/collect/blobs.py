@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.core.errors import InputError, Reason
+from airlock_io.oserrors import write_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -54,10 +54,7 @@ class BlobCache:
         try:
             self.blobs.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            msg = f"cannot create the cache: {exc.strerror}"
-            raise InputError(
-                msg, where=str(root), reason=Reason.INPUT_UNREADABLE
-            ) from exc
+            raise write_error(exc, root, doing="cannot create the cache") from exc
 
     def path(self, digest: str) -> Path:
         """Where ``digest`` is (or will be) kept."""

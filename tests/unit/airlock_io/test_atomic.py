@@ -118,6 +118,39 @@ def test_leftovers_of_dead_processes_are_swept(tmp_path: Path) -> None:
     assert other.name in names
 
 
+def test_a_directory_sweep_takes_every_dead_temporary_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    dead = 2**22 + 12345  # above Linux's largest pid_max: never a live process
+    gone = [
+        tmp_path / f".layout.airlock-{dead}-00aa.tmp",  # a killed extract's directory
+        tmp_path / f".b.json.airlock-{dead}-0000.tmp",  # a killed atomic write
+        tmp_path / f".x.airlock-y.airlock-{dead}-0000.tmp",  # a target named like one
+    ]
+    (gone[0] / "blobs" / "sha256").mkdir(parents=True)
+    (gone[0] / "blobs" / "sha256" / "ab").write_bytes(b"a blob")
+    gone[1].write_bytes(b"half")
+    gone[2].write_bytes(b"half")
+    outside = tmp_path.parent / f"outside-{dead}"
+    outside.mkdir()
+    (outside / "keep").write_bytes(b"not ours")
+    kept = [
+        atomic.temporary_name(tmp_path / "live"),  # this process: alive
+        tmp_path / f"layout.airlock-{dead}-0000.tmp",  # not hidden: not ours
+        tmp_path / f".layout.airlock-{dead}-0000.part",  # not a temporary
+        tmp_path / ".layout.airlock-pid-0000.tmp",  # no process id
+        tmp_path / f".layout.{dead}-0000.tmp",  # no mark
+        tmp_path / "layout",
+    ]
+    for path in kept:
+        path.write_bytes(b"kept")
+    link = tmp_path / f".linked.airlock-{dead}-0000.tmp"
+    link.symlink_to(outside)  # a link is removed, never followed
+    atomic.sweep_directory(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)
+    assert (outside / "keep").read_bytes() == b"not ours"
+
+
 def test_an_interruption_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,6 +70,12 @@ def _run_handler(
     return main(argv)
 
 
+def _noted(exc: BaseException, *notes: str) -> BaseException:
+    for note in notes:
+        exc.add_note(note)
+    return exc
+
+
 def _raiser(exc: BaseException) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         del args
@@ -102,6 +109,41 @@ def _raiser(exc: BaseException) -> Callable[[argparse.Namespace], int]:
             KeyboardInterrupt(),
             1,
             "appliance: interrupted (SIGINT); nothing was verified",
+        ),
+        # What the command had done when it stopped (its notes) ends the line.
+        (
+            _noted(
+                KeyboardInterrupt("SIGTERM"), "2 image(s) verified", "3 blobs\npushed"
+            ),
+            1,
+            "appliance: interrupted (SIGTERM); 2 image(s) verified; 3 blobs pushed\n",
+        ),
+        (
+            _noted(InputError("registry down", where="registry r.example"), "1 pushed"),
+            2,
+            "appliance: registry r.example: registry down; 1 pushed\n",
+        ),
+        # A full disk wherever it surfaced: the machine, not an internal error.
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/out/x"),
+            2,
+            "appliance: /out/x: cannot write: no space left on device\n",
+        ),
+        (
+            _noted(OSError(errno.EDQUOT, "Disk quota exceeded"), "nothing kept"),
+            2,
+            "appliance: cannot write: no space left on device; nothing kept\n",
+        ),
+        (
+            OSError(errno.EFBIG, "File too large", "/out/x"),
+            2,
+            "appliance: /out/x: cannot write: File too large\n",
+        ),
+        # Any other OSError escaping a command is still a bug.
+        (
+            OSError(errno.EACCES, "Permission denied"),
+            1,
+            "appliance: internal error: PermissionError",
         ),
     ],
 )

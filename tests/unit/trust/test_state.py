@@ -87,7 +87,7 @@ def test_crash_mid_commit_leaves_the_old_state(
         real(path, data)
 
     monkeypatch.setattr(state_mod, "_write_synced", failing)
-    with pytest.raises(InputError, match="No space left on device"):
+    with pytest.raises(InputError, match="no space left on device"):
         store.commit(result, source="after", now=NOW)
     assert store.load() == before
     assert before.read("trusted_root.json") == result.target_files["trusted_root.json"]
@@ -120,7 +120,7 @@ def test_failure_writing_state_json_leaves_no_orphan(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("airlock_io.atomic.write_atomically", full_disk)
-    with pytest.raises(InputError, match="No space left on device"):
+    with pytest.raises(InputError, match="no space left on device"):
         store.commit(result, source="after", now=NOW)
     assert store.load() == before
     assert sorted(

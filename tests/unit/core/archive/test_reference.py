@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from appliance.core.archive.reference import parse_reference
+from appliance.core.archive.plan import Target
+from appliance.core.archive.reference import check_push_target, parse_reference
 from appliance.core.errors import InputError
 
 DIGEST = "sha256:" + "ab" * 32
@@ -61,3 +64,90 @@ def test_digest_and_tag_helpers() -> None:
     assert str(ref.at(DIGEST)) == f"reg.example/app@{DIGEST}"
     assert str(ref.with_tag("sha256-ab.sig")) == "reg.example/app:sha256-ab.sig"
     assert ref.name == "reg.example/app"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "localhost",
+        "reg.example",
+        "reg.example:5000/mirror",
+        "127.0.0.1:5000/a/b-c/d_e/f.g/h__i",
+        "[::1]:5000/gap",
+        "REG.EXAMPLE/mirror",  # hosts are not case-sensitive
+    ],
+)
+def test_push_targets_accepted(text: str) -> None:
+    check_push_target(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("reg.example/foo:bar", "no tag"),
+        ("reg.example/foo/bar:v1", "no tag"),
+        ("reg.example/foo@" + DIGEST, "no digest"),
+        ("reg.example/Foo", "'Foo'"),
+        ("reg.example/a/../b", "'..'"),
+        ("reg.example/a/./b", "'.'"),
+        ("reg.example//a", "empty component"),
+        ("reg.example/a//b", "empty component"),
+        ("reg.example/a/", "empty component"),
+        ("reg.example/", "empty component"),
+        ("reg.example/a-", "'a-'"),
+        ("reg.example/a___b", "'a___b'"),
+        ("reg.example/a\x1bb", "'a\\x1bb'"),
+        ("reg.example/a b", "spaces"),
+        ("reg.example/a\n", "spaces"),
+        ("", "empty"),
+        ("reg.example/" + "a" * 250, "255"),
+        ("reg.example:99999/a", "port 99999"),
+        ("reg.example:0/a", "port 0"),
+        ("reg_example/a", "not a registry host"),
+        ("mirror/app", "with a dot or a port"),
+        ("registry", "with a dot or a port"),
+        ("reg.example:/a", "not a registry host"),
+        ("user@reg.example/a", "not a registry host"),
+    ],
+)
+def test_push_targets_refused_naming_the_fault(text: str, named: str) -> None:
+    with pytest.raises(InputError, match="expected HOST") as caught:
+        check_push_target(text)
+    assert named in caught.value.diagnostics()
+    assert caught.value.where is not None
+    assert caught.value.where.startswith("--to ")
+    with pytest.raises(InputError):
+        Target.parse(text)
+
+
+_COMPONENTS = st.from_regex(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*", fullmatch=True)
+# Prefixes as an operator might type them: good components, some with a
+# tag, a digest or a stray character after them, and bad components.
+_SUFFIXES = st.sampled_from([":v1", "@" + DIGEST, ":", "@", "A", " ", "\x00", "/"])
+_PREFIXES = st.lists(
+    st.one_of(
+        _COMPONENTS,
+        st.tuples(_COMPONENTS, _SUFFIXES).map("".join),
+        st.sampled_from(["", ".", "..", "_", "-", "Z"]),
+    ),
+    max_size=4,
+).map("/".join)
+
+
+@given(prefix=_PREFIXES, path=st.lists(_COMPONENTS, min_size=1, max_size=3))
+def test_every_accepted_target_yields_valid_repositories(
+    prefix: str, path: list[str]
+) -> None:
+    """Whatever --to is accepted, every repository pushed under it is in the grammar."""
+    text = f"reg.example:5000/{prefix}" if prefix else "reg.example:5000"
+    try:
+        target = Target.parse(text)
+    except InputError:
+        return
+    exported = "/".join(path)
+    pushed = parse_reference(
+        f"{target.host}/{target.repository(f'up.example/{exported}')}"
+    )
+    assert pushed.registry == "reg.example:5000"
+    assert pushed.repository == f"{target.prefix}/{exported}".lstrip("/")
+    assert (pushed.tag, pushed.digest) == ("latest", None)
