@@ -49,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     """Read, write atomically, remember."""
     from airlock_io.atomic import check_output, write_output  # noqa: PLC0415
-    from appliance.cli.audited import Audited  # noqa: PLC0415
+    from appliance.actions.audited import Audited  # noqa: PLC0415
     from appliance.cli.registry_flags import login  # noqa: PLC0415
     from appliance.core.archive.inventory import Inventory  # noqa: PLC0415
     from appliance.core.archive.plan import Target  # noqa: PLC0415
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.out)
     held = Held(env.state_dir())
-    with Audited("inventory", registry=args.registry) as audit:
+    with Audited("inventory", env.state_dir(), registry=args.registry) as audit:
         if args.registry is not None:
             from appliance.load.inventory import read_registry  # noqa: PLC0415 - the registry client only here
 

@@ -138,7 +138,7 @@ def _finish(
 def run_load(args: argparse.Namespace) -> int:
     """Verify, plan, push; record; report."""
     from airlock_io.atomic import check_output  # noqa: PLC0415
-    from appliance.cli.audited import Audited  # noqa: PLC0415
+    from appliance.actions.audited import Audited  # noqa: PLC0415
     from appliance.cli.verify_cmd import judge  # noqa: PLC0415
     from appliance.core.archive.plan import Target, plan_push  # noqa: PLC0415
 
@@ -148,7 +148,11 @@ def run_load(args: argparse.Namespace) -> int:
     login = None if args.dry_run else registry_login(args)
     with (
         Audited(
-            "load", to=args.to, dry_run=args.dry_run, countersign_key=_key_name(args)
+            "load",
+            env.state_dir(),
+            to=args.to,
+            dry_run=args.dry_run,
+            countersign_key=_key_name(args),
         ) as audit,
         contextlib.ExitStack() as keep,
     ):
@@ -340,7 +344,7 @@ def run_extract(args: argparse.Namespace) -> int:
     """Verify, then write the verified images as a new OCI layout."""
     from airlock_io.archive import read_archive  # noqa: PLC0415
     from airlock_io.atomic import check_output  # noqa: PLC0415
-    from appliance.cli.audited import Audited  # noqa: PLC0415
+    from appliance.actions.audited import Audited  # noqa: PLC0415
     from appliance.cli.verify_cmd import judge  # noqa: PLC0415
     from appliance.core.archive.plan import Target, plan_push  # noqa: PLC0415
     from appliance.load.extract import LayoutWriter, check_target  # noqa: PLC0415
@@ -348,7 +352,7 @@ def run_extract(args: argparse.Namespace) -> int:
     if args.report is not None:
         check_output(args.report)
     check_target(args.to)
-    with Audited("extract", to=str(args.to)) as audit:
+    with Audited("extract", env.state_dir(), to=str(args.to)) as audit:
         judged = judge(args)
         view = judged.view
         plan = plan_push(view, Target(host="layout.invalid"))

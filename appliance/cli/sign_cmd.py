@@ -190,7 +190,7 @@ def run_sign_blob(args: argparse.Namespace) -> int:
     """Sign, write the bundle atomically, and verify what was written."""
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    from appliance.cli.audited import Audited  # noqa: PLC0415
+    from appliance.actions.audited import Audited  # noqa: PLC0415
     from appliance.core import keys, signing  # noqa: PLC0415
     from appliance.core.artifact import Artifact  # noqa: PLC0415
     from appliance.core.bundle import Bundle  # noqa: PLC0415
@@ -201,6 +201,7 @@ def run_sign_blob(args: argparse.Namespace) -> int:
     check_output(args.bundle)  # before the key is used
     with Audited(
         "sign-blob",
+        env.state_dir(),
         file=str(args.file),
         bundle=str(args.bundle),
         key=redact(str(args.key)),  # a PKCS#11 URI may carry a PIN

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io.exit_codes import ExitCode
 from airlock_io.terminal import LINE_LIMIT, untrusted
+from appliance.cli import env
 from appliance.cli.registry_flags import add_registry_flags
 from appliance.core.errors import InputError, Reason, redact
 
@@ -118,7 +119,7 @@ def _reference(text: str) -> Reference:
 
 def _run(args: argparse.Namespace, command: str, work: Any) -> int:  # noqa: ANN401 - the command's unit of work
     """Open the key, then the registry; do ``work``; record; report."""
-    from appliance.cli.audited import Audited  # noqa: PLC0415
+    from appliance.actions.audited import Audited  # noqa: PLC0415
     from appliance.cli.registry_flags import login as registry_login  # noqa: PLC0415
     from appliance.cli.sign_cmd import open_signer  # noqa: PLC0415
     from appliance.core import keys  # noqa: PLC0415
@@ -130,7 +131,9 @@ def _run(args: argparse.Namespace, command: str, work: Any) -> int:  # noqa: ANN
     ref = _reference(args.image)
     login = registry_login(args)
     now = datetime.now(UTC)
-    with Audited(command, image=args.image, key=redact(str(args.key))) as audit:
+    with Audited(
+        command, env.state_dir(), image=args.image, key=redact(str(args.key))
+    ) as audit:
         signer: Signer
         with open_signer(
             args.key, args.module_path

@@ -123,13 +123,16 @@ def _iso(when: datetime) -> str:
 def run_import(args: argparse.Namespace) -> int:
     """Replay, commit, report."""
     from airlock_io import inputs  # noqa: PLC0415
-    from appliance.cli.audited import Audited  # noqa: PLC0415
+    from appliance.actions.audited import Audited  # noqa: PLC0415
     from appliance.trust.memory import Memory  # noqa: PLC0415
     from appliance.trust.source import open_source  # noqa: PLC0415
     from appliance.trust.state import StateStore  # noqa: PLC0415
 
     with Audited(
-        "trust-import", source=str(args.source), trust_max_age=args.trust_max_age
+        "trust-import",
+        env.state_dir(),
+        source=str(args.source),
+        trust_max_age=args.trust_max_age,
     ) as audit:
         now = datetime.now(UTC)
         max_age = (

@@ -572,13 +572,13 @@ def _judge_or_request(args: argparse.Namespace) -> Judged:
 def run(args: argparse.Namespace) -> int:
     """Verify the archive; record the decision; print and write the report."""
     from airlock_io.atomic import check_output, write_output  # noqa: PLC0415
-    from appliance.cli.audited import Audited  # noqa: PLC0415
+    from appliance.actions.audited import Audited  # noqa: PLC0415
 
     if args.report is not None:
         check_output(args.report)  # before the archive is read
     if args.request_out is not None:
         check_output(args.request_out)
-    with Audited("verify") as audit:
+    with Audited("verify", env.state_dir()) as audit:
         judged = _judge_or_request(args)
         code = ExitCode.OK if judged.verdict.verified else ExitCode.VERIFICATION_FAILED
         report = judged.report()

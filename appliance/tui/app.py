@@ -745,13 +745,14 @@ class AirlockApp(App[int]):
 
     @work(thread=True, exclusive=True, group="load")
     def _load(self, target: Any, plan: Any) -> None:  # noqa: ANN401 - Target, Plan
-        from appliance.cli.audited import Audited  # noqa: PLC0415
+        from appliance.actions.audited import Audited  # noqa: PLC0415
+        from appliance.cli import env  # noqa: PLC0415
         from appliance.load.push import push_archive  # noqa: PLC0415
 
         judged = self.judged
         assert judged is not None  # noqa: S101 - the caller checked
         try:
-            with Audited("load", to=target.host, via="tui") as audit:
+            with Audited("load", env.state_dir(), to=target.host, via="tui") as audit:
                 pushed = push_archive(
                     judged.path,
                     plan,
@@ -802,7 +803,8 @@ class AirlockApp(App[int]):
     @work(thread=True, exclusive=True, group="sign")
     def _countersign(self, key: str, pin: str) -> None:
         from appliance import __version__  # noqa: PLC0415
-        from appliance.cli.audited import Audited  # noqa: PLC0415
+        from appliance.actions.audited import Audited  # noqa: PLC0415
+        from appliance.cli import env  # noqa: PLC0415
         from appliance.cli.sign_cmd import open_signer  # noqa: PLC0415
         from appliance.core.errors import redact  # noqa: PLC0415
         from appliance.load.connect import registry  # noqa: PLC0415
@@ -820,7 +822,9 @@ class AirlockApp(App[int]):
         )
         try:
             with (
-                Audited("countersign", key=redact(key), via="tui") as audit,
+                Audited(
+                    "countersign", env.state_dir(), key=redact(key), via="tui"
+                ) as audit,
                 open_signer(
                     key,
                     getattr(self.args, "module_path", None),

@@ -19,20 +19,31 @@ from typing import TYPE_CHECKING, Any, Self
 from airlock_io.exit_codes import ExitCode, exit_code_for
 from airlock_io.oserrors import environment_error
 from appliance.audit import AuditLog, Head, attached
-from appliance.cli import env
 from appliance.core.errors import ApplianceError, Reason
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from types import TracebackType
 
 
 class Audited:
-    """The audit context of one command."""
+    """The audit context of one command.
 
-    def __init__(self, command: str, **context: Any) -> None:  # noqa: ANN401 - JSON values
+    ``via`` names the face that asked when it is not the CLI (``tui``), so
+    an auditor can tell; everything else is the same line from both faces.
+    """
+
+    def __init__(
+        self,
+        command: str,
+        state_dir: Path,
+        *,
+        via: str = "cli",
+        **context: Any,  # noqa: ANN401 - JSON values
+    ) -> None:
         self.command = command
-        self.context = context
-        self.log = AuditLog(env.state_dir())
+        self.context = {**context, **({} if via == "cli" else {"via": via})}
+        self.log = AuditLog(state_dir)
         self.head: Head | None = None
         self._log_failed = False
 
