@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 ASSETS = Path(__file__).parent / "assets"
-# A fixed "now" for every test: no test reads the clock (style.md §7).
+# A fixed "now" for every test: no test reads the clock (docs/development.md §5).
 FIXED_NOW = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
 
