@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := docker-registry skopeo umoci softhsm2 opensc tmux zstd apache
 # One command each proves the package is there.
 SYSTEM_COMMANDS := docker-registry skopeo umoci softhsm2-util pkcs11-tool tmux zstd htpasswd
 
-.PHONY: all demo test test-all lint fmt bench build sealed sysdeps venv js-oracle clean
+.PHONY: all demo test test-fast lint fmt bench build sealed sysdeps venv js-oracle clean
 
 all: test
 

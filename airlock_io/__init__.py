@@ -1,5 +1,10 @@
 """The I/O edges both programs share, so that neither can be weaker than the other.
 
+* :mod:`airlock_io.archive`: the transfer archive read in one streaming pass
+  (``.tar.zst``, ``.tar``, a layout directory, or parts), every member hashed
+  as it goes by, only the small documents kept;
+* :mod:`airlock_io.parts`: an archive in parts read as one stream, each part
+  checked and hashed, and the re-request list when parts are damaged;
 * :mod:`airlock_io.atomic`: writes that are never half-done, never destroy a
   device or a link, keep modes, and sweep what a killed process left;
 * :mod:`airlock_io.inputs`: reads whose size is checked before reading;

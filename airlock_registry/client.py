@@ -7,7 +7,7 @@ drop nothing and trust nothing needs, which is added here:
 * manifests fetched byte-exact, their SHA-256 computed over the bytes
   received and checked against the digest asked for and against
   ``Docker-Content-Digest``; ``Content-Type`` checked against the body's
-  ``mediaType`` (formats.md §1.5); a size cap before reading;
+  ``mediaType`` (docs/oci.md §5.2); a size cap before reading;
 * blobs streamed to disk with their SHA-256 and size checked as they arrive,
   renamed into place only when both match;
 * the referrers API (``GET /v2/<name>/referrers/<digest>``, paginated), and

@@ -23,8 +23,10 @@ from tests.helpers.tuf_repo import TufRepo
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from tests.helpers.exported import Exported
+
 ASSETS = Path(__file__).parent / "assets"
-# A fixed "now" for every test: no test reads the clock (style.md §7).
+# A fixed "now" for every test: no test reads the clock (docs/development.md §5).
 FIXED_NOW = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
 
@@ -78,6 +80,16 @@ def _registry_server(
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def exported(
+    _registry_server: registry_mod.Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Exported:
+    """The world and its troubles, exported once for the session (integration and property tests)."""
+    from tests.helpers.exported import export_world  # noqa: PLC0415 - the exporter only for tests that export
+
+    return export_world(_registry_server, tmp_path_factory.mktemp("exported-world"))
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 cosign's ``-a KEY=VALUE`` (``SimpleClaimVerifier``, ``IntotoSubjectClaimVerifier``)
 demands that the *signed* payload carry each annotation with exactly that
-value. Where it lives depends on the form (formats.md §2.3, §3.1):
+value. Where it lives depends on the form (docs/cosign.md §10):
 
 * a cosign legacy ``.sig`` payload: its ``optional`` map;
 * a cosign v3 bundle (a DSSE in-toto statement): the matched subject's

@@ -1,7 +1,7 @@
 """Sigstore bundles (v0.1, v0.2, v0.3) parsed into frozen values.
 
 :meth:`Bundle.from_bytes` performs the structural checks of a bundle before any
-cryptography (formats.md §4.6): known media type, exactly one content and one
+cryptography (docs/bundle.md §5): known media type, exactly one content and one
 key-material variant, version-specific rules for proofs and promises, entry
 counts within limits, proof shape. It verifies nothing cryptographic; that is
 :mod:`appliance.core.verifier`'s job.

@@ -1,7 +1,7 @@
 """The signing certificate: Fulcio profile, path at signing time, SCTs, identity.
 
 Path validation is RFC 5280 by ``cryptography``'s verifier with the time set to
-each verified signing time (the "hybrid model", formats.md §6.6). The chain a
+each verified signing time (the "hybrid model", docs/verification.md §10.1). The chain a
 bundle carries is never trusted: paths are built only from the trusted root.
 """
 
@@ -365,7 +365,7 @@ def identity_of(leaf: x509.Certificate) -> Identity:
         extensions[suffix] = text
     v1, v2 = extensions.get("1"), extensions.get("8")
     if v1 is not None and v2 is not None and v1 != v2:
-        # Our choice (formats.md §6.8): two issuers that disagree name no one.
+        # Our choice (docs/verification.md §10.3): two issuers that disagree name no one.
         msg = f"certificate names two different OIDC issuers: {v2!r} and {v1!r}"
         raise VerificationError(msg, reason=Reason.ISSUER_MISMATCH, where="certificate")
     return Identity(

@@ -28,7 +28,7 @@ _HINT_BYTES = 4
 MAX_SIGNATURES = 100  # golang.org/x/mod/sumdb/note: "too many signatures"
 _MAX_SIZE_DIGITS = 19  # a tree size is an int64 (C2SP tlog-checkpoint)
 _MAX_INT64 = 2**63 - 1
-# A Rekor v1 origin is "<host> - <tree ID>" (formats.md §6.3); v2's is the host.
+# A Rekor v1 origin is "<host> - <tree ID>" (docs/verification.md §6); v2's is the host.
 _SHARD_SUFFIX = re.compile(r" - [0-9]{1,20}$")
 
 

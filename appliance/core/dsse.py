@@ -1,4 +1,4 @@
-"""DSSE envelopes and in-toto statements (formats.md §7).
+"""DSSE envelopes and in-toto statements (docs/attestations.md §1, §2).
 
 The signature is over the PAE encoding of the *decoded* payload; the
 statement is parsed from those same verified bytes, never re-fetched. Only
@@ -36,7 +36,7 @@ class Subject:
     name: str
     digests: dict[str, str]  # {algorithm: lowercase hex}
     # ResourceDescriptor.annotations (in-toto v1); cosign v3 puts ``-a``
-    # annotations here (formats.md §3.1). Values are any JSON.
+    # annotations here (docs/cosign.md §9). Values are any JSON.
     annotations: dict[str, object]
 
 

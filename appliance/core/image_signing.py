@@ -7,9 +7,9 @@ The signer signs what these return; nothing here talks to a registry.
   base64 signature in the ``dev.cosignproject.cosign/signature`` annotation;
   a ``sha256-<hex>.att`` image whose layers are DSSE envelopes
   (``application/vnd.dsse.envelope.v1+json``, annotation ``predicateType``).
-  Signed offline with a key: no certificate, no log entry (formats.md §2).
+  Signed offline with a key: no certificate, no log entry (docs/signing.md §7, §8).
 * cosign v3: a Sigstore bundle v0.3 (DSSE, public-key hint, no log entry) as
-  an OCI 1.1 referrer of the image (formats.md §3.2); the signing statement's
+  an OCI 1.1 referrer of the image (docs/cosign.md §9); the signing statement's
   predicate is ``https://sigstore.dev/cosign/sign/v1``.
 * The boundary countersignature's attestation: a SLSA Verification Summary
   (``https://slsa.dev/verification_summary/v1``).

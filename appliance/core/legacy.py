@@ -2,7 +2,7 @@
 
 A ``.sig`` layer is a simple-signing payload (the blob) and annotations: the
 signature, the Fulcio certificate and chain, the Rekor "bundle" (a SET and
-the entry it covers) and optionally an RFC 3161 stamp (formats.md §2). That is
+the entry it covers) and optionally an RFC 3161 stamp (docs/cosign.md §4). That is
 exactly a v0.1 message-signature bundle over the payload bytes, so it is
 mapped onto one and verified by :func:`~appliance.core.verifier.verify_bundle`;
 then the payload's claims are checked: its type, that it names the image
@@ -11,7 +11,7 @@ digest, the ``docker-reference`` when one is demanded, and ``-a`` annotations.
 A ``.att`` layer is a DSSE envelope (the blob, the exact bytes logged) with
 the same annotations (its signature annotation is empty: the signature is in
 the envelope). It maps onto a DSSE bundle; the statement must name the image
-digest among its subjects (formats.md §2.6, §7).
+digest among its subjects (docs/cosign.md §6, docs/attestations.md §3).
 
 The chain annotation is never trusted; paths come from the trusted root. A
 layer without a Rekor bundle maps onto a bundle without log entries, which

@@ -1,6 +1,6 @@
 """RFC 6962 / RFC 9162 Merkle inclusion proofs (verification only).
 
-The decomposition algorithm of transparency-dev/merkle (formats.md §6.2 "A"):
+The decomposition algorithm of transparency-dev/merkle (docs/verification.md §5):
 the proof splits into an inner part, where the path depends on the leaf
 index, and a border part, where it always hashes from the right.
 """

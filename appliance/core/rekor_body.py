@@ -1,4 +1,4 @@
-"""Compare a log entry's body with the bundle it came in (formats.md §6.4).
+"""Compare a log entry's body with the bundle it came in (docs/verification.md §7).
 
 A genuine log entry about *other* material proves nothing (CVE-2022-36056):
 the digest, the signature and the signer in the body must be exactly the

@@ -2,7 +2,7 @@
 
 ``rfc3161-client`` parses the response and checks the CMS signature, the TSA
 certificate chain at ``genTime``, the timeStamping EKU and the message imprint
-(formats.md §6.5). Here we add what it leaves to its caller: the trusted
+(docs/verification.md §8). Here we add what it leaves to its caller: the trusted
 root's validity window for the TSA, inclusive at both ends.
 """
 

@@ -1,6 +1,6 @@
 """One transparency log entry: inclusion proof, signed checkpoint, SET.
 
-Per formats.md §6.1. The entry's body is compared with the bundle separately
+Per docs/verification.md §4. The entry's body is compared with the bundle separately
 (:mod:`appliance.core.rekor_body`), because that needs the signer and the
 signed material. An ``integratedTime`` becomes a *verified* time only when
 its SET verified. Whether the log's key was valid when it vouched for the
@@ -73,7 +73,7 @@ class VerifiedEntry:
 
 
 def is_rekor_v2(entry: TlogEntry) -> bool:
-    """Rekor v2 logs only hashedrekord 0.0.2 entries (formats.md §4.4)."""
+    """Rekor v2 logs only hashedrekord 0.0.2 entries (docs/bundle.md §6)."""
     return (entry.kind, entry.version) == ("hashedrekord", "0.0.2")
 
 
@@ -117,7 +117,7 @@ def _verify_proof(entry: TlogEntry, log: TrustedLog, where: str) -> SeenCheckpoi
         )
     checkpoint = Checkpoint.from_text(proof.checkpoint)
     checkpoint.verify(log.key, names=log.note_names, hint=log.checkpoint_hint)
-    # Our hardening (formats.md §6.1 step 3): the signed checkpoint must
+    # Our hardening (docs/verification.md §4, step 4): the signed checkpoint must
     # describe exactly the tree the proof is for.
     if checkpoint.size != proof.tree_size or checkpoint.root_hash != proof.root_hash:
         msg = "checkpoint describes another tree than the inclusion proof"

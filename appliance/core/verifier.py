@@ -2,7 +2,7 @@
 
 The only success path is the ``return`` at the end of :func:`verify_bundle`;
 every check raises :class:`~appliance.core.errors.VerificationError` naming
-itself. The order (formats.md §6):
+itself. The order (docs/verification.md §1):
 
 1. signer: the leaf's Fulcio profile, or the operator's key;
 2. the signature over the artifact, or over the DSSE PAE and the statement's
@@ -262,7 +262,7 @@ def _check_certificate(
     return signer, identity
 
 
-def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (style §2)
+def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (docs/development.md §3)
     bundle: Bundle,
     *,
     artifact: Artifact,

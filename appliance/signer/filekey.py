@@ -1,6 +1,6 @@
 """File keys for sites without an HSM: cosign's encrypted format, or plain PEM.
 
-cosign's ``cosign.key`` (formats.md §10.2): PEM ``ENCRYPTED SIGSTORE PRIVATE
+cosign's ``cosign.key`` (docs/signing.md §5): PEM ``ENCRYPTED SIGSTORE PRIVATE
 KEY`` (or the older ``ENCRYPTED COSIGN PRIVATE KEY``) holding JSON: scrypt
 parameters and salt, a NaCl secretbox nonce and the ciphertext of a PKCS#8
 DER key. ``cryptography`` has no XSalsa20-Poly1305, so the box is opened with

@@ -4,7 +4,7 @@ Tokens are selected by label (or ``slot-id``), never by slot position: slot
 IDs are random on SoftHSM and unstable on real HSMs. Signing hashes on the
 host and asks the token for raw ``CKM_ECDSA`` (portable: SoftHSM 2.6 has no
 ``CKM_ECDSA_SHA256``), converts ``r || s`` to DER, and checks the signature
-with the public key before handing it out (formats.md §9.3). One session is
+with the public key before handing it out (docs/signing.md §3). One session is
 opened per :class:`TokenSession` and reused for every signature.
 
 PINs are passed to the token and nowhere else: no message, ``repr`` or log

@@ -1,9 +1,9 @@
 """Replay a TUF chain offline, from a root the appliance already trusts.
 
-This is the TUF client workflow (spec §5, formats.md §8.2) over files that
+This is the TUF client workflow (TUF specification §5; docs/trust.md §6) over files that
 crossed the gap, implemented with python-tuf's public metadata API and an
 explicit reference time instead of ``ngclient`` (which reads the clock and
-cannot relax expiry; formats.md §8.3 option b). Everything is enforced:
+cannot relax expiry; docs/trust.md §6). Everything is enforced:
 signature thresholds, the root chain rule, every hash, length and version
 binding, rollback against the stored state. The single relaxation is expiry,
 and only by an explicit allowance (``max_age``): each role accepted past its

@@ -1,4 +1,4 @@
-"""Write cosign encrypted key files (formats.md §10.2), independently of the product.
+"""Write cosign encrypted key files (docs/signing.md §5), independently of the product.
 
 The product decrypts with ``hashlib.scrypt``; this helper encrypts with
 ``cryptography``'s Scrypt KDF, so the two implementations check each other.

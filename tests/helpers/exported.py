@@ -2,8 +2,9 @@
 
 The world (tests/helpers/world.py) and its troubles are published to the
 session's docker-registry and exported once by ``bundle-tools export`` with
-the test Sigstore stack's trusted root; the fixtures live in
-tests/integration/conftest.py.
+the test Sigstore stack's trusted root (the session's ``exported`` fixture,
+tests/conftest.py, shared by the integration and property tests);
+:func:`export_more` exports other selections of the same registry.
 """
 
 from __future__ import annotations
@@ -66,25 +67,48 @@ def export_world(registry: Registry, base: Path) -> Exported:
         key = base / "release.pub"
         key.write_bytes(world.public_pem)
         archive = base / "transfer.tar.zst"
-        code = bundle_tools(
-            [
-                "export",
-                *world.references,
-                *trouble.references,
-                "--out",
-                str(archive),
-                "--trusted-root",
-                str(root),
-                "--allow-http-registry",
-                world.registry.address,
-                "--cache",
-                str(base / "cache"),
-            ]
-        )
-        assert code == 0
+        _export(world, [*world.references, *trouble.references], archive, root, base)
         return Exported(
             world=world, trouble=trouble, archive=archive, root=root, key=key
         )
+
+
+def export_more(
+    exported: Exported, base: Path, references: list[str], *flags: str
+) -> Path:
+    """Export ``references`` of the world's registry (with ``flags``) into another archive in ``base``."""
+    archive = base / "more.tar.zst"
+    with netguard.loopback(), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+        patch.setenv("DOCKER_CONFIG", str(base / "docker"))
+        _export(exported.world, references, archive, exported.root, base, *flags)
+    return archive
+
+
+def _export(
+    world: World,
+    references: list[str],
+    archive: Path,
+    root: Path,
+    base: Path,
+    *flags: str,
+) -> None:
+    code = bundle_tools(
+        [
+            "export",
+            *references,
+            "--out",
+            str(archive),
+            "--trusted-root",
+            str(root),
+            "--allow-http-registry",
+            world.registry.address,
+            "--cache",
+            str(base / "cache"),
+            *flags,
+        ]
+    )
+    assert code == 0
 
 
 @dataclass

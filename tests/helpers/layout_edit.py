@@ -31,7 +31,11 @@ class Layout:
 
     def put(self, data: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        self.blob(digest).write_bytes(data)
+        path = self.blob(digest)
+        # Blobs are named by their bytes: one already there holds these, and
+        # may be a hard link shared with another copy of the layout.
+        if not path.exists():
+            path.write_bytes(data)
         return digest
 
     @property
@@ -51,6 +55,16 @@ class Layout:
                 or e["annotations"].get("dev.airlock.subject") == subject
             )
         )
+
+    @property
+    def ledger(self) -> dict[str, Any]:
+        """The ledger, parsed (the one layer of the entry of kind ``ledger``)."""
+        entry = next(
+            e
+            for e in self.index["manifests"]
+            if e["annotations"]["dev.airlock.kind"] == "ledger"
+        )
+        return self.read(self.read(entry["digest"])["layers"][0]["digest"])
 
     def rewrite_ledger(self, edit: Callable[[dict[str, Any]], object]) -> None:
         """Edit the ledger and re-file it as an adversary can (nothing signs it)."""
@@ -73,9 +87,13 @@ class Layout:
         self.sweep()
 
     def sweep(self) -> None:
-        """Drop blobs nothing names any more (the intake refuses strays)."""
+        """Drop blobs nothing names any more (the intake refuses strays).
+
+        An edited ``index.json`` may be malformed: what names no digest names nothing.
+        """
         named: set[str] = set()
-        pending = [e["digest"] for e in self.index["manifests"]]
+        entries = self.index.get("manifests")
+        pending = _digests(entries if isinstance(entries, list) else [])
         while pending:
             digest = pending.pop()
             if digest in named:
@@ -83,18 +101,22 @@ class Layout:
             named.add(digest)
             try:
                 doc = self.read(digest)
-            except (ValueError, FileNotFoundError):
+            except (ValueError, TypeError, OSError):
                 continue
             if "schemaVersion" in doc:
-                pending.extend(
-                    doc[k]["digest"]
-                    for k in ("config", "subject")
-                    if isinstance(doc.get(k), dict)
-                )
-                pending += [
-                    d["digest"]
-                    for d in doc.get("layers", []) + doc.get("manifests", [])
-                ]
+                pending += _digests([doc.get("config"), doc.get("subject")])
+                for key in ("layers", "manifests"):
+                    if isinstance(doc.get(key), list):
+                        pending += _digests(doc[key])
         for path in (self.root / "blobs" / "sha256").iterdir():
             if f"sha256:{path.name}" not in named:
                 path.unlink()
+
+
+def _digests(descriptors: list[Any]) -> list[str]:
+    """The digests of those of ``descriptors`` that are descriptors with a digest."""
+    return [
+        d["digest"]
+        for d in descriptors
+        if isinstance(d, dict) and isinstance(d.get("digest"), str)
+    ]

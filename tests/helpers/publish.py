@@ -1,6 +1,6 @@
 """Publish test images, and everything signed about them, into a loopback registry.
 
-Written as cosign writes (formats.md §2-§3), independently of the product:
+Written as cosign writes (docs/cosign.md §2, §6, §9), independently of the product:
 
 * images: a single-platform manifest, or an index of several, with layers of
   the requested size (random, so incompressible, like real gzip layers);

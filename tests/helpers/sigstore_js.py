@@ -3,7 +3,7 @@
 ``tests/oracle-js`` pins ``@sigstore/verify`` and friends (``make js-oracle``
 installs them from the npm registry, as ``make test`` does); ``verify.js``
 checks a key-signed bundle with the public key supplied and every log
-threshold at 0 (environment.md §2). Never imported by the product.
+threshold at 0 (docs/development.md §6). Never imported by the product.
 """
 
 from __future__ import annotations

@@ -216,3 +216,17 @@ def _tamper_payload(registry: Registry, target: publish.Image) -> None:
     layer["digest"] = registry.push_blob(target.repo, data)
     layer["size"] = len(data)
     registry.push_manifest(target.repo, tag, oci.canonical(doc), doc["mediaType"])
+
+
+def publish_alias(world: World, name: str = "alias") -> str:
+    """``app:v1`` copied, with its ``.sig``, into another repository: one digest, two references.
+
+    The copied signature's payload still names ``app``'s repository, so the
+    alias verifies under no rule that checks the signed repository.
+    """
+    registry, ns = world.registry, world.namespace
+    digest = copy_tag(registry, world.app.repo, world.app.tag, f"{ns}/{name}", "v1")
+    copy_tag(
+        registry, world.app.repo, _sig_tag(digest), f"{ns}/{name}", _sig_tag(digest)
+    )
+    return f"{registry.address}/{ns}/{name}:v1"

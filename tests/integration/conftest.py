@@ -1,4 +1,4 @@
-"""Fixtures of the integration tests that share one exported world."""
+"""Fixtures of the integration tests (the exported world they share is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.helpers import registry as registry_mod
-from tests.helpers.exported import Exported, export_world, runner
+from tests.helpers.exported import runner
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from tests.helpers.registry import Registry
-
-
-@pytest.fixture(scope="session")
-def exported(
-    _registry_server: Registry, tmp_path_factory: pytest.TempPathFactory
-) -> Exported:
-    """The world and its troubles, exported once for the session."""
-    return export_world(_registry_server, tmp_path_factory.mktemp("exported-world"))
 
 
 @pytest.fixture

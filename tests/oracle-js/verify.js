@@ -1,5 +1,5 @@
 // TEST-ONLY oracle: sigstore-js verifies a key-signed Sigstore bundle (no log,
-// no certificate) with the public key given, as environment.md §2 shows.
+// no certificate) with the public key given, as docs/development.md §6 describes.
 // usage: node verify.js BUNDLE.json KEY.pem [ARTIFACT] [--subject sha256:HEX]
 // Prints OK and exits 0, or prints the error and exits 1.
 'use strict';

@@ -125,7 +125,7 @@ def test_any_single_field_of_a_real_bundle_replaced(
         return
     # A survivor may only have re-spelled the same value (proto3 JSON allows
     # an int64 as a number or a string); anything else verifying is a finding.
-    # messageDigest is an unauthenticated hint (formats.md §4.2): dropping it
+    # messageDigest is an unauthenticated hint (docs/bundle.md §3): dropping it
     # leaves the signature to speak for itself.
     if path == ("messageSignature", "messageDigest") and value is None:
         return

@@ -197,7 +197,7 @@ def bundle_evidence(ctx: Context, subject: str) -> list[Evidence]:
             if layer.media_type.startswith(media.BUNDLE_PREFIX)
         ]
         if len(layers) != 1:
-            continue  # not a Sigstore bundle referrer (formats.md §3.3)
+            continue  # not a Sigstore bundle referrer (docs/cosign.md §9)
         site = Site(
             kind="signature",
             form="sigstore-bundle",
@@ -232,9 +232,9 @@ def bundle_evidence(ctx: Context, subject: str) -> list[Evidence]:
                 now=ctx.now,
                 insecure_ignore_tlog=ctx.insecure_ignore_tlog,
             )
-            # cosign v3 writes -a into the statement's subject (formats.md
-            # §3.1); a message signature carries none and so satisfies no
-            # demand.
+            # cosign v3 writes -a into the statement's subject; a message
+            # signature carries none and so satisfies no demand
+            # (docs/cosign.md §10).
             if kind == "signature" or ctx.attestation_annotations:
                 verify_annotations(
                     result.subject_annotations,

@@ -158,7 +158,7 @@ _SUFFIX = {"signature": "sig", "attestation": "att"}
 
 
 def _tag(subject: str, kind: str) -> str:
-    """The tag cosign gives a ``.sig`` / ``.att`` about ``subject`` (formats.md §2.1)."""
+    """The tag cosign gives a ``.sig`` / ``.att`` about ``subject`` (docs/cosign.md §1)."""
     return f"sha256-{subject.removeprefix('sha256:')}.{_SUFFIX[kind]}"
 
 

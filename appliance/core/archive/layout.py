@@ -1,6 +1,6 @@
 """The transfer archive's layout: one OCI image layout, in a fixed order.
 
-Members, and nothing else (formats.md §1.4, our design):
+Members, and nothing else (docs/archive.md §1, §3; our design):
 
 * ``oci-layout``: ``{"imageLayoutVersion":"1.0.0"}``;
 * ``index.json``: every entry of the archive, each annotated with what it is

@@ -1,9 +1,9 @@
 """OCI descriptors, image manifests and indexes, parsed strictly from their bytes.
 
-A manifest is identified by the SHA-256 of its exact bytes (formats.md §1.1):
+A manifest is identified by the SHA-256 of its exact bytes (docs/oci.md §1):
 it is never re-serialised before hashing, and :func:`parse` is always given
 the bytes whose digest was checked. Docker v2 manifests and manifest lists are
-accepted as their OCI twins (formats.md §1.2). Only ``sha256`` digests are
+accepted as their OCI twins (docs/oci.md §2). Only ``sha256`` digests are
 accepted: the archive stores ``blobs/sha256/`` and nothing else.
 """
 
@@ -189,7 +189,7 @@ def parse(data: bytes, *, media_type: str | None, where: str) -> Manifest:
     Args:
         data: the exact bytes.
         media_type: what the descriptor or the registry said it is, if known;
-            a ``mediaType`` field in the body must agree (formats.md §1.5).
+            a ``mediaType`` field in the body must agree (docs/oci.md §2).
         where: what the manifest is, for messages.
 
     Raises:

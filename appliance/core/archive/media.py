@@ -1,7 +1,7 @@
 """Media types, annotation keys and artifact types the archive model names.
 
 Sources: image-spec ``media-types.md``, ``annotations.md``; cosign
-``pkg/types/media.go``, ``specs/BUNDLE_SPEC.md`` (formats.md §1-§3). The
+``pkg/types/media.go``, ``specs/BUNDLE_SPEC.md`` (docs/oci.md §3). The
 ``dev.airlock.*`` names are ours: they mark what each layout entry is, so
 that no reader has to guess.
 """
@@ -26,7 +26,7 @@ EMPTY_DIGEST: Final = (
 )
 LAYOUT_HEADER: Final = "application/vnd.oci.layout.header.v1+json"
 
-# cosign legacy layers (formats.md §2)
+# cosign legacy layers (docs/cosign.md §2, §6)
 SIMPLESIGNING: Final = "application/vnd.dev.cosign.simplesigning.v1+json"
 DSSE_ENVELOPE: Final = "application/vnd.dsse.envelope.v1+json"
 SBOM_TYPES: Final = frozenset(
@@ -41,11 +41,11 @@ SBOM_TYPES: Final = frozenset(
         "application/vnd.syft+json",
     }
 )
-# Sigstore bundles as OCI 1.1 referrers (cosign v3, formats.md §3.2)
+# Sigstore bundles as OCI 1.1 referrers (cosign v3, docs/cosign.md §9)
 BUNDLE_PREFIX: Final = "application/vnd.dev.sigstore.bundle"
 BUNDLE_V03: Final = "application/vnd.dev.sigstore.bundle.v0.3+json"
 COSIGN_SIGN_PREDICATE: Final = "https://sigstore.dev/cosign/sign/v1"
-# in-toto predicate types the appliance writes and reads (formats.md §7.3)
+# in-toto predicate types the appliance writes and reads (docs/attestations.md §4)
 VSA: Final = "https://slsa.dev/verification_summary/v1"  # SLSA verification summary
 
 # Annotations

@@ -3,7 +3,7 @@
 ``alpine`` is ``docker.io/library/alpine:latest``; ``org/app`` is
 ``docker.io/org/app:latest``; a first component with a dot, a colon or named
 ``localhost`` is a registry host. Grammar from distribution/reference
-(formats.md §1.5): lowercase path components, tags of at most 128
+(docs/oci.md §4): lowercase path components, tags of at most 128
 characters, ``sha256`` digests.
 """
 

@@ -3,7 +3,7 @@
 For a reference: the tag is resolved to a digest once (and the pair
 recorded); an index keeps its bytes and the platforms asked for (the others
 are listed as left out, on purpose). For the index digest *and* each platform
-digest kept (formats.md §1.5 exporter hints), everything about it is found:
+digest kept (docs/cosign.md §1), everything about it is found:
 
 * cosign's legacy tags ``sha256-<hex>.sig``, ``.att``, ``.sbom``;
 * OCI 1.1 referrers, through the referrers API where the registry has it and

@@ -142,7 +142,7 @@ class RekorLog:
             self.leaves.append(merkle.leaf_hash(os.urandom(64)))
         integrated_time = int(when.timestamp())
         log_index = self.shard_offset + tree_index
-        # SET: RFC 8785 JSON of exactly these four members (formats.md §6.3).
+        # SET: RFC 8785 JSON of exactly these four members (docs/verification.md §6).
         set_payload = rfc8785.dumps(
             {
                 "body": b64(body),
