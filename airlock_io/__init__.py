@@ -10,7 +10,9 @@
 * :mod:`airlock_io.inputs`: reads whose size is checked before reading;
 * :mod:`airlock_io.frame`: the command-line frame (exit codes, one-line and
   JSON errors, usage errors, safe output encodings, SIGTERM as Ctrl-C);
-* :mod:`airlock_io.exit_codes`: the three documented exit codes.
+* :mod:`airlock_io.exit_codes`: the three documented exit codes;
+* :mod:`airlock_io.terminal`: untrusted text (archive, registry, certificate)
+  made safe to show: controls and bidi escaped, markup and emoji codes literal.
 
 It imports the pure verification core (for its error hierarchy) and nothing
 else of ours; ``appliance`` and ``bundle_tools`` both import it.

@@ -11,7 +11,9 @@ on stdout (``{"ok": false, "verified": false, "reason": ..., "error": ...,
 "exit_code": ...}``), usage errors included. Output never fails on an encoding
 that cannot show a character (it is escaped), and SIGTERM interrupts a command
 like Ctrl-C does, so that its clean-up runs and nothing is left half-written.
-A PKCS#11 ``pin-value`` is redacted from every line.
+A PKCS#11 ``pin-value`` is redacted from every line, and every line is
+escaped for the terminal (:func:`airlock_io.terminal.untrusted`): it quotes
+names and messages from archives, registries and certificates.
 
 A command that had already done something when it was stopped says what,
 as notes on the exception (``add_note``): they end the same line. An
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from airlock_io.exit_codes import ExitCode, exit_code_for
 from airlock_io.oserrors import environment_error
+from airlock_io.terminal import LINE_LIMIT, untrusted
 from appliance.core.errors import ApplianceError, InputError, Reason, redact
 
 if TYPE_CHECKING:
@@ -80,7 +83,12 @@ class _Frame:
 
     def fail(self, code: ExitCode, line: str, reason: Reason) -> ExitCode:
         line = redact(line)
-        print(f"{self.prog}: {line}", file=sys.stderr)
+        # The line quotes archives, registries and certificates (a ``where``,
+        # an error body, a SAN): escaped on the terminal, exact in JSON.
+        print(
+            f"{self.prog}: {untrusted(line, markup=False, limit=LINE_LIMIT)}",
+            file=sys.stderr,
+        )
         if self.as_json:
             print(
                 json.dumps(
@@ -118,7 +126,10 @@ class _Frame:
                 error.__notes__ = _notes_of(exc)
                 return self._error(error)
             if getattr(args, "verbose", 0):
-                traceback.print_exc(file=sys.stderr)
+                for text in traceback.format_exc().splitlines():
+                    print(
+                        untrusted(text, markup=False, limit=LINE_LIMIT), file=sys.stderr
+                    )
             cause = " ".join(str(exc).split())
             return self.fail(
                 ExitCode.VERIFICATION_FAILED,

@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from airlock_io.exit_codes import ExitCode
+from airlock_io.terminal import LINE_LIMIT, untrusted
 from appliance.cli import env
 from appliance.core.errors import InputError, Reason
 
@@ -72,7 +73,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def describe(entry: dict[str, Any]) -> str:
-    """One decision on one line: when, what, the verdicts."""
+    """One decision on one line: when, what, the verdicts (escaped: errors quote archives and registries)."""
     head = f"{entry.get('seq', '?'):>5} {str(entry.get('time', ''))[:19]} {entry.get('command', '?'):<13} exit {entry.get('exit_code', '-')}"
     archive = entry.get("archive")
     if isinstance(archive, dict) and archive.get("sha256"):
@@ -85,8 +86,8 @@ def describe(entry: dict[str, Any]) -> str:
     if isinstance(pushed, dict) and pushed.get("to"):
         head += f" -> {pushed['to']}"
     if entry.get("error"):
-        head += f": {str(entry['error'])[:120]}"
-    return head
+        head += f": {untrusted(str(entry['error']), markup=False, limit=120)}"
+    return untrusted(head, markup=False, limit=LINE_LIMIT)
 
 
 def run_verify(args: argparse.Namespace) -> int:

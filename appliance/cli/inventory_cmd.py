@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airlock_io.exit_codes import ExitCode
+from airlock_io.terminal import untrusted
 from appliance.cli import env
 from appliance.cli.registry_flags import add_registry_flags
 
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     print(
-        f"inventory {args.out}: {len(blobs)} blobs, {len(manifests)} manifests from {source} ({digest})",
+        f"inventory {args.out}: {len(blobs)} blobs, {len(manifests)} manifests from {untrusted(source, markup=False)} ({digest})",
         file=sys.stderr,
     )
     return ExitCode.OK

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airlock_io.exit_codes import ExitCode
+from airlock_io.terminal import untrusted
 from appliance.cli import env
 from appliance.cli.registry_flags import add_registry_flags
 from appliance.cli.registry_flags import login as registry_login
@@ -316,10 +317,10 @@ def _say_load(
             file=sys.stderr,
         )
         for item in plan.manifests:
+            name = untrusted(item.repository, markup=False)
+            at = untrusted(item.reference, markup=False)
             print(
-                f"  {item.repository}:{item.reference}"
-                if ":" not in item.reference
-                else f"  {item.repository}@{item.reference}",
+                f"  {name}:{at}" if ":" not in item.reference else f"  {name}@{at}",
                 file=sys.stderr,
             )
     elif pushed is not None:
@@ -330,7 +331,7 @@ def _say_load(
             file=sys.stderr,
         )
     for ref in plan.refused:
-        print(f"not pushed (refused): {ref}", file=sys.stderr)
+        print(f"not pushed (refused): {untrusted(ref, markup=False)}", file=sys.stderr)
     if plan.left_behind:
         print(
             f"left behind: {len(plan.left_behind)} artifact(s) no verified signature ties to a "

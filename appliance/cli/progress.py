@@ -28,6 +28,8 @@ def byte_bar(
         TransferSpeedColumn,
     )
 
+    from airlock_io.terminal import untrusted  # noqa: PLC0415
+
     bar = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -37,7 +39,8 @@ def byte_bar(
         console=Console(stderr=True),
         transient=True,
     )
-    task = bar.add_task(description, total=total)
+    # The description names a file on the media: Rich renders it as markup.
+    task = bar.add_task(untrusted(description), total=total)
 
     def update(completed: int | None, size: int | None) -> None:
         if completed is None:

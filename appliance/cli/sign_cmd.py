@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from airlock_io.atomic import check_output, write_output
 from airlock_io.exit_codes import ExitCode
+from airlock_io.terminal import LINE_LIMIT, untrusted
 from appliance.cli import env
 from appliance.core.errors import InputError, SignerError, redact
 
@@ -290,8 +291,13 @@ def run_tokens(args: argparse.Namespace) -> int:
     lib = pkcs11.load(pkcs11.module_path(None, override=args.module_path))
     tokens = pkcs11.list_tokens(lib)
     for token in tokens:
+        # A token's label and strings are the module's: shown escaped.
         print(
-            f"pkcs11:token={token.label}   slot-id={token.slot_id} manufacturer={token.manufacturer!r} model={token.model!r} serial={token.serial!r}"
+            untrusted(
+                f"pkcs11:token={token.label}   slot-id={token.slot_id} manufacturer={token.manufacturer!r} model={token.model!r} serial={token.serial!r}",
+                markup=False,
+                limit=LINE_LIMIT,
+            )
         )
     if not tokens:
         print("no initialised token", file=sys.stderr)
@@ -302,7 +308,7 @@ def run_keys(args: argparse.Namespace) -> int:
     """List the URIs of the keys on a token."""
     with _token_session(args.key, args.module_path) as (session, uri):
         for line in session.key_uris(uri):  # type: ignore[attr-defined]
-            print(line)
+            print(untrusted(line, markup=False, limit=LINE_LIMIT))
     return ExitCode.OK
 
 

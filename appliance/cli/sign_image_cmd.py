@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airlock_io.exit_codes import ExitCode
+from airlock_io.terminal import LINE_LIMIT, untrusted
 from appliance.cli import env
 from appliance.cli.registry_flags import add_registry_flags
 from appliance.core.errors import InputError, Reason, redact
@@ -159,7 +160,11 @@ def _run(args: argparse.Namespace, command: str, work: Any) -> int:  # noqa: ANN
         for item in written:
             state = "already there" if item.skipped else "written"
             print(
-                f"{item.kind} of {item.subject[:19]}: {item.repository}:{item.reference} ({state})",
+                untrusted(
+                    f"{item.kind} of {item.subject[:19]}: {item.repository}:{item.reference} ({state})",
+                    markup=False,
+                    limit=LINE_LIMIT,
+                ),
                 file=sys.stderr,
             )
         print(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airlock_io.exit_codes import ExitCode
+from airlock_io.terminal import LINE_LIMIT, untrusted
 from appliance.cli import env
 from appliance.core.errors import InputError, Reason, TrustRootError
 
@@ -186,17 +187,17 @@ def run_import(args: argparse.Namespace) -> int:
     roles = ", ".join(
         f"{name} v{r.version}" for name, r in result.roles.items() if name != "root"
     )
-    print(
-        f"Trust imported: root v{state.root_version} ({roles}) from {source.label}, starting at the {start}"
-    )
-    print(f"  trusted_root.json sha256 {state.trusted_root_sha256}")
-    for name, why in result.left_out.items():
-        print(f"  left out {name}: {why}")
-    for allowance in result.allowances:
-        days = allowance.overdue.total_seconds() / 86400
-        print(
-            f"  ACCEPTED EXPIRED under --trust-max-age {args.trust_max_age}: {allowance.role} expired {_iso(allowance.expired_at)} ({days:.1f} days ago)"
-        )
+    lines = [
+        f"Trust imported: root v{state.root_version} ({roles}) from {source.label}, starting at the {start}",
+        f"  trusted_root.json sha256 {state.trusted_root_sha256}",
+        *(f"  left out {name}: {why}" for name, why in result.left_out.items()),
+        *(
+            f"  ACCEPTED EXPIRED under --trust-max-age {args.trust_max_age}: {a.role} expired "
+            f"{_iso(a.expired_at)} ({a.overdue.total_seconds() / 86400:.1f} days ago)"
+            for a in result.allowances
+        ),
+    ]
+    _say(lines)
     return ExitCode.OK
 
 
@@ -250,6 +251,11 @@ def _replay(  # noqa: PLR0913 - every input of the replay named
             operator_root, previous=previous, result=result, where=on_chain
         )
     return result, start
+
+
+def _say(lines: list[str]) -> None:
+    """Print lines that quote the capsule's or the memories' strings (role names, log origins), escaped."""
+    print("\n".join(untrusted(line, markup=False, limit=LINE_LIMIT) for line in lines))
 
 
 def _memory_lines(summary: dict[str, Any]) -> list[str]:
@@ -335,5 +341,8 @@ def run_show(args: argparse.Namespace) -> int:
             )
     doc["memory"] = memory
     text.extend(_memory_lines(memory))
-    print(json.dumps(doc, indent=2) if args.output == "json" else "\n".join(text))
+    if args.output == "json":
+        print(json.dumps(doc, indent=2))
+    else:
+        _say(text)
     return ExitCode.OK

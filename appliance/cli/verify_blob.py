@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airlock_io.exit_codes import ExitCode
+from airlock_io.terminal import LINE_LIMIT, untrusted
 from appliance.cli import env
 from appliance.cli.identity_flags import (
     add_identity_flags,
@@ -115,7 +116,9 @@ def _print_text(result: VerificationResult, label: str) -> None:
         + (f", predicate {result.predicate_type}" if result.predicate_type else ""),
         f"  trusted root: {result.trust_source}{stale}",
     ]
-    print("\n".join(lines))
+    # The SAN, the issuer, the log's URL and the predicate type are the
+    # bundle's and the certificate's: shown escaped.
+    print("\n".join(untrusted(line, markup=False, limit=LINE_LIMIT) for line in lines))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -296,24 +296,39 @@ def _render(
     report: dict[str, Any],
     console_file: Any = None,  # noqa: ANN401 - a text stream
 ) -> None:
+    """The verdict table and its summary lines.
+
+    Every string from the archive (names, platforms, messages that quote a
+    ledger field or a certificate's SAN) goes through
+    :func:`~airlock_io.terminal.untrusted`: table cells as plain ``Text``
+    (never parsed as markup), printed lines as escaped markup. The first
+    column is the reference that was judged (the one the policy rule
+    matched), not the ledger's free-text "asked" name; the short digest and
+    the verdict word never wrap or shrink, so that two rows can always be
+    told apart at 80 columns (the free-text columns fold instead).
+    """
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    from airlock_io.terminal import untrusted  # noqa: PLC0415
+
+    def cell(text: str) -> Text:
+        return Text(untrusted(text, markup=False))
 
     console = Console(file=console_file or sys.stderr, highlight=False)
     ok, bad = _marks(console)
+    where = report["archive"]
     table = Table(
-        title=f"{report['archive']['path']} ({report['archive']['exporter']}, exported {report['archive']['export_time']})"
+        title=f"{untrusted(where['path'])} ({untrusted(where['exporter'])}, exported {where['export_time']})"
     )
-    for column in (
-        "image",
-        "digest",
-        "platforms",
-        "verdict",
-        "signer",
-        "signed at",
-        "reason",
-    ):
-        table.add_column(column)
+    table.add_column("image", overflow="fold")
+    table.add_column("digest", no_wrap=True, min_width=12)
+    table.add_column("platforms", overflow="fold")
+    table.add_column("verdict", no_wrap=True, min_width=len(f"{bad} REFUSED"))
+    table.add_column("signer", overflow="fold")
+    table.add_column("signed at", overflow="fold")
+    table.add_column("reason", overflow="fold")
     for image in verdict.images:
         signed = next((s for s in image.signatures if s.verified and s.satisfies), None)
         when = signed.result.signing_time if signed and signed.result else None
@@ -321,24 +336,24 @@ def _render(
             ", ".join(p for p, _, carried in image.platforms if carried) or "single"
         )
         table.add_row(
-            image.ref,
-            image.digest[7:19],
-            platforms,
+            cell(image.reference),
+            cell(image.digest[7:19]),
+            cell(platforms),
             f"{ok} verified" if image.verified else f"{bad} REFUSED",
-            (signed.signer or "") if signed else "",
+            cell((signed.signer or "") if signed else ""),
             when.strftime("%Y-%m-%d %H:%M") if when else "",
-            "" if image.verified else image.message,
+            cell("" if image.verified else image.message),
         )
     console.print(table)
     console.print(
-        f"trust: {trust.source}"
+        f"trust: {untrusted(trust.source)}"
         + (f", stale since {trust.stale_since:%Y-%m-%d}" if trust.stale_since else "")
     )
-    console.print(f"capsule: {trust.capsule}")
+    console.print(f"capsule: {untrusted(trust.capsule)}")
     if (delta := verdict.ledger.delta_summary()) is not None:
-        console.print(delta)
+        console.print(untrusted(delta))
     for problem in verdict.problems:
-        console.print(f"{bad} archive: {problem}")
+        console.print(f"{bad} archive: {untrusted(problem)}")
     passed = sum(1 for i in verdict.images if i.verified)
     console.print(f"{passed} of {len(verdict.images)} image(s) verified")
     audit = report.get("audit")

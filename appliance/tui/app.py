@@ -6,6 +6,11 @@ cancels it); every screen is a view over the CLI's own functions
 (:func:`appliance.cli.verify_cmd.judge`, the load and signing functions):
 nothing here decides what is verified (an import contract keeps the
 verification modules out of this package).
+
+Every string from the archive, a registry or a certificate reaches a widget
+through :func:`~airlock_io.terminal.untrusted` and as a ``rich.text.Text``
+(or a widget that parses no markup): table cells, the status line, pages,
+dialogs, notifications and the file picker's names.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from textual.widgets import (
     Static,
 )
 
+from airlock_io.terminal import LINE_LIMIT, untrusted
 from appliance.core.errors import ApplianceError
 from appliance.tui import present
 
@@ -50,6 +56,11 @@ ARCHIVE_SUFFIXES = (".tar.zst", ".tar", ".parts.json")
 _PART = re.compile(r"\.part-\d{4,}\.tar\.zst$")  # a part: read through its index
 _KIB = 1024
 _SHOWN = 12  # images listed before verifying
+
+
+def _shown(text: str, *, limit: int = LINE_LIMIT) -> Text:
+    """Untrusted text as a widget's content: escaped, and never parsed as markup."""
+    return Text(untrusted(text, markup=False, limit=limit))
 
 
 def _human(size: float) -> str:
@@ -73,6 +84,10 @@ def _title(path: Path) -> str:
 
 class ArchiveTree(DirectoryTree):
     """Directories, and the archives among the files (and extracted layouts)."""
+
+    def process_label(self, label: str | Text) -> Text:
+        """A file's name is the media's: shown escaped."""
+        return super().process_label(_shown(str(label)))
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         """Keep directories and archives (a split one by its index); hide dotfiles."""
@@ -137,7 +152,9 @@ class OpenScreen(Screen[Path | None]):
             ledger = read_ledger(path)
             title = _title(path)
         except ApplianceError as exc:
-            text = f"{path.name}: {exc.diagnostics()}"
+            text = untrusted(
+                f"{path.name}: {exc.diagnostics()}", markup=False, limit=LINE_LIMIT
+            )
         else:
             lines = [
                 title,
@@ -150,8 +167,11 @@ class OpenScreen(Screen[Path | None]):
                 "",
                 "enter (again) or v: verify this archive",
             ]
-            text = "\n".join(lines)
-        self.app.call_from_thread(self.query_one("#summary", Static).update, text)
+            # The ledger's words, each line escaped (the exporter's, unverified).
+            text = "\n".join(
+                untrusted(line, markup=False, limit=LINE_LIMIT) for line in lines
+            )
+        self.app.call_from_thread(self.query_one("#summary", Static).update, Text(text))
 
     def action_back(self) -> None:
         """Leave without choosing."""
@@ -216,7 +236,9 @@ class TextScreen(Screen[None]):
         # No Header or Footer here: they cost a screen switch ~60 ms at 80x24
         # (the footer rebuilds a widget per key); one line says the keys.
         yield Label(
-            f"{self.title_text}   (escape: back{'; ' + self.keys if self.keys else ''})",
+            _shown(
+                f"{self.title_text}   (escape: back{'; ' + self.keys if self.keys else ''})"
+            ),
             id="title",
             markup=False,
         )
@@ -226,7 +248,10 @@ class TextScreen(Screen[None]):
         for number, line in enumerate(self.lines):
             if number:
                 page.append("\n")
-            page.append(line.text, style="bold" if line.failed else "")
+            page.append(
+                untrusted(line.text, markup=False, limit=LINE_LIMIT),
+                style="bold" if line.failed else "",
+            )
         with VerticalScroll(id="page"):
             yield Static(page, id="text")
 
@@ -267,14 +292,19 @@ class ConfirmLoad(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:  # noqa: D102 - Textual's compose: the widgets, in order
         with Vertical(id="dialog"):
-            yield Label(f"Push to {self.registry}?", markup=False)
-            pushed = [f"{self.mark.ok} {r}" for r in self.pushed] or [
-                "nothing passed: nothing to push"
-            ]
-            yield Static("\n".join(pushed), markup=False)
+            yield Label(_shown(f"Push to {self.registry}?"), markup=False)
+            pushed = [
+                f"{self.mark.ok} {untrusted(r, markup=False)}" for r in self.pushed
+            ] or ["nothing passed: nothing to push"]
+            yield Static(Text("\n".join(pushed)), markup=False)
             if self.refused:
                 yield Static(
-                    "\n".join(f"{self.mark.bad} not pushed: {r}" for r in self.refused),
+                    Text(
+                        "\n".join(
+                            f"{self.mark.bad} not pushed: {untrusted(r, markup=False)}"
+                            for r in self.refused
+                        )
+                    ),
                     markup=False,
                 )
             if self.held:
@@ -381,7 +411,7 @@ class AirlockApp(App[int]):
         yield Label("No archive yet: o opens one.", id="status", markup=False)
         yield ProgressBar(id="progress", show_eta=True)
         yield Input(placeholder="/ filters the images (escape clears)", id="filter")
-        table: DataTable[str] = DataTable(
+        table: DataTable[Text] = DataTable(
             id="images", cursor_type="row", zebra_stripes=True
         )
         yield table
@@ -407,8 +437,8 @@ class AirlockApp(App[int]):
             self.action_verify()
 
     def status(self, text: str) -> None:
-        """The one status line under the header."""
-        self.query_one("#status", Label).update(text)
+        """The one status line under the header (it quotes policies, errors, names: escaped)."""
+        self.query_one("#status", Label).update(_shown(text))
 
     # -- open and verify -------------------------------------------------------------
 
@@ -524,14 +554,15 @@ class AirlockApp(App[int]):
         for row in found:
             if self.needle and not present.matches(row, self.needle):
                 continue
+            # Text cells: a str cell is parsed as markup by the DataTable.
             table.add_row(
-                row.verdict,
-                row.reference,
-                row.digest,
-                row.platforms,
-                row.reason,
-                row.signer,
-                row.signed_at,
+                Text(row.verdict),
+                _shown(row.reference, limit=200),
+                _shown(row.digest, limit=12),
+                _shown(row.platforms, limit=200),
+                _shown(row.reason),
+                _shown(row.signer, limit=200),
+                Text(row.signed_at),
                 key=row.key,
             )
 
@@ -573,13 +604,12 @@ class AirlockApp(App[int]):
     def _detail(self, event: DataTable.RowSelected) -> None:
         if self.judged is None:
             return
-        image = next(
-            (i for i in self.judged.verdict.images if i.ref == event.row_key.value),
-            None,
-        )
-        if image is not None:
+        images = self.judged.verdict.images
+        number = int(event.row_key.value or "-1")
+        if 0 <= number < len(images):
+            image = images[number]
             lines = present.detail(image, self.judged.archive.contents, self.mark)
-            self.push_screen(TextScreen(f"Image: {image.ref}", lines))
+            self.push_screen(TextScreen(f"Image: {image.reference}", lines))
 
     def action_trust(self) -> None:
         """Where the trust came from and how old it is."""
@@ -884,9 +914,13 @@ class IdentitiesScreen(TextScreen):
             try:
                 write_output(Path(answer), present.policy_snippet(self.found).encode())
             except ApplianceError as exc:
-                self.app.notify(exc.diagnostics(), severity="error")
+                self.app.notify(
+                    untrusted(exc.diagnostics(), markup=False, limit=LINE_LIMIT),
+                    severity="error",
+                    markup=False,
+                )
                 return
-            self.app.notify(f"policy snippet written to {answer}")
+            self.app.notify(f"policy snippet written to {answer}", markup=False)
 
         self.app.push_screen(
             TextModal("Write the policy snippet to:", "policy-snippet.toml"), save

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,7 @@ def hint(reason: str | None) -> str:
 class Row:
     """One image in the table."""
 
-    key: str  # the image as asked (row key)
+    key: str  # the image's place in the verdict (row key: names may repeat)
     reference: str
     digest: str
     platforms: str
@@ -101,10 +102,10 @@ class Row:
 
 def _common_registry(verdict: ArchiveVerdict) -> str:
     """The registry every image comes from, if they share one (``host/``), else ``""``."""
-    hosts = {i.ref.split("/", 1)[0] for i in verdict.images if "/" in i.ref}
+    hosts = {i.reference.split("/", 1)[0] for i in verdict.images if "/" in i.reference}
     return (
         f"{hosts.pop()}/"
-        if len(hosts) == 1 and all("/" in i.ref for i in verdict.images)
+        if len(hosts) == 1 and all("/" in i.reference for i in verdict.images)
         else ""
     )
 
@@ -118,18 +119,19 @@ def rows(verdict: ArchiveVerdict, mark: Marks) -> list[Row]:
     """The table's rows, failures first, then by reference.
 
     The verdict comes first and the shared registry is left out, so that an
-    80-column console shows what matters.
+    80-column console shows what matters. The reference is the one that was
+    judged (the policy rule matched it), not the ledger's free-text "asked".
     """
     common = _common_registry(verdict)
     found = []
-    for image in verdict.images:
+    for number, image in enumerate(verdict.images):
         signed = next((s for s in image.signatures if s.verified and s.satisfies), None)
         when = signed.result.signing_time if signed and signed.result else None
         carried = [p for p, _, c in image.platforms if c]
         found.append(
             Row(
-                key=image.ref,
-                reference=image.ref.removeprefix(common),
+                key=str(number),
+                reference=image.reference.removeprefix(common),
                 digest=image.digest[7:19],
                 platforms=f"{len(carried)}: "
                 + ", ".join(p.split("/", 1)[-1] for p in carried)
@@ -206,7 +208,12 @@ def _evidence_lines(
 def detail(image: ImageVerdict, contents: Contents | None, mark: Marks) -> list[Line]:
     """Every signature and attestation with every check, the failed ones first."""
     lines = [
-        Line(f"{image.ref}"),
+        Line(f"{image.reference}"),
+        *(
+            [Line(f"asked as {image.ref} (the exporter's word)")]
+            if image.ref != image.reference
+            else []
+        ),
         Line(f"digest {image.digest}"),
         Line(
             f"{mark.ok} verified: {image.message}"
@@ -329,9 +336,33 @@ def identities(verdict: ArchiveVerdict) -> list[Identity]:
                 key, Identity(kind=kind, who=key[0], issuer=key[1])
             )
             entry.verified = entry.verified or result is not None
-            if image.ref not in entry.images:
-                entry.images.append(image.ref)
+            if image.reference not in entry.images:
+                entry.images.append(image.reference)
     return sorted(found.values(), key=lambda i: (-len(i.images), i.who))
+
+
+# Controls, format/bidi characters, separators, surrogates (an escaped
+# surrogate is not TOML: the snippet then fails to load, closed).
+_NOT_IN_TOML = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def _toml_string(text: str) -> str:
+    """``text`` as a TOML basic string, every control and quote escaped.
+
+    A SAN is the certificate's: a quote or a newline in it must not write a
+    rule of its own into the snippet.
+    """
+    out = ['"']
+    for char in text:
+        point = ord(char)
+        if char in {'"', "\\"}:
+            out.append("\\" + char)
+        elif unicodedata.category(char) in _NOT_IN_TOML:
+            out.append(f"\\u{point:04x}" if point <= 0xFFFF else f"\\U{point:08x}")  # noqa: PLR2004 - TOML's two escape forms
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
 
 
 def policy_snippet(chosen: Sequence[Identity], match: str = "**") -> str:
@@ -344,7 +375,7 @@ def policy_snippet(chosen: Sequence[Identity], match: str = "**") -> str:
                 f'  key = "keys/{identity.who[:16]}.pub"  # the key with this id: put its PEM here'
             )
         else:
-            lines.append(f'  identity = "{identity.who}"')
-            lines.append(f'  issuer = "{identity.issuer}"')
+            lines.append(f"  identity = {_toml_string(identity.who)}")
+            lines.append(f"  issuer = {_toml_string(str(identity.issuer))}")
         lines.append("")
     return "\n".join(lines)

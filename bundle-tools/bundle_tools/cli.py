@@ -104,11 +104,16 @@ def _trust_update(args: argparse.Namespace) -> int:
     capsule = trust.update(
         url=args.tuf_url or trust.PUBLIC_GOOD_URL, bootstrap=bootstrap, out=args.out
     )
-    print(
+    from airlock_io.terminal import LINE_LIMIT, untrusted  # noqa: PLC0415
+
+    line = (
         f"Trust capsule written to {capsule.path}: roots v{capsule.root_versions[0]}-v{capsule.root_versions[-1]}, "
         f"timestamp v{capsule.timestamp_version}, snapshot v{capsule.snapshot_version}, targets v{capsule.targets_version}; "
         + ", ".join(f"{n} {h[:12]}" for n, h in capsule.targets.items())
     )
+    print(
+        untrusted(line, markup=False, limit=LINE_LIMIT)
+    )  # target names: the repository's
     return ExitCode.OK
 
 

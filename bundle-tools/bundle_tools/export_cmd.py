@@ -363,24 +363,24 @@ def _show(
 
 
 def _print_summary(summary: object) -> None:
+    """The export's table; names, platforms and reasons (a registry's words) escaped."""
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
 
+    from airlock_io.terminal import untrusted  # noqa: PLC0415
     from bundle_tools.export import Summary  # noqa: PLC0415
+
+    def cell(text: str) -> Text:
+        return Text(untrusted(text, markup=False))
 
     assert isinstance(summary, Summary)  # noqa: S101 - narrows the type
     console = Console(file=sys.stdout, highlight=False)
-    table = Table(title=f"Exported to {summary.archive}")
-    for column in (
-        "image",
-        "digest",
-        "platforms",
-        "signatures",
-        "attestations",
-        "sboms",
-        "referrers",
-        "left out",
-    ):
+    table = Table(title=f"Exported to {untrusted(str(summary.archive))}")
+    table.add_column("image", overflow="fold")
+    table.add_column("digest", no_wrap=True, min_width=19)
+    table.add_column("platforms", overflow="fold")
+    for column in ("signatures", "attestations", "sboms", "referrers", "left out"):
         table.add_column(column)
     for image in summary.ledger.images:
         count = {
@@ -391,9 +391,9 @@ def _print_summary(summary: object) -> None:
             ", ".join(p.platform for p in image.platforms if p.included) or "single"
         )
         table.add_row(
-            image.asked,
-            image.digest[:19],
-            platforms,
+            cell(image.asked),
+            cell(image.digest[:19]),
+            cell(platforms),
             *(str(count[k]) for k in ("signature", "attestation", "sbom", "referrer")),
             str(
                 len(image.left_out) + sum(1 for p in image.platforms if not p.included)
@@ -406,7 +406,7 @@ def _print_summary(summary: object) -> None:
         f"archive {summary.size / 1024**2:,.1f} MiB, {summary.sha256}"
     )
     console.print(
-        f"trust: {trust.kind}"
+        f"trust: {untrusted(trust.kind)}"
         + (
             f", TUF root v{trust.root_version}, timestamp v{trust.timestamp_version}"
             if trust.root_version
@@ -414,12 +414,13 @@ def _print_summary(summary: object) -> None:
         )
     )
     for image in summary.ledger.images:
+        asked = untrusted(image.asked)
         for reason in image.left_out:
-            console.print(f"left out ({image.asked}): {reason}")
+            console.print(f"left out ({asked}): {untrusted(reason)}")
         for platform in image.platforms:
             if not platform.included:
                 console.print(
-                    f"left out ({image.asked}): platform {platform.platform}: {platform.reason}"
+                    f"left out ({asked}): platform {untrusted(platform.platform)}: {untrusted(str(platform.reason))}"
                 )
 
 

@@ -83,20 +83,36 @@ def describe(path: Path) -> dict[str, Any]:
 
 
 def render(report: dict[str, Any]) -> None:
-    """Print the description as text."""
+    """Print the description as text.
+
+    Every string of the ledger (names, platforms, kinds, what evidence
+    lacks) is the exporter's word, which anyone who handled the media may
+    have changed: table cells are plain ``Text`` and printed lines escape
+    them (:func:`airlock_io.terminal.untrusted`), so that nothing in an
+    archive can draw on the operator's terminal.
+    """
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    from airlock_io.terminal import untrusted  # noqa: PLC0415
+
+    def cell(text: str) -> Text:
+        return Text(untrusted(text, markup=False))
 
     console = Console(file=sys.stdout, highlight=False)
     console.print(
-        f"{report['archive']}: {report['kind']}, {report['size'] / 1024**2:,.1f} MiB, {report['sha256'] or '(a directory)'}"
+        f"{untrusted(report['archive'])}: {report['kind']}, {report['size'] / 1024**2:,.1f} MiB, {report['sha256'] or '(a directory)'}"
     )
     console.print(
-        f"exported by {report['exporter']} at {report['created']} ({report['ageDays']} days ago)"
+        f"exported by {untrusted(report['exporter'])} at {report['created']} ({report['ageDays']} days ago)"
     )
     table = Table()
-    for column in ("image", "digest", "platforms", "found about it", "lacks offline"):
-        table.add_column(column)
+    table.add_column("image", overflow="fold")
+    table.add_column("digest", no_wrap=True, min_width=19)
+    table.add_column("platforms", overflow="fold")
+    table.add_column("found about it", overflow="fold")
+    table.add_column("lacks offline", overflow="fold")
     for image in report["images"]:
         platforms = (
             ", ".join(
@@ -110,15 +126,15 @@ def render(report: dict[str, Any]) -> None:
             or "nothing"
         )
         table.add_row(
-            image["asked"],
-            image["digest"][:19],
-            platforms,
-            found,
-            "; ".join(image["lacksOffline"]) or "-",
+            cell(image["asked"]),
+            cell(image["digest"][:19]),
+            cell(platforms),
+            cell(found),
+            cell("; ".join(image["lacksOffline"]) or "-"),
         )
     console.print(table)
     trust = report["trust"]
-    line = f"trust: {trust['kind']}"
+    line = f"trust: {untrusted(trust['kind'])}"
     if trust.get("rootVersion"):
         line += f", TUF root v{trust['rootVersion']}, timestamp v{trust['timestampVersion']}, expires {trust['timestampExpires']}"
     console.print(line)

@@ -11,6 +11,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from airlock_io.terminal import LINE_LIMIT, untrusted
 from bundle_tools.export import Reporter
 
 if TYPE_CHECKING:
@@ -46,13 +47,17 @@ class _Lines:
                 flush=True,
             )
             self.count = 0
-        print(f"bundle-tools: {text}", file=sys.stderr, flush=True)
+        print(
+            f"bundle-tools: {untrusted(text, markup=False, limit=LINE_LIMIT)}",
+            file=sys.stderr,
+            flush=True,
+        )
         self.started = self.last = time.monotonic()
 
     def image_done(self, ref: str) -> None:
         self.done_images += 1
         print(
-            f"bundle-tools: images {self.done_images}/{self.images}: {ref}",
+            f"bundle-tools: images {self.done_images}/{self.images}: {untrusted(ref, markup=False)}",
             file=sys.stderr,
             flush=True,
         )
@@ -141,7 +146,7 @@ def reporter(*, images: int, quiet: bool = False) -> tuple[Reporter, Any]:
                 progress.advance(state["fetch"], n)
 
     def phase(text: str) -> None:
-        progress.console.print(f"[dim]{text}[/dim]")
+        progress.console.print(f"[dim]{untrusted(text, limit=LINE_LIMIT)}[/dim]")
         if text.startswith("writing"):
             state["pack"] = progress.add_task("pack", total=None)
 
