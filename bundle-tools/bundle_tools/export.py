@@ -137,11 +137,18 @@ class Summary:
         }
 
 
-def _entry_key(entry: Descriptor) -> tuple[str, str | None]:
-    """What makes an ``index.json`` entry distinct: its digest, and an image's name."""
-    if entry.annotations.get(media.KIND) == Kind.IMAGE:
-        return entry.digest, entry.annotations.get(media.REFERENCE)
-    return entry.digest, None
+def _entry_key(entry: Descriptor) -> tuple[str, str | None, str | None]:
+    """What makes an ``index.json`` entry distinct: its digest, and what it is for.
+
+    An image gets one entry per name, an artifact one per subject it was
+    found about: the appliance counts evidence only where index.json and the
+    ledger file it alike (a signature copied onto a second image is filed
+    under both).
+    """
+    kind = entry.annotations.get(media.KIND)
+    if kind == Kind.IMAGE:
+        return entry.digest, kind, entry.annotations.get(media.REFERENCE)
+    return entry.digest, kind, entry.annotations.get(media.SUBJECT)
 
 
 def export_time() -> datetime:
@@ -321,9 +328,8 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
             roles[digest] = "trust"
         roles[trust_artifact.digest] = "trust"
     missing: set[str] = set()
-    # One entry per digest, but an image gets one per name: one digest asked
-    # under two references is judged under each (the appliance requires
-    # index.json and the ledger to claim the same names).
+    # One entry per digest and purpose (see _entry_key): the appliance
+    # requires index.json and the ledger to say the same.
     seen_entries = {_entry_key(e) for e in entries}
     for collection in collections:
         for entry in collection.entries:

@@ -54,6 +54,9 @@ class Context:
 
     contents: Contents
     about: dict[tuple[str, str], list[str]]  # (kind, subject) -> manifest digests
+    # (kind, subject, manifest) filed alike by the ledger and index.json: only
+    # evidence found this way counts (see :func:`catalog`).
+    agreed: frozenset[tuple[str, str, str]]
     trust: TrustMaterial
     now: datetime
     signers: tuple[Signer, ...]
@@ -63,14 +66,28 @@ class Context:
     repository: str
 
 
-def catalog(contents: Contents, ledger: Ledger) -> dict[tuple[str, str], list[str]]:
-    """Manifest digests by (kind, subject): candidates only, never trusted.
+def catalog(
+    contents: Contents, ledger: Ledger
+) -> tuple[dict[tuple[str, str], list[str]], frozenset[tuple[str, str, str]]]:
+    """Candidates by (kind, subject), and which of them both unsigned documents file there.
 
-    From the ledger's related artifacts and the index's annotations both: one
-    manifest may be about two subjects (a signature copied byte for byte
-    onto another image is one blob, filed once in the index).
+    Neither the ledger nor ``index.json`` is signed, so where they file a
+    manifest only *finds* it. Every candidate either names is judged (a
+    signature copied from another image is reported as such), but a
+    verified one counts only when both file it under that subject: one
+    document edited alone can then only take evidence away, never bring a
+    genuine signature of something else to bear here.
     """
     about: dict[tuple[str, str], list[str]] = defaultdict(list)
+    ledgered = {(r.kind, r.subject, r.digest) for i in ledger.images for r in i.related}
+    indexed = {
+        (
+            e.annotations.get(media.KIND, ""),
+            e.annotations.get(media.SUBJECT, ""),
+            e.digest,
+        )
+        for e in contents.index.manifests
+    }
     pairs = [(r.kind, r.subject, r.digest) for i in ledger.images for r in i.related]
     pairs += [
         (
@@ -83,7 +100,27 @@ def catalog(contents: Contents, ledger: Ledger) -> dict[tuple[str, str], list[st
     for kind, subject, digest in pairs:
         if kind and subject and digest not in about[kind, subject]:
             about[kind, subject].append(digest)
-    return about
+    return about, frozenset(ledgered & indexed)
+
+
+def _counted(ctx: Context, kind: str, evidence: Evidence) -> Evidence:
+    """``evidence``, refused if only one unsigned document files it under its subject."""
+    if not evidence.verified or (
+        (kind, evidence.site.subject, evidence.site.manifest) in ctx.agreed
+    ):
+        return evidence
+    msg = (
+        f"filed under {evidence.site.subject} by only one of the ledger and index.json: "
+        "verified, but not counted for it"
+    )
+    return replace(
+        evidence,
+        verified=False,
+        satisfies=(),
+        reason=Reason.POLICY_UNSATISFIED,
+        message=msg,
+        result=None,
+    )
 
 
 def layers_of(contents: Contents, digest: str) -> tuple[Descriptor, ...]:
@@ -147,14 +184,18 @@ def legacy_evidence(ctx: Context, subject: str, *, attestation: bool) -> list[Ev
                 )
 
             found.append(
-                judge(
-                    site,
-                    run,
-                    ctx.signers,
-                    certificate=bool(layer.annotations.get(CERTIFICATE)),
-                    claimed=layer.annotations.get(PREDICATE_TYPE)
-                    if attestation
-                    else None,
+                _counted(
+                    ctx,
+                    kind,
+                    judge(
+                        site,
+                        run,
+                        ctx.signers,
+                        certificate=bool(layer.annotations.get(CERTIFICATE)),
+                        claimed=layer.annotations.get(PREDICATE_TYPE)
+                        if attestation
+                        else None,
+                    ),
                 )
             )
     return found
@@ -244,12 +285,16 @@ def bundle_evidence(ctx: Context, subject: str) -> list[Evidence]:
             return result
 
         found.append(
-            judge(
-                site,
-                run,
-                ctx.signers,
-                certificate=bundle.certificate is not None,
-                claimed=claimed,
+            _counted(
+                ctx,
+                Kind.REFERRER,
+                judge(
+                    site,
+                    run,
+                    ctx.signers,
+                    certificate=bundle.certificate is not None,
+                    claimed=claimed,
+                ),
             )
         )
     return found

@@ -181,6 +181,7 @@ def _verify_image(  # noqa: PLR0913 - every input named
     *,
     contents: Contents,
     about: dict[tuple[str, str], list[str]],
+    agreed: frozenset[tuple[str, str, str]],
     rules: Sequence[ResolvedRule],
     trust: TrustMaterial,
     now: datetime,
@@ -210,6 +211,7 @@ def _verify_image(  # noqa: PLR0913 - every input named
     ctx = Context(
         contents=contents,
         about=about,
+        agreed=agreed,
         trust=trust,
         now=now,
         signers=resolved.signers,
@@ -331,13 +333,14 @@ def verify_archive(
     problems += missing
     foreign = foreign_delta(ledger, options.inventories)
     stale_for = None if trust.stale_since is None else now - trust.stale_since
-    about = catalog(contents, ledger)
+    about, agreed = catalog(contents, ledger)
     verdicts = []
     for claim in chosen:
         verdict = _verify_image(
             claim,
             contents=contents,
             about=about,
+            agreed=agreed,
             rules=rules,
             trust=trust,
             now=now,
