@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from airlock_io.atomic import fsync_dir, locked
 from airlock_io.oserrors import write_error
+from airlock_io.terminal import LINE_LIMIT, untrusted
 from appliance.core.errors import InputError, Reason
 from trustroot import strict_json
 
@@ -323,3 +324,21 @@ class AuditLog:
                 if isinstance(doc, dict):
                     found.append(doc)
         return found
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """One decision on one line: when, what, the verdicts (escaped: errors quote archives and registries)."""
+    head = f"{entry.get('seq', '?'):>5} {str(entry.get('time', ''))[:19]} {entry.get('command', '?'):<13} exit {entry.get('exit_code', '-')}"
+    archive = entry.get("archive")
+    if isinstance(archive, dict) and archive.get("sha256"):
+        head += f" archive {str(archive['sha256'])[7:19]}"
+    images = entry.get("images")
+    if isinstance(images, list):
+        passed = sum(1 for i in images if isinstance(i, dict) and i.get("verified"))
+        head += f" images {passed}/{len(images)} verified"
+    pushed = entry.get("pushed")
+    if isinstance(pushed, dict) and pushed.get("to"):
+        head += f" -> {pushed['to']}"
+    if entry.get("error"):
+        head += f": {untrusted(str(entry['error']), markup=False, limit=120)}"
+    return untrusted(head, markup=False, limit=LINE_LIMIT)

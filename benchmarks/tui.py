@@ -23,7 +23,9 @@ from pathlib import Path
 
 from textual import events
 
-from appliance.tui.app import AirlockApp, TextScreen
+from appliance.cli.tui_cmd import session
+from appliance.tui.app import AirlockApp
+from appliance.tui.screens import TextScreen
 from benchmarks.archive import export_big
 from tests.helpers import netguard
 from tests.helpers.sigstore_stack.stack import DEFAULT_ISSUER
@@ -129,14 +131,14 @@ def latency() -> tuple[list[float], list[float], int]:
         ]
         busy = asyncio.run(
             _presses(
-                AirlockApp(_parser().parse_args(["tui", *args])),
+                AirlockApp(session(_parser().parse_args(["tui", *args]))),
                 PRESSES,
                 while_verifying=True,
             )
         )
         idle = asyncio.run(
             _presses(
-                AirlockApp(_parser().parse_args(["tui", *args])),
+                AirlockApp(session(_parser().parse_args(["tui", *args]))),
                 PRESSES,
                 while_verifying=False,
             )

@@ -64,7 +64,14 @@ def test_import_contracts_hold() -> None:
 
 @pytest.mark.parametrize(
     "statement",
-    ["import appliance.cli.main", "import appliance.core", "import appliance.__main__"],
+    [
+        "import appliance.cli.main",
+        "import appliance.core",
+        "import appliance.__main__",
+        # The verify path: its view and its action load no registry client.
+        "import appliance.cli.verify_cmd",
+        "import appliance.actions.verify",
+    ],
 )
 def test_appliance_loads_no_network_clients(statement: str) -> None:
     loaded = _loaded_by(statement)

@@ -101,7 +101,12 @@ def _file(source: PolicyFile) -> LoadedPolicy:
     )
 
 
-def _identity(flags: SignerFlags) -> IdentityPolicy:
+def identity_policy(flags: SignerFlags) -> IdentityPolicy:
+    """The identity (and issuer, and GitHub claims) the flags demand.
+
+    Raises:
+        InputError: no identity or no issuer named; an invalid pattern.
+    """
     identity, identity_re = flags.identity or None, flags.identity_regexp or None
     issuer, issuer_re = flags.issuer or None, flags.issuer_regexp or None
     if identity is None and identity_re is None:
@@ -155,7 +160,7 @@ def _flags(flags: SignerFlags, extras: Mapping[str, object]) -> LoadedPolicy:
             )
     else:
         who = flags.identity or f"/{flags.identity_regexp}/"
-        signers.append(Signer(name=who, policy=_identity(flags)))
+        signers.append(Signer(name=who, policy=identity_policy(flags)))
     rule = Rule(line=0, match=("**",), signers=(), threshold=1)
     canonical = {
         "certificate_identity": flags.identity,

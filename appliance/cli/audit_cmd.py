@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airlock_io.exit_codes import ExitCode
-from airlock_io.terminal import LINE_LIMIT, untrusted
+from appliance.audit import describe
 from appliance.cli import env
 from appliance.core.errors import InputError, Reason
 
@@ -17,12 +17,9 @@ if TYPE_CHECKING:
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``audit show`` and ``audit verify``."""
-    audit = subparsers.add_parser(
-        "audit",
-        help="the audit log: every verify, load, extract, trust import and sign-blob, hash-chained",
-    )
+def configure(parser: argparse.ArgumentParser) -> None:
+    """``audit show`` and ``audit verify``."""
+    audit = parser
     commands = audit.add_subparsers(
         dest="audit_command", metavar="COMMAND", required=True
     )
@@ -70,24 +67,6 @@ def run_show(args: argparse.Namespace) -> int:
     for entry in entries:
         print(describe(entry))
     return ExitCode.OK
-
-
-def describe(entry: dict[str, Any]) -> str:
-    """One decision on one line: when, what, the verdicts (escaped: errors quote archives and registries)."""
-    head = f"{entry.get('seq', '?'):>5} {str(entry.get('time', ''))[:19]} {entry.get('command', '?'):<13} exit {entry.get('exit_code', '-')}"
-    archive = entry.get("archive")
-    if isinstance(archive, dict) and archive.get("sha256"):
-        head += f" archive {str(archive['sha256'])[7:19]}"
-    images = entry.get("images")
-    if isinstance(images, list):
-        passed = sum(1 for i in images if isinstance(i, dict) and i.get("verified"))
-        head += f" images {passed}/{len(images)} verified"
-    pushed = entry.get("pushed")
-    if isinstance(pushed, dict) and pushed.get("to"):
-        head += f" -> {pushed['to']}"
-    if entry.get("error"):
-        head += f": {untrusted(str(entry['error']), markup=False, limit=120)}"
-    return untrusted(head, markup=False, limit=LINE_LIMIT)
 
 
 def run_verify(args: argparse.Namespace) -> int:

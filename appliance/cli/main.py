@@ -1,29 +1,25 @@
 """The ``appliance`` command: its sub-commands, run in the shared frame.
 
-How a command ends (exit codes, one-line and JSON errors, signals, encodings)
-is :mod:`airlock_io.frame`'s job, the same for both programs.
+The one lazy seam of the CLI: a command's module (and everything it
+imports: the actions, the verifier, rich, textual) is imported only when the
+command line names it, so that ``--version`` and ``--help`` start as fast as
+an empty program (``benchmarks/startup.py`` guards it), as Textual's
+``widgets/__init__.py`` defers its widgets. Every other module imports at
+the top. How a command ends (exit codes, one-line and JSON errors, signals,
+encodings) is :mod:`airlock_io.frame`'s job, the same for both programs.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, cast
+import importlib
+import sys
+from typing import TYPE_CHECKING, Final, cast
 
 from airlock_io import frame
-from appliance.cli import (
-    audit_cmd,
-    inventory_cmd,
-    load_cmd,
-    sign_cmd,
-    sign_image_cmd,
-    trust_cmd,
-    tui_cmd,
-    verify_blob,
-    verify_cmd,
-)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 _PROG = "appliance"
 _EPILOG = """\
@@ -35,18 +31,97 @@ exit codes:
 The appliance never reaches the network while verifying.
 """
 
+# command -> (module, its configure function, one line of help)
+COMMANDS: Final = {
+    "verify": (
+        "appliance.cli.verify_cmd",
+        "configure",
+        "verify every image of a transfer archive against a policy, offline",
+    ),
+    "load": (
+        "appliance.cli.load_cmd",
+        "configure",
+        "verify an archive, then push only the images that passed to the in-gap registry",
+    ),
+    "extract": (
+        "appliance.cli.extract_cmd",
+        "configure",
+        "verify an archive, then write only the images that passed as an OCI image layout",
+    ),
+    "verify-blob": (
+        "appliance.cli.verify_blob",
+        "configure",
+        "verify a Sigstore bundle for a file or digest, offline",
+    ),
+    "trust": (
+        "appliance.cli.trust_cmd",
+        "configure",
+        "import or show the Sigstore trust root (TUF, offline)",
+    ),
+    "sign-blob": (
+        "appliance.cli.sign_cmd",
+        "configure_sign_blob",
+        "sign a file offline with an HSM or file key; write a Sigstore bundle",
+    ),
+    "public-key": (
+        "appliance.cli.sign_cmd",
+        "configure_public_key",
+        "print the PEM public key of an HSM key, key file or PEM",
+    ),
+    "pkcs11": (
+        "appliance.cli.sign_cmd",
+        "configure_pkcs11",
+        "list tokens and keys, generate keys on an HSM",
+    ),
+    "sign": (
+        "appliance.cli.sign_image_cmd",
+        "configure_sign",
+        "sign an image in the in-gap registry offline (cosign-compatible, no log)",
+    ),
+    "attest": (
+        "appliance.cli.sign_image_cmd",
+        "configure_attest",
+        "attest about an image in the in-gap registry offline (DSSE in-toto, cosign-compatible)",
+    ),
+    "audit": (
+        "appliance.cli.audit_cmd",
+        "configure",
+        "the audit log: every decision, hash-chained",
+    ),
+    "inventory": (
+        "appliance.cli.inventory_cmd",
+        "configure",
+        "list what the gap holds (blobs, manifests) for `bundle-tools export --have`",
+    ),
+    "tui": (
+        "appliance.cli.tui_cmd",
+        "configure",
+        "review an archive and act on it in a terminal UI (80x24 and up)",
+    ),
+}
+
 
 class _Version(argparse.Action):
     """``--version``: the version, and for the sealed build its commit and manifest."""
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        # The sealed build's manifest is read only when asked for.
         from appliance.provenance import describe  # noqa: PLC0415
 
         print(describe())
         parser.exit()
 
 
-def _parser() -> argparse.ArgumentParser:
+def _named(argv: Sequence[str] | None) -> str | None:
+    """The command ``argv`` names (the first word that is not a flag), if any."""
+    for word in argv or ():
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the command ``argv`` names is configured (all of them without ``argv``)."""
     parser = frame.Parser(
         prog=_PROG,
         description=(
@@ -75,18 +150,18 @@ def _parser() -> argparse.ArgumentParser:
         "argparse._SubParsersAction[argparse.ArgumentParser]",  # noqa: SLF001 - argparse's own type
         parser.add_subparsers(dest="command", metavar="COMMAND"),
     )
-    verify_cmd.add_parser(commands)
-    load_cmd.add_parsers(commands)
-    verify_blob.add_parser(commands)
-    trust_cmd.add_parser(commands)
-    sign_cmd.add_parsers(commands)
-    sign_image_cmd.add_parsers(commands)
-    audit_cmd.add_parser(commands)
-    inventory_cmd.add_parser(commands)
-    tui_cmd.add_parser(commands)
+    named = _named(argv) if argv is not None else None
+    for name, (module, function, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text)
+        if argv is None or name == named:
+            configure: Callable[[argparse.ArgumentParser], None] = getattr(
+                importlib.import_module(module), function
+            )
+            configure(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the appliance CLI and return its exit code."""
-    return frame.run(_PROG, _parser(), argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    return frame.run(_PROG, _parser(arguments), arguments)

@@ -1,11 +1,12 @@
-"""The flags of commands that write to the in-gap registry (``load``, ``sign``, ``attest``)."""
+"""The flags of commands that reach the in-gap registry (``load``, ``sign``, ``attest``, ``inventory``), and of their signing key."""
 
 from __future__ import annotations
 
 import sys
 from typing import TYPE_CHECKING
 
-from appliance.core.errors import InputError, Reason
+from appliance.actions.registry import RegistryAccess, SignerChoice
+from appliance.core.errors import InputError, Reason, SignerError
 
 if TYPE_CHECKING:
     import argparse
@@ -47,3 +48,49 @@ def login(args: argparse.Namespace) -> tuple[str, str] | None:
         msg = "no password on stdin (give it on one line)"
         raise InputError(msg, where="--registry-username", reason=Reason.USAGE)
     return username, password
+
+
+def access(args: argparse.Namespace, *, login_now: bool = True) -> RegistryAccess:
+    """How to reach the registry, from the flags (the password read now, unless ``login_now`` is False).
+
+    Raises:
+        InputError: an empty user or password.
+    """
+    return RegistryAccess(
+        plain_http=args.allow_http_registry,
+        login=login(args) if login_now else None,
+    )
+
+
+def prompt(text: str) -> str:
+    """Ask the terminal for a secret (a PIN, a key's password); never echoed.
+
+    Raises:
+        SignerError: no terminal to ask, or nothing given.
+    """
+    import getpass  # noqa: PLC0415 - imported when a prompt is due, not at every start
+
+    if not sys.stdin.isatty():
+        msg = "a secret is needed and there is no terminal to ask for it: use the environment variable"
+        raise SignerError(msg)
+    try:
+        return getpass.getpass(text)
+    except (EOFError, KeyboardInterrupt) as exc:
+        msg = "no secret given"
+        raise SignerError(msg) from exc
+
+
+def add_module_flag(parser: argparse.ArgumentParser) -> None:
+    """``--module-path``: the PKCS#11 module for a ``pkcs11:`` key."""
+    parser.add_argument(
+        "--module-path",
+        metavar="LIB",
+        help="the PKCS#11 module (else $COSIGN_PKCS11_MODULE_PATH)",
+    )
+
+
+def signer_choice(key: str, args: argparse.Namespace) -> SignerChoice:
+    """A signing key from the flags, its PIN or password asked at the terminal when needed."""
+    return SignerChoice(
+        key=key, module_path=getattr(args, "module_path", None), secrets=prompt
+    )

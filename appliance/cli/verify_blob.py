@@ -17,11 +17,8 @@ from typing import TYPE_CHECKING
 from airlock_io.exit_codes import ExitCode
 from airlock_io.terminal import LINE_LIMIT, untrusted
 from appliance.cli import env
-from appliance.cli.identity_flags import (
-    add_identity_flags,
-    policy_from_flags,
-    warn_insecure,
-)
+from appliance.cli.identity_flags import add_identity_flags, policy_from_flags
+from appliance.cli.verify_flags import warn_insecure
 
 if TYPE_CHECKING:
     import argparse
@@ -30,16 +27,12 @@ if TYPE_CHECKING:
     from appliance.core.report import VerificationResult
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``verify-blob``."""
-    parser = subparsers.add_parser(
-        "verify-blob",
-        help="verify a Sigstore bundle for a file or digest, offline",
-        description=(
-            "Verify a Sigstore bundle (v0.1-v0.3; message signature or DSSE) for an artifact, "
-            "with no network. ARTIFACT is a file, or sha256:<hex> / sha512:<hex> taken literally "
-            "(for DSSE, a statement subject). Exit 0 verified, 1 not verified, 2 usage or input error."
-        ),
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``verify-blob``."""
+    parser.description = (
+        "Verify a Sigstore bundle (v0.1-v0.3; message signature or DSSE) for an artifact, "
+        "with no network. ARTIFACT is a file, or sha256:<hex> / sha512:<hex> taken literally "
+        "(for DSSE, a statement subject). Exit 0 verified, 1 not verified, 2 usage or input error."
     )
     parser.add_argument(
         "artifact",

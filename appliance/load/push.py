@@ -428,10 +428,7 @@ def push_archive(  # noqa: PLR0913 - every input named
     plain_http: bool,
     login: tuple[str, str] | None,
     verified_sha256: str | None,
-    progress: Callable[
-        [int],
-        tuple[Callable[[int], None] | None, contextlib.AbstractContextManager[object]],
-    ],
+    on_bytes: Callable[[int, int], None] | None = None,
     countersign: Callable[[RegistryClient, Pushed], None] | None = None,
 ) -> Pushed:
     """The one network action: push ``plan`` from the archive at ``path``.
@@ -446,7 +443,7 @@ def push_archive(  # noqa: PLR0913 - every input named
         plain_http: speak HTTP (the operator's ``--allow-http-registry``).
         login: ``(username, password)`` the operator gave, else the Docker config's.
         verified_sha256: the archive file's SHA-256 when it was verified.
-        progress: given the bytes to send, a byte callback and its context.
+        on_bytes: told ``(sent so far, at most to send)`` as blob bytes go.
         countersign: run once everything is pushed, with the same client
             (``load --countersign-key``).
 
@@ -464,7 +461,7 @@ def push_archive(  # noqa: PLR0913 - every input named
     try:
         with registry(target, plain_http=plain_http, login=login) as client:
             pusher = Pusher(client, plan, result=result)
-            _push(pusher, path, verified_sha256=verified_sha256, progress=progress)
+            _push(pusher, path, verified_sha256=verified_sha256, on_bytes=on_bytes)
             if countersign is not None:
                 countersign(client, result)
     except BaseException as exc:
@@ -478,18 +475,21 @@ def _push(
     path: Path,
     *,
     verified_sha256: str | None,
-    progress: Callable[
-        [int],
-        tuple[Callable[[int], None] | None, contextlib.AbstractContextManager[object]],
-    ],
+    on_bytes: Callable[[int, int], None] | None,
 ) -> None:
     """Steps 1 to 5 of the module doc."""
     from airlock_io.archive import read_archive  # noqa: PLC0415
 
     pusher.survey()
-    pusher.on_bytes, context = progress(pusher.to_send)
-    with context:
-        second = read_archive(path, tap=pusher.tap)
+    if on_bytes is not None:
+        total, sent = pusher.to_send, [0]
+
+        def counted(n: int) -> None:
+            sent[0] += n
+            on_bytes(sent[0], total)
+
+        pusher.on_bytes = counted
+    second = read_archive(path, tap=pusher.tap)
     if verified_sha256 is not None and second.sha256 != verified_sha256:
         msg = (
             "the archive changed between verification and push; nothing more was pushed"

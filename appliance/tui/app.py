@@ -1,11 +1,12 @@
 """``appliance tui``: review a transfer archive and act on it at an 80x24 console.
 
 Keyboard first: every action is a key shown in the footer, ``?`` lists them.
-Verification runs in a worker thread (the UI stays responsive and ``escape``
-cancels it); every screen is a view over the CLI's own functions
-(:func:`appliance.cli.verify_cmd.judge`, the load and signing functions):
-nothing here decides what is verified (an import contract keeps the
-verification modules out of this package).
+The TUI is a view: every verb runs through :mod:`appliance.actions`, exactly
+as the CLI's does (verify, load, countersign, the audit log), built from the
+:class:`~appliance.tui.session.Session` the command line gave. Verification
+runs in a worker thread (the UI stays responsive and ``escape`` cancels it);
+nothing here decides what is verified, pushed or recorded (import contracts
+keep the verification modules, and the CLI, out of this package).
 
 Every string from the archive, a registry or a certificate reaches a widget
 through :func:`~airlock_io.terminal.untrusted` and as a ``rich.text.Text``
@@ -15,320 +16,43 @@ dialogs, notifications and the file picker's names.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import (
-    Button,
-    DataTable,
-    DirectoryTree,
-    Header,
-    Input,
-    Label,
-    ProgressBar,
-    Static,
-)
+from textual.widgets import DataTable, Header, Input, Label, ProgressBar
 
-from airlock_io.terminal import LINE_LIMIT, untrusted
+from airlock_io.archive import Cancelled
+from airlock_io.atomic import write_output
+from airlock_io.parts import DamagedParts
+from appliance.actions.audit import check_chain, recent
+from appliance.actions.interface import Run
+from appliance.actions.load import countersign, plan_load, push_verified
+from appliance.actions.verify import verify
+from appliance.audit import describe
 from appliance.core.errors import ApplianceError
 from appliance.tui import present
+from appliance.tui.screens import (
+    ConfirmLoad,
+    IdentitiesScreen,
+    OpenScreen,
+    TextModal,
+    TextScreen,
+)
+from appliance.tui.screens.open import human_size
+from appliance.tui.screens.text import shown
 
 if TYPE_CHECKING:
-    import argparse
-    from collections.abc import Iterable
-
-    from airlock_io.parts import DamagedParts
-    from appliance.cli.verify_cmd import Judged
+    from appliance.actions.load import Loaded
+    from appliance.actions.verify import Verified
     from appliance.core.archive.parts import Request
-
-ARCHIVE_SUFFIXES = (".tar.zst", ".tar", ".parts.json")
-_PART = re.compile(r"\.part-\d{4,}\.tar\.zst$")  # a part: read through its index
-_KIB = 1024
-_SHOWN = 12  # images listed before verifying
-
-
-def _shown(text: str, *, limit: int = LINE_LIMIT) -> Text:
-    """Untrusted text as a widget's content: escaped, and never parsed as markup."""
-    return Text(untrusted(text, markup=False, limit=limit))
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < _KIB or unit == "GiB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return f"{size:,.1f} GiB"
-
-
-def _title(path: Path) -> str:
-    """The archive's name and size; a split one's parts and their total."""
-    if path.name.endswith(".parts.json"):
-        from airlock_io.parts import read_index  # noqa: PLC0415
-
-        index = read_index(path)
-        return f"{path.name}  {len(index.parts)} part(s), {_human(index.archive_size)}"
-    size = path.stat().st_size if path.is_file() else 0
-    return f"{path.name}  {_human(size)}" if size else path.name
-
-
-class ArchiveTree(DirectoryTree):
-    """Directories, and the archives among the files (and extracted layouts)."""
-
-    def process_label(self, label: str | Text) -> Text:
-        """A file's name is the media's: shown escaped."""
-        return super().process_label(_shown(str(label)))
-
-    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        """Keep directories and archives (a split one by its index); hide dotfiles."""
-        return [
-            p
-            for p in paths
-            if not p.name.startswith(".")
-            and (p.is_dir() or p.name.endswith(ARCHIVE_SUFFIXES))
-            and not _PART.search(p.name)
-        ]
-
-
-class OpenScreen(Screen[Path | None]):
-    """Pick an archive on mounted media; see its ledger before verifying."""
-
-    AUTO_FOCUS = "#tree"
-
-    BINDINGS: ClassVar = [
-        Binding("v", "choose", "verify this"),
-        Binding("escape", "back", "back"),
-    ]
-
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = root
-        self.chosen: Path | None = None
-
-    def compose(self) -> ComposeResult:  # noqa: D102 - Textual's compose: the widgets, in order
-        yield Header()
-        with Horizontal():
-            yield ArchiveTree(self.root, id="tree")
-            yield Static(
-                "Select an archive (.tar.zst, .tar) or a layout directory.",
-                id="summary",
-                markup=False,
-            )
-        yield Label(
-            "enter: show the ledger; enter again or v: verify; escape: back",
-            markup=False,
-        )
-
-    @on(DirectoryTree.FileSelected)
-    @on(DirectoryTree.DirectorySelected)
-    def _selected(
-        self, event: DirectoryTree.FileSelected | DirectoryTree.DirectorySelected
-    ) -> None:
-        path = Path(event.path)
-        if path.is_dir() and not (path / "oci-layout").exists():
-            return
-        if path == self.chosen:
-            self.dismiss(path)  # selected twice: verify it
-            return
-        self.chosen = path
-        self.query_one("#summary", Static).update("reading the ledger...")
-        self._summarise(path)
-
-    @work(thread=True, exclusive=True, group="summary")
-    def _summarise(self, path: Path) -> None:
-        from airlock_io.archive import read_ledger  # noqa: PLC0415
-
-        try:
-            ledger = read_ledger(path)
-            title = _title(path)
-        except ApplianceError as exc:
-            text = untrusted(
-                f"{path.name}: {exc.diagnostics()}", markup=False, limit=LINE_LIMIT
-            )
-        else:
-            lines = [
-                title,
-                f"exported by {ledger.tool} {ledger.tool_version} at {ledger.created:%Y-%m-%d %H:%M}Z",
-                f"trust carried: {ledger.trust.kind}",
-                *([delta] if (delta := ledger.delta_summary()) else []),
-                f"{len(ledger.images)} image(s) (the exporter's word, not yet verified):",
-                *(f"  {i.asked}" for i in ledger.images[:_SHOWN]),
-                *(["  ..."] if len(ledger.images) > _SHOWN else []),
-                "",
-                "enter (again) or v: verify this archive",
-            ]
-            # The ledger's words, each line escaped (the exporter's, unverified).
-            text = "\n".join(
-                untrusted(line, markup=False, limit=LINE_LIMIT) for line in lines
-            )
-        self.app.call_from_thread(self.query_one("#summary", Static).update, Text(text))
-
-    def action_back(self) -> None:
-        """Leave without choosing."""
-        if self.is_current:
-            self.dismiss(None)
-
-    def action_choose(self) -> None:
-        """Verify the selected archive."""
-        if self.chosen is not None:
-            self.dismiss(self.chosen)
-
-
-class TextModal(ModalScreen[str | None]):
-    """One line of input (a path, a registry); ``password`` masks it (a PIN)."""
-
-    AUTO_FOCUS = "#answer"
-
-    BINDINGS: ClassVar = [Binding("escape", "cancel", "cancel")]
-
-    def __init__(self, prompt: str, value: str = "", *, password: bool = False) -> None:
-        super().__init__()
-        self.prompt, self.value, self.password = prompt, value, password
-
-    def compose(self) -> ComposeResult:  # noqa: D102 - Textual's compose: the widgets, in order
-        with Vertical(id="dialog"):
-            yield Label(self.prompt, markup=False)
-            yield Input(value=self.value, password=self.password, id="answer")
-            yield Label("enter: confirm   escape: cancel", markup=False)
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        """Close without an answer."""
-        self.dismiss(None)
-
-
-class TextScreen(Screen[None]):
-    """A scrollable page of lines (detail, trust, identities, audit, help)."""
-
-    AUTO_FOCUS = "#page"
-
-    BINDINGS: ClassVar = [Binding("escape,q", "back", "back")]
-
-    def __init__(
-        self, title: str, lines: Iterable[present.Line | str], *, keys: str = ""
-    ) -> None:
-        super().__init__()
-        self.title_text = title
-        self.lines = [
-            line if isinstance(line, present.Line) else present.Line(line)
-            for line in lines
-        ]
-        self.keys = keys
-
-    def action_back(self) -> None:
-        """Back to where the operator was."""
-        _back(self)
-
-    def compose(self) -> ComposeResult:  # noqa: D102 - Textual's compose: the widgets, in order
-        # No Header or Footer here: they cost a screen switch ~60 ms at 80x24
-        # (the footer rebuilds a widget per key); one line says the keys.
-        yield Label(
-            _shown(
-                f"{self.title_text}   (escape: back{'; ' + self.keys if self.keys else ''})"
-            ),
-            id="title",
-            markup=False,
-        )
-        # One widget for the whole page: a screen opens in a few milliseconds
-        # even with hundreds of checks (one widget per line cost ~80 ms).
-        page = Text()
-        for number, line in enumerate(self.lines):
-            if number:
-                page.append("\n")
-            page.append(
-                untrusted(line.text, markup=False, limit=LINE_LIMIT),
-                style="bold" if line.failed else "",
-            )
-        with VerticalScroll(id="page"):
-            yield Static(page, id="text")
-
-
-def _back(screen: Screen[Any]) -> None:
-    """Close ``screen`` if it is the one on top (a key repeated never pops the main screen)."""
-    if screen.is_current:
-        screen.dismiss()
-
-
-class ConfirmLoad(ModalScreen[bool]):
-    """Name the registry, list what will be pushed and what will not; ask."""
-
-    AUTO_FOCUS = "#no"
-
-    BINDINGS: ClassVar = [
-        Binding("y", "yes", "push"),
-        Binding("n,escape", "no", "cancel"),
-    ]
-
-    def __init__(
-        self,
-        registry: str,
-        pushed: list[str],
-        refused: list[str],
-        mark: present.Marks,
-        *,
-        held: int = 0,
-    ) -> None:
-        super().__init__()
-        self.registry, self.pushed, self.refused, self.mark = (
-            registry,
-            pushed,
-            refused,
-            mark,
-        )
-        self.held = held
-
-    def compose(self) -> ComposeResult:  # noqa: D102 - Textual's compose: the widgets, in order
-        with Vertical(id="dialog"):
-            yield Label(_shown(f"Push to {self.registry}?"), markup=False)
-            pushed = [
-                f"{self.mark.ok} {untrusted(r, markup=False)}" for r in self.pushed
-            ] or ["nothing passed: nothing to push"]
-            yield Static(Text("\n".join(pushed)), markup=False)
-            if self.refused:
-                yield Static(
-                    Text(
-                        "\n".join(
-                            f"{self.mark.bad} not pushed: {untrusted(r, markup=False)}"
-                            for r in self.refused
-                        )
-                    ),
-                    markup=False,
-                )
-            if self.held:
-                yield Static(
-                    f"{self.mark.warn} a delta: {self.held} layer(s) left out as held must "
-                    "already be in this registry; checked before anything is pushed",
-                    markup=False,
-                )
-            with Horizontal():
-                yield Button("push (y)", id="yes", variant="primary")
-                yield Button("cancel (n)", id="no")
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_yes(self) -> None:
-        """Push."""
-        self.dismiss(result=True)
-
-    def action_no(self) -> None:
-        """Do not push."""
-        self.dismiss(result=False)
-
+    from appliance.tui.session import Session
 
 KEYS = "q quit  ? help  o open  v verify  / filter  t trust  i signers  r report  l load  a audit"
 HELP = [
@@ -351,6 +75,29 @@ HELP = [
     "",
     "Verdicts are marks and words, never colour alone.",
 ]
+
+
+class _Progress:
+    """The verification's progress, handed to the app's thread (the action calls from its worker)."""
+
+    def __init__(self, app: AirlockApp) -> None:
+        self.app = app
+        self.started = time.monotonic()
+
+    def reading(self, read_bytes: int, total_bytes: int | None, members: int) -> None:
+        self.app.progress = {
+            "read": read_bytes,
+            "total": total_bytes or 0,
+            "members": members,
+            "seconds": time.monotonic() - self.started,
+        }
+        self.app.call_from_thread(self.app.show_progress)
+
+    def pushing(self, sent_bytes: int, total_bytes: int) -> None:
+        del sent_bytes, total_bytes  # the status line says when it is done
+
+    def note(self, text: str) -> None:
+        self.app.call_from_thread(self.app.status, text)
 
 
 class AirlockApp(App[int]):
@@ -388,18 +135,20 @@ class AirlockApp(App[int]):
         Binding("ctrl+t", "toggle_theme", "theme", show=False),
     ]
 
-    def __init__(self, args: argparse.Namespace, *, root: Path | None = None) -> None:
+    def __init__(self, session: Session, *, root: Path | None = None) -> None:
         super().__init__()
-        self.args = args
-        self.root = root or Path.cwd()
+        self.session = session
+        self.archive = session.archive
+        self.root = root or session.root
         self.mark = present.marks()
-        self.judged: Judged | None = None
+        self.judged: Verified | None = None
+        self.report: dict[str, object] | None = None
         self.error: str | None = None
         self.cancel = threading.Event()
         self.progress: dict[str, float] = {}
         self.failures_first = True
         self.needle = ""
-        self.loaded: tuple[Any, Any] | None = None  # (target, plan) of the last load
+        self.loaded: Loaded | None = None  # the last load (what `k` countersigns)
         self.damaged: Request | None = (
             None  # the re-request list, when parts arrived damaged
         )
@@ -433,12 +182,12 @@ class AirlockApp(App[int]):
         ):
             table.add_column(column, key=column)
         self.query_one("#progress", ProgressBar).display = False
-        if self.args.archive is not None:
+        if self.archive is not None:
             self.action_verify()
 
     def status(self, text: str) -> None:
         """The one status line under the header (it quotes policies, errors, names: escaped)."""
-        self.query_one("#status", Label).update(_shown(text))
+        self.query_one("#status", Label).update(shown(text))
 
     # -- open and verify -------------------------------------------------------------
 
@@ -447,64 +196,50 @@ class AirlockApp(App[int]):
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self.args.archive = path
+                self.archive = path
                 self.action_verify()
 
         self.push_screen(OpenScreen(self.root), chosen)
 
     def action_verify(self) -> None:
         """Verify the archive in a worker."""
-        if self.args.archive is None:
+        if self.archive is None:
             self.action_open()
             return
         self.cancel = threading.Event()
-        self.judged, self.error, self.damaged = None, None, None
+        self.judged, self.report, self.error, self.damaged = None, None, None, None
         self.query_one("#images", DataTable).clear()
         bar = self.query_one("#progress", ProgressBar)
         bar.display = True
         bar.update(total=None, progress=0)
-        self.status(f"verifying {self.args.archive} ... (escape cancels)")
-        self._verify()
+        self.status(f"verifying {self.archive} ... (escape cancels)")
+        self._verify(self.archive)
 
     @work(thread=True, exclusive=True, group="verify")
-    def _verify(self) -> None:
-        from airlock_io.parts import DamagedParts  # noqa: PLC0415
-        from appliance.cli.verify_cmd import judge  # noqa: PLC0415
-
-        started = time.monotonic()
-
-        def on_progress(progress: Any) -> None:  # noqa: ANN401 - airlock_io.archive.Progress
-            self.progress = {
-                "read": progress.read_bytes,
-                "total": progress.total_bytes,
-                "members": progress.members,
-                "seconds": time.monotonic() - started,
-            }
-            self.call_from_thread(self._show_progress)
-
+    def _verify(self, archive: Path) -> None:
+        run = Run(progress=_Progress(self), cancel=self.cancel)
         try:
-            judged = judge(
-                self.args, on_progress=on_progress, cancel=self.cancel, review=True
-            )
+            outcome = verify(self.session.verifying(archive), run)
         except DamagedParts as exc:
             self.call_from_thread(self._damaged, exc)
             return
         except ApplianceError as exc:
             self.call_from_thread(self._failed, exc.diagnostics())
             return
-        except Exception as exc:  # noqa: BLE001 - the reader's Cancelled, and anything else: one line
-            if type(exc).__name__ == "Cancelled":
-                self.call_from_thread(
-                    self._failed, "verification cancelled: nothing was verified"
-                )
-            else:
-                self.call_from_thread(
-                    self._failed, f"internal error: {type(exc).__name__}: {exc}"
-                )
+        except Cancelled:
+            self.call_from_thread(
+                self._failed, "verification cancelled: nothing was verified"
+            )
             return
-        self.call_from_thread(self._verified, judged)
+        except Exception as exc:  # noqa: BLE001 - anything else: one line, never a traceback
+            self.call_from_thread(
+                self._failed, f"internal error: {type(exc).__name__}: {exc}"
+            )
+            return
+        self.call_from_thread(self._verified, outcome.verified, outcome.report)
 
-    def _show_progress(self) -> None:
+    def show_progress(self) -> None:
+        """The progress bar and the status line, as the worker reported them."""
         p = self.progress
         bar = self.query_one("#progress", ProgressBar)
         if p.get("total"):
@@ -512,8 +247,8 @@ class AirlockApp(App[int]):
         rate = p["read"] / max(p["seconds"], 1e-3)
         left = (p["total"] - p["read"]) / rate if p.get("total") and rate else 0
         self.status(
-            f"verifying: {_human(p['read'])} of {_human(p.get('total', 0))}, {int(p['members'])} blobs, "
-            f"{_human(rate)}/s, {left:.0f} s left (escape cancels)"
+            f"verifying: {human_size(p['read'])} of {human_size(p.get('total', 0))}, {int(p['members'])} blobs, "
+            f"{human_size(rate)}/s, {left:.0f} s left (escape cancels)"
         )
 
     def _failed(self, message: str) -> None:
@@ -525,8 +260,8 @@ class AirlockApp(App[int]):
         self.damaged = damaged.request
         self._failed(f"{damaged.diagnostics()}; w writes the re-request list")
 
-    def _verified(self, judged: Judged) -> None:
-        self.judged = judged
+    def _verified(self, judged: Verified, report: dict[str, object]) -> None:
+        self.judged, self.report = judged, report
         self.query_one("#progress", ProgressBar).display = False
         passed = sum(1 for i in judged.verdict.images if i.verified)
         total = len(judged.verdict.images)
@@ -539,7 +274,7 @@ class AirlockApp(App[int]):
         registry = present.registry_of(judged.verdict)
         source = f" from {registry}" if registry else ""
         self.status(
-            f"{mark} {passed} of {total} image(s){source} verified (policy: {judged.policy}){problems}"
+            f"{mark} {passed} of {total} image(s){source} verified (policy: {judged.policy.name}){problems}"
         )
         self._fill()
 
@@ -557,11 +292,11 @@ class AirlockApp(App[int]):
             # Text cells: a str cell is parsed as markup by the DataTable.
             table.add_row(
                 Text(row.verdict),
-                _shown(row.reference, limit=200),
-                _shown(row.digest, limit=12),
-                _shown(row.platforms, limit=200),
-                _shown(row.reason),
-                _shown(row.signer, limit=200),
+                shown(row.reference, limit=200),
+                shown(row.digest, limit=12),
+                shown(row.platforms, limit=200),
+                shown(row.reason),
+                shown(row.signer, limit=200),
                 Text(row.signed_at),
                 key=row.key,
             )
@@ -648,54 +383,42 @@ class AirlockApp(App[int]):
 
     # -- actions -----------------------------------------------------------------------
 
+    def _write(self, answer: str | None, data: bytes, done: str) -> None:
+        """Write ``data`` to the file the operator named (atomically); say so."""
+        if not answer:
+            return
+        try:
+            write_output(Path(answer), data)
+        except ApplianceError as exc:
+            self.status(f"{self.mark.bad} {exc.diagnostics()}")
+            return
+        self.status(f"{self.mark.ok} {done} {answer}")
+
     def action_save_report(self) -> None:
         """Save the JSON report (atomically)."""
-        if self.judged is None:
+        report = self.report
+        if report is None:
             self.status("verify an archive first (v)")
             return
-
-        def save(answer: str | None) -> None:
-            if not answer:
-                return
-            from airlock_io.atomic import write_output  # noqa: PLC0415
-
-            assert self.judged is not None  # noqa: S101 - checked above
-            try:
-                write_output(
-                    Path(answer),
-                    json.dumps(self.judged.report(), indent=2).encode() + b"\n",
-                )
-            except ApplianceError as exc:
-                self.status(f"{self.mark.bad} {exc.diagnostics()}")
-                return
-            self.status(f"{self.mark.ok} report written to {answer}")
-
-        self.push_screen(TextModal("Save the report to:", "airlock-report.json"), save)
+        data = json.dumps(report, indent=2).encode() + b"\n"
+        self.push_screen(
+            TextModal("Save the report to:", "airlock-report.json"),
+            lambda answer: self._write(answer, data, "report written to"),
+        )
 
     def action_write_request(self) -> None:
         """Write the re-request list (atomically), for ``bundle-tools export --resend``."""
         if self.damaged is None:
             self.status("no part arrived damaged: nothing to ask for again")
             return
-        request = self.damaged
-
-        def write(answer: str | None) -> None:
-            if not answer:
-                return
-            from airlock_io.atomic import write_output  # noqa: PLC0415
-
-            try:
-                write_output(Path(answer), request.to_bytes())
-            except ApplianceError as exc:
-                self.status(f"{self.mark.bad} {exc.diagnostics()}")
-                return
-            self.status(
-                f"{self.mark.ok} re-request list written to {answer}: "
-                "carry it back to bundle-tools export --resend"
-            )
-
+        data = self.damaged.to_bytes()
         self.push_screen(
-            TextModal("Write the re-request list to:", "REQUEST.json"), write
+            TextModal("Write the re-request list to:", "REQUEST.json"),
+            lambda answer: self._write(
+                answer,
+                data,
+                "re-request list (carry it back to bundle-tools export --resend) written to",
+            ),
         )
 
     def action_load(self) -> None:
@@ -703,7 +426,7 @@ class AirlockApp(App[int]):
         if self.judged is None:
             self.status("verify an archive first (v)")
             return
-        if self.judged.policy.startswith("none"):
+        if self.judged.policy.review:
             self.status(
                 f"{self.mark.bad} no policy given: nothing can be loaded (start with --policy or signer flags)"
             )
@@ -714,29 +437,24 @@ class AirlockApp(App[int]):
                 self._confirm_load(answer)
 
         self.push_screen(
-            TextModal(
-                "Registry to load into (HOST:PORT[/PREFIX]):",
-                getattr(self.args, "to", "") or "",
-            ),
+            TextModal("Registry to load into (HOST:PORT[/PREFIX]):", self.session.to),
             registry,
         )
 
     def _confirm_load(self, to: str) -> None:
-        from appliance.core.archive.plan import Target, plan_push  # noqa: PLC0415
-
-        assert self.judged is not None  # noqa: S101 - the caller checked
+        judged = self.judged
+        assert judged is not None  # noqa: S101 - the caller checked
         try:
-            target = Target.parse(to)
+            target, plan = plan_load(judged, to)
         except ApplianceError as exc:
             self.status(f"{self.mark.bad} {exc.diagnostics()}")
             return
-        plan = plan_push(self.judged.view, target)
         pushed = [f"{i.reference} -> {target.host}/{i.repository}" for i in plan.images]
 
         def go(yes: bool | None) -> None:  # noqa: FBT001 - the dialog's answer
             if yes:
                 self.status(f"pushing to {to} ...")
-                self._load(target, plan)
+                self._load(judged, to)
 
         self.push_screen(
             ConfirmLoad(to, pushed, list(plan.refused), self.mark, held=len(plan.held)),
@@ -744,132 +462,70 @@ class AirlockApp(App[int]):
         )
 
     @work(thread=True, exclusive=True, group="load")
-    def _load(self, target: Any, plan: Any) -> None:  # noqa: ANN401 - Target, Plan
-        from appliance.actions.audited import Audited  # noqa: PLC0415
-        from appliance.cli import env  # noqa: PLC0415
-        from appliance.load.push import push_archive  # noqa: PLC0415
-
-        judged = self.judged
-        assert judged is not None  # noqa: S101 - the caller checked
+    def _load(self, judged: Verified, to: str) -> None:
         try:
-            with Audited("load", env.state_dir(), to=target.host, via="tui") as audit:
-                pushed = push_archive(
-                    judged.path,
-                    plan,
-                    target,
-                    plain_http=bool(getattr(self.args, "allow_http_registry", False)),
-                    login=None,
-                    verified_sha256=judged.archive.sha256,
-                    progress=lambda _total: (None, contextlib.nullcontext()),
-                )
-                code = 0 if judged.verdict.verified else 1
-                audit.record(
-                    {
-                        **judged.audit_record(),
-                        "pushed": {"to": target.host, **pushed.to_json()},
-                        "exit_code": code,
-                    }
-                )
+            loaded = push_verified(
+                judged, to, self.session.access, Run(progress=_Progress(self))
+            )
         except ApplianceError as exc:
             self.call_from_thread(
                 self.status, f"{self.mark.bad} load failed: {exc.diagnostics()}"
             )
             return
-        self.loaded = (target, plan)
+        self.loaded = loaded
+        pushed = loaded.pushed or {}
         self.call_from_thread(
             self.status,
-            f"{self.mark.ok} pushed {len(pushed.images)} image(s) to {target.host}: {pushed.blobs_sent} blob(s) sent; k countersigns them",
+            f"{self.mark.ok} pushed {len(loaded.plan.images)} image(s) to {loaded.target.host}: "
+            f"{pushed.get('blobs_sent', 0)} blob(s) sent; k countersigns them",
         )
 
     def action_countersign(self) -> None:
         """Countersign what was just loaded with the HSM; the PIN in a masked field."""
-        key = getattr(self.args, "countersign_key", None)
-        if self.loaded is None or self.judged is None:
+        if self.loaded is None:
             self.status("load the verified images first (l), then countersign them (k)")
             return
-        if not key:
+        if self.session.countersign_key is None:
             self.status("start with --countersign-key KEY to countersign from here")
             return
+        loaded = self.loaded
 
         def with_pin(pin: str | None) -> None:
             if pin:
                 self.status("countersigning ...")
-                self._countersign(key, pin)
+                self._countersign(loaded, pin)
 
         self.push_screen(
             TextModal("PIN for the HSM (not shown, not kept):", password=True), with_pin
         )
 
     @work(thread=True, exclusive=True, group="sign")
-    def _countersign(self, key: str, pin: str) -> None:
-        from appliance import __version__  # noqa: PLC0415
-        from appliance.actions.audited import Audited  # noqa: PLC0415
-        from appliance.cli import env  # noqa: PLC0415
-        from appliance.cli.sign_cmd import open_signer  # noqa: PLC0415
-        from appliance.core.errors import redact  # noqa: PLC0415
-        from appliance.load.connect import registry  # noqa: PLC0415
-        from appliance.load.sign import Countersign, countersign_loaded  # noqa: PLC0415
-
-        judged, loaded = self.judged, self.loaded
-        assert judged is not None  # noqa: S101 - the caller checked
-        assert loaded is not None  # noqa: S101
-        target, plan = loaded
-        facts = Countersign(
-            registry=target.host,
-            version=__version__,
-            policy_uri=judged.policy,
-            policy_sha256="",
-        )
+    def _countersign(self, loaded: Loaded, pin: str) -> None:
+        signer = self.session.signer(pin)
+        assert signer is not None  # noqa: S101 - the caller checked the key
         try:
-            with (
-                Audited(
-                    "countersign", env.state_dir(), key=redact(key), via="tui"
-                ) as audit,
-                open_signer(
-                    key,
-                    getattr(self.args, "module_path", None),
-                    secrets_handler=lambda _prompt: pin,
-                ) as signer,
-                registry(
-                    target,
-                    plain_http=bool(getattr(self.args, "allow_http_registry", False)),
-                    login=None,
-                ) as client,
-            ):
-                written = countersign_loaded(
-                    client,
-                    signer,
-                    plan=plan,
-                    verdict=judged.verdict,
-                    facts=facts,
-                    now=judged.now,
-                )
-                audit.record(
-                    {"written": [w.to_json() for w in written], "exit_code": 0}
-                )
+            done = countersign(loaded, signer, self.session.access)
         except ApplianceError as exc:
             self.call_from_thread(self.status, f"{self.mark.bad} {exc.diagnostics()}")
             return
         self.call_from_thread(
             self.status,
-            f"{self.mark.ok} countersigned {len(plan.images)} image(s): {len(written)} signature(s) written",
+            f"{self.mark.ok} countersigned {len(loaded.plan.images)} image(s): {len(done.written)} signature(s) written",
         )
 
     def action_audit(self) -> None:
         """Recent decisions, and whether the chain holds."""
-        from appliance.audit import AuditLog  # noqa: PLC0415
-        from appliance.cli import env  # noqa: PLC0415
-        from appliance.cli.audit_cmd import describe  # noqa: PLC0415
-
-        log = AuditLog(env.state_dir())
-        count, problem = log.verify()
+        count, problem = check_chain(self.session.state_dir)
         head = (
             f"{self.mark.ok} chain holds: {count} line(s)"
             if problem is None
             else f"{self.mark.bad} line {problem.line} {problem.what}"
         )
         lines = [present.Line(head, failed=problem is not None), present.Line("")]
-        lines += [present.Line(describe(entry)) for entry in log.recent(50)]
+        lines += [
+            present.Line(describe(entry))
+            for entry in recent(self.session.state_dir, 50)
+        ]
         self.push_screen(TextScreen("Audit log", lines))
 
     def action_help(self) -> None:
@@ -881,47 +537,9 @@ class AirlockApp(App[int]):
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
     def action_quit_app(self) -> None:
-        """Quit; a running verification is cancelled first."""
+        """Quit; a running verification is cancelled first. The exit status is the verdict."""
         self.cancel.set()
         for worker in self.workers:
             worker.cancel()
         code = 0 if self.judged is not None and self.judged.verdict.verified else 1
         self.exit(code, return_code=code)
-
-
-class IdentitiesScreen(TextScreen):
-    """Every signer with what it signed; ``c`` writes a policy snippet."""
-
-    BINDINGS: ClassVar = [
-        Binding("c", "snippet", "policy snippet"),
-        Binding("escape,q", "back", "back"),
-    ]
-
-    def __init__(self, found: list[present.Identity], lines: list[str]) -> None:
-        super().__init__(
-            "Identities", lines, keys="c: write a policy snippet naming these signers"
-        )
-        self.found = found
-
-    def action_snippet(self) -> None:
-        """Write the snippet to a file (a serial console has no clipboard)."""
-
-        def save(answer: str | None) -> None:
-            if not answer:
-                return
-            from airlock_io.atomic import write_output  # noqa: PLC0415
-
-            try:
-                write_output(Path(answer), present.policy_snippet(self.found).encode())
-            except ApplianceError as exc:
-                self.app.notify(
-                    untrusted(exc.diagnostics(), markup=False, limit=LINE_LIMIT),
-                    severity="error",
-                    markup=False,
-                )
-                return
-            self.app.notify(f"policy snippet written to {answer}", markup=False)
-
-        self.app.push_screen(
-            TextModal("Write the policy snippet to:", "policy-snippet.toml"), save
-        )

@@ -22,8 +22,10 @@ from textual.widgets import Input, Static
 from airlock_io.archive import read_archive
 from appliance.cli.main import _parser
 from appliance.cli.main import main as appliance
+from appliance.cli.tui_cmd import session
 from appliance.core.archive import view
-from appliance.tui.app import AirlockApp, ConfirmLoad, OpenScreen
+from appliance.tui.app import AirlockApp
+from appliance.tui.screens import ConfirmLoad, OpenScreen
 from bundle_tools.cli import main as bundle_tools
 from tests.helpers import netguard, publish
 from tests.helpers import registry as registry_mod
@@ -363,7 +365,7 @@ async def test_the_tui_names_a_delta_and_what_load_will_need(
     args = _parser().parse_args(
         ["tui", "--trusted-root", str(exported.root), *KEYLESS, "--allow-http-registry"]
     )
-    app = AirlockApp(args, root=media)
+    app = AirlockApp(session(args), root=media)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("o")
         await pilot.pause(0.3)

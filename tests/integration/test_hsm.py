@@ -179,7 +179,7 @@ def test_sign_blob_then_verify(
 def test_one_session_signs_many(
     token: SoftHsm, release_key: str, pin_env: None
 ) -> None:
-    from appliance.cli.sign_cmd import open_signer  # noqa: PLC0415
+    from appliance.signer.opener import open_signer  # noqa: PLC0415
 
     with open_signer(release_key) as signer:
         public = signer.public_key

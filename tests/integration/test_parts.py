@@ -13,8 +13,10 @@ from textual.widgets import Input
 
 from appliance.cli.main import _parser
 from appliance.cli.main import main as appliance
+from appliance.cli.tui_cmd import session
 from appliance.core.archive.parts import Request
-from appliance.tui.app import AirlockApp, OpenScreen
+from appliance.tui.app import AirlockApp
+from appliance.tui.screens import OpenScreen
 from benchmarks.measure import timed
 from bundle_tools.cli import main as bundle_tools
 from tests.helpers import netguard
@@ -241,7 +243,7 @@ def test_a_refused_resend_writes_nothing(
 def _tui(media: Path, exported: Exported) -> AirlockApp:
     """The TUI, its open screen rooted at ``media``."""
     args = _parser().parse_args(["tui", "--trusted-root", str(exported.root), *KEYLESS])
-    return AirlockApp(args, root=media)
+    return AirlockApp(session(args), root=media)
 
 
 @pytest.mark.parametrize("damaged", [False, True])

@@ -21,7 +21,9 @@ import pytest
 from textual.widgets import DataTable, Input
 
 from appliance.cli.main import _parser
-from appliance.tui.app import AirlockApp, IdentitiesScreen, TextScreen
+from appliance.cli.tui_cmd import session
+from appliance.tui.app import AirlockApp
+from appliance.tui.screens import IdentitiesScreen, TextScreen
 from bundle_tools.cli import main as bundle_tools
 from tests.helpers import netguard, pty_run, publish
 from tests.helpers.exported import EPOCH, KEYLESS, Exported
@@ -212,7 +214,7 @@ async def test_the_tui_shows_the_signer_escaped_and_writes_it_exactly(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("APPLIANCE_STATE_DIR", str(tmp_path / "state"))
-    app = AirlockApp(_args(exported, signed_by_stranger))  # type: ignore[arg-type]
+    app = AirlockApp(session(_args(exported, signed_by_stranger)))  # type: ignore[arg-type]
     async with app.run_test(size=(250, 50)) as pilot:
         await _verified(pilot)
         table = app.query_one("#images", DataTable)

@@ -25,7 +25,9 @@ from rich.text import Text
 from textual.widgets import DataTable, Input
 
 from appliance.cli.main import _parser
-from appliance.tui.app import AirlockApp, ConfirmLoad, OpenScreen, TextModal, TextScreen
+from appliance.cli.tui_cmd import session
+from appliance.tui.app import AirlockApp
+from appliance.tui.screens import ConfirmLoad, OpenScreen, TextModal, TextScreen
 from tests.helpers.archives import extract
 from tests.helpers.hostile_text import (
     TITLE,
@@ -108,7 +110,7 @@ async def test_the_table_escapes_every_cell_and_a_refused_row_stays_refused(
     asset: Callable[[str], Path], tmp_path: Path
 ) -> None:
     layout, digests = _renamed(asset, tmp_path / "layout")
-    app = AirlockApp(_args(asset, layout.root))
+    app = AirlockApp(session(_args(asset, layout.root)))
     async with app.run_test(size=SIZE) as pilot:
         await _settled(pilot)
         assert app.judged is not None, app.error
@@ -141,7 +143,7 @@ async def test_the_status_line_escapes_an_error(
     """A dangling link on the media, named to draw: the error names it, escaped."""
     archive = tmp_path / f"{hostile('file')}.tar.zst".replace("/", "|")
     archive.symlink_to(tmp_path / "gone")
-    app = AirlockApp(_args(asset, archive))
+    app = AirlockApp(session(_args(asset, archive)))
     async with app.run_test(size=SIZE) as pilot:
         await _settled(pilot)
         assert app.judged is None
@@ -158,7 +160,7 @@ async def test_the_detail_page_escapes_the_name(
     asset: Callable[[str], Path], tmp_path: Path
 ) -> None:
     layout, digests = _renamed(asset, tmp_path / "layout")
-    app = AirlockApp(_args(asset, layout.root))
+    app = AirlockApp(session(_args(asset, layout.root)))
     async with app.run_test(size=SIZE) as pilot:
         await _settled(pilot)
         table = app.query_one("#images", DataTable)
@@ -189,7 +191,7 @@ async def test_the_open_screen_escapes_names_and_the_ledger(
         poison_asked(ledger)
 
     layout.rewrite_ledger(edit)
-    app = AirlockApp(_args(asset, None), root=media)
+    app = AirlockApp(session(_args(asset, None)), root=media)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("o")
         await pilot.pause(0.3)
@@ -215,7 +217,7 @@ async def test_the_load_dialog_escapes_what_it_lists(
     asset: Callable[[str], Path], tmp_path: Path
 ) -> None:
     layout, _ = _renamed(asset, tmp_path / "layout")
-    app = AirlockApp(_args(asset, layout.root))
+    app = AirlockApp(session(_args(asset, layout.root)))
     async with app.run_test(size=SIZE) as pilot:
         await _settled(pilot)
         await pilot.press("l")

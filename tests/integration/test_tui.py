@@ -20,14 +20,15 @@ from textual.widgets import DataTable, Input
 
 from appliance.cli.main import _parser
 from appliance.cli.main import main as appliance
+from appliance.cli.tui_cmd import session
 from appliance.core.archive import layout
 from appliance.core.archive import media as m
 from appliance.core.archive.ledger import Content, ImageEntry, Ledger, TrustEntry
 from appliance.core.archive.manifest import Descriptor, digest_of
 from appliance.core.policyfile import PolicySpec
 from appliance.tui import present
-from appliance.tui.app import (
-    AirlockApp,
+from appliance.tui.app import AirlockApp
+from appliance.tui.screens import (
     ConfirmLoad,
     IdentitiesScreen,
     OpenScreen,
@@ -92,7 +93,7 @@ async def _verified(pilot: Pilot[int]) -> AirlockApp:
 async def test_verify_shows_failures_first_and_stays_responsive(
     asset: Callable[[str], Path],
 ) -> None:
-    app = AirlockApp(_args(asset))
+    app = AirlockApp(session(_args(asset)))
     async with app.run_test(size=(80, 24)) as pilot:
         await _verified(pilot)
         table = app.query_one("#images", DataTable)
@@ -110,7 +111,7 @@ async def test_verify_shows_failures_first_and_stays_responsive(
 
 
 async def test_filter_narrows_the_table(asset: Callable[[str], Path]) -> None:
-    app = AirlockApp(_args(asset))
+    app = AirlockApp(session(_args(asset)))
     async with app.run_test(size=(80, 24)) as pilot:
         await _verified(pilot)
         await pilot.press("slash", *"rogue")
@@ -125,7 +126,7 @@ async def test_filter_narrows_the_table(asset: Callable[[str], Path]) -> None:
 async def test_drilling_into_a_failure_shows_the_failed_check_first_and_a_fix(
     asset: Callable[[str], Path],
 ) -> None:
-    app = AirlockApp(_args(asset))
+    app = AirlockApp(session(_args(asset)))
     async with app.run_test(size=(80, 24)) as pilot:
         await _verified(pilot)
         await pilot.press("slash", *"rogue", "enter", "enter")
@@ -148,7 +149,7 @@ async def test_drilling_into_a_failure_shows_the_failed_check_first_and_a_fix(
 
 
 async def test_a_verified_image_lists_every_check(asset: Callable[[str], Path]) -> None:
-    app = AirlockApp(_args(asset))
+    app = AirlockApp(session(_args(asset)))
     async with app.run_test(size=(120, 40)) as pilot:
         await _verified(pilot)
         await pilot.press("slash", *"tui/app", "enter", "enter")
@@ -170,7 +171,7 @@ async def test_a_verified_image_lists_every_check(asset: Callable[[str], Path]) 
 async def test_trust_and_identities(
     asset: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    app = AirlockApp(_args(asset))
+    app = AirlockApp(session(_args(asset)))
     async with app.run_test(size=(80, 24)) as pilot:
         await _verified(pilot)
         await pilot.press("t")
@@ -206,7 +207,7 @@ async def test_trust_and_identities(
 
 
 async def test_save_report(asset: Callable[[str], Path], tmp_path: Path) -> None:
-    app = AirlockApp(_args(asset))
+    app = AirlockApp(session(_args(asset)))
     report = tmp_path / "report.json"
     async with app.run_test(size=(80, 24)) as pilot:
         await _verified(pilot)
@@ -230,7 +231,7 @@ async def test_open_screen_shows_the_ledger_before_verifying(
     media.mkdir()
     (media / "transfer.tar.zst").write_bytes(asset("tui/transfer.tar.zst").read_bytes())
     (media / "notes.txt").write_text("not an archive")
-    app = AirlockApp(_args(asset, archive=False), root=media)
+    app = AirlockApp(session(_args(asset, archive=False)), root=media)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("o")
         await pilot.pause(0.2)
@@ -301,7 +302,7 @@ async def test_cancel_stops_a_running_verification(tmp_path: Path) -> None:
             ISSUER,
         ]
     )
-    app = AirlockApp(args)
+    app = AirlockApp(session(args))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.3)
         assert app.judged is None
@@ -316,7 +317,7 @@ async def test_cancel_stops_a_running_verification(tmp_path: Path) -> None:
 
 
 async def test_help_and_theme(asset: Callable[[str], Path]) -> None:
-    app = AirlockApp(_args(asset))
+    app = AirlockApp(session(_args(asset)))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("question_mark")
         await pilot.pause(0.05)
@@ -366,7 +367,9 @@ async def test_load_asks_first_then_countersigning_asks_for_the_pin(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("COSIGN_PKCS11_PIN", raising=False)
-    app = AirlockApp(_args(asset, "--allow-http-registry", "--countersign-key", token))
+    app = AirlockApp(
+        session(_args(asset, "--allow-http-registry", "--countersign-key", token))
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await _verified(pilot)
         await pilot.press("l")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from appliance.cli.main import _parser
+from appliance.cli.tui_cmd import session
 from appliance.tui.app import AirlockApp
 from tests.helpers.world import IDENTITY
 
@@ -39,7 +40,7 @@ def _app(asset: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> Airlo
         ["tui", str(asset("tui/transfer.tar.zst")), "--trusted-root", str(asset("tui/trusted_root.json")),
          "--certificate-identity", IDENTITY, "--certificate-oidc-issuer", "https://oidc.airlock.test"]
     )  # fmt: skip
-    return AirlockApp(args)
+    return AirlockApp(session(args))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

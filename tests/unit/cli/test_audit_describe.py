@@ -6,7 +6,7 @@ shows them escaped (``audit show`` prints it, the TUI's audit screen too).
 
 from __future__ import annotations
 
-from appliance.cli.audit_cmd import describe
+from appliance.audit import describe
 from tests.helpers.hostile_text import assert_nothing_raw, hostile
 
 

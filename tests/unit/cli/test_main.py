@@ -60,8 +60,8 @@ def _run_handler(
     """Run a main() whose parser dispatches to ``handler``."""
     original = module._parser  # type: ignore[attr-defined]
 
-    def parser() -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = original()
+    def parser(*argv: object) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = original(*argv)
         p.set_defaults(handler=handler)
         return p
 

@@ -1,0 +1,224 @@
+"""The appliance's trust: import a TUF chain offline, show what is held, forget a split view.
+
+Import replays a TUF chain from the root the appliance already trusts (the
+stored one, else the sealed public-good root, or the operator's bootstrap
+root for a private deployment), under the state lock from the read to the
+commit, and raises the clock floor. Signatures, thresholds, hashes, versions
+and rollback are always enforced; only expiry may be relaxed, by an
+allowance the report names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airlock_io import inputs
+from appliance.actions.audited import Audited
+from appliance.core.errors import InputError, TrustRootError
+from appliance.trust import replay, roots
+from appliance.trust.memory import Memory
+from appliance.trust.source import open_source
+from appliance.trust.state import StateStore
+from trustroot import store
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from appliance.trust.replay import ReplayResult
+    from appliance.trust.source import ArchiveSource, DirectorySource
+    from appliance.trust.state import TrustState
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustImportRequest:
+    """``appliance trust import``."""
+
+    source: Path  # a served TUF layout, or a transfer archive carrying a capsule
+    state_dir: Path
+    bootstrap_root: Path | None = None
+    trust_max_age: timedelta = timedelta(0)
+    trust_max_age_text: str | None = None  # as the operator wrote it (the report)
+    via: str = "cli"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Imported:
+    """What was committed, from where, and what was relaxed."""
+
+    state: TrustState
+    result: ReplayResult
+    source: str  # the source's label
+    start: str  # where the chain started
+    report: dict[str, Any]
+
+
+def _replay(
+    request: TrustImportRequest,
+    source: DirectorySource | ArchiveSource,
+    previous: TrustState | None,
+    operator_root: bytes | None,
+    now: datetime,
+) -> tuple[ReplayResult, str]:
+    """Replay ``source`` from the trust held; the result and where the chain started."""
+    if previous is not None:
+        # Trust already held is never replaced by a flag: the chain always
+        # continues from the stored root, and --bootstrap-root must lie on it.
+        bootstrap, start = (
+            previous.read("root.json"),
+            f"stored root v{previous.root_version}",
+        )
+    elif operator_root is not None:
+        bootstrap, start = operator_root, str(request.bootstrap_root)
+    else:
+        bootstrap, start = (
+            store.read_embedded(store.PUBLIC_GOOD, "root.json"),
+            "sealed public-good root",
+        )
+    on_chain = f"--bootstrap-root {request.bootstrap_root}"
+    if previous is not None and operator_root is not None:
+        # An older root must be one already held: refused before any replay.
+        replay.check_on_chain(
+            operator_root, previous=previous, result=None, where=on_chain
+        )
+    try:
+        result = replay.replay(
+            source,
+            bootstrap=bootstrap,
+            now=now,
+            max_age=request.trust_max_age,
+            previous=previous,
+        )
+    except TrustRootError as exc:
+        if previous is None or operator_root is None:
+            raise
+        raise TrustRootError(
+            f"does not chain from the stored trust (root v{previous.root_version}): {exc.diagnostics()}",
+            reason=exc.reason,
+            where=on_chain,
+        ) from exc
+    if previous is not None and operator_root is not None:
+        replay.check_on_chain(
+            operator_root, previous=previous, result=result, where=on_chain
+        )
+    return result, start
+
+
+def trust_import(request: TrustImportRequest) -> Imported:
+    """Replay, commit, record.
+
+    Raises:
+        TrustRootError: the chain does not replay (signatures, thresholds,
+            rollback, expiry beyond the allowance).
+        VerificationError: the clock is behind the floor.
+        InputError: an unreadable source or bootstrap root.
+    """
+    with Audited(
+        "trust-import",
+        request.state_dir,
+        via=request.via,
+        source=str(request.source),
+        trust_max_age=request.trust_max_age_text,
+    ) as audit:
+        now = datetime.now(UTC)
+        memory = Memory(request.state_dir)
+        # A clock set back would make expired metadata look fresh: refuse it first.
+        memory.check_clock(now)
+        source = open_source(request.source)
+        operator_root = (
+            None
+            if request.bootstrap_root is None
+            else inputs.read_file(
+                request.bootstrap_root,
+                what="bootstrap root",
+                max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES,
+            )
+        )
+        # Read, replay and commit under the state lock: an import running at
+        # the same time commits before this one reads, or after it commits.
+        with StateStore(request.state_dir).update() as update:
+            result, start = _replay(
+                request, source, update.previous, operator_root, now
+            )
+            state = update.commit(result, source=source.label, now=now)
+        memory.raise_floor(
+            [
+                (
+                    now,
+                    f"the appliance clock when it committed TUF root v{state.root_version}",
+                )
+            ]
+        )
+        head = audit.record(
+            {
+                "root_version": state.root_version,
+                "trusted_root_sha256": state.trusted_root_sha256,
+                "exit_code": 0,
+            }
+        )
+    report: dict[str, Any] = {
+        **state.to_json(),
+        "bootstrap": start,
+        "trust_max_age": request.trust_max_age_text,
+        "expiry_allowance_used": bool(result.allowances),
+        "left_out": result.left_out,
+        "audit": head.to_json(),
+    }
+    return Imported(
+        state=state, result=result, source=source.label, start=start, report=report
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustShown:
+    """What the appliance trusts now (``doc``: ``trust show -o json``), read at ``now``."""
+
+    doc: dict[str, Any]
+    now: datetime
+
+
+def trust_show(state_dir: Path) -> TrustShown:
+    """What the appliance trusts now, how old it is, and what it remembers (data; faces render it).
+
+    Raises:
+        TrustRootError: the held state is damaged (it is refused, not half-used).
+    """
+    now = datetime.now(UTC)
+    state = StateStore(state_dir).load()
+    doc: dict[str, Any]
+    if state is None:
+        trust = roots.load_embedded(now=now)
+        doc = {
+            "imported": False,
+            "source": trust.source,
+            "trusted_root_sha256": trust.sha256,
+            "stale_since": _iso(trust.stale_since) if trust.stale_since else None,
+        }
+    else:
+        state.read("trusted_root.json")  # re-checked against state.json, or refused
+        stale = state.stale_since(now)
+        doc = {
+            "imported": True,
+            **state.to_json(),
+            "age_seconds": int((now - state.imported_at).total_seconds()),
+            "stale_since": _iso(stale) if stale else None,
+        }
+    doc["memory"] = Memory(state_dir).summary()
+    return TrustShown(doc=doc, now=now)
+
+
+def forget_split(state_dir: Path, log: str) -> None:
+    """Stop refusing a log recorded as showing a split view (after investigation).
+
+    Raises:
+        InputError: no split view is recorded for ``log``.
+    """
+    with Audited("trust-forget-split", state_dir, log=log) as audit:
+        if not Memory(state_dir).forget_split(log):
+            raise InputError("no split view is recorded for that log", where=log)
+        audit.record({"exit_code": 0})

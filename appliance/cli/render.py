@@ -1,0 +1,89 @@
+"""The verdict as a table on stderr: the CLI's rendering of a verification (``verify``, ``load``, ``extract``).
+
+Every string from the archive (names, platforms, messages that quote a
+ledger field or a certificate's SAN) goes through
+:func:`~airlock_io.terminal.untrusted`: table cells as plain ``Text``
+(never parsed as markup), printed lines as escaped markup. The first column
+is the reference that was judged (the one the policy rule matched), not the
+ledger's free-text "asked" name; the short digest and the verdict word never
+wrap or shrink, so that two rows can always be told apart at 80 columns (the
+free-text columns fold instead).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from airlock_io.terminal import untrusted
+
+if TYPE_CHECKING:
+    from appliance.actions.verify import Verified
+
+
+def marks(console: Console) -> tuple[str, str]:
+    """``✔``/``✖``, or ``OK``/``X`` where the terminal's encoding cannot show them."""
+    encoding = (getattr(console.file, "encoding", None) or "ascii").lower()
+    try:
+        "✔✖".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return "OK", "X"
+    return "✔", "✖"
+
+
+def _cell(text: str) -> Text:
+    return Text(untrusted(text, markup=False))
+
+
+def render_verdict(
+    verified: Verified, report: dict[str, Any], file: IO[str] | None = None
+) -> None:
+    """The table and its summary lines (stderr unless ``file``)."""
+    verdict, trust = verified.verdict, verified.trust
+    console = Console(file=file or sys.stderr, highlight=False)
+    ok, bad = marks(console)
+    where = report["archive"]
+    table = Table(
+        title=f"{untrusted(where['path'])} ({untrusted(where['exporter'])}, exported {where['export_time']})"
+    )
+    table.add_column("image", overflow="fold")
+    table.add_column("digest", no_wrap=True, min_width=12)
+    table.add_column("platforms", overflow="fold")
+    table.add_column("verdict", no_wrap=True, min_width=len(f"{bad} REFUSED"))
+    table.add_column("signer", overflow="fold")
+    table.add_column("signed at", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for image in verdict.images:
+        signed = next((s for s in image.signatures if s.verified and s.satisfies), None)
+        when = signed.result.signing_time if signed and signed.result else None
+        platforms = (
+            ", ".join(p for p, _, carried in image.platforms if carried) or "single"
+        )
+        table.add_row(
+            _cell(image.reference),
+            _cell(image.digest[7:19]),
+            _cell(platforms),
+            f"{ok} verified" if image.verified else f"{bad} REFUSED",
+            _cell((signed.signer or "") if signed else ""),
+            when.strftime("%Y-%m-%d %H:%M") if when else "",
+            _cell("" if image.verified else image.message),
+        )
+    console.print(table)
+    console.print(
+        f"trust: {untrusted(trust.source)}"
+        + (f", stale since {trust.stale_since:%Y-%m-%d}" if trust.stale_since else "")
+    )
+    console.print(f"capsule: {untrusted(trust.capsule)}")
+    if (delta := verdict.ledger.delta_summary()) is not None:
+        console.print(untrusted(delta))
+    for problem in verdict.problems:
+        console.print(f"{bad} archive: {untrusted(problem)}")
+    passed = sum(1 for i in verdict.images if i.verified)
+    console.print(f"{passed} of {len(verdict.images)} image(s) verified")
+    audit = report.get("audit")
+    if isinstance(audit, dict):
+        console.print(f"audit: line {audit['line']}, head {audit['sha256']}")
