@@ -283,7 +283,7 @@ def verify_legacy(  # noqa: PLR0913 - every input is keyword-only and named
     trust: TrustMaterial,
     policy: Policy,
     now: datetime,
-    require_tlog: bool = True,
+    insecure_ignore_tlog: bool = False,
     annotations: dict[str, str] | None = None,
     reference: str | None = None,
 ) -> VerificationResult:
@@ -295,8 +295,9 @@ def verify_legacy(  # noqa: PLR0913 - every input is keyword-only and named
         trust: the trusted root's material.
         policy: the identity or key the signer must have.
         now: the caller's clock (recorded only).
-        require_tlog: demand a Rekor entry (default). Only key-signed layers
-            can ever pass without one (cosign's ``--insecure-ignore-tlog``).
+        insecure_ignore_tlog: do not demand a Rekor entry (cosign's
+            ``--insecure-ignore-tlog``); only key-signed layers can ever pass
+            without one, and entries present are still verified.
         annotations: ``-a`` annotations the payload must carry.
         reference: the repository the payload's ``docker-reference`` must
             name, if it names one.
@@ -311,7 +312,7 @@ def verify_legacy(  # noqa: PLR0913 - every input is keyword-only and named
         trust=trust,
         policy=policy,
         now=now,
-        insecure_ignore_tlog=not require_tlog,
+        insecure_ignore_tlog=insecure_ignore_tlog,
     )
     doc = check_payload(
         layer.payload,
@@ -350,7 +351,7 @@ def verify_legacy_attestation(  # noqa: PLR0913 - every input is keyword-only an
     trust: TrustMaterial,
     policy: Policy,
     now: datetime,
-    require_tlog: bool = True,
+    insecure_ignore_tlog: bool = False,
 ) -> VerificationResult:
     """Verify one ``.att`` layer: its envelope, log entry, and subject.
 
@@ -366,7 +367,7 @@ def verify_legacy_attestation(  # noqa: PLR0913 - every input is keyword-only an
         trust=trust,
         policy=policy,
         now=now,
-        insecure_ignore_tlog=not require_tlog,
+        insecure_ignore_tlog=insecure_ignore_tlog,
     )
     return replace(
         result, bundle_version="cosign-legacy", content="cosign-legacy-attestation"

@@ -119,7 +119,7 @@ def test_cosign_legacy_cases(case: dict[str, Any], require_tlog: bool) -> None:
             trust=_trust(case),
             policy=_policy(case),
             now=NOW,
-            require_tlog=require_tlog,
+            insecure_ignore_tlog=not require_tlog,
         )
 
     if case["expect"] == "pass" and case.get("condition") and require_tlog:

@@ -163,7 +163,7 @@ def legacy_evidence(ctx: Context, subject: str, *, attestation: bool) -> list[Ev
                         trust=ctx.trust,
                         policy=policy,
                         now=ctx.now,
-                        require_tlog=not ctx.insecure_ignore_tlog,
+                        insecure_ignore_tlog=ctx.insecure_ignore_tlog,
                     )
                     if ctx.attestation_annotations:
                         verify_annotations(
@@ -178,7 +178,7 @@ def legacy_evidence(ctx: Context, subject: str, *, attestation: bool) -> list[Ev
                     trust=ctx.trust,
                     policy=policy,
                     now=ctx.now,
-                    require_tlog=not ctx.insecure_ignore_tlog,
+                    insecure_ignore_tlog=ctx.insecure_ignore_tlog,
                     annotations=ctx.annotations,
                     reference=ctx.repository,
                 )
