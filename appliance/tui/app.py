@@ -32,8 +32,10 @@ from airlock_io.archive import Cancelled
 from airlock_io.atomic import write_output
 from airlock_io.parts import DamagedParts
 from appliance.actions.audit import check_chain, recent
+from appliance.actions.extract import ExtractRequest, extract
 from appliance.actions.interface import Run
 from appliance.actions.load import countersign, plan_load, push_verified
+from appliance.actions.trust import TrustImportRequest, trust_import
 from appliance.actions.verify import verify
 from appliance.audit import describe
 from appliance.core.errors import ApplianceError
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
     from appliance.core.archive.parts import Request
     from appliance.tui.session import Session
 
-KEYS = "q quit  ? help  o open  v verify  / filter  t trust  i signers  r report  l load  a audit"
+KEYS = "q quit  ? help  o open  v verify  / filter  t trust  i signers  r report  l load  x extract  a audit"
 HELP = [
     "Airlock appliance: review a transfer archive, then act on it.",
     "",
@@ -69,6 +71,8 @@ HELP = [
     "w      write the re-request list, when parts arrived damaged",
     "l      load the verified images into a registry (asks first)",
     "k      countersign loaded images with the HSM (PIN in a masked field)",
+    "x      extract the verified images as an OCI layout (a new directory)",
+    "T      import trust: replay a TUF capsule (this archive's, or a directory)",
     "a      the audit log and its chain",
     "ctrl+t light / dark",
     "q      quit (a running verification is cancelled)",
@@ -131,6 +135,8 @@ class AirlockApp(App[int]):
         Binding("w", "write_request", "re-request", show=False),
         Binding("l", "load", "load"),
         Binding("k", "countersign", "countersign", show=False),
+        Binding("x", "extract", "extract"),
+        Binding("T", "trust_import", "import trust", show=False),
         Binding("a", "audit", "audit"),
         Binding("ctrl+t", "toggle_theme", "theme", show=False),
     ]
@@ -511,6 +517,87 @@ class AirlockApp(App[int]):
         self.call_from_thread(
             self.status,
             f"{self.mark.ok} countersigned {len(loaded.plan.images)} image(s): {len(done.written)} signature(s) written",
+        )
+
+    def action_extract(self) -> None:
+        """Write the verified images as a new OCI layout (verified again, as the CLI's extract does)."""
+        judged = self.judged
+        if judged is None:
+            self.status("verify an archive first (v)")
+            return
+        if judged.policy.review:
+            self.status(
+                f"{self.mark.bad} no policy given: nothing can be extracted (start with --policy or signer flags)"
+            )
+            return
+
+        def to(answer: str | None) -> None:
+            if answer:
+                self.status(f"extracting to {answer} ...")
+                self._extract(judged, Path(answer))
+
+        self.push_screen(
+            TextModal(
+                "Write the verified layout to (a new directory):", "verified-layout"
+            ),
+            to,
+        )
+
+    @work(thread=True, exclusive=True, group="extract")
+    def _extract(self, judged: Verified, to: Path) -> None:
+        try:
+            done = extract(
+                ExtractRequest(verify=judged.request, to=to),
+                Run(progress=_Progress(self), cancel=self.cancel),
+            )
+        except ApplianceError as exc:
+            self.call_from_thread(
+                self.status, f"{self.mark.bad} extract failed: {exc.diagnostics()}"
+            )
+            return
+        mark = self.mark.ok if done.blobs is not None else self.mark.bad
+        said = (
+            f"wrote {len(done.plan.images)} verified image(s) to {to}"
+            if done.blobs is not None
+            else f"nothing written to {to}: no image passed"
+        )
+        self.call_from_thread(self.status, f"{mark} {said}")
+
+    def action_trust_import(self) -> None:
+        """Replay a TUF capsule (this archive's, or a directory) from the trust held, and commit it."""
+        default = "" if self.archive is None else str(self.archive)
+
+        def source(answer: str | None) -> None:
+            if answer:
+                self.status(f"importing trust from {answer} ...")
+                self._trust_import(Path(answer))
+
+        self.push_screen(
+            TextModal(
+                "Import trust from (a capsule directory or an archive):", default
+            ),
+            source,
+        )
+
+    @work(thread=True, exclusive=True, group="trust")
+    def _trust_import(self, source: Path) -> None:
+        request = TrustImportRequest(
+            source=source,
+            state_dir=self.session.state_dir,
+            bootstrap_root=None,
+            trust_max_age=self.session.verify.trust_max_age,
+            via="tui",
+        )
+        try:
+            imported = trust_import(request)
+        except ApplianceError as exc:
+            self.call_from_thread(
+                self.status, f"{self.mark.bad} trust import failed: {exc.diagnostics()}"
+            )
+            return
+        self.call_from_thread(
+            self.status,
+            f"{self.mark.ok} trust imported: root v{imported.state.root_version} from {imported.source}",
         )
 
     def action_audit(self) -> None:
