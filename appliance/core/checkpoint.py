@@ -30,6 +30,10 @@ _MAX_SIZE_DIGITS = 19  # a tree size is an int64 (C2SP tlog-checkpoint)
 _MAX_INT64 = 2**63 - 1
 # A Rekor v1 origin is "<host> - <tree ID>" (docs/verification.md §6); v2's is the host.
 _SHARD_SUFFIX = re.compile(r" - [0-9]{1,20}$")
+# C2SP signed-note: the text "MUST NOT contain any ASCII control characters
+# other than newline" (an escape sequence in an origin or extension line would
+# otherwise reach the operator's terminal from signed-but-foreign bytes).
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 
 def _fail(message: str) -> VerificationError:
@@ -60,6 +64,10 @@ def _signature_lines(block: str) -> tuple[tuple[str, bytes, bytes], ...]:
         raw = _b64(encoded, "signature line")
         if not name or len(raw) <= _HINT_BYTES:
             raise _fail("signature line too short")
+        # C2SP signed-note: a key name is non-empty and holds neither Unicode
+        # spaces nor "+" (str.isspace is Unicode's White_Space, as Go's IsSpace).
+        if any(ch.isspace() or ch == "+" for ch in name):
+            raise _fail("signature line's key name holds a space or '+'")
         signatures.append((name, raw[:_HINT_BYTES], raw[_HINT_BYTES:]))
     if not signatures:
         raise _fail("signed note has no signature")
@@ -92,6 +100,8 @@ class Checkpoint:
             signed = text.encode("utf-8")
         except UnicodeEncodeError as exc:  # a lone surrogate: not Unicode text
             raise _fail("checkpoint text is not valid Unicode") from exc
+        if _CONTROL.search(text) is not None:
+            raise _fail("checkpoint text holds an ASCII control character")
         signatures = _signature_lines(sig_block)
         lines = text[:-1].split("\n")
         min_lines = 3  # origin, size, root hash

@@ -89,6 +89,16 @@ def test_signature_over_other_text_fails() -> None:
         (_note(_good(), body=f"log\ntwelve\n{ROOT}\n"), "not a decimal int64"),
         (_note(_good(), body="log\n12\n"), "origin, size or root hash"),
         (_note(_good(), body="log\n12\nAAAA\n"), "32 bytes"),
+        # C2SP signed-note: no ASCII control character but newline in the text
+        (_note(_good(), body=f"log\x1b[2J\n12\n{ROOT}\n"), "control character"),
+        (_note(_good(), body=f"log\n12\n{ROOT}\nTime: 1\r\n"), "control character"),
+        (_note(_good(), body=f"log\t7\n12\n{ROOT}\n"), "control character"),
+        (_note(_good(), body=f"log\x7f\n12\n{ROOT}\n"), "control character"),
+        (_note(_good(), body=f"log\x00\n12\n{ROOT}\n"), "control character"),
+        # ... and a key name holds no Unicode space and no "+"
+        (_note(_line("log+example", HINT, b"x" * 64)), "space or"),
+        (_note(_line("log\u00a0example", HINT, b"x" * 64)), "space or"),
+        (_note(_line("log\u2003example", HINT, b"x" * 64)), "space or"),
     ],
 )
 def test_malformed_notes(text: str, needle: str) -> None:
