@@ -71,12 +71,13 @@ sealed: venv
 
 build: sealed
 
-# Bytecode is compiled first, as a wheel install does (and as pip did for the
+# `make bench ONLY="verify scale"` runs the named sections (`python -m benchmarks
+# --help` lists them). Bytecode is compiled first, as a wheel install does (and as pip did for the
 # peer): this environment sets PYTHONDONTWRITEBYTECODE, which would otherwise
 # make every start recompile the source tree and skew start-up figures.
 bench: sysdeps venv build
 	$(BIN)/python -m compileall -q appliance bundle-tools/bundle_tools trustroot
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(ONLY)
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

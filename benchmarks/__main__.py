@@ -1,8 +1,11 @@
 """``make bench``: every benchmark, our figure beside the peer's measured in the same run, and the ratio.
 
-Each section prints a table; all rows are also written as JSON to
-``benchmarks/results/<commit>.json`` (``benchmarks/results/latest.json`` too),
-so that figures can be compared across commits. Sections: bundle
+``python -m benchmarks [SECTION...]`` (``make bench ONLY="verify scale"``) runs
+the named sections, ``--help`` lists them (the ``SECTIONS`` table below). Each
+section prints a table; all rows are also written as JSON to
+``benchmarks/results/<commit>.json`` (``benchmarks/results/latest.json`` too)
+for a full run, ``benchmarks/results/<commit>-<sections>.json`` for a chosen
+few, so that figures can be compared across commits. Sections: bundle
 verification in process and per process (sigstore-python), sealed start (a
 PyInstaller hello-world), export (skopeo + tar + zstd), intake and scale
 (hashlib, ``zstd -d | sha256sum``, sigstore-python), load (skopeo copy),
@@ -12,6 +15,7 @@ HSM signing (raw C_Sign), TUI latency and first paint.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -20,11 +24,15 @@ import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks import archive, delta, export, hsm, load, startup, tui, verify
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 ROOT = Path(__file__).parents[1]
 
@@ -80,8 +88,8 @@ class Results:
             )
         self.console.print(table)
 
-    def save(self) -> Path:
-        """``benchmarks/results/<commit>.json`` and ``latest.json``."""
+    def save(self, sections: list[str] | None = None) -> Path:
+        """``benchmarks/results/<commit>.json`` and ``latest.json``; ``<commit>-<sections>.json`` for a few."""
         commit = (
             subprocess.run(
                 ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
@@ -103,8 +111,13 @@ class Results:
         }
         folder = ROOT / "benchmarks" / "results"
         folder.mkdir(exist_ok=True)
-        path = folder / f"{commit[:12]}.json"
         text = json.dumps(doc, indent=1) + "\n"
+        if sections is not None:
+            # A partial run must not pass for the whole suite's figures.
+            path = folder / f"{commit[:12]}-{'+'.join(sections)}.json"
+            path.write_text(text)
+            return path
+        path = folder / f"{commit[:12]}.json"
         path.write_text(text)
         (folder / "latest.json").write_text(text)
         return path
@@ -236,6 +249,9 @@ def _intake(results: Results) -> None:
     results.console.print(
         f"no temporary disk use: {intake.ours.blocks_written} blocks written, {intake.tmp_left} files left in TMPDIR"
     )
+
+
+def _scale(results: Results) -> None:
     rows = [
         Row(
             "scale",
@@ -368,21 +384,59 @@ def _tui(results: Results) -> None:
     )
 
 
-def main() -> int:
-    """Run every benchmark, print the tables, save the JSON."""
-    results = Results(Console())
-    for section in (
+# The one registry of sections: name -> (what it measures, the function that
+# measures it). A new section is one function above and one line here; the
+# order is the order `make bench` runs them in.
+SECTIONS: dict[str, tuple[str, Callable[[Results], None]]] = {
+    "verify": (
+        "one bundle in process and per process vs sigstore-python",
         _verification,
-        _start,
-        _export,
-        _intake,
-        _load,
-        _delta,
-        _hsm,
-        _tui,
-    ):
-        section(results)
-    results.console.print(f"results: {results.save()}")
+    ),
+    "start": ("start-up of the appliance, sealed and not, vs their peers", _start),
+    "export": ("bundle-tools export vs skopeo + tar + zstd", _export),
+    "intake": ("intake + verification of a large archive vs hashlib", _intake),
+    "scale": ("10 to 10,000 keyless signatures vs sigstore-python", _scale),
+    "load": ("appliance load vs skopeo copy", _load),
+    "delta": ("export --have and its verification vs the full archive", _delta),
+    "hsm": ("PKCS#11 signing vs raw C_Sign", _hsm),
+    "tui": ("TUI key latency and first paint vs a bare Textual app", _tui),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    listing = "\n".join(f"  {name:<8} {what}" for name, (what, _) in SECTIONS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Run benchmark sections (all of them when none is named), "
+        "print each table and save every row as JSON under benchmarks/results/.",
+        epilog=f"sections, in the order they run:\n{listing}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "sections",
+        nargs="*",
+        metavar="SECTION",
+        help="a section to run (default: every section)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the named sections (every one by default), print the tables, save the JSON."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.sections if name not in SECTIONS]
+    if unknown:
+        # parser.error prints the usage and one line, and exits 2.
+        parser.error(
+            f"unknown section {', '.join(map(repr, unknown))} (choose from {', '.join(SECTIONS)})"
+        )
+    chosen = [name for name in SECTIONS if name in args.sections] or list(SECTIONS)
+    results = Results(Console())
+    for name in chosen:
+        SECTIONS[name][1](results)
+    partial = None if chosen == list(SECTIONS) else chosen
+    results.console.print(f"results: {results.save(partial)}")
     return 0
 
 
