@@ -138,13 +138,21 @@ class Bundle:
     tlog_entries: tuple[TlogEntry, ...]
     rfc3161_timestamps: tuple[bytes, ...]
     content: MessageSignature | DsseEnvelope
+    # What the RFC 3161 stamps cover when it is not the signature: cosign's
+    # legacy ``.att`` layers stamp the DSSE envelope bytes (docs/cosign.md §6).
+    stamped: bytes | None = None
 
     @property
     def signature(self) -> bytes:
-        """The raw signature bytes (what RFC 3161 stamps cover)."""
+        """The raw signature bytes (what a bundle's RFC 3161 stamps cover)."""
         if isinstance(self.content, MessageSignature):
             return self.content.signature
         return self.content.signatures[0].sig
+
+    @property
+    def timestamped(self) -> bytes:
+        """The bytes whose digest each RFC 3161 stamp's message imprint must be."""
+        return self.signature if self.stamped is None else self.stamped
 
     @classmethod
     def from_bytes(cls, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Bundle:

@@ -173,13 +173,19 @@ def envelope_bytes(payload: bytes, signature: bytes) -> bytes:
 
 
 def dsse_bundle(payload: bytes, signature: bytes, public_key: PublicKey) -> bytes:
-    """A v0.3 bundle of a key-signed DSSE envelope, with no log entry (offline)."""
+    """A v0.3 bundle of a key-signed DSSE envelope, with no log entry (offline).
+
+    Written as cosign v3 writes one (``protojson.Marshal`` of sigstore-go's
+    ``sign.Bundle``; cosign pkg/cosign/bundle/sign.go): the DSSE signature
+    carries ``sig`` only, no ``keyid`` (sigstore-go pkg/sign/content.go,
+    ``DSSEData.Bundle``); the key is named by the public-key hint, base64 of
+    SHA-256 over the DER SubjectPublicKeyInfo (sigstore-go pkg/sign/keys.go);
+    and no ``tlogEntries`` member, since protojson omits an empty repeated
+    field (docs/signing.md §8).
+    """
     doc = {
         "mediaType": BUNDLE_V03,
-        "verificationMaterial": {
-            "publicKey": {"hint": key_hint(public_key)},
-            "tlogEntries": [],
-        },
+        "verificationMaterial": {"publicKey": {"hint": key_hint(public_key)}},
         "dsseEnvelope": {
             "payload": base64.b64encode(payload).decode(),
             "payloadType": IN_TOTO,

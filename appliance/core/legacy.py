@@ -124,7 +124,12 @@ def _certificate(notes: dict[str, str]) -> bytes | None:
     return pem.public_bytes(serialization.Encoding.DER)
 
 
-def _bundle(notes: dict[str, str], content: MessageSignature | DsseEnvelope) -> Bundle:
+def _bundle(
+    notes: dict[str, str],
+    content: MessageSignature | DsseEnvelope,
+    *,
+    stamped: bytes | None = None,
+) -> Bundle:
     certificate = _certificate(notes)
     return Bundle(
         media_type=_V01,
@@ -135,6 +140,7 @@ def _bundle(notes: dict[str, str], content: MessageSignature | DsseEnvelope) -> 
         tlog_entries=(_entry(notes[REKOR_BUNDLE]),) if notes.get(REKOR_BUNDLE) else (),
         rfc3161_timestamps=_timestamps(notes.get(RFC3161)),
         content=content,
+        stamped=stamped,
     )
 
 
@@ -171,6 +177,12 @@ def to_attestation_bundle(layer: LegacySignature) -> Bundle:
         msg = f"expected one signature, found {len(signatures)}"
         raise InputError(msg, where=where)
     signature = _json.obj(signatures[0], f"{where}.signatures[0]")
+    # cosign stamps an attestation's layer blob, the DSSE envelope bytes as
+    # stored, not its signature (which the layer's empty signature annotation
+    # leaves it without) nor the statement: cosign attest (v2) sends
+    # ``signedPayload`` (the envelope) to the TSA, and pkg/cosign/verify.go's
+    # VerifyRFC3161Timestamp checks the imprint against ``sig.Payload()``
+    # when ``Base64Signature`` is empty (docs/cosign.md §6).
     return _bundle(
         layer.annotations,
         DsseEnvelope(
@@ -185,6 +197,7 @@ def to_attestation_bundle(layer: LegacySignature) -> Bundle:
                 ),
             ),
         ),
+        stamped=layer.payload,
     )
 
 

@@ -225,7 +225,7 @@ def _check_timestamps(
     # bundle carrying a stamp no trusted TSA vouches for is refused outright.
     for i, stamp in enumerate(bundle.rfc3161_timestamps):
         when = timestamp.verify_timestamp(
-            stamp, signature=bundle.signature, trust=trust, where=f"timestamp {i}"
+            stamp, signature=bundle.timestamped, trust=trust, where=f"timestamp {i}"
         )
         progress.times.append((when, TimeSource.TIMESTAMP_AUTHORITY))
         progress.checks.append(

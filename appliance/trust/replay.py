@@ -284,8 +284,38 @@ class _Replay:
                     Reason.ROLLBACK,
                     "timestamp.json",
                 )
+            if md.signed.version == prev.roles["timestamp"].version:
+                md, data = self.held_timestamp(md)
         self.check_expiry("timestamp", md.signed, "timestamp.json")
         return md, data
+
+    def held_timestamp(
+        self, new: Metadata[Timestamp]
+    ) -> tuple[Metadata[Timestamp], bytes]:
+        """A timestamp of the held version: keep the held one (TUF spec 1.0 §5.4.3).
+
+        A timestamp whose version equals the trusted one is not new: like
+        python-tuf's ``TrustedMetadataSet.update_timestamp``
+        (``EqualVersionNumberError``), the trusted timestamp stays in use and
+        its bytes, not the new ones, are what is committed again. The same
+        version naming another snapshot (version, length or hashes) is two
+        different timestamps under one version number: a rollback or freeze
+        attempt (§5.4.3-5.4.4), refused.
+        """
+        assert self.previous is not None  # noqa: S101 - only called with held trust
+        held_bytes = self.previous.read("timestamp.json")
+        held: Metadata[Timestamp] = self.load(
+            "the held timestamp.json", Timestamp, held_bytes
+        )
+        if held.signed.snapshot_meta != new.signed.snapshot_meta:
+            raise _fail(
+                f"v{new.signed.version} is the trusted version but names another snapshot "
+                f"(v{new.signed.snapshot_meta.version}) than the trusted one does "
+                f"(v{held.signed.snapshot_meta.version}): refused as a rollback or freeze attack",
+                Reason.ROLLBACK,
+                "timestamp.json",
+            )
+        return held, held_bytes
 
     def snapshot(
         self, root: Root, timestamp: Timestamp
@@ -308,15 +338,48 @@ class _Replay:
             )
         prev = self.previous
         if prev is not None and self.same_keys(root, "snapshot"):
-            new_targets = md.signed.meta.get("targets.json")
-            if new_targets is None or new_targets.version < prev.targets_meta_version:
+            self.snapshot_rollback(md.signed, name)
+        self.check_expiry("snapshot", md.signed, name)
+        return md, data
+
+    def snapshot_rollback(self, new: Snapshot, name: str) -> None:
+        """Every metafile the held snapshot lists, still listed and not older.
+
+        TUF spec 1.0 §5.5.5: for each metadata file in the trusted snapshot,
+        its version in the new snapshot must be at least the trusted one
+        (python-tuf's ``TrustedMetadataSet.update_snapshot`` also refuses a
+        file that disappears). Comparing only ``targets.json`` would let a
+        snapshot roll back (or drop) the delegated roles it lists.
+        """
+        assert self.previous is not None  # noqa: S101 - only called with held trust
+        new_targets = new.meta.get("targets.json")
+        if (
+            new_targets is None
+            or new_targets.version < self.previous.targets_meta_version
+        ):
+            raise _fail(
+                "names an older targets version than the trusted one",
+                Reason.ROLLBACK,
+                name,
+            )
+        held: Metadata[Snapshot] = self.load(
+            "the held snapshot.json", Snapshot, self.previous.read("snapshot.json")
+        )
+        for metafile, before in sorted(held.signed.meta.items()):
+            now = new.meta.get(metafile)
+            if now is None:
                 raise _fail(
-                    "names an older targets version than the trusted one",
+                    f"no longer lists {metafile}, which the trusted snapshot "
+                    f"v{held.signed.version} lists",
                     Reason.ROLLBACK,
                     name,
                 )
-        self.check_expiry("snapshot", md.signed, name)
-        return md, data
+            if now.version < before.version:
+                raise _fail(
+                    f"names {metafile} v{now.version}, older than the trusted v{before.version}",
+                    Reason.ROLLBACK,
+                    name,
+                )
 
     def targets(
         self, root: Root, snapshot: Snapshot
@@ -421,6 +484,22 @@ def replay(
     left_out: dict[str, str] = {}
     for name in WANTED_TARGETS:
         info = targets.signed.targets.get(name)
+        if info is None and targets.signed.delegations is not None:
+            # Delegated targets roles are never followed (docs/trust.md §6).
+            # Sigstore lists trusted_root.json and the signing config in the
+            # top-level targets role; its delegations (registry.npmjs.org)
+            # carry other files. The TUF search is pre-order from the top
+            # (spec 1.0 §5.6.7), so a top-level entry is found before any
+            # delegation; a name it lacks could only come from a delegation
+            # the appliance does not verify (§5.6), so it fails closed.
+            why = (
+                "not listed by the top-level targets role, and delegated "
+                "targets roles are not followed"
+            )
+            if name == REQUIRED_TARGET:
+                raise _fail(why, Reason.TRUST_ROOT_INVALID, name)
+            left_out[name] = why
+            continue
         if info is None:
             left_out[name] = "not listed in targets.json"
             continue

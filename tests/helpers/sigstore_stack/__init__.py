@@ -3,7 +3,8 @@
 A Fulcio-like CA (root and intermediate) issuing ten-minute code-signing
 certificates with the Fulcio extensions and an embedded SCT from a CT log key,
 a Rekor-like append-only log with an RFC 6962 Merkle tree producing SETs,
-inclusion proofs and signed-note checkpoints, and the ``trusted_root.json``
+inclusion proofs and signed-note checkpoints, optionally an RFC 3161 TSA
+(OpenSSL's ``openssl ts``, in ``tsa.py``), and the ``trusted_root.json``
 describing all of it. It produces Sigstore bundles (v0.1, v0.2, v0.3) and
 cosign legacy signature layers.
 

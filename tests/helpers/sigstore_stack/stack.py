@@ -30,6 +30,8 @@ from tests.helpers.sigstore_stack.rekor import (
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from tests.helpers.sigstore_stack.tsa import TimestampAuthority
+
 DEFAULT_ISSUER = "https://oidc.airlock.test"
 INTOTO = "application/vnd.in-toto+json"
 STATEMENT_V1 = "https://in-toto.io/Statement/v1"
@@ -160,6 +162,7 @@ class SigstoreStack:
 
     now: datetime
     issuer: str = DEFAULT_ISSUER
+    tsa: TimestampAuthority | None = None  # listed in the trusted root when set
     ca: FulcioCa = field(init=False)
     ct_log: CtLog = field(init=False)
     rekor: RekorLog = field(init=False)
@@ -438,7 +441,7 @@ class SigstoreStack:
                 }
             ],
             "ctlogs": [log(self.ct_log.url, self.ct_log.key, self.ct_log.log_id, None)],
-            "timestampAuthorities": [],
+            "timestampAuthorities": [self.tsa.trusted_root_entry()] if self.tsa else [],
         }
 
     def trusted_root_json(self, **kwargs: Any) -> bytes:

@@ -15,7 +15,7 @@ import pytest
 from tuf.api.metadata import Metadata, MetaFile, Root
 
 from appliance.core.errors import InputError, Reason, TrustRootError
-from appliance.trust.replay import ReplayResult, replay
+from appliance.trust.replay import ReplayResult, RoleInfo, replay
 from appliance.trust.source import DirectorySource
 from appliance.trust.state import StateStore, TrustState
 from tests.helpers.sigstore_stack import SigstoreStack
@@ -386,3 +386,132 @@ def test_staging_partial_repository() -> None:
         .startswith("ed6a9cf4")
     )
     assert "signing_config.v0.2.json" in result.left_out
+
+
+# -- the held timestamp and snapshot (TUF spec 1.0 §5.4.3, §5.5.5) -----------------------
+
+
+def _resign_timestamp(repo: TufRepo, *, version: int, expires: datetime) -> None:
+    repo.timestamp.signed.version = version
+    repo.timestamp.signed.expires = expires
+    repo._sign("timestamp", repo.timestamp)
+    repo.files["timestamp.json"] = repo.history["timestamp"][-1]
+
+
+def test_equal_timestamp_naming_another_snapshot_is_refused(
+    repo: TufRepo, tmp_path: Path
+) -> None:
+    state = committed(repo, tmp_path)  # timestamp v1 names snapshot v1
+    repo.publish()  # snapshot v2 and timestamp v2...
+    _resign_timestamp(  # ...re-signed as v1: same version, another snapshot
+        repo, version=1, expires=NOW + timedelta(days=7)
+    )
+    error = refused(repo, previous=state)
+    assert error.reason is Reason.ROLLBACK
+    assert "trusted version but names another snapshot" in error.diagnostics()
+
+
+def test_equal_timestamp_naming_a_resigned_snapshot_is_refused(
+    repo: TufRepo, tmp_path: Path
+) -> None:
+    """Same versions throughout, but a snapshot v1 with other bytes."""
+    state = committed(repo, tmp_path)
+    repo.snapshot.signed.expires = NOW + timedelta(days=29)
+    repo._sign("snapshot", repo.snapshot)
+    other = repo.history["snapshot"][-1]
+    repo.files["1.snapshot.json"] = other
+    repo.timestamp.signed.snapshot_meta = MetaFile(
+        version=1,
+        length=len(other),
+        hashes={"sha256": hashlib.sha256(other).hexdigest()},
+    )
+    _resign_timestamp(repo, version=1, expires=NOW + timedelta(days=7))
+    error = refused(repo, previous=state)
+    assert error.reason is Reason.ROLLBACK
+    assert error.where == "timestamp.json"
+
+
+def test_equal_timestamp_is_not_committed_as_new(repo: TufRepo, tmp_path: Path) -> None:
+    """The held timestamp stays in use (python-tuf: EqualVersionNumberError)."""
+    state = committed(repo, tmp_path)
+    held = state.read("timestamp.json")
+    _resign_timestamp(repo, version=1, expires=NOW + timedelta(days=60))
+    assert repo.files["timestamp.json"] != held
+    result = run(repo, previous=state)
+    assert result.timestamp == held
+    signed = Metadata.from_bytes(held).signed
+    assert result.roles["timestamp"] == RoleInfo(
+        version=signed.version, expires=signed.expires
+    )
+
+
+def _snapshot_listing(repo: TufRepo, meta: dict[str, int]) -> None:
+    """Publish a snapshot whose meta lists ``meta`` beside targets.json."""
+    for name in [n for n in repo.snapshot.signed.meta if n != "targets.json"]:
+        del repo.snapshot.signed.meta[name]
+    for name, version in meta.items():
+        repo.snapshot.signed.meta[name] = MetaFile(version=version)
+    repo.publish()
+
+
+def test_snapshot_rolling_back_another_metafile_is_refused(
+    repo: TufRepo, tmp_path: Path
+) -> None:
+    _snapshot_listing(repo, {"role1.json": 2})
+    state = committed(repo, tmp_path)
+    _snapshot_listing(repo, {"role1.json": 1})
+    error = refused(repo, previous=state)
+    assert error.reason is Reason.ROLLBACK
+    assert "role1.json v1, older than the trusted v2" in error.diagnostics()
+
+
+def test_snapshot_dropping_a_metafile_is_refused(repo: TufRepo, tmp_path: Path) -> None:
+    _snapshot_listing(repo, {"role1.json": 2, "role2.json": 1})
+    state = committed(repo, tmp_path)
+    _snapshot_listing(repo, {"role2.json": 1})
+    error = refused(repo, previous=state)
+    assert error.reason is Reason.ROLLBACK
+    assert "no longer lists role1.json" in error.diagnostics()
+
+
+def test_snapshot_may_add_and_advance_metafiles(repo: TufRepo, tmp_path: Path) -> None:
+    _snapshot_listing(repo, {"role1.json": 2})
+    state = committed(repo, tmp_path)
+    _snapshot_listing(repo, {"role1.json": 3, "role2.json": 1})
+    assert run(repo, previous=state).roles["snapshot"].version == 3
+
+
+# -- delegations: never followed, fail closed (docs/trust.md §6) ----------------------
+
+
+def _delegating(repo: TufRepo, *, drop: str) -> None:
+    from tuf.api.metadata import DelegatedRole, Delegations  # noqa: PLC0415
+
+    repo.targets.signed.delegations = Delegations(
+        keys={},
+        roles={
+            "other": DelegatedRole(
+                name="other", keyids=[], threshold=1, terminating=False, paths=["*"]
+            )
+        },
+    )
+    del repo.targets.signed.targets[drop]
+    repo._targets_dirty = True
+    repo.publish()
+
+
+def test_trusted_root_only_a_delegation_could_list_is_refused(repo: TufRepo) -> None:
+    _delegating(repo, drop="trusted_root.json")
+    error = refused(repo)
+    assert error.reason is Reason.TRUST_ROOT_INVALID
+    assert error.where == "trusted_root.json"
+    assert "delegated targets roles are not followed" in error.diagnostics()
+
+
+def test_signing_config_only_a_delegation_could_list_is_left_out(
+    repo: TufRepo,
+) -> None:
+    _delegating(repo, drop="signing_config.v0.2.json")
+    result = run(repo)
+    assert "signing_config.v0.2.json" not in result.target_files
+    assert "not followed" in result.left_out["signing_config.v0.2.json"]
