@@ -23,7 +23,12 @@ from appliance.core.errors import (
     TrustRootError,
     VerificationError,
 )
-from appliance.core.trust import LogMemory, TrustMaterial
+from appliance.core.trust import (
+    PUBLIC_GOOD,
+    LogMemory,
+    TrustMaterial,
+    materials_from_bytes,
+)
 from appliance.trust.state import StateStore
 from trustroot import store, strict_json
 
@@ -37,22 +42,46 @@ if TYPE_CHECKING:
 EMBEDDED_SOURCE = "embedded public-good trusted root (sealed into the appliance)"
 
 
-def load_file(path: Path) -> TrustMaterial:
-    """Trust material from a ``trusted_root.json`` file the operator named.
+def load_files(path: Path) -> tuple[TrustMaterial, ...]:
+    """Every root in a file the operator named: a ``trusted_root.json``, or JSON lines.
+
+    ``gh attestation trusted-root`` prints one root a line (public-good and
+    GitHub's instance); each is named (:func:`~appliance.core.trust.materials_from_bytes`).
 
     Raises:
-        InputError: the file cannot be read, or is not a usable trusted root
+        InputError: the file cannot be read, or a root in it is not usable
             (input the operator gave: exit 2).
     """
     data = inputs.read_file(
         path, what="trusted root", max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES
     )
+    label = f"{path} (not TUF-backed)"
     try:
-        return TrustMaterial.from_bytes(
-            data, source=f"{path} (not TUF-backed)", tuf_backed=False
-        )
+        return materials_from_bytes(data, source=label, tuf_backed=False)
     except TrustRootError as exc:
-        raise InputError(exc.message, where=str(path)) from exc
+        where = (exc.where or label).replace(label, str(path), 1)
+        raise InputError(exc.message, where=where) from exc
+
+
+def load_file(path: Path) -> TrustMaterial:
+    """The default root of a file the operator named (its only one, or its public-good line).
+
+    Raises:
+        InputError: the file cannot be read, is not a usable trusted root, or
+            is JSON lines with no public-good root.
+    """
+    found = load_files(path)
+    default = by_name(found, PUBLIC_GOOD)
+    if default is None:
+        names = ", ".join(m.name for m in found)
+        msg = f"holds no public-good root (it has {names}); a rule must name the root it trusts"
+        raise InputError(msg, where=str(path))
+    return default
+
+
+def by_name(found: Iterable[TrustMaterial], name: str) -> TrustMaterial | None:
+    """The root of that name among ``found``, if any."""
+    return next((m for m in found if m.name == name), None)
 
 
 def embedded_expiry(instance: str = store.PUBLIC_GOOD) -> tuple[int, datetime]:
@@ -122,6 +151,30 @@ def load_current(
     else:
         trust = load_imported(state_dir, now=now) or load_embedded(now=now)
     return trust if memory is None else dataclasses.replace(trust, memory=memory)
+
+
+def load_current_roots(
+    *,
+    trusted_root: Path | None,
+    state_dir: Path,
+    now: datetime,
+    memory: LogMemory | None = None,
+) -> tuple[TrustMaterial, ...]:
+    """Every root the operator's file holds if given, else the current default root.
+
+    Raises:
+        InputError: the operator's file is unusable.
+    """
+    if trusted_root is None:
+        return (
+            load_current(
+                trusted_root=None, state_dir=state_dir, now=now, memory=memory
+            ),
+        )
+    found = load_files(trusted_root)
+    if memory is None:
+        return found
+    return tuple(dataclasses.replace(m, memory=memory) for m in found)
 
 
 @contextlib.contextmanager
