@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
 from appliance.actions.audited import Audited
-from appliance.core.errors import InputError, TrustRootError
-from appliance.trust import replay, roots
+from appliance.core.errors import InputError, Reason, TrustRootError
+from appliance.trust import held, replay, roots
 from appliance.trust.memory import Memory
 from appliance.trust.source import open_source
 from appliance.trust.state import StateStore
@@ -45,6 +45,7 @@ class TrustImportRequest:
     trust_max_age: timedelta = timedelta(0)
     trust_max_age_text: str | None = None  # as the operator wrote it (the report)
     via: str = "cli"
+    name: str = held.DEFAULT  # which named root's chain (appliance/trust/held.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +76,11 @@ def _replay(
         )
     elif operator_root is not None:
         bootstrap, start = operator_root, str(request.bootstrap_root)
+    elif request.name != held.DEFAULT:
+        # Only public-good's root is sealed in: another instance's chain
+        # starts from a root the operator vouches for.
+        msg = f"trust root {request.name!r} is not held yet: start its chain with --bootstrap-root (its TUF root.json)"
+        raise InputError(msg, where="--name", reason=Reason.USAGE)
     else:
         bootstrap, start = (
             store.read_embedded(store.PUBLIC_GOOD, "root.json"),
@@ -124,9 +130,10 @@ def trust_import(request: TrustImportRequest) -> Imported:
         via=request.via,
         source=str(request.source),
         trust_max_age=request.trust_max_age_text,
+        **({} if request.name == held.DEFAULT else {"root": request.name}),
     ) as audit:
         now = datetime.now(UTC)
-        memory = Memory(request.state_dir)
+        memory = held.memory(request.state_dir, request.name)
         # A clock set back would make expired metadata look fresh: refuse it first.
         memory.check_clock(now)
         source = open_source(request.source)
@@ -141,7 +148,7 @@ def trust_import(request: TrustImportRequest) -> Imported:
         )
         # Read, replay and commit under the state lock: an import running at
         # the same time commits before this one reads, or after it commits.
-        with StateStore(request.state_dir).update() as update:
+        with held.store(request.state_dir, request.name).update() as update:
             result, start = _replay(
                 request, source, update.previous, operator_root, now
             )
@@ -163,6 +170,7 @@ def trust_import(request: TrustImportRequest) -> Imported:
         )
     report: dict[str, Any] = {
         **state.to_json(),
+        "name": request.name,
         "bootstrap": start,
         "trust_max_age": request.trust_max_age_text,
         "expiry_allowance_used": bool(result.allowances),
@@ -209,6 +217,7 @@ def trust_show(state_dir: Path) -> TrustShown:
             "stale_since": _iso(stale) if stale else None,
         }
     doc["memory"] = Memory(state_dir).summary()
+    doc["roots"] = list(held.names(state_dir))
     return TrustShown(doc=doc, now=now)
 
 

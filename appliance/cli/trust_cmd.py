@@ -56,6 +56,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="accept metadata expired by at most this long (e.g. 30d); recorded in the report",
     )
+    imp.add_argument(
+        "--name",
+        metavar="NAME",
+        default="public-good",
+        help="which named trust root this chain feeds (default public-good; e.g. github, "
+        "started with --bootstrap-root); each name keeps its own rollback state, clock floor and log memory",
+    )
     imp.add_argument("-o", "--output", choices=("text", "json"), default="text")
     imp.set_defaults(handler=run_import)
     show = commands.add_parser(
@@ -100,6 +107,7 @@ def run_import(args: argparse.Namespace) -> int:
             if text
             else timedelta(0),
             trust_max_age_text=text,
+            name=args.name,
         )
     )
     if args.output == "json":

@@ -125,25 +125,33 @@ def run(args: argparse.Namespace) -> int:
     # module level, so that `--help` and `--version` start in a few ms.
     from appliance.cli.artifact_input import read_artifact  # noqa: PLC0415
     from appliance.core.verifier import under_roots, verify_bundle  # noqa: PLC0415
-    from appliance.trust import roots  # noqa: PLC0415
+    from appliance.trust import held, roots  # noqa: PLC0415
     from appliance.trust.memory import Memory  # noqa: PLC0415
 
     now = datetime.now(UTC)  # the clock is read once, here, and passed down
-    memory = Memory(env.state_dir())
-    memory.check_clock(now)
+    state_dir = env.state_dir()
+    held.check_clocks(state_dir, now)
+    memory = Memory(state_dir)
     policy = policy_from_flags(args)
     warn_insecure(args)
     bundle = _read_bundle(args.bundle)
     artifact, label = read_artifact(args.artifact, algorithms=_digests_needed(bundle))
-    held = roots.load_current_roots(
-        trusted_root=args.trusted_root,
-        state_dir=env.state_dir(),
-        now=now,
-        memory=memory.log_memory(),
+    # The operator's file alone if named (each of its roots), else every
+    # root the appliance holds: material verifies under one of them, by
+    # that root's own rules.
+    trusts = (
+        tuple(held.load_all(state_dir, now=now, trusted_root=None).values())
+        if args.trusted_root is None
+        else roots.load_current_roots(
+            trusted_root=args.trusted_root,
+            state_dir=state_dir,
+            now=now,
+            memory=memory.log_memory(),
+        )
     )
     with roots.recording_splits(memory, now=now):
         result = under_roots(
-            held,
+            trusts,
             lambda trust: verify_bundle(
                 bundle,
                 artifact=artifact,
@@ -153,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
                 insecure_ignore_tlog=args.insecure_ignore_tlog,
             ),
         )
-    roots.remember(memory, [result], now=now)
+    held.remember(state_dir, [result], now=now)
     if args.output == "json":
         print(json.dumps({**result.to_json(), "artifact": label}, indent=2))
     else:

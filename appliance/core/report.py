@@ -45,6 +45,7 @@ class VerificationResult:
     # signature). A cosign legacy payload's ``optional`` map, once verified.
     subject_annotations: dict[str, object] | None = None
     trust_source: str = ""
+    trust_name: str = "public-good"  # the named root it verified under
     trust_sha256: str = ""
     tuf_backed: bool = False
     trust_stale_since: datetime | None = None
@@ -74,6 +75,7 @@ class VerificationResult:
             "subject": self.subject,
             "trust_root": {
                 "source": self.trust_source,
+                "name": self.trust_name,
                 "sha256": self.trust_sha256,
                 "tuf_backed": self.tuf_backed,
                 "stale_since": None

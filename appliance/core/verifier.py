@@ -387,6 +387,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
         subject=None if subject is None else subject.name,
         subject_annotations=None if subject is None else subject.annotations,
         trust_source=trust.source,
+        trust_name=trust.name,
         trust_sha256=trust.sha256,
         tuf_backed=trust.tuf_backed,
         trust_stale_since=trust.stale_since,
