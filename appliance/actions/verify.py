@@ -37,9 +37,9 @@ from appliance.actions.policy import (
 from appliance.core.archive import view
 from appliance.core.archive.gate import VerifiedView, verified_view
 from appliance.core.archive.verify import ArchiveVerdict, Options, verify_archive
-from appliance.core.errors import Reason, SplitViewError
+from appliance.core.errors import InputError, Reason, SplitViewError
 from appliance.held import Held
-from appliance.trust import roots
+from appliance.trust import held
 from appliance.trust.archive import TrustReport, trust_for
 from appliance.trust.memory import Memory
 
@@ -163,6 +163,21 @@ def _delta_json(ledger: Ledger) -> dict[str, Any] | None:
     }
 
 
+def _check_rule_roots(policy: LoadedPolicy, names: set[str]) -> None:
+    """A rule naming a root this appliance does not hold is an input error, naming its line.
+
+    Raises:
+        InputError: such a rule exists.
+    """
+    for resolved in policy.rules:
+        missing = [n for n in resolved.rule.trust if n not in names]
+        if missing:
+            msg = f"the rule names trust root {missing[0]!r}, which this appliance does not hold (it holds {', '.join(sorted(names))}; `appliance trust import --name {missing[0]}` or --trusted-root)"
+            raise InputError(
+                msg, where=f"{policy.name}:{resolved.rule.line}", reason=Reason.USAGE
+            )
+
+
 def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
     """Verify ``request.archive`` under its policy: the one way every verb does it.
 
@@ -178,7 +193,7 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
     """
     now = datetime.now(UTC)
     memory = Memory(request.state_dir)
-    memory.check_clock(now)
+    held.check_clocks(request.state_dir, now)
     policy = load_policy(
         request.policy,
         annotations=request.annotations,
@@ -213,15 +228,32 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         max_age=request.trust_max_age,
         memory=memory.log_memory(),
     )
+    # Every other named root the appliance holds (or the operator's file
+    # names); a rule uses exactly the roots it names.
+    others = {
+        name: material
+        for name, material in held.load_all(
+            request.state_dir, now=now, trusted_root=request.trusted_root
+        ).items()
+        if name != trust.name
+    }
+    _check_rule_roots(policy, {trust.name, *others})
     verdict = verify_archive(
-        archive.contents, rules=policy.rules, trust=trust, now=now, options=options
+        archive.contents,
+        rules=policy.rules,
+        trust=trust,
+        now=now,
+        options=options,
+        others=others,
     )
     for image in verdict.images:
         for error in image.errors:
             if isinstance(error, SplitViewError):
                 memory.record_split(error, now=now)
-    roots.remember(
-        memory, [r for image in verdict.images for r in image.results], now=now
+    held.remember(
+        request.state_dir,
+        [r for image in verdict.images for r in image.results],
+        now=now,
     )
     if policy.review:
         verdict = dataclasses.replace(

@@ -14,6 +14,7 @@
     insecure_ignore_tlog = false         # key signatures without a log entry
     annotations = { team = "release" }   # demanded in every signed payload (-a)
     annotations_on_attestations = false  # ... and in every attestation's statement
+    trust = ["public-good", "github"]    # named trust roots the signers come from
 
       [[rules.signers]]
       identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3"
@@ -64,8 +65,13 @@ _RULE = frozenset(
         "annotations",
         "annotations_on_attestations",
         "platforms",
+        "trust",
     }
 )
+DEFAULT_TRUST = ("public-good",)
+# The held-root name grammar (appliance/trust/held.py), checked here so a
+# policy naming an impossible root is an input error with its line.
+_TRUST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # cosign's --certificate-github-workflow-* claims and their Fulcio OIDs.
 GITHUB_CLAIMS = {
     "github_workflow_trigger": "2",
@@ -158,6 +164,10 @@ class Rule:
     # An index must carry these platforms; the others may have been left
     # out at export. Empty: every platform the index lists.
     platforms: tuple[Platform, ...] = ()
+    # The named trust roots its signers come from (default: public-good, so
+    # a policy written before named roots keeps its meaning); evidence
+    # verifying only under another root does not count.
+    trust: tuple[str, ...] = DEFAULT_TRUST
 
     def matches(self, name: str) -> bool:
         """Whether this rule applies to ``registry/repository`` ``name``."""
@@ -382,7 +392,25 @@ def _rule(raw: object, index: int, lines: _Lines) -> Rule:
         annotations=dict(annotations),
         annotations_on_attestations=rule.get("annotations_on_attestations", False),
         platforms=_platforms(rule.get("platforms", []), lines, (*path, "platforms")),
+        trust=_trust(rule.get("trust", list(DEFAULT_TRUST)), lines, (*path, "trust")),
     )
+
+
+def _trust(
+    value: object, lines: _Lines, path: tuple[str | int, ...]
+) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(n, str) and _TRUST_NAME.fullmatch(n) for n in value)
+    ):
+        lines.fail(
+            path,
+            'trust must be a non-empty list of trust root names such as ["public-good", "github"]',
+        )
+    if len(set(value)) != len(value):
+        lines.fail(path, "trust names a root twice")
+    return tuple(value)
 
 
 def _platforms(

@@ -78,7 +78,7 @@ from appliance.core.archive.verdict import (
 from appliance.core.errors import Reason
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from datetime import datetime, timedelta
 
     from appliance.core.archive.intake import Contents
@@ -183,10 +183,9 @@ def _verify_image(  # noqa: PLR0913 - every input named
     about: dict[tuple[str, str], list[str]],
     agreed: frozenset[tuple[str, str, str]],
     rules: Sequence[ResolvedRule],
-    trust: TrustMaterial,
+    held: Mapping[str, TrustMaterial],
     now: datetime,
     options: Options,
-    stale_for: timedelta | None,
 ) -> ImageVerdict:
     verdict = ImageVerdict(
         ref=claim.asked,
@@ -208,11 +207,19 @@ def _verify_image(  # noqa: PLR0913 - every input named
             message=f"no policy rule matches {repository}: refused (fail closed)",
         )
     rule = resolved.rule
+    missing = [name for name in rule.trust if name not in held]
+    if missing:
+        return replace(
+            verdict,
+            rule=rule.line,
+            reason=Reason.TRUST_ROOT_INVALID,
+            message=f"the rule names trust root {missing[0]!r}, which is not held: refused (fail closed)",
+        )
     ctx = Context(
         contents=contents,
         about=about,
         agreed=agreed,
-        trust=trust,
+        trusts=tuple(held[name] for name in rule.trust),
         now=now,
         signers=resolved.signers,
         insecure_ignore_tlog=rule.insecure_ignore_tlog or options.insecure_ignore_tlog,
@@ -220,6 +227,9 @@ def _verify_image(  # noqa: PLR0913 - every input named
         attestation_annotations=rule.annotations_on_attestations,
         repository=repository,
     )
+    # The rule's max_trust_age bounds the stalest of the roots it names.
+    stale = [now - t.stale_since for t in ctx.trusts if t.stale_since is not None]
+    stale_for = max(stale) if stale else None
     # Every platform carried is judged (what verifies about it travels with
     # it), though only each_platform demands its signatures.
     subjects = [claim.digest, *(p.digest for p in claim.platforms if p.carried)]
@@ -300,20 +310,24 @@ def _selected(
     return chosen, problems
 
 
-def verify_archive(
+def verify_archive(  # noqa: PLR0913 - every input is keyword-only and named
     contents: Contents,
     *,
     rules: Sequence[ResolvedRule],
     trust: TrustMaterial,
     now: datetime,
     options: Options | None = None,
+    others: Mapping[str, TrustMaterial] | None = None,
 ) -> ArchiveVerdict:
     """Verify the archive's images against ``rules`` under ``trust``.
 
     Args:
         contents: what the intake read (every blob already hashed).
         rules: the policy's rules, resolved (first match applies).
-        trust: what the operator's side trusts (never the archive's).
+        trust: what the operator's side trusts (never the archive's): the
+            default root, for rules that name none (``public-good``).
+        others: the other named roots the operator's side holds; a rule
+            uses exactly those it names (``trust = [...]``).
         now: the appliance clock (trust staleness; recorded).
         options: selection, ``-a`` annotations, extra required attestations.
 
@@ -332,7 +346,6 @@ def verify_archive(
     chosen, missing = _selected(claims, options.images)
     problems += missing
     foreign = foreign_delta(ledger, options.inventories)
-    stale_for = None if trust.stale_since is None else now - trust.stale_since
     about, agreed = catalog(contents, ledger)
     verdicts = []
     for claim in chosen:
@@ -342,10 +355,9 @@ def verify_archive(
             about=about,
             agreed=agreed,
             rules=rules,
-            trust=trust,
+            held={**(others or {}), trust.name: trust},
             now=now,
             options=options,
-            stale_for=stale_for,
         )
         if problems and verdict.verified:
             # Signed, but not what the export accounted for: refused all the same.

@@ -189,6 +189,11 @@ match = ["**"]
         ('platforms = ["linux"]', "", 3, "is not OS/ARCH or OS/ARCH/VARIANT"),
         ('platforms = ["linux/arm64/v8/x"]', "", 3, "is not OS/ARCH"),
         ('platforms = ["linux//v8"]', "", 3, "is not OS/ARCH"),
+        ('trust = "github"', "", 3, "trust must be a non-empty list"),
+        ("trust = []", "", 3, "trust must be a non-empty list"),
+        ('trust = ["GitHub"]', "", 3, "trust must be a non-empty list"),
+        ('trust = ["../x"]', "", 3, "trust must be a non-empty list"),
+        ('trust = ["github", "github"]', "", 3, "trust names a root twice"),
         ("", '  identity_regex = "x"', 7, "unknown key 'identity_regex'"),
         ("", '  key = "k.pub"', 4, "a signer is a key or an identity, not both"),
         (
@@ -312,6 +317,15 @@ def test_globs(pattern: str, name: str, *, expected: bool) -> None:
 )
 def test_durations(text: str, value: timedelta) -> None:
     assert parse_duration(text, where="x") == value
+
+
+def test_rules_name_their_trust_roots_and_default_to_public_good() -> None:
+    spec = _parse(
+        BASE_RULE.format(rule='trust = ["github", "private-1"]', signer="")
+        + BASE_RULE.format(rule="", signer="")
+    )
+    assert spec.rules[0].trust == ("github", "private-1")
+    assert spec.rules[1].trust == ("public-good",)
 
 
 @pytest.mark.parametrize(
