@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
+    from appliance.core.extensions import Demand
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyFile:
@@ -55,13 +57,18 @@ class SignerFlags:
     # github_workflow_{trigger,sha,name,repository,ref} -> value
     github: Mapping[str, str] = field(default_factory=dict)
     keys: tuple[Path, ...] = ()
+    # --repo, --owner, --signer-workflow, ... and --certificate-extension
+    # NAME=VALUE (appliance/core/extensions.py).
+    demands: tuple[Demand, ...] = ()
 
     @property
     def identity_given(self) -> bool:
         """Whether any certificate flag was given (non-empty)."""
-        return any(
-            (self.identity, self.identity_regexp, self.issuer, self.issuer_regexp)
-        ) or any(self.github.values())
+        return (
+            any((self.identity, self.identity_regexp, self.issuer, self.issuer_regexp))
+            or any(self.github.values())
+            or bool(self.demands)
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,6 +136,7 @@ def identity_policy(flags: SignerFlags) -> IdentityPolicy:
             for claim, value in sorted(flags.github.items())
             if value
         },
+        demands=flags.demands,
     )
 
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from appliance.core import keys
+from appliance.core import extensions, keys
 from appliance.core.archive.manifest import Platform
 from appliance.core.errors import InputError, Reason
 from appliance.core.pattern import compile_pattern
@@ -81,7 +81,15 @@ GITHUB_CLAIMS = {
     "github_workflow_ref": "6",
 }
 _SIGNER = frozenset(
-    {"identity", "identity_regexp", "issuer", "issuer_regexp", "key", *GITHUB_CLAIMS}
+    {
+        "identity",
+        "identity_regexp",
+        "issuer",
+        "issuer_regexp",
+        "key",
+        *GITHUB_CLAIMS,
+        *extensions.ALL_NAMES,
+    }
 )
 _DURATION = re.compile(r"([0-9]{1,6})([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -138,6 +146,7 @@ class SignerSpec:
     issuer_regexp: str | None = None
     key: str | None = None
     claims: dict[str, str] = field(default_factory=dict)
+    demands: tuple[extensions.Demand, ...] = ()
 
     def describe(self) -> str:
         """How a report names this signer."""
@@ -437,12 +446,18 @@ def _signer_spec(raw: object, rule: int, index: int, lines: _Lines) -> SignerSpe
         lines.fail(path, "each signer must be a table")
     signer: dict[str, Any] = raw  # checked just above
     _keys(signer, _SIGNER, lines, path)
+    demands: list[extensions.Demand] = []
+    for name in sorted(extensions.ALL_NAMES & signer.keys()):
+        at = lines.line((*path, name))
+        demands += extensions.demands(
+            name, signer.pop(name), where=f"{lines.source}:{at}" if at else lines.source
+        )
     values = {k: _string(v, lines, (*path, k)) for k, v in signer.items()}
     identity = values.get("identity"), values.get("identity_regexp")
     issuer = values.get("issuer"), values.get("issuer_regexp")
     claims = {k: str(values[k]) for k in GITHUB_CLAIMS if values.get(k)}
     if values.get("key") is not None:
-        if any(identity) or any(issuer) or claims:
+        if any(identity) or any(issuer) or claims or demands:
             lines.fail(
                 path,
                 "a signer is a key or an identity, not both (GitHub claims are certificate extensions)",
@@ -463,6 +478,7 @@ def _signer_spec(raw: object, rule: int, index: int, lines: _Lines) -> SignerSpe
         issuer_regexp=issuer[1],
         key=values.get("key"),
         claims=claims,
+        demands=tuple(demands),
     )
 
 
@@ -485,5 +501,6 @@ def _signer(spec: SignerSpec, read_key: Callable[[str], bytes], source: str) -> 
             if spec.issuer_regexp is None
             else compile_pattern(spec.issuer_regexp, where=where),
             extensions={GITHUB_CLAIMS[k]: v for k, v in spec.claims.items()},
+            demands=spec.demands,
         ),
     )

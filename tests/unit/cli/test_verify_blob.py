@@ -572,3 +572,40 @@ def test_broken_json_lines_are_an_input_error(
     )  # fmt: skip
     assert code == 2
     assert "line 3" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "code"),
+    [
+        (["--repo", "actions/other"], 1),
+        (["--owner", "someone"], 1),
+        (["--signer-workflow", "actions/attest-build-provenance/.github/workflows/release.yml"], 1),
+        (["--signer-repo", "actions/other"], 1),
+        (["--source-ref", "refs/tags/v1"], 1),
+        (["--source-digest", "0" * 40], 1),
+        (["--certificate-extension", "build_trigger=push"], 1),
+        (["--certificate-extension", "no_such_extension=1"], 2),
+        (["--certificate-extension", "build_trigger"], 2),
+        (
+            [
+                "--repo", "actions/attest-build-provenance",
+                "--owner", "actions",
+                "--signer-workflow", "actions/attest-build-provenance/.github/workflows/prober.yml",
+                "--signer-repo", "actions/attest-build-provenance",
+                "--source-ref", "refs/heads/main",
+                "--deny-self-hosted-runners",
+                "--certificate-extension", "build_trigger=schedule",
+            ],
+            0,
+        ),
+    ],
+)  # fmt: skip
+def test_gh_attestation_verify_flags(
+    capsys: pytest.CaptureFixture[str], flags: list[str], code: int
+) -> None:
+    got, _, err = run(
+        capsys, "verify-blob", GH_DIGEST, "--bundle", GH_TSA_ONLY,
+        "--trusted-root", GH_ROOTS, *GH_IDENTITY, *flags,
+    )  # fmt: skip
+    assert got == code, err
+    assert err.count("\n") == (0 if code == 0 else 1)
