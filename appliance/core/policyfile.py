@@ -37,6 +37,7 @@ files are read by the caller (:meth:`PolicySpec.resolve`'s ``read_key``).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from appliance.core.archive.manifest import Platform
 from appliance.core.errors import InputError, Reason
 from appliance.core.pattern import compile_pattern
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
+from appliance.core.predicates import PredicateCheck, parse_check
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,6 +68,7 @@ _RULE = frozenset(
         "annotations_on_attestations",
         "platforms",
         "trust",
+        "predicates",
     }
 )
 DEFAULT_TRUST = ("public-good",)
@@ -177,6 +180,8 @@ class Rule:
     # a policy written before named roots keeps its meaning); evidence
     # verifying only under another root does not count.
     trust: tuple[str, ...] = DEFAULT_TRUST
+    # [[rules.predicates]]: checks over verified statements (core/predicates.py).
+    predicates: tuple[PredicateCheck, ...] = ()
 
     def matches(self, name: str) -> bool:
         """Whether this rule applies to ``registry/repository`` ``name``."""
@@ -278,6 +283,7 @@ class _Lines:
                 table = tuple(prefix)
                 if name == ("rules",):
                     counts.pop(("rules", "signers"), None)
+                    counts.pop(("rules", "predicates"), None)
                 self.entries.append((table, number))
                 continue
             key = re.match(r"([A-Za-z0-9_-]+)\s*=", line)
@@ -402,7 +408,34 @@ def _rule(raw: object, index: int, lines: _Lines) -> Rule:
         annotations_on_attestations=rule.get("annotations_on_attestations", False),
         platforms=_platforms(rule.get("platforms", []), lines, (*path, "platforms")),
         trust=_trust(rule.get("trust", list(DEFAULT_TRUST)), lines, (*path, "trust")),
+        predicates=_predicates(rule.get("predicates", []), lines, path),
     )
+
+
+def _predicates(
+    value: object, lines: _Lines, rule: tuple[str | int, ...]
+) -> tuple[PredicateCheck, ...]:
+    if not isinstance(value, list):
+        lines.fail(
+            (*rule, "predicates"), "predicates must be [[rules.predicates]] tables"
+        )
+    checks = []
+    for i, raw in enumerate(value):
+        path = (*rule, "predicates", i)
+        if not isinstance(raw, dict):
+            lines.fail(path, "each [[rules.predicates]] entry must be a table")
+        line = lines.line(path)
+        where = f"{lines.source}:{line}" if line else lines.source
+        checks.append(
+            parse_check(
+                raw,
+                line=line,
+                where=where,
+                duration=functools.partial(parse_duration, where=where),
+                pattern=functools.partial(compile_pattern, where=where),
+            )
+        )
+    return tuple(checks)
 
 
 def _trust(

@@ -56,6 +56,9 @@ class VerificationResult:
     # What signed: the verified certificate identity, or the key's id.
     identity: Identity | None = None
     key_id: bytes | None = None
+    # The verified in-toto statement (DSSE payload), for predicate rules;
+    # not in to_json.
+    payload: bytes | None = None
 
     def to_json(self) -> dict[str, object]:
         """A stable JSON object for ``-o json`` (keys never renamed)."""

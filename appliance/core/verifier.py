@@ -396,6 +396,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
         identity=progress.identity,
         key_id=None if leaf is not None else keys.key_id(key),
         checkpoints=tuple(e.checkpoint for e in progress.entries if e.checkpoint),
+        payload=None if envelope is None else envelope.payload,
     )
 
 

@@ -76,6 +76,7 @@ from appliance.core.archive.verdict import (
     Unmet,
 )
 from appliance.core.errors import Reason
+from appliance.core.predicates import PredicateCheck, first_failure, predicate_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -131,6 +132,7 @@ def _demand(  # noqa: PLR0913 - every input named
     required: Sequence[str],
     platforms: Sequence[Platform],
     stale_for: timedelta | None,
+    now: datetime,
 ) -> None:
     """Raise ``Unmet`` naming the first demand of ``rule`` the evidence misses."""
     if (
@@ -174,6 +176,41 @@ def _demand(  # noqa: PLR0913 - every input named
             reason,
             f"no verified attestation of {predicate} by a signer of the policy{detail}",
         )
+    _predicates_met(rule, attestations, now=now)
+
+
+def _predicates_met(
+    rule: Rule, attestations: Sequence[Evidence], *, now: datetime
+) -> None:
+    """Each predicate type the rule checks: one verified attestation meets all its entries.
+
+    Values come from the verified statement alone (core/predicates.py).
+    """
+    by_type: dict[str, list[PredicateCheck]] = {}
+    for check in rule.predicates:
+        by_type.setdefault(check.predicate_type, []).append(check)
+    for kind, checks in by_type.items():
+        candidates = [
+            a
+            for a in attestations
+            if a.verified and a.satisfies and a.predicate_type == kind and a.result
+        ]
+        if not candidates:
+            msg = f"no verified attestation of {kind} by a signer of the policy (predicate rule at line {checks[0].line})"
+            raise Unmet(Reason.POLICY_UNSATISFIED, msg)
+        failures = []
+        for found in candidates:
+            assert found.result is not None  # noqa: S101 - filtered above
+            failed = first_failure(
+                tuple(checks), predicate_of(found.result.payload), now=now
+            )
+            if failed is None:
+                break
+            failures.append(failed)
+        else:
+            check, why = failures[0]
+            msg = f"predicate rule at line {check.line} ({check.describe()}) is not met: {why}"
+            raise Unmet(Reason.POLICY_UNSATISFIED, msg)
 
 
 def _verify_image(  # noqa: PLR0913 - every input named
@@ -266,6 +303,7 @@ def _verify_image(  # noqa: PLR0913 - every input named
             required=(*rule.require_attestations, *options.require_attestations),
             platforms=options.platforms,
             stale_for=stale_for,
+            now=now,
         )
         if options.countersigners:
             countersigned = countersignature(ctx, claim.digest, options.countersigners)
@@ -284,8 +322,16 @@ def _verify_image(  # noqa: PLR0913 - every input named
             and e.site.subject == claim.digest
         }
     )
+    met = (
+        f"; predicate rules met (lines {', '.join(str(c.line) for c in rule.predicates)})"
+        if rule.predicates
+        else ""
+    )
     return replace(
-        verdict, verified=True, reason=None, message=f"signed by {'; '.join(signers)}"
+        verdict,
+        verified=True,
+        reason=None,
+        message=f"signed by {'; '.join(signers)}{met}",
     )
 
 
