@@ -174,7 +174,9 @@ def _check_rule_roots(policy: LoadedPolicy, names: set[str]) -> None:
         if missing:
             msg = f"the rule names trust root {missing[0]!r}, which this appliance does not hold (it holds {', '.join(sorted(names))}; `appliance trust import --name {missing[0]}` or --trusted-root)"
             raise InputError(
-                msg, where=f"{policy.name}:{resolved.rule.line}", reason=Reason.USAGE
+                msg,
+                where=f"{policy.name}:{resolved.rule.trust_line or resolved.rule.line}",
+                reason=Reason.USAGE,
             )
 
 

@@ -180,6 +180,7 @@ class Rule:
     # a policy written before named roots keeps its meaning); evidence
     # verifying only under another root does not count.
     trust: tuple[str, ...] = DEFAULT_TRUST
+    trust_line: int = 0  # where ``trust`` is written (0: not written)
     # [[rules.predicates]]: checks over verified statements (core/predicates.py).
     predicates: tuple[PredicateCheck, ...] = ()
 
@@ -408,6 +409,7 @@ def _rule(raw: object, index: int, lines: _Lines) -> Rule:
         annotations_on_attestations=rule.get("annotations_on_attestations", False),
         platforms=_platforms(rule.get("platforms", []), lines, (*path, "platforms")),
         trust=_trust(rule.get("trust", list(DEFAULT_TRUST)), lines, (*path, "trust")),
+        trust_line=lines.line((*path, "trust")) if "trust" in rule else 0,
         predicates=_predicates(rule.get("predicates", []), lines, path),
     )
 

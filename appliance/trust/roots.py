@@ -63,22 +63,6 @@ def load_files(path: Path) -> tuple[TrustMaterial, ...]:
         raise InputError(exc.message, where=where) from exc
 
 
-def load_file(path: Path) -> TrustMaterial:
-    """The default root of a file the operator named (its only one, or its public-good line).
-
-    Raises:
-        InputError: the file cannot be read, is not a usable trusted root, or
-            is JSON lines with no public-good root.
-    """
-    found = load_files(path)
-    default = by_name(found, PUBLIC_GOOD)
-    if default is None:
-        names = ", ".join(m.name for m in found)
-        msg = f"holds no public-good root (it has {names}); a rule must name the root it trusts"
-        raise InputError(msg, where=str(path))
-    return default
-
-
 def by_name(found: Iterable[TrustMaterial], name: str) -> TrustMaterial | None:
     """The root of that name among ``found``, if any."""
     return next((m for m in found if m.name == name), None)
@@ -138,7 +122,7 @@ def load_current(
     now: datetime,
     memory: LogMemory | None = None,
 ) -> TrustMaterial:
-    """The operator's file if given, else the imported root, else the sealed one.
+    """The default (public-good) root: the operator's file's if it has one, else the imported root, else the sealed one.
 
     Args:
         trusted_root: a ``trusted_root.json`` the operator named, if any.
@@ -146,10 +130,12 @@ def load_current(
         now: the clock, read once by the caller.
         memory: the log memory to verify against (see :mod:`.memory`).
     """
-    if trusted_root is not None:
-        trust = load_file(trusted_root)
-    else:
-        trust = load_imported(state_dir, now=now) or load_embedded(now=now)
+    # A file of named roots with no public-good line (gh's JSON lines for
+    # private instances only) names other roots; public-good stays the held one.
+    given = (
+        None if trusted_root is None else by_name(load_files(trusted_root), PUBLIC_GOOD)
+    )
+    trust = given or load_imported(state_dir, now=now) or load_embedded(now=now)
     return trust if memory is None else dataclasses.replace(trust, memory=memory)
 
 
