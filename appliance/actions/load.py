@@ -120,8 +120,7 @@ def _push(  # noqa: PLR0913 - every part of the push named
         verified.path,
         plan,
         target,
-        plain_http=access.plain_http,
-        login=access.login,
+        access=access,
         verified_sha256=verified.archive.sha256,
         on_bytes=run.progress.pushing,
         countersign=hook,
@@ -306,9 +305,7 @@ def countersign(
             key=redact(signer.key),
         ) as audit,
         _open(signer) as opened,
-        registry(
-            loaded.target, plain_http=access.plain_http, login=access.login
-        ) as client,
+        registry(loaded.target, access=access) as client,
     ):
         written = countersign_loaded(
             client,
