@@ -48,6 +48,15 @@ def _address_permitted(address: object) -> bool:
     return (str(host), int(port)) in _PERMITTED
 
 
+def _is_ipv6_probe(address: object) -> bool:
+    """urllib3's import-time probe: bind ``("::1", 0)``, never listened on.
+
+    Refusing it makes urllib3 believe the host has no IPv6 and resolve every
+    name as IPv4 only, so a registry at ``[::1]:PORT`` could not be dialled.
+    """
+    return isinstance(address, tuple) and address[:2] == ("::1", 0)
+
+
 def _hook(event: str, args: tuple[object, ...]) -> None:
     if event == "socket.getaddrinfo":
         host, port = args[0], args[1]
@@ -68,6 +77,8 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
         ):
             return
         if _address_permitted(args[1]):
+            return
+        if event == "socket.bind" and _is_ipv6_probe(args[1]):
             return
         msg = (
             f"network access refused: {event} to {args[1]!r} (the appliance is sealed)"
