@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
 from airlock_io.atomic import check_output
+from airlock_registry.tls import TLSOptions
 from appliance.core.archive import capsule, layout, media
 from appliance.core.archive.layout import Kind
 from appliance.core.archive.ledger import Content, Ledger, TrustEntry
@@ -68,6 +69,9 @@ class Request:
     created: datetime
     signatures_from: dict[str, list[Reference]] = field(default_factory=dict)
     verify_with: Policy | None = None  # judge the plan as the appliance will, first
+    tls: TLSOptions = field(
+        default_factory=TLSOptions
+    )  # --registry-cacert and the client pair
     have: Inventory | None = None  # --have: what the gap holds (a delta)
     delta: Delta | None = None  # what the ledger says of that inventory
 
@@ -292,7 +296,7 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
     cache = BlobCache(request.cache)
     trust_artifact, trust_entry = _trust(request, reporter)
 
-    pool = ClientPool(request.allow_http)
+    pool = ClientPool(request.allow_http, tls=request.tls)
     collector = Collector(
         pool, platforms=request.platforms, signatures_from=request.signatures_from
     )

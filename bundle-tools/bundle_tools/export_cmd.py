@@ -93,6 +93,24 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="speak plain HTTP to this registry (repeatable)",
     )
     registry.add_argument(
+        "--registry-cacert",
+        metavar="FILE",
+        type=Path,
+        help="trust this CA (PEM) for the registries, besides the system store and certs.d",
+    )
+    registry.add_argument(
+        "--registry-client-cert",
+        metavar="FILE",
+        type=Path,
+        help="present this client certificate (PEM) to the registries (mutual TLS)",
+    )
+    registry.add_argument(
+        "--registry-client-key",
+        metavar="FILE",
+        type=Path,
+        help="the private key (PEM) of --registry-client-cert",
+    )
+    registry.add_argument(
         "--signatures-from",
         action="append",
         default=[],
@@ -246,12 +264,19 @@ def run_export(args: argparse.Namespace) -> int:
         else export.Trust(kind="refresh")
     )
     have, delta = _have(args.have)
+    from airlock_registry.tls import TLSOptions  # noqa: PLC0415 - with the export, not every start
+
     request = export.Request(
         references=refs,
         out=args.out,
         platforms=tuple(Platform.parse(p) for p in args.platform),
         trust=trust,
         allow_http=frozenset(args.allow_http_registry),
+        tls=TLSOptions(
+            cacert=args.registry_cacert,
+            client_cert=args.registry_client_cert,
+            client_key=args.registry_client_key,
+        ),
         jobs=_jobs(args.jobs),
         cache=args.cache or default_cache(),
         created=export.export_time(),
