@@ -176,6 +176,7 @@ def test_every_registry_command_against_the_site(
         tmp_path, "sign", app, "--key", str(key), "-o", "json", *_flags(site)
     )
     assert code == 0, err
+    assert signed["written"], signed
     predicate = tmp_path / "predicate.json"
     predicate.write_text(json.dumps({"builder": {"id": "https://airlock.test/site"}}))
     code, _, err = _sealed(
@@ -241,6 +242,14 @@ def test_every_registry_command_against_the_site(
     finally:
         del os.environ["DOCKER_CONFIG"]
     assert PASSWORD not in captured.out + captured.err
+    # Credentials never reach the audit log or any state file.
+    state = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert state
+    assert not [p for p in state if PASSWORD.encode() in p.read_bytes()]
+    audit = b"".join(p.read_bytes() for p in state if "audit" in p.name)
+    assert site.address.encode() in audit
+    if site.token_server is not None:  # every host contacted is in the audit line
+        assert site.token_server.realm.split("/")[2].encode() in audit
 
 
 # -- bad set-ups: one line, exit 2, nothing pushed ---------------------------------------
