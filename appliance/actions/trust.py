@@ -10,7 +10,6 @@ allowance the report names.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from airlock_io import inputs
 from appliance.actions.audited import Audited
 from appliance.core.errors import InputError, Reason, TrustRootError, redact
-from appliance.signer.opener import open_signer
+from appliance.signer.opener import open_signers
 from appliance.trust import publish, replay, roots
 from appliance.trust.memory import Memory
 from appliance.trust.source import open_source
@@ -26,6 +25,7 @@ from appliance.trust.state import StateStore
 from trustroot import store
 
 if TYPE_CHECKING:
+    import contextlib
     from pathlib import Path
 
     from appliance.actions.registry import SignerChoice
@@ -250,15 +250,15 @@ class TrustPublishRequest:
     via: str = "cli"
 
 
-def _opened(
-    stack: contextlib.ExitStack, choices: tuple[SignerChoice, ...]
-) -> list[Signer]:
-    return [
-        stack.enter_context(
-            open_signer(c.key, module_override=c.module_path, secrets_handler=c.secrets)
-        )
-        for c in choices
-    ]
+def _signers(
+    choices: tuple[SignerChoice, ...],
+) -> contextlib.AbstractContextManager[list[Signer]]:
+    # One --module-path and one prompt serve every key of the command line.
+    return open_signers(
+        [c.key for c in choices],
+        module_override=choices[0].module_path,
+        secrets_handler=choices[0].secrets,
+    )
 
 
 def trust_publish(request: TrustPublishRequest) -> publish.Published:
@@ -283,8 +283,7 @@ def trust_publish(request: TrustPublishRequest) -> publish.Published:
             if request.online is None or request.root_keys:
                 msg = "--refresh re-signs with the online key alone: give --online-key and no --root-key"
                 raise InputError(msg, where="--refresh", reason=Reason.USAGE)
-            with contextlib.ExitStack() as stack:
-                (online,) = _opened(stack, (request.online,))
+            with _signers((request.online,)) as (online,):
                 published = publish.refresh(
                     request.out, online=online, lifetimes=request.lifetimes, now=now
                 )
@@ -296,20 +295,18 @@ def trust_publish(request: TrustPublishRequest) -> publish.Published:
                 r.target_name: r.data
                 for r in roots.held_roots(request.state_dir, now=now)
             }
-            with contextlib.ExitStack() as stack:
-                root_keys = _opened(stack, request.root_keys)
-                online = (
-                    root_keys[0]
-                    if request.online is None
-                    else _opened(stack, (request.online,))[0]
-                )
+            online_choice = request.online or request.root_keys[0]
+            count = len(request.root_keys)
+            with _signers(
+                (*request.root_keys, online_choice, *request.previous_root_keys)
+            ) as opened:
                 published = publish.publish(
                     request.out,
                     roots=held,
-                    root_keys=root_keys,
-                    online=online,
+                    root_keys=opened[:count],
+                    online=opened[count],
                     threshold=request.root_threshold,
-                    previous_root_keys=_opened(stack, request.previous_root_keys),
+                    previous_root_keys=opened[count + 1 :],
                     lifetimes=request.lifetimes,
                     now=now,
                 )
