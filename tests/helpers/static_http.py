@@ -1,6 +1,6 @@
 """Any static web server: a directory served over loopback HTTP, as nginx would serve it.
 
-The gap-local TUF repository is meant for exactly this (docs/trust.md §10):
+The gap-local TUF repository is meant for exactly this (docs/handoff.md §4):
 clients fetch files by path, nothing else. Loopback is admitted only while
 the server runs.
 """
