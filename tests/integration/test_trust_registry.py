@@ -13,7 +13,7 @@ import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -44,7 +44,7 @@ def _args(exported: Exported, *names: str) -> list[str]:
     return ["--trusted-root", str(exported.root), *KEYLESS, *images]
 
 
-def _files(layout: Path, tag: str) -> tuple[dict[str, object], dict[str, bytes]]:
+def _files(layout: Path, tag: str) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The artifact's manifest and its layers by title, read from an OCI layout."""
     index = json.loads((layout / "index.json").read_text())
     (entry,) = [
