@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from appliance.core.archive.manifest import Descriptor, Platform
     from appliance.core.archive.reference import Reference
     from appliance.core.archive.verdict import ArchiveVerdict
+    from bundle_tools.collect.files import CarriedFile
     from bundle_tools.imageset import ImageSet
     from bundle_tools.verify_with import Policy
 
@@ -359,6 +360,16 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
     for digest, data in raw.items():
         if digest in fetch:
             cache.put(digest, data)
+    files = carry_files(request, reporter)
+    for carried in files:
+        for entry in carried.entries:
+            if _entry_key(entry) not in seen_entries:
+                entries.append(entry)
+                seen_entries.add(_entry_key(entry))
+        manifests.update(carried.manifests)
+        raw.update(carried.raw)
+        for digest, role in carried.roles.items():
+            roles.setdefault(digest, role)
 
     order = [
         d for d in layout.member_order(entries, manifests) if d.digest not in missing
@@ -397,6 +408,7 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
         ),
         delta=request.delta,
         resolution=chosen.resolution,
+        files=tuple(f.entry for f in files),
     )
     ledger_artifact = layout.file_artifact(
         media.LEDGER, {"ledger.json": ledger.to_bytes()}, media_type=media.LEDGER
@@ -449,6 +461,20 @@ class Chosen:
     platforms: dict[str, tuple[Platform, ...]]  # per asked reference, from its entry
     signatures_from: dict[str, list[Reference]]
     resolution: tuple[Resolution, ...] = ()
+
+
+def carry_files(request: Request, reporter: Reporter) -> list[CarriedFile]:
+    """``[[files]]``: each file and its signature, read (paths relative to the set file)."""
+    if request.image_set is None or not request.image_set.files:
+        return []
+    from bundle_tools.collect.files import carry  # noqa: PLC0415
+
+    base = Path(request.image_set.source).parent
+    found = []
+    for spec in request.image_set.files:
+        reporter.phase(f"reading file {spec.name}")
+        found.append(carry(spec, base=base))
+    return found
 
 
 def tag_lister(pool: ClientPool) -> Callable[[Reference], list[str]]:

@@ -54,7 +54,21 @@ SET_VERSION: Final = 1
 MAX_SET_BYTES: Final = 4 * 1024 * 1024
 MAX_ENTRIES: Final = 10_000
 MAX_NEWEST: Final = 10_000
-_TOP: Final = frozenset({"version", "images"})
+_TOP: Final = frozenset({"version", "images", "files"})
+_FILE: Final = frozenset(
+    {
+        "name",
+        "path",
+        "url",
+        "bundle",
+        "signature",
+        "checksums",
+        "checksums_bundle",
+        "checksums_signature",
+    }
+)
+# A file's name is what `extract --files` writes: one plain component.
+_FILE_NAME: Final = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,254}")
 _IMAGE: Final = frozenset(
     {
         "repository",
@@ -123,15 +137,41 @@ class ImageSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Location:
+    """Where a file, bundle, signature or checksum file is read: a local path or an https URL."""
+
+    text: str  # as written (a path relative to the set file, or the URL)
+    url: bool
+
+    def __str__(self) -> str:
+        """As written."""
+        return self.text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileSpec:
+    """One ``[[files]]`` entry, validated: the file and how it is signed."""
+
+    source: str  # FILE:LINE
+    name: str
+    file: Location
+    form: str  # bundle | key-signature | checksums
+    signature: Location  # the bundle or signature (of the checksum file, for checksums)
+    checksums: Location | None = None
+    signature_form: str = "bundle"  # bundle | key-signature: how ``signature`` signs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImageSet:
     """A parsed, validated image-set file."""
 
     source: str
     sha256: str
     images: tuple[ImageSpec, ...]
+    files: tuple[FileSpec, ...] = ()
 
     @classmethod
-    def from_toml(cls, data: bytes, *, source: str) -> ImageSet:
+    def from_toml(cls, data: bytes, *, source: str) -> ImageSet:  # noqa: C901 - each check named
         """Parse and validate an image-set file.
 
         Raises:
@@ -158,15 +198,33 @@ class ImageSet:
                 ("version",),
                 f"version = {SET_VERSION} is required (got {str(version)[:20]})",
             )
-        images = doc.get("images")
-        if not isinstance(images, list) or not images:
-            lines.fail(("images",), "the set has no [[images]]: it would carry nothing")
-        if len(images) > MAX_ENTRIES:
-            lines.fail(("images",), f"at most {MAX_ENTRIES} [[images]] entries")
+        images = doc.get("images", [])
+        files = doc.get("files", [])
+        for key, value in (("images", images), ("files", files)):
+            if not isinstance(value, list) or (key in doc and not value):
+                lines.fail(
+                    (key,), f"{key} must be a non-empty list of [[{key}]] tables"
+                )
+            if len(value) > MAX_ENTRIES:
+                lines.fail((key,), f"at most {MAX_ENTRIES} [[{key}]] entries")
+        if not images and not files:
+            lines.fail(
+                ("images",),
+                "the set has no [[images]] and no [[files]]: it would carry nothing",
+            )
+        parsed = tuple(_file(raw, i, lines) for i, raw in enumerate(files))
+        names = [f.name for f in parsed]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                lines.fail(
+                    ("files", index, "name"),
+                    f"two [[files]] entries are named {name!r}",
+                )
         return cls(
             source=source,
             sha256=hashlib.sha256(data).hexdigest(),
             images=tuple(_image(raw, i, lines) for i, raw in enumerate(images)),
+            files=parsed,
         )
 
 
@@ -295,6 +353,82 @@ def _image(raw: object, index: int, lines: LineFinder) -> ImageSpec:  # noqa: C9
         platforms=tuple(platforms),
         optional=_flag(entry, "optional", lines, path),
         signatures_from=signatures_from,
+    )
+
+
+def _location(
+    entry: dict[str, Any], key: str, lines: LineFinder, path: _KeyPath
+) -> Location | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 4096:  # noqa: PLR2004
+        _fail_type(lines, (*path, key), "a non-empty path or https:// URL")
+    if "://" in value and not value.startswith("https://"):
+        lines.fail(
+            (*path, key), f"{key} must be a local path or an https:// URL (TLS only)"
+        )
+    return Location(text=value, url=value.startswith("https://"))
+
+
+def _one(
+    entry: dict[str, Any], keys: tuple[str, ...], lines: LineFinder, path: _KeyPath
+) -> str:
+    given = [k for k in keys if entry.get(k) is not None]
+    if len(given) != 1:
+        lines.fail(
+            path,
+            f"a [[files]] entry needs exactly one of {', '.join(keys)}"
+            + (f" (got {', '.join(given)})" if given else ""),
+        )
+    return given[0]
+
+
+def _file(raw: object, index: int, lines: LineFinder) -> FileSpec:
+    path: _KeyPath = ("files", index)
+    if not isinstance(raw, dict):
+        lines.fail(path, "each [[files]] entry must be a table")
+    entry: dict[str, Any] = raw  # checked just above
+    check_keys(entry, _FILE, lines, path)
+    where = f"{lines.source}:{lines.line(path)}"
+    locations = {k: _location(entry, k, lines, path) for k in sorted(_FILE - {"name"})}
+    file = locations[_one(entry, ("path", "url"), lines, path)]
+    form = _one(entry, ("bundle", "signature", "checksums"), lines, path)
+    name = entry.get("name")
+    if name is None:
+        name = file.text.rstrip("/").rsplit("/", 1)[-1] if file is not None else ""
+    if not isinstance(name, str) or not _FILE_NAME.fullmatch(name):
+        lines.fail(
+            (*path, "name"),
+            f"the file name {str(name)[:60]!r} must be one plain component "
+            "(A-Z a-z 0-9 . _ + -, not starting with a dot): give name = ...",
+        )
+    signature_form = "bundle"
+    checksums = None
+    if form == "checksums":
+        signed_by = _one(
+            entry, ("checksums_bundle", "checksums_signature"), lines, path
+        )
+        signature_form = (
+            "bundle" if signed_by == "checksums_bundle" else "key-signature"
+        )
+        checksums, signature = locations["checksums"], locations[signed_by]
+    else:
+        for key in ("checksums_bundle", "checksums_signature"):
+            if entry.get(key) is not None:
+                lines.fail((*path, key), f"{key} signs a checksum file: give checksums")
+        signature = locations[form]
+        signature_form = form if form == "bundle" else "key-signature"
+    assert file is not None  # noqa: S101 - _one chose a key that is present
+    assert signature is not None  # noqa: S101 - likewise
+    return FileSpec(
+        source=where,
+        name=name,
+        file=file,
+        form="key-signature" if form == "signature" else form,
+        signature=signature,
+        checksums=checksums,
+        signature_form=signature_form,
     )
 
 

@@ -373,6 +373,48 @@ class Resolution:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FileEntry:
+    """A file the export carries (``[[files]]``): its artifact, blob and how it is signed."""
+
+    name: str  # the file name (org.opencontainers.image.title)
+    digest: str  # the artifact manifest
+    blob: str  # the file's own bytes
+    size: int
+    source: str  # the path or URL it was read from
+    form: str  # bundle | key-signature | checksums
+    checksums: str | None = None  # the checksum file's blob, for form "checksums"
+
+    def to_json(self) -> dict[str, Any]:
+        """The file as the ledger writes it."""
+        return {
+            "name": self.name,
+            "digest": self.digest,
+            "blob": self.blob,
+            "size": self.size,
+            "source": self.source,
+            "form": self.form,
+            "checksums": self.checksums,
+        }
+
+    @classmethod
+    def from_json(cls, value: object, where: str) -> FileEntry:
+        """Parse what :meth:`to_json` wrote."""
+        obj = _json.obj(value, where)
+        checksums = obj.get("checksums")
+        return cls(
+            name=_json.string(obj, "name", where),
+            digest=check_digest(obj.get("digest"), f"{where}.digest"),
+            blob=check_digest(obj.get("blob"), f"{where}.blob"),
+            size=_int(obj, "size", where),
+            source=_json.string(obj, "source", where),
+            form=_json.string(obj, "form", where),
+            checksums=None
+            if checksums is None
+            else check_digest(checksums, f"{where}.checksums"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ledger:
     """The exporter's account of one archive."""
 
@@ -386,6 +428,7 @@ class Ledger:
     omitted_held: tuple[Content, ...] = field(default_factory=tuple)
     delta: Delta | None = None  # --have: the inventory the omissions come from
     resolution: tuple[Resolution, ...] = ()  # --set: how each entry resolved
+    files: tuple[FileEntry, ...] = ()  # --set [[files]]: the files carried
 
     def delta_summary(self) -> str | None:
         """One line on what a delta left out as held, and against which inventory (None: whole)."""
@@ -418,6 +461,8 @@ class Ledger:
             doc["delta"] = self.delta.to_json()
         if self.resolution:  # absent without --set, for the same reason
             doc["resolution"] = [r.to_json() for r in self.resolution]
+        if self.files:
+            doc["files"] = [f.to_json() for f in self.files]
         return (
             json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=True).encode()
             + b"\n"
@@ -465,5 +510,9 @@ class Ledger:
             resolution=tuple(
                 Resolution.from_json(r, f"ledger.resolution[{n}]")
                 for n, r in enumerate(_json.member_list(doc, "resolution", "ledger"))
+            ),
+            files=tuple(
+                FileEntry.from_json(f, f"ledger.files[{n}]")
+                for n, f in enumerate(_json.member_list(doc, "files", "ledger"))
             ),
         )

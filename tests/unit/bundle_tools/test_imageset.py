@@ -279,14 +279,66 @@ def test_the_resolution_round_trips_through_the_ledger() -> None:
         (
             "version = 1\n[[images]]\nrepository = 'a.io/b'\ntags = ['x']\n[[files]]\npath = 'x'\n",
             5,
-            "unknown key 'files'",
+            "exactly one of bundle, signature, checksums",
         ),
+        (
+            "version = 1\n[[files]]\nbundle = 'x.sigstore.json'\n",
+            2,
+            "exactly one of path, url",
+        ),
+        (
+            "version = 1\n[[files]]\npath = 'a'\nurl = 'https://h/a'\nbundle = 'b'\n",
+            2,
+            "(got path, url)",
+        ),
+        (
+            "version = 1\n[[files]]\nurl = 'http://h/a'\nbundle = 'b'\n",
+            3,
+            "https:// URL",
+        ),
+        (
+            "version = 1\n[[files]]\npath = 'a'\nbundle = 'b'\nsignature = 's'\n",
+            2,
+            "exactly one of bundle",
+        ),
+        (
+            "version = 1\n[[files]]\npath = 'a'\nchecksums = 'SUMS'\n",
+            2,
+            "checksums_bundle",
+        ),
+        (
+            "version = 1\n[[files]]\npath = 'a'\nbundle = 'b'\nchecksums_bundle = 'c'\n",
+            5,
+            "give checksums",
+        ),
+        (
+            "version = 1\n[[files]]\npath = 'dist/.hidden'\nbundle = 'b'\n",
+            2,
+            "one plain component",
+        ),
+        (
+            "version = 1\n[[files]]\npath = 'a'\nname = '../x'\nbundle = 'b'\n",
+            4,
+            "one plain component",
+        ),
+        (
+            "version = 1\n[[files]]\npath = 'a'\nbundle = 'b'\npgp = 'c'\n",
+            5,
+            "unknown key 'pgp'",
+        ),
+        ("version = 1\n[[files]]\npath = 'a'\nbundle = ''\n", 4, "non-empty path"),
+        (
+            "version = 1\n[[files]]\npath = 'd/a'\nbundle = 'b'\n[[files]]\npath = 'e/a'\nbundle = 'c'\n",
+            5,
+            "named 'a'",
+        ),
+        ("version = 1\nfiles = []\n", 2, "non-empty list"),
         (
             "version = 1\n[[images]]\nrepository = 'a.io/b'\ntags = ['x']\n\n[[images]]\nrepository = 'a.io/c'\nsemver = '>=1,'\n",
             8,
             "semver",
         ),
-        ("version = 1\nimages = 3\n", 2, "no [[images]]"),
+        ("version = 1\nimages = 3\n", 2, "non-empty list of [[images]]"),
         ("version = 1\n[[images]\n", 0, "not valid TOML"),
     ],
 )
@@ -326,3 +378,42 @@ def test_a_good_file_parses_into_what_it_says() -> None:
     assert [str(p) for p in spec.platforms] == ["linux/amd64", "linux/arm64/v8"]
     assert [r.name for r in spec.signatures_from] == ["127.0.0.1:5000/acme/sigs"]
     assert len(image_set.sha256) == 64
+
+
+def test_files_entries_parse_into_what_they_say() -> None:
+    image_set = ImageSet.from_toml(
+        b"""version = 1
+[[files]]
+path = "dist/tool-linux-amd64"
+bundle = "dist/tool-linux-amd64.sigstore.json"
+[[files]]
+url = "https://downloads.example/v1/installer.sh"
+signature = "https://downloads.example/v1/installer.sh.sig"
+[[files]]
+name = "kubectl"
+path = "kubectl-1.31"
+checksums = "SHA256SUMS"
+checksums_signature = "SHA256SUMS.sig"
+""",
+        source="set.toml",
+    )
+    assert image_set.images == ()
+    one, two, three = image_set.files
+    assert (one.name, one.form, one.file.url, str(one.signature)) == (
+        "tool-linux-amd64",
+        "bundle",
+        False,
+        "dist/tool-linux-amd64.sigstore.json",
+    )
+    assert (two.name, two.form, two.file.url, two.source) == (
+        "installer.sh",
+        "key-signature",
+        True,
+        "set.toml:5",
+    )
+    assert (three.name, three.form, three.signature_form) == (
+        "kubectl",
+        "checksums",
+        "key-signature",
+    )
+    assert str(three.checksums) == "SHA256SUMS"
