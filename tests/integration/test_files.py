@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.cli.main import main as appliance
 from bundle_tools.cli import main as bundle_tools
+from tests.helpers.archives import extract
+from tests.helpers.layout_edit import Layout
 from tests.helpers.sigstore_stack import SigstoreStack
 from tests.helpers.sigstore_stack.stack import DEFAULT_ISSUER
 
@@ -167,3 +169,189 @@ def test_three_files_verify_offline_under_the_policy(
     assert files["kubectl"]["blob"] == "sha256:" + hashlib.sha256(KUBECTL).hexdigest()
     assert "checksum file" in files["kubectl"]["message"]
     assert files["installer.sh"]["signatures"][0]["key_id"]
+
+
+def _extract(
+    site: dict[str, Any], archive: Path, capsys: pytest.CaptureFixture[str], to: Path
+) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = appliance(
+        [
+            "extract",
+            str(archive),
+            "--files",
+            str(to),
+            "--policy",
+            str(site["policy"]),
+            "--trusted-root",
+            str(site["root"]),
+            "-o",
+            "json",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, json.loads(captured.out) if captured.out.startswith("{") else {}
+
+
+def test_extract_writes_the_verified_files_under_their_names(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = _export(site)
+    out = site["dir"] / "verified-files"
+    code, report = _extract(site, archive, capsys, out)
+    assert code == 0, report
+    assert sorted(p.name for p in out.iterdir()) == [
+        "installer.sh",
+        "kubectl",
+        "tool-linux-amd64",
+    ]
+    assert (out / "tool-linux-amd64").read_bytes() == TOOL
+    assert (out / "installer.sh").read_bytes() == INSTALLER
+    assert (out / "kubectl").read_bytes() == KUBECTL
+    assert report["extract"]["files"] == ["installer.sh", "kubectl", "tool-linux-amd64"]
+
+
+def _refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], name: str
+) -> dict[str, Any]:
+    """Export, verify (exit 1) and extract: ``name`` refused, and never written."""
+    archive = _export(site)
+    code, report = _verify(site, archive, capsys)
+    assert code == 1
+    files = {f["name"]: f for f in report["files"]}
+    assert not files[name]["verified"]
+    out = site["dir"] / "extracted"
+    code, _ = _extract(site, archive, capsys, out)
+    assert code == 1
+    written = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert name not in written
+    assert written == sorted(n for n, f in files.items() if f["verified"])
+    assert not [p for p in site["dir"].iterdir() if p.name.startswith(".extracted")]
+    return dict(files[name])
+
+
+def test_a_file_signed_by_another_identity_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site["dist"] / "tool-linux-amd64.sigstore.json").write_bytes(
+        site["stack"].sign_blob(TOOL, identity="mallory@airlock.test").bundle_bytes()
+    )
+    verdict = _refused(site, capsys, "tool-linux-amd64")
+    assert verdict["reason"] == "identity-mismatch"
+
+
+def test_a_bundle_naming_another_digest_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site["dist"] / "tool-linux-amd64.sigstore.json").write_bytes(
+        site["stack"].sign_blob(TOOL + b"\n", identity=IDENTITY).bundle_bytes()
+    )
+    verdict = _refused(site, capsys, "tool-linux-amd64")
+    assert verdict["reason"] == "digest-mismatch"
+
+
+def test_a_key_signature_over_other_bytes_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site["dist"] / "installer.sh").write_bytes(INSTALLER + b"rm -rf /\n")
+    verdict = _refused(site, capsys, "installer.sh")
+    assert verdict["reason"] == "signature-invalid"
+
+
+def test_a_signed_checksum_file_listing_another_digest_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site["dist"] / "kubectl").write_bytes(KUBECTL + b"trojan")
+    verdict = _refused(site, capsys, "kubectl")
+    assert verdict["reason"] == "digest-mismatch"
+    assert "checksum file lists kubectl" in verdict["message"]
+
+
+def test_a_checksum_file_signed_by_another_identity_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sums = (site["dist"] / "SHA256SUMS").read_bytes()
+    (site["dist"] / "SHA256SUMS.sigstore.json").write_bytes(
+        site["stack"].sign_blob(sums, identity="mallory@airlock.test").bundle_bytes()
+    )
+    verdict = _refused(site, capsys, "kubectl")
+    assert verdict["reason"] == "identity-mismatch"
+
+
+def test_a_file_no_rule_names_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    site["policy"].write_text(
+        site["policy"].read_text().replace('"file:installer.sh"', '"file:other.sh"')
+    )
+    verdict = _refused(site, capsys, "installer.sh")
+    assert verdict["reason"] == "policy-unsatisfied"
+    assert "no policy rule matches file:installer.sh" in verdict["message"]
+
+
+def test_an_image_rule_never_judges_a_file(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    site["policy"].write_text(
+        site["policy"].read_text().replace('"file:installer.sh"', '"**"')
+    )
+    verdict = _refused(site, capsys, "installer.sh")
+    assert verdict["reason"] == "policy-unsatisfied"
+
+
+def test_a_file_swapped_in_the_archive_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An adversary swaps the tool and re-files every digest (nothing signs the layout)."""
+    archive = _export(site)
+    layout = Layout(extract(archive, site["dir"] / "layout"))
+    index = layout.index
+    entry = next(
+        e
+        for e in index["manifests"]
+        if e["annotations"].get("org.opencontainers.image.title") == "tool-linux-amd64"
+    )
+    manifest = layout.read(entry["digest"])
+    evil = TOOL.replace(b"tool", b"evil")
+    manifest["layers"][0]["digest"] = layout.put(evil)
+    body = json.dumps(manifest).encode()
+    old, new = entry["digest"], layout.put(body)
+    entry["digest"], entry["size"] = new, len(body)
+    for other in index["manifests"]:
+        if other["annotations"].get("dev.airlock.subject") == old:
+            referrer = layout.read(other["digest"])
+            referrer["subject"] = {
+                **referrer["subject"],
+                "digest": new,
+                "size": len(body),
+            }
+            data = json.dumps(referrer).encode()
+            other["digest"], other["size"] = layout.put(data), len(data)
+            other["annotations"]["dev.airlock.subject"] = new
+    layout.write_index(index)
+    layout.sweep()
+
+    def refile(ledger: dict[str, Any]) -> None:
+        for item in ledger["files"]:
+            if item["name"] == "tool-linux-amd64":
+                item["digest"] = new
+                item["blob"] = "sha256:" + hashlib.sha256(evil).hexdigest()
+        ledger["contents"] = [
+            {"digest": f"sha256:{p.name}", "size": p.stat().st_size, "role": "blob"}
+            for p in (layout.root / "blobs" / "sha256").iterdir()
+            if f"sha256:{p.name}" not in ledger_own
+        ]
+
+    ledger_entry = layout.entry("ledger")
+    ledger_own = {
+        ledger_entry["digest"],
+        layout.read(ledger_entry["digest"])["layers"][0]["digest"],
+    }
+    layout.rewrite_ledger(refile)
+    code, report = _verify(site, layout.root, capsys)
+    assert code == 1
+    assert report["problems"] == []  # consistent: only the signature can tell
+    files = {f["name"]: f for f in report["files"]}
+    assert files["tool-linux-amd64"]["reason"] == "digest-mismatch"
+    assert files["installer.sh"]["verified"]
