@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import archive, delta, export, hsm, load, startup, tui, verify
+from benchmarks import archive, delta, export, hsm, load, sets, startup, tui, verify
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -347,6 +347,36 @@ def _delta(results: Results) -> None:
     )
 
 
+def _sets(results: Results) -> None:
+    f = sets.run()
+    results.section(
+        f"Image sets: resolving {sets.REPOSITORIES} repositories x {sets.TAGS} tags "
+        "(export --set --dry-run) vs skopeo list-tags of each (median of 3)",
+        [
+            Row(
+                "sets",
+                f"resolve {f.tags:,} tags (list, filter by semver, print) vs list them",
+                f.ours.seconds,
+                f.peer.seconds,
+                "s",
+                "<= 1.2x",
+                "skopeo list-tags",
+                f.ours.peak_rss_mib,
+                f.peer.peak_rss_mib,
+            ),
+            Row(
+                "sets",
+                "per tag listed",
+                f.ours.seconds / f.tags * 1e6,
+                f.peer.seconds / f.tags * 1e6,
+                "us",
+                "<= 1.2x",
+                "skopeo list-tags",
+            ),
+        ],
+    )
+
+
 def _hsm(results: Results) -> None:
     ours, images, raw = hsm.run()
     results.section(
@@ -419,6 +449,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Results], None]]] = {
     ),
     "load": ("appliance load vs skopeo copy", _load),
     "delta": ("export --have and its verification vs the full archive", _delta),
+    "sets": ("image-set resolution (50 x 200 tags) vs skopeo list-tags", _sets),
     "hsm": ("PKCS#11 signing vs raw C_Sign", _hsm),
     "tui": ("TUI key latency and first paint vs a bare Textual app", _tui),
 }

@@ -123,6 +123,7 @@ class Verified:
             "policy": self.policy.name,
             "problems": list(self.verdict.problems),
             "images": [image.to_json() for image in self.verdict.images],
+            "files": [file.to_json() for file in self.verdict.files],
         }
 
     def audit_record(self) -> dict[str, Any]:
@@ -150,6 +151,16 @@ class Verified:
                     "reason": None if i.reason is None else i.reason.value,
                 }
                 for i in self.verdict.images
+            ],
+            "files": [
+                {
+                    "name": f.name,
+                    "digest": f.digest,
+                    "blob": f.blob,
+                    "verified": f.verified,
+                    "reason": None if f.reason is None else f.reason.value,
+                }
+                for f in self.verdict.files
             ],
         }
 
@@ -230,7 +241,12 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
             if isinstance(error, SplitViewError):
                 memory.record_split(error, now=now)
     roots.remember(
-        memory, [r for image in verdict.images for r in image.results], now=now
+        memory,
+        [
+            *(r for image in verdict.images for r in image.results),
+            *(r for file in verdict.files for r in file.results),
+        ],
+        now=now,
     )
     if policy.review:
         verdict = dataclasses.replace(
@@ -243,6 +259,15 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
                     message="no policy given: signers shown for review only",
                 )
                 for i in verdict.images
+            ),
+            files=tuple(
+                dataclasses.replace(
+                    f,
+                    verified=False,
+                    reason=Reason.POLICY_UNSATISFIED,
+                    message="no policy given: signers shown for review only",
+                )
+                for f in verdict.files
             ),
         )
     return Verified(

@@ -65,6 +65,9 @@ class Reason(StrEnum):
     INPUT_UNREADABLE = "input-unreadable"  # a file that cannot be read or written
     SIGNER_FAILED = "signer-failed"  # PKCS#11 module, token, PIN or key
     INTERRUPTED = "interrupted"  # SIGINT or SIGTERM: nothing was completed
+    NOTHING_MATCHED = (
+        "nothing-matched"  # an image-set entry the registry has nothing for
+    )
 
 
 def redact(text: str) -> str:

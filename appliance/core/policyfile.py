@@ -459,3 +459,9 @@ def _signer(spec: SignerSpec, read_key: Callable[[str], bytes], source: str) -> 
             extensions={GITHUB_CLAIMS[k]: v for k, v in spec.claims.items()},
         ),
     )
+
+
+# The exporter's image-set file (bundle_tools.imageset) is validated the same
+# way, with the same file:line errors.
+LineFinder = _Lines
+check_keys = _keys

@@ -49,6 +49,7 @@ _DOCUMENTS = frozenset(
         media.DSSE_ENVELOPE,
         media.CAPSULE_FILE,
         media.SIGSTORE_TRUSTED_ROOT,
+        media.CHECKSUMS,
         "application/json",
     }
 )

@@ -58,6 +58,7 @@ from appliance.core.archive.accounting import check_ledger
 from appliance.core.archive.claims import Claim, read_claims
 from appliance.core.archive.countersignature import countersignature
 from appliance.core.archive.delta import foreign_delta
+from appliance.core.archive.files import verify_files
 from appliance.core.archive.forms import (
     Context,
     attached_evidence,
@@ -423,8 +424,37 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
                 message=foreign,
             )
         verdicts.append(verdict)
+    files, disagreements = (
+        ((), [])
+        if options.images  # --image selects images only
+        else verify_files(
+            contents,
+            ledger,
+            rules=rules,
+            trust=trust,
+            now=now,
+            insecure_ignore_tlog=options.insecure_ignore_tlog,
+            annotations=options.annotations,
+            stale_for=stale_for,
+        )
+    )
+    problems += disagreements
+    if problems or foreign is not None:
+        # Signed, but not what the export accounted for: refused all the same.
+        msg = (
+            f"the archive is not what its ledger says: {problems[0]}"
+            if problems
+            else str(foreign)
+        )
+        files = tuple(
+            replace(f, verified=False, reason=Reason.DIGEST_MISMATCH, message=msg)
+            if f.verified
+            else f
+            for f in files
+        )
     return ArchiveVerdict(
         images=tuple(verdicts),
         problems=tuple(problems if foreign is None else [*problems, foreign]),
         ledger=ledger,
+        files=files,
     )
