@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from airlock_registry import credentials
     from airlock_registry.tls import TLSOptions
 
+__all__ = ["ACCEPT", "MAX_MANIFEST_BYTES", "Fetched", "RegistryClient", "RetryPolicy"]
+
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024  # the distribution spec's own limit
 ACCEPT: Final = f"{media.OCI_INDEX}, {media.OCI_MANIFEST}, {media.DOCKER_LIST}, {media.DOCKER_MANIFEST}"
 _CHUNK: Final = 1024 * 1024
