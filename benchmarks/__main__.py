@@ -29,7 +29,18 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import archive, delta, export, hsm, load, sets, startup, tui, verify
+from benchmarks import (
+    archive,
+    delta,
+    export,
+    hsm,
+    load,
+    sets,
+    sites,
+    startup,
+    tui,
+    verify,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -306,6 +317,37 @@ def _load(results: Results) -> None:
     )
 
 
+def _sites(results: Results) -> None:
+    ours, plain, peer, size = sites.run()
+    results.section(
+        f"Load of a {size / 1024**2:.0f} MiB verified archive into a TLS + token-auth loopback registry (median of 3)",
+        [
+            Row(
+                "sites-load",
+                "appliance load, TLS + token vs skopeo copy, TLS + token",
+                ours.seconds,
+                peer.seconds,
+                "s",
+                "<= 1.2x",
+                "skopeo copy oci: -> docker:// (TLS, token)",
+                ours.peak_rss_mib,
+                peer.peak_rss_mib,
+            ),
+            Row(
+                "sites-cost",
+                "appliance load, TLS + token vs plain HTTP, no auth",
+                ours.seconds,
+                plain.seconds,
+                "s",
+                "<= 1.1x",
+                "appliance load over plain HTTP",
+                ours.peak_rss_mib,
+                plain.peak_rss_mib,
+            ),
+        ],
+    )
+
+
 def _delta(results: Results) -> None:
     f = delta.run()
     results.section(
@@ -448,6 +490,10 @@ SECTIONS: dict[str, tuple[str, Callable[[Results], None]]] = {
         _scale,
     ),
     "load": ("appliance load vs skopeo copy", _load),
+    "sites": (
+        "appliance load into a TLS + token-auth registry vs skopeo copy there, and vs plain HTTP",
+        _sites,
+    ),
     "delta": ("export --have and its verification vs the full archive", _delta),
     "sets": ("image-set resolution (50 x 200 tags) vs skopeo list-tags", _sets),
     "hsm": ("PKCS#11 signing vs raw C_Sign", _hsm),
