@@ -29,8 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from securesystemslib.signer import Key, Signature, SSlibKey
@@ -55,7 +58,6 @@ from trustroot import strict_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
-    from pathlib import Path
 
     from securesystemslib.signer import SecretsHandler
 
@@ -602,3 +604,62 @@ def _commit(  # noqa: PLR0913 - every part named
         online_keyid=online.public_key.keyid,
         refreshed=refreshed,
     )
+
+
+_REPOSITORY_FILE = re.compile(
+    r"(root|timestamp|[0-9]{1,20}\.(root|snapshot|targets))\.json"
+    r"|targets/[0-9a-f]{64}\.[A-Za-z0-9._-]{1,200}"
+)
+# Where the appliance remembers its last published repository (for ``load``).
+_PUBLISHED_RECORD = "published.json"
+
+
+def repository_files(directory: Path) -> tuple[tuple[str, bytes], ...]:
+    """Every file of the repository in ``directory`` (path in it, bytes), checked first.
+
+    Raises:
+        InputError: no repository there.
+        TrustRootError: the repository is damaged.
+    """
+    if _open(directory) is None:
+        msg = "holds no TUF repository: run `appliance trust publish` first"
+        raise InputError(msg, where=str(directory))
+    found = []
+    for path in sorted(directory.rglob("*")):
+        name = path.relative_to(directory).as_posix()
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and _REPOSITORY_FILE.fullmatch(name)
+        ):
+            found.append((name, _read(directory, name)))
+    return tuple(found)
+
+
+def remember(state_dir: Path, directory: Path) -> None:
+    """Record where the repository was published, for ``load`` to carry it too.
+
+    Raises:
+        InputError: the state directory cannot be written.
+    """
+    doc = json.dumps({"directory": str(directory.resolve())}).encode()
+    try:
+        (state_dir / "trust").mkdir(parents=True, exist_ok=True)
+        write_atomically(state_dir / "trust" / _PUBLISHED_RECORD, doc)
+    except OSError as exc:
+        raise write_error(exc, state_dir) from exc
+
+
+def remembered(state_dir: Path) -> Path | None:
+    """The directory last published into, if any and if it still holds a repository."""
+    record = state_dir / "trust" / _PUBLISHED_RECORD
+    if not record.is_file():
+        return None
+    try:
+        doc = strict_json.loads(
+            inputs.read_file(record, what="publish record", max_bytes=64 * 1024)
+        )
+        directory = Path(str(doc["directory"]))
+    except (ValueError, KeyError, TypeError, InputError):
+        return None
+    return directory if (directory / "root.json").is_file() else None
