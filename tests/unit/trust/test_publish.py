@@ -408,3 +408,41 @@ def test_a_signer_that_fails_stops_the_publish_with_nothing_written(
         _publish(repo, fixed_now, keys[0], refusing)
     assert not (repo / "root.json").exists()
     assert not (repo / "timestamp.json").exists()
+
+
+def test_the_published_directory_is_remembered_while_it_holds_a_repository(
+    tmp_path: Path, fixed_now: datetime, keys: tuple[FileSigner, FileSigner]
+) -> None:
+    state = tmp_path / "state"
+    assert publish.remembered(state) is None
+    repo = tmp_path / "repo"
+    _publish(repo, fixed_now, *keys)
+    publish.remember(state, repo)
+    assert publish.remembered(state) == repo.resolve()
+    names = [name for name, _ in publish.repository_files(repo)]
+    assert names == sorted(names)
+    assert {"root.json", "1.root.json", "timestamp.json", "1.snapshot.json"} <= set(
+        names
+    )
+    assert not any(name.startswith(".") for name in names)  # never the lock
+    (repo / "root.json").unlink()
+    assert publish.remembered(state) is None
+
+
+def test_a_damaged_publish_record_is_no_repository(tmp_path: Path) -> None:
+    record = tmp_path / "trust" / "published.json"
+    record.parent.mkdir(parents=True)
+    record.write_text('{"directory": 7, "directory": 8}')  # a duplicate key
+    assert publish.remembered(tmp_path) is None
+
+
+def test_the_files_of_a_damaged_repository_are_refused(
+    tmp_path: Path, fixed_now: datetime, keys: tuple[FileSigner, FileSigner]
+) -> None:
+    repo = tmp_path / "repo"
+    _publish(repo, fixed_now, *keys)
+    (repo / "1.targets.json").write_text("{}")
+    with pytest.raises(TrustRootError):
+        publish.repository_files(repo)
+    with pytest.raises(InputError, match="holds no TUF repository"):
+        publish.repository_files(tmp_path / "elsewhere")
