@@ -16,6 +16,7 @@ The layout is the one TUF clients read with consistent snapshots (§6.2,
     timestamp.json                written last: the commit point of a publish
     N.snapshot.json, N.targets.json
     targets/<sha256>.<name>       trusted_root.json, <name>.trusted_root.json
+    targets/<name>                the newest of each, for tools that read it by name
 
 Every file is written atomically (temporary name, fsync, rename), targets and
 versioned metadata first and ``timestamp.json`` last, so a client that reads
@@ -268,15 +269,20 @@ def _open(directory: Path) -> _Repository | None:
         root=root, targets=targets, snapshot=snapshot, timestamp=timestamp
     )
     for name, target in targets.signed.targets.items():
-        path = f"targets/{target.hashes['sha256']}.{name}"
-        data = inputs.read_file(
-            directory / path, what="TUF target", max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES
-        )
-        try:
-            target.verify_length_and_hashes(data)
-        except tuf_errors.LengthOrHashMismatchError as exc:
-            raise _damaged(f"{path}: {exc}", directory) from exc
-        repo.files[path] = data
+        paths = [f"targets/{target.hashes['sha256']}.{name}", f"targets/{name}"]
+        for path in paths:
+            if path == paths[1] and not (directory / path).exists():
+                continue  # the plain name is a convenience, not TUF
+            data = inputs.read_file(
+                directory / path,
+                what="TUF target",
+                max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES,
+            )
+            try:
+                target.verify_length_and_hashes(data)
+            except tuf_errors.LengthOrHashMismatchError as exc:
+                raise _damaged(f"{path}: {exc}", directory) from exc
+            repo.files[path] = data
     return repo
 
 
@@ -464,6 +470,9 @@ def publish(  # noqa: PLR0913 - every key and input named
             target = TargetFile.from_data(name, data, ["sha256"])
             targets.signed.targets[name] = target
             files[f"targets/{target.hashes['sha256']}.{name}"] = data
+            # Not part of TUF with consistent snapshots (§5.7.3 fetches by hash):
+            # the plain name is for tools that read the target directly.
+            files[f"targets/{name}"] = data
         repo = _Repository(
             root=root,
             targets=targets,
@@ -608,7 +617,7 @@ def _commit(  # noqa: PLR0913 - every part named
 
 _REPOSITORY_FILE = re.compile(
     r"(root|timestamp|[0-9]{1,20}\.(root|snapshot|targets))\.json"
-    r"|targets/[0-9a-f]{64}\.[A-Za-z0-9._-]{1,200}"
+    r"|targets/([0-9a-f]{64}\.)?[A-Za-z0-9._-]{1,200}"
 )
 # Where the appliance remembers its last published repository (for ``load``).
 _PUBLISHED_RECORD = "published.json"

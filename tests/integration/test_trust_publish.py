@@ -301,7 +301,7 @@ def test_a_tampered_target_is_refused_by_the_client(
     root = _pem_key(tmp_path / "root.pem")
     out = tmp_path / "repo"
     assert main(["trust", "publish", "--out", str(out), "--root-key", root]) == 0
-    (target,) = (out / "targets").iterdir()
+    (target,) = (out / "targets").glob("????????*.trusted_root.json")
     target.write_bytes(target.read_bytes().replace(b"tlogs", b"tlogz"))
     with static_http.serve(out) as url:
         client = _client(tmp_path, "cluster", url, (out / "root.json").read_bytes())

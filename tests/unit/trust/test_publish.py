@@ -93,6 +93,7 @@ def test_a_new_repository_is_tuf_with_consistent_snapshots(
     data = TRUSTED["trusted_root.json"]
     digest = hashlib.sha256(data).hexdigest()
     assert (repo / "targets" / f"{digest}.trusted_root.json").read_bytes() == data
+    assert (repo / "targets" / "trusted_root.json").read_bytes() == data  # by name too
     targets = _md(repo, "1.targets.json").signed
     assert isinstance(targets, Targets)
     assert targets.targets["trusted_root.json"].hashes == {"sha256": digest}
@@ -230,7 +231,7 @@ def test_a_tampered_target_is_never_re_signed(
 ) -> None:
     repo = tmp_path / "repo"
     _publish(repo, fixed_now, *keys)
-    (target,) = (repo / "targets").iterdir()
+    (target,) = (repo / "targets").glob("????????*.trusted_root.json")
     target.write_bytes(b'{"mediaType": "an attacker\'s root"}\n')
     with pytest.raises(TrustRootError, match="not one this appliance published"):
         publish.refresh(repo, online=keys[1], lifetimes=LIFETIMES, now=fixed_now)
@@ -446,3 +447,15 @@ def test_the_files_of_a_damaged_repository_are_refused(
         publish.repository_files(repo)
     with pytest.raises(InputError, match="holds no TUF repository"):
         publish.repository_files(tmp_path / "elsewhere")
+
+
+def test_a_tampered_target_under_its_plain_name_is_refused_too(
+    tmp_path: Path, fixed_now: datetime, keys: tuple[FileSigner, FileSigner]
+) -> None:
+    repo = tmp_path / "repo"
+    _publish(repo, fixed_now, *keys)
+    (repo / "targets" / "trusted_root.json").write_bytes(b'{"mediaType": "other"}')
+    with pytest.raises(TrustRootError, match=r"targets/trusted_root\.json"):
+        publish.refresh(repo, online=keys[1], lifetimes=LIFETIMES, now=fixed_now)
+    with pytest.raises(TrustRootError):
+        publish.repository_files(repo)
