@@ -94,6 +94,11 @@ class Lifetimes:
         if self.timestamp > self.snapshot:
             msg = "the timestamp must not outlive the snapshot it names"
             raise InputError(msg, where="--timestamp-expires", reason=Reason.USAGE)
+        if self.root <= self.targets:
+            # Else every publish would find the root expiring within the
+            # targets' lifetime and sign a new root version.
+            msg = "the root must outlive the targets"
+            raise InputError(msg, where="--root-expires", reason=Reason.USAGE)
 
 
 class HeldKeySigner(TufSigner):

@@ -364,6 +364,7 @@ def test_nothing_to_publish_is_refused(
     [
         (publish.Lifetimes(timestamp=timedelta(days=8)), "--timestamp-expires"),
         (publish.Lifetimes(root=timedelta(0)), "--root-expires"),
+        (publish.Lifetimes(root=timedelta(days=30)), "--root-expires"),
     ],
 )
 def test_lifetimes_that_cannot_work_are_refused(
