@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
 from appliance.actions.audited import Audited
+from appliance.actions.registry import RegistryAccess
+from appliance.core.archive.plan import Target
 from appliance.core.errors import InputError, Reason, TrustRootError, redact
 from appliance.signer.opener import open_signers
 from appliance.trust import publish, replay, roots
@@ -246,8 +248,24 @@ class TrustPublishRequest:
     root_threshold: int = 1
     lifetimes: publish.Lifetimes = field(default_factory=publish.Lifetimes)
     refresh: bool = False
+    to: str | None = (
+        None  # REGISTRY[/PREFIX]: also push the repository as an OCI artifact
+    )
+    access: RegistryAccess = field(default_factory=RegistryAccess)
     now: datetime | None = None  # the clock, read once by the action if not given
     via: str = "cli"
+
+
+def _push_repository(request: TrustPublishRequest, target: Target) -> dict[str, Any]:
+    """The repository just written, as an OCI artifact in the in-gap registry (docs/handoff.md §2)."""
+    from appliance.load.connect import registry  # noqa: PLC0415 - the registry only for --to
+    from appliance.load.trust import push_tuf_repository  # noqa: PLC0415
+
+    files = publish.repository_files(request.out)
+    with registry(
+        target, plain_http=request.access.plain_http, login=request.access.login
+    ) as client:
+        return push_tuf_repository(client, prefix=target.prefix, files=files)
 
 
 def _signers(
@@ -261,7 +279,19 @@ def _signers(
     )
 
 
-def trust_publish(request: TrustPublishRequest) -> publish.Published:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Publication:
+    """What ``trust publish`` wrote, and what it pushed (``--to``)."""
+
+    published: publish.Published
+    pushed: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``trust publish -o json`` prints it."""
+        return {**self.published.to_json(), "pushed": self.pushed}
+
+
+def trust_publish(request: TrustPublishRequest) -> Publication:
     """Publish (or refresh) the gap-local TUF repository; record it.
 
     Raises:
@@ -277,7 +307,10 @@ def trust_publish(request: TrustPublishRequest) -> publish.Published:
         refresh=request.refresh,
         root_keys=[redact(c.key) for c in request.root_keys],
         online_key=None if request.online is None else redact(request.online.key),
+        to=request.to,
     ) as audit:
+        # A bad --to is refused before any key is opened or file written.
+        target = None if request.to is None else Target.parse(request.to)
         now = request.now or datetime.now(UTC)
         if request.refresh:
             if request.online is None or request.root_keys:
@@ -310,5 +343,7 @@ def trust_publish(request: TrustPublishRequest) -> publish.Published:
                     lifetimes=request.lifetimes,
                     now=now,
                 )
-        audit.record({**published.to_json(), "exit_code": 0})
-    return published
+        publish.remember(request.state_dir, request.out)
+        pushed = None if target is None else _push_repository(request, target)
+        audit.record({**published.to_json(), "pushed": pushed, "exit_code": 0})
+    return Publication(published=published, pushed=pushed)
