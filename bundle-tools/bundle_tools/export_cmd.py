@@ -56,6 +56,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "REF... and -f LIST are added to it",
     )
     export.add_argument(
+        "--files-ca",
+        metavar="PEM",
+        type=Path,
+        help="trust only these CAs for the https URLs of [[files]] (default: the system's)",
+    )
+    export.add_argument(
         "--dry-run",
         action="store_true",
         help="resolve the set and list what would be carried, fetching no blobs and writing nothing",
@@ -294,6 +300,7 @@ def run_export(args: argparse.Namespace) -> int:
         have=have,
         delta=delta,
         image_set=image_set,
+        files_ca=args.files_ca,
     )
     reporter, context = progress.reporter(
         images=len(refs) + (0 if image_set is None else len(image_set.images))

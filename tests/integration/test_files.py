@@ -25,13 +25,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.cli.main import main as appliance
 from bundle_tools.cli import main as bundle_tools
+from tests.helpers import https_files
 from tests.helpers.archives import extract
 from tests.helpers.layout_edit import Layout
 from tests.helpers.sigstore_stack import SigstoreStack
 from tests.helpers.sigstore_stack.stack import DEFAULT_ISSUER
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
+
+    from tests.helpers.https_files import FileServer
 
 EPOCH = "1790000000"
 IDENTITY = "release@airlock.test"
@@ -355,3 +359,56 @@ def test_a_file_swapped_in_the_archive_is_refused(
     files = {f["name"]: f for f in report["files"]}
     assert files["tool-linux-amd64"]["reason"] == "digest-mismatch"
     assert files["installer.sh"]["verified"]
+
+
+@pytest.fixture
+def https(
+    site: dict[str, Any], monkeypatch: pytest.MonkeyPatch, loopback: None
+) -> Iterator[FileServer]:
+    """The dist directory served over loopback HTTPS; no CA trusted from the environment."""
+    del loopback
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    server = https_files.serve(site["dist"], site["dir"])
+    site["set"].write_text(
+        site["set"]
+        .read_text()
+        .replace('path = "dist/installer.sh"', f'url = "{server.url}/installer.sh"')
+        .replace('signature = "dist/', f'signature = "{server.url}/')
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_files_from_https_urls_need_the_ca_named(
+    site: dict[str, Any], https: FileServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = site["dir"] / "from-urls.tar.zst"
+    argv = [
+        "export",
+        "--set",
+        str(site["set"]),
+        "--out",
+        str(out),
+        "--trusted-root",
+        str(site["root"]),
+        "--cache",
+        str(site["dir"] / "cache"),
+    ]
+    # The test CA is not the system's: TLS refuses, nothing is written.
+    assert bundle_tools(argv) == 2
+    err = capsys.readouterr().err
+    assert "TLS failed" in err
+    assert "--files-ca" in err
+    assert not out.exists()
+    assert bundle_tools([*argv, "--files-ca", str(https.ca)]) == 0
+    code, report = _verify(site, out, capsys)
+    assert code == 0, report
+    files = {f["name"]: f for f in report["files"]}
+    assert files["installer.sh"]["verified"]
+    assert (
+        files["installer.sh"]["blob"]
+        == "sha256:" + hashlib.sha256(INSTALLER).hexdigest()
+    )
