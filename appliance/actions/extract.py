@@ -18,16 +18,19 @@ from airlock_io.exit_codes import ExitCode
 from appliance.actions.audited import Audited
 from appliance.actions.interface import QUIETLY, Run
 from appliance.actions.verify import judge, write_report
+from appliance.core import trust_artifact
 from appliance.core.archive.plan import Plan, Target, plan_push
 from appliance.core.errors import InputError, Reason
 from appliance.load.extract import LayoutWriter, check_target
 from appliance.load.files import FilesWriter
+from appliance.trust import roots
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from airlock_io.archive import Sink
     from appliance.actions.verify import Verified, VerifyRequest
+    from appliance.core.image_signing import ArtifactImage
 
 # What a layout's push plan is planned against: no registry is named.
 _NO_REGISTRY = Target(host="layout.invalid")
@@ -61,6 +64,13 @@ def _same_archive(verified: Verified, second_sha256: str | None) -> None:
         raise InputError(msg, where=str(verified.path), reason=Reason.DIGEST_MISMATCH)
 
 
+def _trust(verified: Verified) -> tuple[str, ArtifactImage]:
+    """The trusted roots the appliance holds, as the artifact ``load`` pushes (docs/handoff.md §2)."""
+    held = roots.held_roots(verified.request.state_dir, now=verified.now)
+    image = trust_artifact.trusted_roots([(r.target_name, r.data) for r in held])
+    return f"{trust_artifact.REPOSITORY}:{trust_artifact.TRUSTED_ROOTS_TAG}", image
+
+
 def extract(request: ExtractRequest, run: Run = QUIETLY) -> Extracted:  # noqa: C901 - one pipeline, each step named
     """Verify, then write the verified images as a new layout; record; report.
 
@@ -90,7 +100,7 @@ def extract(request: ExtractRequest, run: Run = QUIETLY) -> Extracted:  # noqa: 
             )
             raise InputError(msg, where=str(verified.path), reason=Reason.USAGE)
         writer = (
-            LayoutWriter(request.to, plan, view)
+            LayoutWriter(request.to, plan, view, trust=_trust(verified))
             if request.to is not None and plan.images
             else None
         )

@@ -28,6 +28,7 @@ from airlock_io.parts import DamagedParts
 from appliance import __version__
 from appliance.actions.audited import Audited
 from appliance.actions.interface import QUIETLY, Run
+from appliance.actions.parallel import runner, usable_cpus
 from appliance.actions.policy import (
     LoadedPolicy,
     PolicySource,
@@ -73,6 +74,9 @@ class VerifyRequest:
     report: Path | None = None  # the command's JSON report, written atomically
     request_out: Path | None = None  # damaged parts: the re-request list
     via: str = "cli"  # which face asked (recorded in the audit line)
+    # --jobs: worker processes judging the images (None: every usable CPU;
+    # 1: none, in this process). The verdict is the same whatever it is.
+    jobs: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,7 +229,12 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         memory=memory.log_memory(),
     )
     verdict = verify_archive(
-        archive.contents, rules=policy.rules, trust=trust, now=now, options=options
+        archive.contents,
+        rules=policy.rules,
+        trust=trust,
+        now=now,
+        options=options,
+        runner=runner(usable_cpus() if request.jobs is None else request.jobs),
     )
     for image in verdict.images:
         for error in image.errors:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Any
 
 # RFC 7512 pin-value, however the URI around it is spelled (``PKCS11:``, a
 # leading space, percent-encoding, a quoted repr): a PIN is never repeated.
@@ -74,6 +75,16 @@ def redact(text: str) -> str:
     return _PIN_VALUE.sub(r"\1***", text)
 
 
+def _rebuild(
+    cls: type[ApplianceError], args: tuple[object, ...], state: dict[str, Any]
+) -> ApplianceError:
+    """An error as :meth:`ApplianceError.__reduce__` pickled it (no ``__init__`` call)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class ApplianceError(Exception):
     """Base of every error the appliance reports to an operator.
 
@@ -88,6 +99,15 @@ class ApplianceError(Exception):
         super().__init__(message)
         self.message = message
         self.where = where
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle whole, though ``__init__`` takes keyword-only arguments.
+
+        A verdict judged in a worker process (``--jobs``) carries its errors
+        back to the parent: the reason, the place and any evidence (a split
+        view's checkpoints) must arrive as they left.
+        """
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
     def diagnostics(self) -> str:
         """Return one line for the operator: what was wrong, and where.
