@@ -412,3 +412,18 @@ def test_files_from_https_urls_need_the_ca_named(
         files["installer.sh"]["blob"]
         == "sha256:" + hashlib.sha256(INSTALLER).hexdigest()
     )
+
+
+def test_inspect_lists_the_files_carried(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = _export(site)
+    capsys.readouterr()
+    assert bundle_tools(["inspect", str(archive), "-o", "json"]) == 0
+    files = {f["name"]: f for f in json.loads(capsys.readouterr().out)["files"]}
+    assert files["installer.sh"]["form"] == "key-signature"
+    assert files["kubectl"]["form"] == "checksums"
+    assert files["kubectl"]["checksums"]
+    assert files["tool-linux-amd64"]["size"] == len(TOOL)
+    assert bundle_tools(["inspect", str(archive)]) == 0
+    assert "file kubectl:" in capsys.readouterr().out
