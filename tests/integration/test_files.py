@@ -427,3 +427,47 @@ def test_inspect_lists_the_files_carried(
     assert files["tool-linux-amd64"]["size"] == len(TOOL)
     assert bundle_tools(["inspect", str(archive)]) == 0
     assert "file kubectl:" in capsys.readouterr().out
+
+
+async def test_the_tui_lists_files_beside_images_and_drills_into_one(
+    site: dict[str, Any],
+) -> None:
+    from textual.widgets import DataTable  # noqa: PLC0415 - the TUI only here
+
+    from appliance.cli.main import _parser  # noqa: PLC0415
+    from appliance.cli.tui_cmd import session  # noqa: PLC0415
+    from appliance.tui.app import AirlockApp  # noqa: PLC0415
+    from appliance.tui.screens import TextScreen  # noqa: PLC0415
+
+    (site["dist"] / "tool-linux-amd64.sigstore.json").write_bytes(
+        site["stack"].sign_blob(TOOL, identity="mallory@airlock.test").bundle_bytes()
+    )
+    archive = _export(site)
+    args = _parser().parse_args(
+        [
+            "tui",
+            str(archive),
+            "--policy",
+            str(site["policy"]),
+            "--trusted-root",
+            str(site["root"]),
+        ]
+    )
+    app = AirlockApp(session(args))
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.judged is not None or app.error is not None:
+                break
+        assert app.judged is not None, app.error
+        table = app.query_one("#images", DataTable)
+        assert table.row_count == 3
+        await pilot.press("enter")  # the first row: the refusal comes first
+        await pilot.pause(0.1)
+        screen = app.screen
+        assert isinstance(screen, TextScreen)
+        texts = [line.text for line in screen.lines]
+        assert texts[0] == "file:   tool-linux-amd64"
+        assert "identity-mismatch" in texts[3]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TextScreen)
