@@ -334,10 +334,14 @@ def _dry_run(
         image_set=image_set,
     )
     chosen = export.with_set(request, ClientPool(request.allow_http), export.Reporter())
+    files = [] if image_set is None else image_set.files
     doc = {
         "dryRun": True,
         "references": [asked for asked, _ in chosen.references],
         "resolution": [r.to_json() for r in chosen.resolution],
+        "files": [
+            {"name": f.name, "source": str(f.file), "form": f.form} for f in files
+        ],
     }
     if args.output == "json":
         print(json.dumps(doc, indent=2))
@@ -359,6 +363,12 @@ def _dry_run(
     print(f"would export {len(chosen.references)} image(s):")
     for asked, _ in chosen.references:
         print(f"  {untrusted(asked)}")
+    if files:
+        print(f"and {len(files)} file(s), read only when exporting:")
+    for carried in files:
+        print(
+            f"  {untrusted(carried.name)} from {untrusted(str(carried.file))} ({carried.form})"
+        )
     return ExitCode.OK
 
 

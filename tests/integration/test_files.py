@@ -471,3 +471,38 @@ async def test_the_tui_lists_files_beside_images_and_drills_into_one(
         assert "identity-mismatch" in texts[3]
         await pilot.press("escape")
         assert not isinstance(app.screen, TextScreen)
+
+
+def test_two_exports_with_files_are_byte_identical_and_dry_run_reads_none(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = _export(site, "one.tar.zst"), _export(site, "two.tar.zst")
+    assert first.read_bytes() == second.read_bytes()
+    capsys.readouterr()
+    (site["dist"] / "kubectl").unlink()  # a dry run does not read the files
+    assert (
+        bundle_tools(["export", "--set", str(site["set"]), "--dry-run", "-o", "json"])
+        == 0
+    )
+    listed = json.loads(capsys.readouterr().out)["files"]
+    assert [f["name"] for f in listed] == [
+        "tool-linux-amd64",
+        "installer.sh",
+        "kubectl",
+    ]
+    assert _export_code(site) == 2
+    assert "cannot read file" in capsys.readouterr().err
+
+
+def _export_code(site: dict[str, Any]) -> int:
+    return bundle_tools(
+        [
+            "export",
+            "--set",
+            str(site["set"]),
+            "--out",
+            str(site["dir"] / "missing.tar.zst"),
+            "--trusted-root",
+            str(site["root"]),
+        ]
+    )
