@@ -506,3 +506,36 @@ def _export_code(site: dict[str, Any]) -> int:
             str(site["root"]),
         ]
     )
+
+
+def test_verify_with_judges_files_before_anything_is_written(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = site["dir"] / "checked.tar.zst"
+    argv = [
+        "export",
+        "--set",
+        str(site["set"]),
+        "--out",
+        str(out),
+        "--trusted-root",
+        str(site["root"]),
+        "--verify-with",
+        str(site["policy"]),
+    ]
+    assert bundle_tools(argv) == 0
+    assert out.exists()
+    out.unlink()
+    (site["dist"] / "installer.sh.sig").write_bytes(
+        base64.b64encode(
+            ec.generate_private_key(ec.SECP256R1()).sign(
+                INSTALLER, ec.ECDSA(hashes.SHA256())
+            )
+        )
+    )
+    capsys.readouterr()
+    assert bundle_tools(argv) == 1
+    err = capsys.readouterr().err
+    assert "file installer.sh would not verify on the other side" in err
+    assert "nothing was written" in err
+    assert not out.exists()
