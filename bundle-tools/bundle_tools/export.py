@@ -78,6 +78,7 @@ class Request:
     have: Inventory | None = None  # --have: what the gap holds (a delta)
     delta: Delta | None = None  # what the ledger says of that inventory
     image_set: ImageSet | None = None  # --set: resolved against the registries first
+    files_ca: Path | None = None  # --files-ca: the CAs for [[files]] https URLs
 
 
 @dataclass
@@ -477,7 +478,7 @@ def carry_files(request: Request, reporter: Reporter) -> list[CarriedFile]:
     found = []
     for spec in request.image_set.files:
         reporter.phase(f"reading file {spec.name}")
-        found.append(carry(spec, base=base))
+        found.append(carry(spec, base=base, ca=request.files_ca))
     return found
 
 
