@@ -218,10 +218,9 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         ),
         cancel=run.cancel,
     )
-    ledger, _ = view.ledger(archive.contents)
     trust, trust_report = trust_for(
         archive.contents,
-        ledger,
+        view.ledger(archive.contents)[0],
         trusted_root=request.trusted_root,
         state_dir=request.state_dir,
         now=now,
