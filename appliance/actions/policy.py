@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from airlock_io import inputs
 from appliance.core import keys
+from appliance.core.deny import NOTHING_DENIED, DenyList
 from appliance.core.errors import InputError, Reason
 from appliance.core.pattern import compile_pattern
 from appliance.core.policy import IdentityPolicy, KeyPolicy
@@ -30,6 +31,7 @@ from appliance.core.policyfile import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from datetime import timedelta
     from pathlib import Path
 
 
@@ -80,6 +82,11 @@ class LoadedPolicy:
     name: str  # the file's path, "command-line flags", or "none (review only)"
     sha256: str  # hex: what a verification summary names the policy by
     review: bool = False
+    deny: DenyList = NOTHING_DENIED  # the file's [[deny]] entries
+    # Keys a revocation feed must verify under (revocation_keys), and how
+    # old the newest applied feed may be (max_revocation_age).
+    revocation_keys: tuple[keys.PublicKey, ...] = ()
+    max_revocation_age: timedelta | None = None
 
 
 def _file(source: PolicyFile) -> LoadedPolicy:
@@ -98,6 +105,15 @@ def _file(source: PolicyFile) -> LoadedPolicy:
         rules=spec.resolve(read_key),
         name=str(source.path),
         sha256=hashlib.sha256(data).hexdigest(),
+        deny=spec.deny_list(read_key),
+        revocation_keys=tuple(
+            keys.supported(
+                keys.load_pem(read_key(k), where=f"{source.path}: revocation_keys"),
+                str(k),
+            )
+            for k in spec.revocation_keys
+        ),
+        max_revocation_age=spec.max_revocation_age,
     )
 
 

@@ -214,7 +214,12 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         memory=memory.log_memory(),
     )
     verdict = verify_archive(
-        archive.contents, rules=policy.rules, trust=trust, now=now, options=options
+        archive.contents,
+        rules=policy.rules,
+        trust=trust,
+        now=now,
+        options=options,
+        deny=policy.deny,
     )
     for image in verdict.images:
         for error in image.errors:

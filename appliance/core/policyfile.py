@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from appliance.core import keys
 from appliance.core.archive.manifest import Platform
+from appliance.core.deny import Denial, DenyList, parse_entry
 from appliance.core.errors import InputError, Reason
 from appliance.core.pattern import compile_pattern
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
@@ -51,7 +52,7 @@ from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-_TOP = frozenset({"version", "rules"})
+_TOP = frozenset({"version", "rules", "deny", "revocation_keys", "max_revocation_age"})
 _RULE = frozenset(
     {
         "match",
@@ -186,6 +187,19 @@ class PolicySpec:
 
     rules: tuple[Rule, ...]
     source: str
+    deny: tuple[Denial, ...] = ()  # [[deny]], key files not yet read
+    # Keys (PEM files, relative to the policy) a revocation feed must verify
+    # under to be applied; none: no feed is ever applied.
+    revocation_keys: tuple[str, ...] = ()
+    max_revocation_age: timedelta | None = None
+
+    def deny_list(self, read_key: Callable[[str], bytes]) -> DenyList:
+        """The ``[[deny]]`` entries, their key files read through ``read_key``.
+
+        Raises:
+            InputError: a key file that is not a PEM public key.
+        """
+        return DenyList(entries=tuple(d.resolve(read_key) for d in self.deny))
 
     def rule_for(self, name: str) -> Rule | None:
         """The first rule matching ``registry/repository`` ``name``, if any."""
@@ -234,8 +248,35 @@ class PolicySpec:
             lines.fail(
                 ("rules",), "the policy has no [[rules]]: nothing would ever verify"
             )
+        age = doc.get("max_revocation_age")
+        if age is not None and not isinstance(age, str):
+            lines.fail(
+                ("max_revocation_age",),
+                'max_revocation_age must be a duration such as "7d"',
+            )
+        feed_keys = doc.get("revocation_keys", [])
+        if not isinstance(feed_keys, list) or not all(
+            isinstance(k, str) and k for k in feed_keys
+        ):
+            lines.fail(
+                ("revocation_keys",),
+                "revocation_keys must be a list of PEM public key files",
+            )
+        if age is not None and not feed_keys:
+            lines.fail(
+                ("max_revocation_age",),
+                "max_revocation_age needs revocation_keys: no feed could ever be fresh",
+            )
         return cls(
-            rules=tuple(_rule(r, i, lines) for i, r in enumerate(rules)), source=source
+            rules=tuple(_rule(r, i, lines) for i, r in enumerate(rules)),
+            source=source,
+            deny=_deny(doc.get("deny", []), lines),
+            revocation_keys=tuple(feed_keys),
+            max_revocation_age=None
+            if age is None
+            else parse_duration(
+                age, where=f"{source}:{lines.line(('max_revocation_age',))}"
+            ),
         )
 
 
@@ -383,6 +424,26 @@ def _rule(raw: object, index: int, lines: _Lines) -> Rule:
         annotations_on_attestations=rule.get("annotations_on_attestations", False),
         platforms=_platforms(rule.get("platforms", []), lines, (*path, "platforms")),
     )
+
+
+def _deny(raw: object, lines: _Lines) -> tuple[Denial, ...]:
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        lines.fail(("deny",), "deny must be [[deny]] tables")
+    found = []
+    for index, entry in enumerate(raw):
+
+        def fail(key: str, message: str, index: int = index) -> NoReturn:
+            lines.fail(("deny", index, key), message)
+
+        found.append(
+            parse_entry(
+                entry,
+                where=f"{lines.source}:{lines.line(('deny', index))}",
+                fail=fail,
+                key_files=True,
+            )
+        )
+    return tuple(found)
 
 
 def _platforms(
