@@ -34,6 +34,7 @@ from appliance.actions.policy import (
     countersign_keys,
     load_policy,
 )
+from appliance.actions.revocations import InForce, in_force
 from appliance.core.archive import view
 from appliance.core.archive.gate import VerifiedView, verified_view
 from appliance.core.archive.verify import ArchiveVerdict, Options, verify_archive
@@ -85,6 +86,7 @@ class Verified:
     trust: TrustReport
     policy: LoadedPolicy
     now: datetime
+    revocations: InForce
 
     @property
     def path(self) -> Path:
@@ -117,6 +119,7 @@ class Verified:
             },
             "trust": self.trust.to_json(self.now),
             "policy": self.policy.name,
+            "revocations": self.revocations.to_json(self.now),
             "problems": list(self.verdict.problems),
             "images": [image.to_json() for image in self.verdict.images],
         }
@@ -136,6 +139,7 @@ class Verified:
                 "root_version": self.trust.root_version,
             },
             "policy": self.policy.name,
+            "revocations": self.revocations.to_json(self.now),
             "problems": list(self.verdict.problems),
             "images": [
                 {
@@ -213,13 +217,16 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         max_age=request.trust_max_age,
         memory=memory.log_memory(),
     )
+    revocations = in_force(
+        policy, request.state_dir, carried=ledger.revocations, now=now
+    )
     verdict = verify_archive(
         archive.contents,
         rules=policy.rules,
         trust=trust,
         now=now,
         options=options,
-        deny=policy.deny,
+        deny=revocations.deny,
     )
     for image in verdict.images:
         for error in image.errors:
@@ -248,6 +255,7 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         trust=trust_report,
         policy=policy,
         now=now,
+        revocations=revocations,
     )
 
 

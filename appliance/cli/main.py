@@ -58,6 +58,11 @@ COMMANDS: Final = {
         "configure",
         "import or show the Sigstore trust root (TUF, offline)",
     ),
+    "revocations": (
+        "appliance.cli.revocations_cmd",
+        "configure",
+        "import a signed revocation feed (deny entries from a party the policy trusts)",
+    ),
     "sign-blob": (
         "appliance.cli.sign_cmd",
         "configure_sign_blob",

@@ -39,7 +39,7 @@ import fnmatch
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from appliance.core import keys
@@ -520,3 +520,63 @@ def _signer(spec: SignerSpec, read_key: Callable[[str], bytes], source: str) -> 
             extensions={GITHUB_CLAIMS[k]: v for k, v in spec.claims.items()},
         ),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedSpec:
+    """A revocation feed's source (``bundle-tools revocations sign FILE.toml``).
+
+    ::
+
+    publisher = "site-security"
+    version = 7                      # higher than every feed published before
+    issued = 2026-12-01T09:00:00Z    # optional: the signing tool's clock
+
+    [[deny]]                         # as in a policy file
+    digest = "sha256:..."
+    reason = "CVE-2026-1234: malicious build"
+    """
+
+    publisher: str
+    version: int
+    issued: datetime | None
+    deny: tuple[Denial, ...]
+
+    @classmethod
+    def from_toml(cls, data: bytes, *, source: str) -> FeedSpec:
+        """Parse and validate a feed source, naming the line of any fault.
+
+        Raises:
+            InputError: not TOML, an unknown key, a bad entry.
+        """
+        try:
+            text = data.decode("utf-8")
+            doc = tomllib.loads(text)
+        except UnicodeDecodeError as exc:
+            msg = "not UTF-8 text"
+            raise InputError(msg, where=source) from exc
+        except tomllib.TOMLDecodeError as exc:
+            msg = f"not valid TOML ({exc})"
+            raise InputError(msg, where=source, reason=Reason.USAGE) from exc
+        lines = _Lines(text, source)
+        _keys(doc, frozenset({"publisher", "version", "issued", "deny"}), lines, ())
+        publisher = _string(doc.get("publisher"), lines, ("publisher",))
+        if publisher is None or not re.fullmatch(
+            r"[A-Za-z0-9][A-Za-z0-9._ -]{0,63}", publisher
+        ):
+            lines.fail(
+                ("publisher",),
+                "publisher: letters, digits, . _ - and spaces, at most 64",
+            )
+        version = doc.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            lines.fail(("version",), "version must be a positive integer")
+        issued = doc.get("issued")
+        if issued is not None and (
+            not isinstance(issued, datetime) or issued.tzinfo is None
+        ):
+            lines.fail(("issued",), "issued must be a date-time with an offset")
+        deny = _deny(doc.get("deny", []), lines)
+        if not deny:
+            lines.fail(("deny",), "a feed with no [[deny]] entries revokes nothing")
+        return cls(publisher=publisher, version=version, issued=issued, deny=deny)

@@ -70,6 +70,9 @@ class Request:
     verify_with: Policy | None = None  # judge the plan as the appliance will, first
     have: Inventory | None = None  # --have: what the gap holds (a delta)
     delta: Delta | None = None  # what the ledger says of that inventory
+    # --revocations: a signed feed, carried in the ledger (the appliance
+    # applies it only if it verifies under its policy's revocation_keys).
+    revocations: dict[str, Any] | None = None
 
 
 @dataclass
@@ -388,6 +391,7 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
             for d in held
         ),
         delta=request.delta,
+        revocations=request.revocations,
     )
     ledger_artifact = layout.file_artifact(
         media.LEDGER, {"ledger.json": ledger.to_bytes()}, media_type=media.LEDGER

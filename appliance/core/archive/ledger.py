@@ -319,6 +319,10 @@ class Ledger:
     platforms: tuple[str, ...] = ()  # --platform as given; empty: all
     omitted_held: tuple[Content, ...] = field(default_factory=tuple)
     delta: Delta | None = None  # --have: the inventory the omissions come from
+    # --revocations: a signed revocation feed, carried as its JSON object.
+    # Unsigned here like everything in the ledger: the appliance applies it
+    # only when its own signature verifies (appliance.core.revocations).
+    revocations: dict[str, Any] | None = None
 
     def delta_summary(self) -> str | None:
         """One line on what a delta left out as held, and against which inventory (None: whole)."""
@@ -349,6 +353,8 @@ class Ledger:
         }
         if self.delta is not None:  # absent otherwise: full archives keep their bytes
             doc["delta"] = self.delta.to_json()
+        if self.revocations is not None:  # likewise
+            doc["revocations"] = self.revocations
         return (
             json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=True).encode()
             + b"\n"
@@ -393,4 +399,5 @@ class Ledger:
             delta=None
             if doc.get("delta") is None
             else Delta.from_json(doc["delta"], "ledger.delta"),
+            revocations=_json.opt_obj(doc, "revocations", "ledger"),
         )
