@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from airlock_io import inputs
 from appliance.core import keys
+from appliance.core.approvals import policy_digest
 from appliance.core.deny import NOTHING_DENIED, DenyList
 from appliance.core.errors import InputError, Reason
 from appliance.core.pattern import compile_pattern
@@ -87,6 +88,10 @@ class LoadedPolicy:
     # old the newest applied feed may be (max_revocation_age).
     revocation_keys: tuple[keys.PublicKey, ...] = ()
     max_revocation_age: timedelta | None = None
+    # Two-person integrity (docs/revocation.md §4): what an approval covers
+    # (the file and every key file it reads), and who approved it.
+    approval_sha256: str = ""
+    approved_by: tuple[str, ...] = ()
 
 
 def _file(source: PolicyFile) -> LoadedPolicy:
@@ -95,25 +100,31 @@ def _file(source: PolicyFile) -> LoadedPolicy:
     )
     spec = PolicySpec.from_toml(data, source=str(source.path))
     base = source.path.parent
+    files: dict[str, bytes] = {}
 
     def read_key(relative: str) -> bytes:
-        return inputs.read_file(
+        files[relative] = inputs.read_file(
             base / relative, what="key", max_bytes=inputs.MAX_KEY_BYTES
         )
+        return files[relative]
 
+    rules = spec.resolve(read_key)
+    deny = spec.deny_list(read_key)
+    revocation_keys = tuple(
+        keys.supported(
+            keys.load_pem(read_key(k), where=f"{source.path}: revocation_keys"),
+            str(k),
+        )
+        for k in spec.revocation_keys
+    )
     return LoadedPolicy(
-        rules=spec.resolve(read_key),
+        rules=rules,
         name=str(source.path),
         sha256=hashlib.sha256(data).hexdigest(),
-        deny=spec.deny_list(read_key),
-        revocation_keys=tuple(
-            keys.supported(
-                keys.load_pem(read_key(k), where=f"{source.path}: revocation_keys"),
-                str(k),
-            )
-            for k in spec.revocation_keys
-        ),
+        deny=deny,
+        revocation_keys=revocation_keys,
         max_revocation_age=spec.max_revocation_age,
+        approval_sha256=policy_digest(data, files),
     )
 
 

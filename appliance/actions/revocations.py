@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
 from appliance.actions.audited import Audited
+from appliance.actions.controls import enforce
 from appliance.actions.policy import PolicyFile, load_policy
 from appliance.core.errors import Reason, VerificationError
 from appliance.core.revocations import MAX_FEED_BYTES, Feed, document, iso, verify_feed
@@ -165,7 +166,8 @@ def import_feed(request: ImportFeedRequest) -> ImportedFeed:
         data = inputs.read_file(
             request.feed, what="revocation feed", max_bytes=MAX_FEED_BYTES
         )
-        policy = load_policy(PolicyFile(path=request.policy))
+        source = PolicyFile(path=request.policy)
+        policy = enforce(load_policy(source), source, request.state_dir)
         doc = document(data, where=str(request.feed))
         feed = verify_feed(doc, trusted=policy.revocation_keys, where=str(request.feed))
         offered = RevocationStore(request.state_dir).offer(doc, feed, now=now)

@@ -27,6 +27,7 @@ from airlock_io.exit_codes import ExitCode
 from airlock_io.parts import DamagedParts
 from appliance import __version__
 from appliance.actions.audited import Audited
+from appliance.actions.controls import enforce
 from appliance.actions.interface import QUIETLY, Run
 from appliance.actions.policy import (
     LoadedPolicy,
@@ -119,6 +120,7 @@ class Verified:
             },
             "trust": self.trust.to_json(self.now),
             "policy": self.policy.name,
+            "policy_approved_by": list(self.policy.approved_by),
             "revocations": self.revocations.to_json(self.now),
             "problems": list(self.verdict.problems),
             "images": [image.to_json() for image in self.verdict.images],
@@ -139,6 +141,8 @@ class Verified:
                 "root_version": self.trust.root_version,
             },
             "policy": self.policy.name,
+            "policy_sha256": self.policy.sha256,
+            "policy_approved_by": list(self.policy.approved_by),
             "revocations": self.revocations.to_json(self.now),
             "problems": list(self.verdict.problems),
             "images": [
@@ -183,11 +187,15 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
     now = datetime.now(UTC)
     memory = Memory(request.state_dir)
     memory.check_clock(now)
-    policy = load_policy(
+    policy = enforce(
+        load_policy(
+            request.policy,
+            annotations=request.annotations,
+            require_attestations=request.require_attestations,
+            insecure_ignore_tlog=request.insecure_ignore_tlog,
+        ),
         request.policy,
-        annotations=request.annotations,
-        require_attestations=request.require_attestations,
-        insecure_ignore_tlog=request.insecure_ignore_tlog,
+        request.state_dir,
     )
     options = Options(
         images=request.images,

@@ -58,6 +58,16 @@ COMMANDS: Final = {
         "configure",
         "import or show the Sigstore trust root (TUF, offline)",
     ),
+    "controls": (
+        "appliance.cli.controls_cmd",
+        "configure",
+        "two-person integrity: record approver keys and the threshold (init, approve, show)",
+    ),
+    "policy": (
+        "appliance.cli.controls_cmd",
+        "configure_policy",
+        "approve a policy file with your approver key (two-person integrity)",
+    ),
     "revocations": (
         "appliance.cli.revocations_cmd",
         "configure",
