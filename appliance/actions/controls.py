@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airlock_io import inputs
 from airlock_io.atomic import write_output
 from appliance.actions.audited import Audited
 from appliance.actions.policy import (
@@ -27,18 +26,16 @@ from appliance.actions.policy import (
 )
 from appliance.core import _json, keys
 from appliance.core.approvals import (
-    MAX_APPROVALS_BYTES,
     ApprovalKind,
     Controls,
     appended,
     approval_payload,
-    read_document,
     require,
 )
 from appliance.core.errors import InputError, Reason
 from appliance.core.revocations import canonical
 from appliance.signer.opener import open_signer
-from appliance.trust.controls import ControlsStore
+from appliance.trust.controls import ControlsStore, read_approvals
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,15 +49,6 @@ APPROVALS_SUFFIX = ".approvals.json"
 def approvals_path(policy: Path) -> Path:
     """Where a policy's approvals live: ``POLICY.toml.approvals.json`` beside it."""
     return policy.with_name(policy.name + APPROVALS_SUFFIX)
-
-
-def _read_approvals(path: Path | None) -> dict[str, Any]:
-    if path is None or not path.exists():
-        return read_document(None, where=str(path))
-    return read_document(
-        inputs.read_file(path, what="approvals", max_bytes=MAX_APPROVALS_BYTES),
-        where=str(path),
-    )
 
 
 def enforce(
@@ -87,7 +75,7 @@ def enforce(
     assert isinstance(source, PolicyFile)  # noqa: S101 - the three sources, narrowed
     path = approvals_path(source.path)
     found = require(
-        _read_approvals(path),
+        read_approvals(path),
         kind=ApprovalKind.POLICY,
         sha256=policy.approval_sha256,
         controls=controls,
@@ -129,7 +117,7 @@ def controls_init(request: ControlsInitRequest) -> dict[str, Any]:
             approved: tuple[bytes, ...] = ()
             if current is not None:
                 approved = require(
-                    _read_approvals(request.approvals),
+                    read_approvals(request.approvals),
                     kind=ApprovalKind.CONTROLS,
                     sha256=new.sha256,
                     controls=current,
@@ -200,7 +188,7 @@ def approve(request: ApproveRequest) -> dict[str, Any]:
             msg = "no controls are recorded: run `appliance controls init` first"
             raise InputError(msg, reason=Reason.USAGE)
         sha256, what = _subject(request)
-        doc = _read_approvals(request.out)
+        doc = read_approvals(request.out)
         payload = approval_payload(request.kind, sha256, approved=now)
         with open_signer(
             request.key, secrets_handler=request.secrets_handler
