@@ -329,3 +329,39 @@ def test_the_whole_flow(  # noqa: PLR0915 - one flow, each step asserted
     assert commands.count("policy approve") >= 5
     assert commands.count("controls approve") == 4
     assert "verify" in commands
+
+
+def test_a_revocation_feed_is_signed_on_an_hsm(
+    monkeypatch: pytest.MonkeyPatch,
+    approvers: dict[str, tuple[str, Path]],
+    tmp_path: Path,
+) -> None:
+    from appliance.core import keys  # noqa: PLC0415
+    from appliance.core.revocations import document, verify_feed  # noqa: PLC0415
+    from bundle_tools.cli import main as bundle_tools  # noqa: PLC0415
+
+    uri, pem = approvers["alice"]
+    source = tmp_path / "feed.toml"
+    source.write_text(
+        'publisher = "site-security"\nversion = 1\n\n'
+        f'[[deny]]\ndigest = "sha256:{"ab" * 32}"\nreason = "malicious"\n'
+    )
+    _as(monkeypatch, "alice")
+    out = tmp_path / "feed.json"
+    code = bundle_tools(
+        ["revocations", "sign", str(source), "--key", uri, "-o", str(out)]
+    )
+    assert code == 0
+    public = keys.load_pem(pem.read_bytes(), where="alice")
+    feed = verify_feed(
+        document(out.read_bytes(), where="feed"), trusted=[public], where="feed"
+    )
+    assert feed.key_id == keys.key_id(public)
+    # The wrong PIN signs nothing and writes nothing.
+    monkeypatch.setenv("COSIGN_PKCS11_PIN", "0000-wrong")
+    again = tmp_path / "again.json"
+    code = bundle_tools(
+        ["revocations", "sign", str(source), "--key", uri, "-o", str(again)]
+    )
+    assert code == 2
+    assert not again.exists()
