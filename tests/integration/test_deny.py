@@ -247,3 +247,23 @@ def test_a_bad_deny_entry_is_an_input_error_naming_its_line(
     out = _run(verify, exported, tmp_path, '\n[[deny]]\nlog = "nope"\nreason = "r"\n')
     assert out.code == 2
     assert f"policy.toml:{DENY_LINE + 1}" in out.err
+
+
+def test_export_verify_with_applies_the_policys_deny_entries(
+    exported: Exported, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_verify_archive import (  # noqa: PLC0415
+        _export_verified,
+    )
+
+    shutil.copy(exported.key, tmp_path / "release.pub")
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        POLICY.replace("threshold = 2", "threshold = 1")
+        + f'\n[[deny]]\ndigest = "{exported.world.app.digest}"\nreason = "recalled"\n'
+    )
+    assert _export_verified(exported, tmp_path, policy, exported.ref("app")) == 1
+    error = json.loads(capsys.readouterr().out)
+    assert error["reason"] == "denied-digest"
+    assert "recalled" in error["error"]
+    assert "nothing was written" in error["error"]
