@@ -10,14 +10,15 @@ allowance the report names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
 from appliance.actions.audited import Audited
-from appliance.core.errors import InputError, TrustRootError
-from appliance.trust import replay, roots
+from appliance.core.errors import InputError, Reason, TrustRootError, redact
+from appliance.signer.opener import open_signers
+from appliance.trust import publish, replay, roots
 from appliance.trust.controls import (
     forget_split_digest,
     read_approvals,
@@ -30,8 +31,11 @@ from appliance.trust.state import StateStore
 from trustroot import store
 
 if TYPE_CHECKING:
+    import contextlib
     from pathlib import Path
 
+    from appliance.actions.registry import SignerChoice
+    from appliance.signer.interface import Signer
     from appliance.trust.replay import ReplayResult
     from appliance.trust.source import ArchiveSource, DirectorySource
     from appliance.trust.state import TrustState
@@ -255,3 +259,89 @@ def forget_split(state_dir: Path, log: str, approvals: Path | None = None) -> No
                 "exit_code": 0,
             }
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustPublishRequest:
+    """``appliance trust publish``: the held trusted roots as a gap-local TUF repository.
+
+    ``refresh`` re-signs the timestamp (and what would expire before it)
+    with ``online`` alone; otherwise ``root_keys`` are required, ``online``
+    defaults to the first of them, and ``previous_root_keys`` sign a
+    rotation away from them.
+    """
+
+    out: Path
+    state_dir: Path
+    root_keys: tuple[SignerChoice, ...] = ()
+    online: SignerChoice | None = None
+    previous_root_keys: tuple[SignerChoice, ...] = ()
+    root_threshold: int = 1
+    lifetimes: publish.Lifetimes = field(default_factory=publish.Lifetimes)
+    refresh: bool = False
+    now: datetime | None = None  # the clock, read once by the action if not given
+    via: str = "cli"
+
+
+def _signers(
+    choices: tuple[SignerChoice, ...],
+) -> contextlib.AbstractContextManager[list[Signer]]:
+    # One --module-path and one prompt serve every key of the command line.
+    return open_signers(
+        [c.key for c in choices],
+        module_override=choices[0].module_path,
+        secrets_handler=choices[0].secrets,
+    )
+
+
+def trust_publish(request: TrustPublishRequest) -> publish.Published:
+    """Publish (or refresh) the gap-local TUF repository; record it.
+
+    Raises:
+        InputError: bad flags, an unusable output directory.
+        TrustRootError: the held trust or the repository there is damaged.
+        SignerError: a key, token, PIN or password.
+    """
+    with Audited(
+        "trust-publish",
+        request.state_dir,
+        via=request.via,
+        out=str(request.out),
+        refresh=request.refresh,
+        root_keys=[redact(c.key) for c in request.root_keys],
+        online_key=None if request.online is None else redact(request.online.key),
+    ) as audit:
+        now = request.now or datetime.now(UTC)
+        if request.refresh:
+            if request.online is None or request.root_keys:
+                msg = "--refresh re-signs with the online key alone: give --online-key and no --root-key"
+                raise InputError(msg, where="--refresh", reason=Reason.USAGE)
+            with _signers((request.online,)) as (online,):
+                published = publish.refresh(
+                    request.out, online=online, lifetimes=request.lifetimes, now=now
+                )
+        else:
+            if not request.root_keys:
+                msg = "name the root key (--root-key), or --refresh with --online-key"
+                raise InputError(msg, where="--root-key", reason=Reason.USAGE)
+            held = {
+                r.target_name: r.data
+                for r in roots.held_roots(request.state_dir, now=now)
+            }
+            online_choice = request.online or request.root_keys[0]
+            count = len(request.root_keys)
+            with _signers(
+                (*request.root_keys, online_choice, *request.previous_root_keys)
+            ) as opened:
+                published = publish.publish(
+                    request.out,
+                    roots=held,
+                    root_keys=opened[:count],
+                    online=opened[count],
+                    threshold=request.root_threshold,
+                    previous_root_keys=opened[count + 1 :],
+                    lifetimes=request.lifetimes,
+                    now=now,
+                )
+        audit.record({**published.to_json(), "exit_code": 0})
+    return published

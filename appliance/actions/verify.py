@@ -29,6 +29,7 @@ from appliance import __version__
 from appliance.actions.audited import Audited
 from appliance.actions.controls import enforce
 from appliance.actions.interface import QUIETLY, Run
+from appliance.actions.parallel import runner, usable_cpus
 from appliance.actions.policy import (
     LoadedPolicy,
     PolicySource,
@@ -75,6 +76,9 @@ class VerifyRequest:
     report: Path | None = None  # the command's JSON report, written atomically
     request_out: Path | None = None  # damaged parts: the re-request list
     via: str = "cli"  # which face asked (recorded in the audit line)
+    # --jobs: worker processes judging the images (None: every usable CPU;
+    # 1: none, in this process). The verdict is the same whatever it is.
+    jobs: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +128,7 @@ class Verified:
             "revocations": self.revocations.to_json(self.now),
             "problems": list(self.verdict.problems),
             "images": [image.to_json() for image in self.verdict.images],
+            "files": [file.to_json() for file in self.verdict.files],
         }
 
     def audit_record(self) -> dict[str, Any]:
@@ -154,6 +159,16 @@ class Verified:
                     "reason": None if i.reason is None else i.reason.value,
                 }
                 for i in self.verdict.images
+            ],
+            "files": [
+                {
+                    "name": f.name,
+                    "digest": f.digest,
+                    "blob": f.blob,
+                    "verified": f.verified,
+                    "reason": None if f.reason is None else f.reason.value,
+                }
+                for f in self.verdict.files
             ],
         }
 
@@ -235,13 +250,19 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         now=now,
         options=options,
         deny=revocations.deny,
+        runner=runner(usable_cpus() if request.jobs is None else request.jobs),
     )
     for image in verdict.images:
         for error in image.errors:
             if isinstance(error, SplitViewError):
                 memory.record_split(error, now=now)
     roots.remember(
-        memory, [r for image in verdict.images for r in image.results], now=now
+        memory,
+        [
+            *(r for image in verdict.images for r in image.results),
+            *(r for file in verdict.files for r in file.results),
+        ],
+        now=now,
     )
     if policy.review:
         verdict = dataclasses.replace(
@@ -254,6 +275,15 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
                     message="no policy given: signers shown for review only",
                 )
                 for i in verdict.images
+            ),
+            files=tuple(
+                dataclasses.replace(
+                    f,
+                    verified=False,
+                    reason=Reason.POLICY_UNSATISFIED,
+                    message="no policy given: signers shown for review only",
+                )
+                for f in verdict.files
             ),
         )
     return Verified(

@@ -580,3 +580,9 @@ class FeedSpec:
         if not deny:
             lines.fail(("deny",), "a feed with no [[deny]] entries revokes nothing")
         return cls(publisher=publisher, version=version, issued=issued, deny=deny)
+
+
+# The exporter's image-set file (bundle_tools.imageset) is validated the same
+# way, with the same file:line errors.
+LineFinder = _Lines
+check_keys = _keys

@@ -79,6 +79,7 @@ def describe(path: Path) -> dict[str, Any]:
         "blobs": len(contents.blobs),
         "blobBytes": sum(contents.blobs.values()),
         "notCarried": sorted(contents.missing),
+        "resolution": [r.to_json() for r in ledger.resolution],
     }
 
 
@@ -139,3 +140,19 @@ def render(report: dict[str, Any]) -> None:
         line += f", TUF root v{trust['rootVersion']}, timestamp v{trust['timestampVersion']}, expires {trust['timestampExpires']}"
     console.print(line)
     console.print(f"{report['blobs']} blobs, {report['blobBytes'] / 1024**2:,.1f} MiB")
+    for entry in report.get(
+        "resolution", []
+    ):  # export --set: what each entry resolved to
+        listed = entry["listed"]
+        console.print(
+            f"set {untrusted(entry['source'])}: {untrusted(entry['repository'])}, "
+            + ("digests only" if listed is None else f"{len(listed)} tags listed")
+            + ", matched "
+            + (
+                ", ".join(
+                    f"{untrusted(m['target'])} ({untrusted(m['why'])})"
+                    for m in entry["matched"]
+                )
+                or "nothing (optional)"
+            )
+        )

@@ -54,7 +54,7 @@ decided by its verified payload or statement, never by an annotation.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from appliance.core.archive import view
@@ -62,6 +62,7 @@ from appliance.core.archive.accounting import check_ledger
 from appliance.core.archive.claims import Claim, read_claims
 from appliance.core.archive.countersignature import countersignature
 from appliance.core.archive.delta import foreign_delta
+from appliance.core.archive.files import verify_files
 from appliance.core.archive.forms import (
     Context,
     attached_evidence,
@@ -83,7 +84,7 @@ from appliance.core.deny import NOTHING_DENIED, DenyList
 from appliance.core.errors import Reason
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime, timedelta
 
     from appliance.core.archive.intake import Contents
@@ -91,7 +92,15 @@ if TYPE_CHECKING:
     from appliance.core.policyfile import ResolvedRule, Rule
     from appliance.core.trust import TrustMaterial
 
-__all__ = ["ArchiveVerdict", "Evidence", "ImageVerdict", "Options", "verify_archive"]
+__all__ = [
+    "ArchiveVerdict",
+    "Evidence",
+    "ImageVerdict",
+    "Options",
+    "Work",
+    "in_order",
+    "verify_archive",
+]
 
 
 def _platforms_present(
@@ -329,7 +338,53 @@ def _selected(
     return chosen, problems
 
 
-def verify_archive(  # noqa: PLR0913 - every input named
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Work:
+    """Every claimed image to judge, with all that judging one needs, prepared once.
+
+    Each image's judgement (:meth:`judge`) is pure and independent of every
+    other's: bytes, trust and ``now`` in, one verdict out. A runner may
+    therefore judge them in any order and in any process, and the archive's
+    verdict is the same: runners return the verdicts in claim order.
+    """
+
+    claims: tuple[Claim, ...]
+    contents: Contents
+    about: dict[tuple[str, str], list[str]]
+    agreed: frozenset[tuple[str, str, str]]
+    rules: tuple[ResolvedRule, ...]
+    trust: TrustMaterial
+    now: datetime
+    options: Options
+    stale_for: timedelta | None
+    deny: DenyList = NOTHING_DENIED
+
+    def __len__(self) -> int:
+        """How many images there are to judge."""
+        return len(self.claims)
+
+    def judge(self, index: int) -> ImageVerdict:
+        """The verdict of the ``index``-th claimed image (before archive-level problems)."""
+        return _verify_image(
+            self.claims[index],
+            deny=self.deny,
+            contents=self.contents,
+            about=self.about,
+            agreed=self.agreed,
+            rules=self.rules,
+            trust=self.trust,
+            now=self.now,
+            options=self.options,
+            stale_for=self.stale_for,
+        )
+
+
+def in_order(work: Work) -> list[ImageVerdict]:
+    """Judge each image in turn, in this process (the default runner)."""
+    return [work.judge(i) for i in range(len(work))]
+
+
+def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     contents: Contents,
     *,
     rules: Sequence[ResolvedRule],
@@ -337,6 +392,7 @@ def verify_archive(  # noqa: PLR0913 - every input named
     now: datetime,
     options: Options | None = None,
     deny: DenyList = NOTHING_DENIED,
+    runner: Callable[[Work], Sequence[ImageVerdict]] = in_order,
 ) -> ArchiveVerdict:
     """Verify the archive's images against ``rules`` under ``trust``.
 
@@ -349,6 +405,9 @@ def verify_archive(  # noqa: PLR0913 - every input named
         deny: the deny entries in force (the policy's and an applied
             feed's): a denied digest fails its image, a denied signer's
             signatures do not count.
+        runner: judges every image of a :class:`Work` and returns the
+            verdicts in claim order (default :func:`in_order`, here; the
+            edge may spread them over processes, ``--jobs``).
 
     Returns:
         The verdict of each selected image (one per name it is claimed
@@ -367,20 +426,26 @@ def verify_archive(  # noqa: PLR0913 - every input named
     foreign = foreign_delta(ledger, options.inventories)
     stale_for = None if trust.stale_since is None else now - trust.stale_since
     about, agreed = catalog(contents, ledger)
+    work = Work(
+        claims=tuple(chosen),
+        contents=contents,
+        about=about,
+        agreed=agreed,
+        rules=tuple(rules),
+        trust=trust,
+        now=now,
+        options=options,
+        stale_for=stale_for,
+        deny=deny,
+    )
+    judged = runner(work)
+    if len(judged) != len(work):
+        # A runner that lost an image must not let the others pass for all.
+        msg = f"the runner judged {len(judged)} of {len(work)} images"
+        raise AssertionError(msg)
     verdicts = []
-    for claim in chosen:
-        verdict = _verify_image(
-            claim,
-            deny=deny,
-            contents=contents,
-            about=about,
-            agreed=agreed,
-            rules=rules,
-            trust=trust,
-            now=now,
-            options=options,
-            stale_for=stale_for,
-        )
+    for judged_verdict in judged:
+        verdict = judged_verdict
         if problems and verdict.verified:
             # Signed, but not what the export accounted for: refused all the same.
             msg = f"the archive is not what its ledger says: {problems[0]}"
@@ -395,8 +460,37 @@ def verify_archive(  # noqa: PLR0913 - every input named
                 message=foreign,
             )
         verdicts.append(verdict)
+    files, disagreements = (
+        ((), [])
+        if options.images  # --image selects images only
+        else verify_files(
+            contents,
+            ledger,
+            rules=rules,
+            trust=trust,
+            now=now,
+            insecure_ignore_tlog=options.insecure_ignore_tlog,
+            annotations=options.annotations,
+            stale_for=stale_for,
+        )
+    )
+    problems += disagreements
+    if problems or foreign is not None:
+        # Signed, but not what the export accounted for: refused all the same.
+        msg = (
+            f"the archive is not what its ledger says: {problems[0]}"
+            if problems
+            else str(foreign)
+        )
+        files = tuple(
+            replace(f, verified=False, reason=Reason.DIGEST_MISMATCH, message=msg)
+            if f.verified
+            else f
+            for f in files
+        )
     return ArchiveVerdict(
         images=tuple(verdicts),
         problems=tuple(problems if foreign is None else [*problems, foreign]),
         ledger=ledger,
+        files=files,
     )

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from airlock_registry.client import RegistryClient
+from airlock_registry.tls import TLSOptions
 from appliance.core.archive import evidence, media
 from appliance.core.archive.layout import Kind
 from appliance.core.archive.ledger import ImageEntry, PlatformEntry, Related
@@ -55,10 +56,14 @@ class ClientPool:
 
     Args:
         allow_http: hosts (``host[:port]``) that may be spoken to over plain HTTP.
+        tls: the operator's CA and client-certificate files.
     """
 
-    def __init__(self, allow_http: frozenset[str]) -> None:
+    def __init__(
+        self, allow_http: frozenset[str], *, tls: TLSOptions | None = None
+    ) -> None:
         self.allow_http = allow_http
+        self.tls = tls or TLSOptions()
         self._local = threading.local()
 
     def client(self, host: str) -> RegistryClient:
@@ -66,7 +71,9 @@ class ClientPool:
         clients: dict[str, RegistryClient] = getattr(self._local, "clients", None) or {}
         self._local.clients = clients
         if host not in clients:
-            clients[host] = RegistryClient(host, plain_http=host in self.allow_http)
+            clients[host] = RegistryClient(
+                host, plain_http=host in self.allow_http, tls_options=self.tls
+            )
         return clients[host]
 
 
