@@ -21,6 +21,12 @@ from appliance.core.archive.plan import Target
 from appliance.core.errors import InputError, Reason, TrustRootError, redact
 from appliance.signer.opener import open_signers
 from appliance.trust import publish, replay, roots
+from appliance.trust.controls import (
+    forget_split_digest,
+    read_approvals,
+    root_change,
+    trust_change,
+)
 from appliance.trust.memory import Memory
 from appliance.trust.source import open_source
 from appliance.trust.state import StateStore
@@ -50,6 +56,7 @@ class TrustImportRequest:
     bootstrap_root: Path | None = None
     trust_max_age: timedelta = timedelta(0)
     trust_max_age_text: str | None = None  # as the operator wrote it (the report)
+    approvals: Path | None = None  # two-person integrity: a new root version's
     via: str = "cli"
 
 
@@ -151,6 +158,12 @@ def trust_import(request: TrustImportRequest) -> Imported:
             result, start = _replay(
                 request, source, update.previous, operator_root, now
             )
+            approved = root_change(
+                request.state_dir,
+                result,
+                None if update.previous is None else update.previous.root_version,
+                request.approvals,
+            )
             state = update.commit(result, source=source.label, now=now)
         memory.raise_floor(
             [
@@ -164,6 +177,9 @@ def trust_import(request: TrustImportRequest) -> Imported:
             {
                 "root_version": state.root_version,
                 "trusted_root_sha256": state.trusted_root_sha256,
+                "approved_by": None
+                if approved is None
+                else [k.hex() for k in approved],
                 "exit_code": 0,
             }
         )
@@ -218,16 +234,33 @@ def trust_show(state_dir: Path) -> TrustShown:
     return TrustShown(doc=doc, now=now)
 
 
-def forget_split(state_dir: Path, log: str) -> None:
+def forget_split(state_dir: Path, log: str, approvals: Path | None = None) -> None:
     """Stop refusing a log recorded as showing a split view (after investigation).
 
+    Under two-person integrity, only with the threshold's approvals over
+    :func:`~appliance.trust.controls.forget_split_digest` of ``log``.
+
     Raises:
-        InputError: no split view is recorded for ``log``.
+        InputError: no split view is recorded for ``log``; under-approved.
     """
     with Audited("trust-forget-split", state_dir, log=log) as audit:
+        approved = trust_change(
+            state_dir,
+            sha256=forget_split_digest(log),
+            what=f"trust forget-split {log}",
+            approvals=read_approvals(approvals),
+            where=str(approvals or "--approvals"),
+        )
         if not Memory(state_dir).forget_split(log):
             raise InputError("no split view is recorded for that log", where=log)
-        audit.record({"exit_code": 0})
+        audit.record(
+            {
+                "approved_by": None
+                if approved is None
+                else [k.hex() for k in approved],
+                "exit_code": 0,
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

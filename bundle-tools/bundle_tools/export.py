@@ -77,6 +77,9 @@ class Request:
     )  # --registry-cacert and the client pair
     have: Inventory | None = None  # --have: what the gap holds (a delta)
     delta: Delta | None = None  # what the ledger says of that inventory
+    # --revocations: a signed feed, carried in the ledger (the appliance
+    # applies it only if it verifies under its policy's revocation_keys).
+    revocations: dict[str, Any] | None = None
     image_set: ImageSet | None = None  # --set: resolved against the registries first
     files_ca: Path | None = None  # --files-ca: the CAs for [[files]] https URLs
 
@@ -412,6 +415,7 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
             for d in held
         ),
         delta=request.delta,
+        revocations=request.revocations,
         resolution=chosen.resolution,
         files=tuple(f.entry for f in files),
     )

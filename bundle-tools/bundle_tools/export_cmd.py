@@ -169,6 +169,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="omit every layer and config blob the gap already holds (an `appliance inventory`)",
     )
     export.add_argument(
+        "--revocations",
+        metavar="FEED.json",
+        type=Path,
+        help="carry this signed revocation feed (`bundle-tools revocations sign`) to the appliance",
+    )
+    export.add_argument(
         "--verify-with",
         metavar="POLICY.toml",
         type=Path,
@@ -319,6 +325,7 @@ def run_export(args: argparse.Namespace) -> int:
         verify_with=policy,
         have=have,
         delta=delta,
+        revocations=_revocations(args.revocations),
         image_set=image_set,
         files_ca=args.files_ca,
     )
@@ -330,6 +337,27 @@ def run_export(args: argparse.Namespace) -> int:
             summary = export.export(request, reporter)
         return _show(args, summary.to_json(), summary)
     return _export_parts(args, request, reporter, context)
+
+
+def _revocations(path: Path | None) -> dict[str, Any] | None:
+    """``--revocations``: the feed's JSON object (its signature is the appliance's to check)."""
+    if path is None:
+        return None
+    from airlock_io import inputs  # noqa: PLC0415
+    from appliance.core.revocations import (  # noqa: PLC0415
+        MAX_FEED_BYTES,
+        MEDIA_TYPE,
+        document,
+    )
+
+    doc = document(
+        inputs.read_file(path, what="revocation feed", max_bytes=MAX_FEED_BYTES),
+        where=str(path),
+    )
+    if doc.get("mediaType") != MEDIA_TYPE or not doc.get("signatures"):
+        msg = "not a signed revocation feed (bundle-tools revocations sign makes one)"
+        raise InputError(msg, where=str(path))
+    return doc
 
 
 def _dry_run(
