@@ -295,9 +295,7 @@ def _push_repository(request: TrustPublishRequest, target: Target) -> dict[str, 
     from appliance.load.trust import push_tuf_repository  # noqa: PLC0415
 
     files = publish.repository_files(request.out)
-    with registry(
-        target, plain_http=request.access.plain_http, login=request.access.login
-    ) as client:
+    with registry(target, access=request.access) as client:
         return push_tuf_repository(client, prefix=target.prefix, files=files)
 
 

@@ -230,18 +230,20 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         ),
         cancel=run.cancel,
     )
+    ledger, _ = view.ledger(archive.contents)
+    carried = ledger.revocations
     trust, trust_report = trust_for(
         archive.contents,
-        view.ledger(archive.contents)[0],
+        ledger,
         trusted_root=request.trusted_root,
         state_dir=request.state_dir,
         now=now,
         max_age=request.trust_max_age,
         memory=memory.log_memory(),
     )
-    revocations = in_force(
-        policy, request.state_dir, carried=ledger.revocations, now=now
-    )
+    # The parsed ledger is not kept through judging (#26: memory at scale).
+    del ledger
+    revocations = in_force(policy, request.state_dir, carried=carried, now=now)
     verdict = verify_archive(
         archive.contents,
         rules=policy.rules,
