@@ -13,6 +13,17 @@ from appliance import _seal
 def entry() -> None:
     """Seal the process, then run the CLI and exit with its code."""
     _seal.install()
+    if getattr(sys, "frozen", False) and (
+        "--multiprocessing-fork" in sys.argv or sys.argv[-2:-1] == ["-c"]
+    ):
+        # The sealed (PyInstaller) build re-entered as a multiprocessing
+        # helper: --jobs forks its workers, which never come here, but a
+        # spawned helper must run its own code, sealed, not the CLI
+        # (PyInstaller's freeze_support; checked first so that no other
+        # start pays for importing multiprocessing).
+        import multiprocessing  # noqa: PLC0415
+
+        multiprocessing.freeze_support()
     if sys.argv[1:] in (["--version"], ["-V"]):
         # Answered before the CLI is imported: a version check from a script
         # loop costs a start of the interpreter, not of every command.

@@ -57,8 +57,7 @@ def inventory(request: InventoryRequest) -> InventoryWritten:
         if request.registry is not None:
             blobs, manifests = read_registry(
                 Target.parse(request.registry),
-                plain_http=request.access.plain_http,
-                login=request.access.login,
+                access=request.access,
             )
             source = f"registry {request.registry}"
         else:

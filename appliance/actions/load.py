@@ -35,7 +35,9 @@ from appliance.held import Held
 from appliance.load.connect import registry
 from appliance.load.push import Pushed, push_archive
 from appliance.load.sign import Countersign, countersign_loaded
+from appliance.load.trust import push_trusted_roots, push_tuf_repository
 from appliance.signer.opener import open_signer
+from appliance.trust import publish, roots
 
 if TYPE_CHECKING:
     from airlock_registry.client import RegistryClient
@@ -96,32 +98,45 @@ def _push(  # noqa: PLR0913 - every part of the push named
     signer: Signer | None,
     run: Run,
 ) -> dict[str, Any]:
-    """Push ``plan`` (and countersign it with ``signer``), then record what the gap holds."""
+    """Push ``plan`` and the verified trusted roots (and countersign with ``signer``); record."""
     countersigned: list[dict[str, object]] = []
-    hook = None
-    if signer is not None:
-        facts = _facts(verified, target)
+    trust: dict[str, Any] = {}
+    facts = _facts(verified, target)
+    # Read (and checked) before anything is pushed: damaged trust stops the load first.
+    held = [
+        (r.target_name, r.data)
+        for r in roots.held_roots(verified.request.state_dir, now=verified.now)
+    ]
+    published = publish.remembered(verified.request.state_dir)
+    repository = None if published is None else publish.repository_files(published)
 
-        def hook(client: RegistryClient, pushed: Pushed) -> None:
-            del pushed
-            countersigned.extend(
-                w.to_json()
-                for w in countersign_loaded(
-                    client,
-                    signer,
-                    plan=plan,
-                    verdict=verified.verdict,
-                    facts=facts,
-                    now=verified.now,
-                )
+    def hook(client: RegistryClient, pushed: Pushed) -> None:
+        del pushed
+        # The trust in the gap's registry too (docs/handoff.md §2), with the same client.
+        trust.update(push_trusted_roots(client, prefix=target.prefix, roots=held))
+        if repository is not None:  # and the gap-local TUF repository, once published
+            trust["tuf_repository"] = push_tuf_repository(
+                client, prefix=target.prefix, files=repository
             )
+        if signer is None:
+            return
+        countersigned.extend(
+            w.to_json()
+            for w in countersign_loaded(
+                client,
+                signer,
+                plan=plan,
+                verdict=verified.verdict,
+                facts=facts,
+                now=verified.now,
+            )
+        )
 
     pushed = push_archive(
         verified.path,
         plan,
         target,
-        plain_http=access.plain_http,
-        login=access.login,
+        access=access,
         verified_sha256=verified.archive.sha256,
         on_bytes=run.progress.pushing,
         countersign=hook,
@@ -142,6 +157,7 @@ def _push(  # noqa: PLR0913 - every part of the push named
         raise
     return {
         **pushed.to_json(),
+        "trust": trust,
         "countersigned": countersigned if signer is not None else None,
     }
 
@@ -306,9 +322,7 @@ def countersign(
             key=redact(signer.key),
         ) as audit,
         _open(signer) as opened,
-        registry(
-            loaded.target, plain_http=access.plain_http, login=access.login
-        ) as client,
+        registry(loaded.target, access=access) as client,
     ):
         written = countersign_loaded(
             client,

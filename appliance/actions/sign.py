@@ -114,8 +114,7 @@ def _write(  # noqa: PLR0913 - every part named
         ) as opened:  # the PIN before the network
             with registry(
                 Target(host=ref.registry),
-                plain_http=access.plain_http,
-                login=access.login,
+                access=access,
             ) as client:
                 writer = ImageWriter(
                     client, opened, trust=roots.load_embedded(now=now), now=now

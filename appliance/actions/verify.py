@@ -27,13 +27,16 @@ from airlock_io.exit_codes import ExitCode
 from airlock_io.parts import DamagedParts
 from appliance import __version__
 from appliance.actions.audited import Audited
+from appliance.actions.controls import enforce
 from appliance.actions.interface import QUIETLY, Run
+from appliance.actions.parallel import runner, usable_cpus
 from appliance.actions.policy import (
     LoadedPolicy,
     PolicySource,
     countersign_keys,
     load_policy,
 )
+from appliance.actions.revocations import InForce, in_force
 from appliance.core.archive import view
 from appliance.core.archive.gate import VerifiedView, verified_view
 from appliance.core.archive.verify import ArchiveVerdict, Options, verify_archive
@@ -73,6 +76,9 @@ class VerifyRequest:
     report: Path | None = None  # the command's JSON report, written atomically
     request_out: Path | None = None  # damaged parts: the re-request list
     via: str = "cli"  # which face asked (recorded in the audit line)
+    # --jobs: worker processes judging the images (None: every usable CPU;
+    # 1: none, in this process). The verdict is the same whatever it is.
+    jobs: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +91,7 @@ class Verified:
     trust: TrustReport
     policy: LoadedPolicy
     now: datetime
+    revocations: InForce
 
     @property
     def path(self) -> Path:
@@ -117,8 +124,11 @@ class Verified:
             },
             "trust": self.trust.to_json(self.now),
             "policy": self.policy.name,
+            "policy_approved_by": list(self.policy.approved_by),
+            "revocations": self.revocations.to_json(self.now),
             "problems": list(self.verdict.problems),
             "images": [image.to_json() for image in self.verdict.images],
+            "files": [file.to_json() for file in self.verdict.files],
         }
 
     def audit_record(self) -> dict[str, Any]:
@@ -136,6 +146,9 @@ class Verified:
                 "root_version": self.trust.root_version,
             },
             "policy": self.policy.name,
+            "policy_sha256": self.policy.sha256,
+            "policy_approved_by": list(self.policy.approved_by),
+            "revocations": self.revocations.to_json(self.now),
             "problems": list(self.verdict.problems),
             "images": [
                 {
@@ -146,6 +159,16 @@ class Verified:
                     "reason": None if i.reason is None else i.reason.value,
                 }
                 for i in self.verdict.images
+            ],
+            "files": [
+                {
+                    "name": f.name,
+                    "digest": f.digest,
+                    "blob": f.blob,
+                    "verified": f.verified,
+                    "reason": None if f.reason is None else f.reason.value,
+                }
+                for f in self.verdict.files
             ],
         }
 
@@ -196,11 +219,15 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
     now = datetime.now(UTC)
     memory = Memory(request.state_dir)
     held.check_clocks(request.state_dir, now)
-    policy = load_policy(
+    policy = enforce(
+        load_policy(
+            request.policy,
+            annotations=request.annotations,
+            require_attestations=request.require_attestations,
+            insecure_ignore_tlog=request.insecure_ignore_tlog,
+        ),
         request.policy,
-        annotations=request.annotations,
-        require_attestations=request.require_attestations,
-        insecure_ignore_tlog=request.insecure_ignore_tlog,
+        request.state_dir,
     )
     options = Options(
         images=request.images,
@@ -221,6 +248,7 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         cancel=run.cancel,
     )
     ledger, _ = view.ledger(archive.contents)
+    carried = ledger.revocations
     trust, trust_report = trust_for(
         archive.contents,
         ledger,
@@ -240,6 +268,9 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         if name != trust.name
     }
     _check_rule_roots(policy, {trust.name, *others})
+    # The parsed ledger is not kept through judging (#26: memory at scale).
+    del ledger
+    revocations = in_force(policy, request.state_dir, carried=carried, now=now)
     verdict = verify_archive(
         archive.contents,
         rules=policy.rules,
@@ -247,6 +278,8 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         now=now,
         options=options,
         others=others,
+        deny=revocations.deny,
+        runner=runner(usable_cpus() if request.jobs is None else request.jobs),
     )
     for image in verdict.images:
         for error in image.errors:
@@ -254,7 +287,10 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
                 memory.record_split(error, now=now)
     held.remember(
         request.state_dir,
-        [r for image in verdict.images for r in image.results],
+        [
+            *(r for image in verdict.images for r in image.results),
+            *(r for file in verdict.files for r in file.results),
+        ],
         now=now,
     )
     if policy.review:
@@ -269,6 +305,15 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
                 )
                 for i in verdict.images
             ),
+            files=tuple(
+                dataclasses.replace(
+                    f,
+                    verified=False,
+                    reason=Reason.POLICY_UNSATISFIED,
+                    message="no policy given: signers shown for review only",
+                )
+                for f in verdict.files
+            ),
         )
     return Verified(
         request=request,
@@ -277,6 +322,7 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         trust=trust_report,
         policy=policy,
         now=now,
+        revocations=revocations,
     )
 
 

@@ -56,7 +56,22 @@ COMMANDS: Final = {
     "trust": (
         "appliance.cli.trust_cmd",
         "configure",
-        "import or show the Sigstore trust root (TUF, offline)",
+        "import, show or publish the Sigstore trust root (TUF, offline)",
+    ),
+    "controls": (
+        "appliance.cli.controls_cmd",
+        "configure",
+        "two-person integrity: record approver keys and the threshold (init, approve, show)",
+    ),
+    "policy": (
+        "appliance.cli.controls_cmd",
+        "configure_policy",
+        "approve a policy file with your approver key (two-person integrity)",
+    ),
+    "revocations": (
+        "appliance.cli.revocations_cmd",
+        "configure",
+        "import a signed revocation feed (deny entries from a party the policy trusts)",
     ),
     "sign-blob": (
         "appliance.cli.sign_cmd",
@@ -82,6 +97,11 @@ COMMANDS: Final = {
         "appliance.cli.sign_image_cmd",
         "configure_attest",
         "attest about an image in the in-gap registry offline (DSSE in-toto, cosign-compatible)",
+    ),
+    "handoff": (
+        "appliance.cli.handoff_cmd",
+        "configure",
+        "write an admission policy (policy-controller, Kyverno, containers-policy) for what the appliance countersigned",
     ),
     "audit": (
         "appliance.cli.audit_cmd",

@@ -1,4 +1,4 @@
-"""``appliance trust import | show | forget-split``: the views of :mod:`appliance.actions.trust`."""
+"""``appliance trust import | show | forget-split | publish``: the views of :mod:`appliance.actions.trust`."""
 
 from __future__ import annotations
 
@@ -9,14 +9,26 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io.exit_codes import ExitCode
 from airlock_io.terminal import LINE_LIMIT, untrusted
+from appliance.actions.controls import ApproveRequest, approve
 from appliance.actions.trust import (
     TrustImportRequest,
+    TrustPublishRequest,
     forget_split,
     trust_import,
+    trust_publish,
     trust_show,
 )
 from appliance.cli import env
+from appliance.cli.registry_flags import (
+    access,
+    add_module_flag,
+    add_registry_flags,
+    prompt,
+    signer_choice,
+)
+from appliance.core.approvals import ApprovalKind
 from appliance.core.policyfile import parse_duration
+from appliance.trust.publish import Lifetimes
 
 if TYPE_CHECKING:
     import argparse
@@ -63,6 +75,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="which named trust root this chain feeds (default public-good; e.g. github, "
         "started with --bootstrap-root); each name keeps its own rollback state, clock floor and log memory",
     )
+    imp.add_argument(
+        "--approvals",
+        metavar="FILE",
+        type=Path,
+        help="two-person integrity: approvals of the new root version (`trust approve`)",
+    )
     imp.add_argument("-o", "--output", choices=("text", "json"), default="text")
     imp.set_defaults(handler=run_import)
     show = commands.add_parser(
@@ -83,7 +101,104 @@ def configure(parser: argparse.ArgumentParser) -> None:
     forget.add_argument(
         "log", metavar="LOG", help="the log id (hex) or origin `trust show` lists"
     )
+    forget.add_argument(
+        "--approvals",
+        metavar="FILE",
+        type=Path,
+        help="two-person integrity: approvals of this step (`trust approve`)",
+    )
     forget.set_defaults(handler=run_forget_split)
+    approve_cmd = commands.add_parser(
+        "approve",
+        help="two-person integrity: approve a trust change by the digest the refused command printed",
+        description=(
+            "Sign an approval of a trust change (a new TUF root version: the SHA-256 of its "
+            "N.root.json; a forget-split: the digest the refused command printed) with your "
+            "approver key, and append it to FILE."
+        ),
+    )
+    approve_cmd.add_argument("--sha256", metavar="HEX", required=True)
+    approve_cmd.add_argument(
+        "--key",
+        metavar="KEY",
+        required=True,
+        help="your approver key: pkcs11: URI or key file",
+    )
+    approve_cmd.add_argument("--approvals", metavar="FILE", type=Path, required=True)
+    approve_cmd.set_defaults(handler=run_approve)
+    _configure_publish(commands)
+
+
+_LIFETIMES = (
+    ("root", "365d"),
+    ("targets", "30d"),
+    ("snapshot", "7d"),
+    ("timestamp", "1d"),
+)
+
+
+def _configure_publish(commands: Any) -> None:  # noqa: ANN401 - argparse's private type
+    pub = commands.add_parser(
+        "publish",
+        help="write the verified trusted roots as a gap-local TUF repository",
+        description=(
+            "Write (or continue) a TUF 1.0 repository with consistent snapshots whose targets "
+            "are the trusted roots the appliance holds and verified (trusted_root.json for the "
+            "default root), signed by the appliance's keys: any static web server can serve DIR "
+            "to cosign, policy-controller, sigstore-js and python-tuf inside the gap. Keys are "
+            "pkcs11: URIs, cosign.key files or PEM private keys. --refresh re-signs the timestamp "
+            "(and the snapshot and targets when they would expire first) with the online key "
+            "alone, for a timer."
+        ),
+    )
+    pub.add_argument("--out", required=True, metavar="DIR", type=Path)
+    pub.add_argument(
+        "--root-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="a root key (repeat for several); kept offline",
+    )
+    pub.add_argument(
+        "--root-threshold",
+        type=int,
+        default=1,
+        metavar="N",
+        help="how many root keys must sign a root (default 1)",
+    )
+    pub.add_argument(
+        "--online-key",
+        metavar="KEY",
+        help="the key for targets, snapshot and timestamp (default: the first root key)",
+    )
+    pub.add_argument(
+        "--previous-root-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="a current root key, to sign a rotation to new --root-key keys",
+    )
+    pub.add_argument(
+        "--refresh",
+        action="store_true",
+        help="re-sign the timestamp (and what expires before it) with --online-key",
+    )
+    for role, default in _LIFETIMES:
+        pub.add_argument(
+            f"--{role}-expires",
+            default=default,
+            metavar="DURATION",
+            help=f"how long {role} metadata stays valid (default {default})",
+        )
+    pub.add_argument(
+        "--to",
+        metavar="REGISTRY[/PREFIX]",
+        help="also push the repository as an OCI artifact ([PREFIX/]airlock/trust:tuf-repository)",
+    )
+    add_registry_flags(pub)
+    add_module_flag(pub)
+    pub.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    pub.set_defaults(handler=run_publish)
 
 
 def _iso(when: datetime) -> str:
@@ -108,6 +223,7 @@ def run_import(args: argparse.Namespace) -> int:
             else timedelta(0),
             trust_max_age_text=text,
             name=args.name,
+            approvals=args.approvals,
         )
     )
     if args.output == "json":
@@ -192,8 +308,82 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_forget_split(args: argparse.Namespace) -> int:
     """Remove a split-view record the operator has investigated."""
-    forget_split(env.state_dir(), args.log)
+    forget_split(env.state_dir(), args.log, args.approvals)
     print(
         f"Split-view record for {untrusted(args.log, markup=False)} removed; its entries count again."
     )
+    return ExitCode.OK
+
+
+def run_approve(args: argparse.Namespace) -> int:
+    """Approve a trust change by its digest."""
+    record = approve(
+        ApproveRequest(
+            kind=ApprovalKind.TRUST,
+            key=args.key,
+            state_dir=env.state_dir(),
+            out=args.approvals,
+            sha256=args.sha256,
+            secrets_handler=prompt,
+        )
+    )
+    print(
+        f"Approved trust change {record['sha256'][:16]} with key {record['approver'][:16]}: {args.approvals}"
+    )
+    return ExitCode.OK
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    """Publish or refresh, then say what was signed."""
+    lifetimes = Lifetimes(
+        **{
+            role: parse_duration(
+                getattr(args, f"{role}_expires"),
+                where=f"--{role}-expires",
+            )
+            for role, _ in _LIFETIMES
+        }
+    )
+    publication = trust_publish(
+        TrustPublishRequest(
+            out=args.out,
+            state_dir=env.state_dir(),
+            root_keys=tuple(signer_choice(k, args) for k in args.root_key),
+            online=None
+            if args.online_key is None
+            else signer_choice(args.online_key, args),
+            previous_root_keys=tuple(
+                signer_choice(k, args) for k in args.previous_root_key
+            ),
+            root_threshold=args.root_threshold,
+            lifetimes=lifetimes,
+            refresh=args.refresh,
+            to=args.to,
+            access=access(args, login_now=args.to is not None),
+        )
+    )
+    doc = publication.to_json()
+    published = publication.published
+    if args.output == "json":
+        print(json.dumps(doc, indent=2))
+        return ExitCode.OK
+    verb = "Refreshed" if published.refreshed else "Published"
+    lines = [
+        f"{verb} the TUF repository in {published.directory}: signed {', '.join(published.signed)}",
+        *(
+            f"  {role:9} v{info['version']:<6} expires {info['expires']}"
+            for role, info in doc["roles"].items()
+        ),
+        *(
+            f"  target {name} sha256 {digest}"
+            for name, digest in published.targets.items()
+        ),
+        f"  clients bootstrap from {published.directory / 'root.json'}; serve {published.directory} with any static web server",
+    ]
+    if publication.pushed is not None:
+        pushed = publication.pushed
+        lines.append(
+            f"  pushed to {args.to.split('/', 1)[0]}/{pushed['repository']}:{pushed['tag']}@{pushed['digest']}"
+        )
+    _say(lines)
     return ExitCode.OK

@@ -106,10 +106,35 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         help="accept the capsule's metadata expired by at most this long",
     )
     parser.add_argument(
+        "--jobs",
+        metavar="N",
+        default=None,
+        help="judge the images in N worker processes (default: every usable CPU; 1: no workers); "
+        "the verdict and the report are the same whatever N is",
+    )
+    parser.add_argument(
         "--allow-foreign-inventory",
         action="store_true",
         help="accept a delta made against an inventory another appliance (or none) wrote",
     )
+
+
+def parse_jobs(text: str | None) -> int | None:
+    """``--jobs N``: a whole number of worker processes, at least 1 (None: not given).
+
+    Raises:
+        InputError: not a number, or under 1.
+    """
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = "expected a whole number of worker processes, at least 1"
+        raise InputError(msg, where=f"--jobs {text[:20]}", reason=Reason.USAGE)
+    return value
 
 
 def parse_annotations(values: list[str]) -> dict[str, str]:
@@ -198,4 +223,5 @@ def verify_request(  # noqa: PLR0913 - keyword-only, each part of the request na
         report=report,
         request_out=request_out,
         via=via,
+        jobs=parse_jobs(args.jobs),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Any
 
 # RFC 7512 pin-value, however the URI around it is spelled (``PKCS11:``, a
 # leading space, percent-encoding, a quoted repr): a PIN is never repeated.
@@ -59,16 +60,36 @@ class Reason(StrEnum):
     CLOCK_BEFORE_FLOOR = "clock-before-floor"  # the clock is behind a time already seen
     # Policy
     POLICY_UNSATISFIED = "policy-unsatisfied"
+    # Revocation (docs/revocation.md): a deny entry of the policy or of an
+    # applied feed; the feed itself; two-person integrity.
+    DENIED_DIGEST = "denied-digest"  # the image (or a platform) is denied
+    DENIED_SIGNER = "denied-signer"  # a signature's signer, key, entry or serial
+    REVOCATIONS_STALE = "revocations-stale"  # newest feed older than allowed
+    FEED_UNTRUSTED = "feed-untrusted"  # a feed no revocation key verifies
+    APPROVALS_MISSING = "approvals-missing"  # fewer approvers than the controls demand
     # Not verification outcomes: what input and signer errors report in JSON.
     USAGE = "usage"  # bad flags or arguments
     INPUT_UNREADABLE = "input-unreadable"  # a file that cannot be read or written
     SIGNER_FAILED = "signer-failed"  # PKCS#11 module, token, PIN or key
     INTERRUPTED = "interrupted"  # SIGINT or SIGTERM: nothing was completed
+    NOTHING_MATCHED = (
+        "nothing-matched"  # an image-set entry the registry has nothing for
+    )
 
 
 def redact(text: str) -> str:
     """``text`` with every ``pin-value=...`` replaced by ``pin-value=***``."""
     return _PIN_VALUE.sub(r"\1***", text)
+
+
+def _rebuild(
+    cls: type[ApplianceError], args: tuple[object, ...], state: dict[str, Any]
+) -> ApplianceError:
+    """An error as :meth:`ApplianceError.__reduce__` pickled it (no ``__init__`` call)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ApplianceError(Exception):
@@ -85,6 +106,15 @@ class ApplianceError(Exception):
         super().__init__(message)
         self.message = message
         self.where = where
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle whole, though ``__init__`` takes keyword-only arguments.
+
+        A verdict judged in a worker process (``--jobs``) carries its errors
+        back to the parent: the reason, the place and any evidence (a split
+        view's checkpoints) must arrive as they left.
+        """
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
     def diagnostics(self) -> str:
         """Return one line for the operator: what was wrong, and where.

@@ -59,6 +59,11 @@ class VerificationResult:
     # The verified in-toto statement (DSSE payload), for predicate rules;
     # not in to_json.
     payload: bytes | None = None
+    # What a deny entry can name (appliance.core.deny): every counted log
+    # entry as (log id, log index), and the serials of the leaf certificate
+    # and of the trusted CA chain it was validated to, leaf first.
+    log_entries: tuple[tuple[bytes, int], ...] = ()
+    certificate_serials: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """A stable JSON object for ``-o json`` (keys never renamed)."""

@@ -12,7 +12,9 @@ the archive, each re-hashed as it is written; manifests are the bytes that
 were verified. ``index.json`` is written anew from the verified view, never
 copied from the archive's (whose annotations nothing signs): each image under
 the name that passed its rule (``org.opencontainers.image.ref.name``), what
-travels with it under cosign's tag for it, referrers by digest.
+travels with it under cosign's tag for it, referrers by digest. The trusted
+roots the appliance verified travel too, as the artifact ``load`` pushes
+(``airlock/trust:trusted-roots``, docs/handoff.md §2), kind ``trust``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 
     from appliance.core.archive.gate import Document, VerifiedView
     from appliance.core.archive.plan import Plan
+    from appliance.core.image_signing import ArtifactImage
 
 
 def _entry(document: Document, annotations: dict[str, str]) -> Descriptor:
@@ -147,7 +150,14 @@ class LayoutWriter:
         InputError: the target exists, or its directory cannot be written.
     """
 
-    def __init__(self, target: Path, plan: Plan, view: VerifiedView) -> None:
+    def __init__(
+        self,
+        target: Path,
+        plan: Plan,
+        view: VerifiedView,
+        *,
+        trust: tuple[str, ArtifactImage] | None = None,
+    ) -> None:
         if target.exists() or target.is_symlink():
             msg = "exists: extract writes a new directory and never merges into one"
             raise InputError(msg, where=str(target), reason=Reason.USAGE)
@@ -157,6 +167,7 @@ class LayoutWriter:
         self.target = target
         self.plan = plan
         self.view = view
+        self.trust = trust  # (its ref name, the trusted roots artifact)
         self.temp = temporary_name(target)
         self.wanted = {b.descriptor.digest for b in plan.blobs}
         self.written: set[str] = set()
@@ -186,8 +197,21 @@ class LayoutWriter:
             raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where="archive")
         manifests = {m.digest: m.data for m in self.plan.manifests}
         entries = index_entries(self.view)
+        extra: dict[str, bytes] = {}
+        if self.trust is not None:
+            name, image = self.trust
+            extra = {b.descriptor.digest: b.data for b in image.blobs}
+            extra[image.digest] = image.manifest
+            entries.append(
+                Descriptor(
+                    media_type=image.media_type,
+                    digest=image.digest,
+                    size=len(image.manifest),
+                    annotations={media.KIND: Kind.TRUST, media.REF_NAME: name},
+                )
+            )
         try:
-            for digest, data in manifests.items():
+            for digest, data in {**extra, **manifests}.items():
                 self._write(self.temp / layout.blob_name(digest), data)
             self._write(self.temp / layout.OCI_LAYOUT_NAME, layout.OCI_LAYOUT)
             self._write(self.temp / layout.INDEX_NAME, layout.index_json(entries))
@@ -203,7 +227,7 @@ class LayoutWriter:
             raise write_error(
                 exc, self.target, doing="cannot write the layout"
             ) from exc
-        return len(self.wanted) + len(manifests)
+        return len(self.wanted) + len(manifests) + len(extra)
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:

@@ -198,3 +198,45 @@ def remember(
         for when in r.verified_times
     )
     memory.check_clock(now)
+
+
+DEFAULT_ROOT = "default"  # the public-good root's name among the trust roots held
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HeldRoot:
+    """A trusted root the appliance holds and verified, under its trust root name."""
+
+    name: str
+    data: bytes  # the ``trusted_root.json`` bytes, as verified
+    source: str
+
+    @property
+    def target_name(self) -> str:
+        """Its file name where it is published (a TUF target, an OCI artifact file)."""
+        if self.name == DEFAULT_ROOT:
+            return "trusted_root.json"
+        return f"{self.name}.trusted_root.json"
+
+
+def held_roots(state_dir: Path, *, now: datetime) -> tuple[HeldRoot, ...]:
+    """Every trusted root the appliance holds and verified, by name.
+
+    What the appliance hands on into the gap (``trust publish``, the trust
+    artifact ``load`` writes): the one place that says which roots those are.
+    Today the default (public-good) root: the one last imported through the
+    offline TUF replay, else the one sealed into the appliance. Each is
+    parsed as trust material first, so nothing unusable is handed on.
+
+    Raises:
+        TrustRootError: the held state is damaged (fail closed).
+    """
+    state = StateStore(state_dir).load()
+    if state is None:
+        data = store.read_embedded(store.PUBLIC_GOOD, "trusted_root.json")
+        source = load_embedded(now=now).source
+    else:
+        data = state.read("trusted_root.json")
+        source = f"TUF root v{state.root_version}, imported from {state.source}"
+    TrustMaterial.from_bytes(data, source=source, tuf_backed=True)
+    return (HeldRoot(name=DEFAULT_ROOT, data=data, source=source),)

@@ -19,6 +19,9 @@ exactly what the export accounted for, nothing more).
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +37,7 @@ from appliance.core.errors import InputError, Reason, VerificationError
 from appliance.core.limits import DEFAULT_ARCHIVE_LIMITS, ArchiveLimits
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from collections.abc import Set as AbstractSet
 
 # Blobs kept in memory, by the media type a descriptor gives them.
@@ -46,6 +50,7 @@ _DOCUMENTS = frozenset(
         media.DSSE_ENVELOPE,
         media.CAPSULE_FILE,
         media.SIGSTORE_TRUSTED_ROOT,
+        media.CHECKSUMS,
         "application/json",
     }
 )
@@ -65,12 +70,65 @@ def _is_document(media_type: str) -> bool:
     )
 
 
+# Parsed manifests kept at once: those of the image being judged (its
+# signatures', attestations' and platforms'), with room to spare.
+_PARSED_KEPT = 512
+
+
+class Manifests(Mapping[str, Manifest]):
+    """Every reachable manifest, parsed again when asked.
+
+    The raw bytes are kept (a push or an extract writes them byte for byte,
+    and they are what was hashed); keeping each parsed too doubled the
+    memory of an archive of many signatures (a cosign ``.sig`` manifest
+    holds a certificate, a chain and a Rekor bundle per layer). Each was
+    parsed once by the intake, so parsing again cannot fail, and gives the
+    same value; the few in use are cached.
+    """
+
+    def __init__(
+        self,
+        documents: Mapping[str, bytes],
+        media_types: Mapping[str, str],
+        digests: AbstractSet[str],
+    ) -> None:
+        self._documents = documents
+        self._media_types = media_types
+        self._digests = frozenset(digests)
+        self._parsed = functools.lru_cache(maxsize=_PARSED_KEPT)(self._parse)
+
+    def _parse(self, digest: str) -> Manifest:
+        return parse(
+            self._documents[digest],
+            media_type=self._media_types.get(digest),
+            where=f"manifest {digest}",
+        )
+
+    def __getitem__(self, digest: str) -> Manifest:
+        """The manifest ``digest``, parsed (KeyError: not a manifest of the archive)."""
+        if digest not in self._digests:
+            raise KeyError(digest)
+        return self._parsed(digest)
+
+    def __contains__(self, digest: object) -> bool:
+        """Whether ``digest`` is a manifest of the archive (nothing parsed)."""
+        return digest in self._digests
+
+    def __iter__(self) -> Iterator[str]:
+        """The manifests' digests."""
+        return iter(self._digests)
+
+    def __len__(self) -> int:
+        """How many manifests."""
+        return len(self._digests)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Contents:
     """What an archive holds, once every check passed."""
 
     index: ImageIndex
-    manifests: dict[str, Manifest]  # every reachable manifest and index
+    manifests: Mapping[str, Manifest]  # every reachable manifest and index
     documents: dict[str, bytes]  # kept blobs (manifests included), by digest
     blobs: dict[str, int]  # every blob's size, by digest
     media_types: dict[str, str]  # the media type descriptors give each blob
@@ -96,7 +154,8 @@ class Intake:
         self._kept_bytes = 0
         self._sizes: dict[str, int] = {}  # size each descriptor gives a digest
         self._types: dict[str, str] = {}  # media type each descriptor gives
-        self._manifests: dict[str, Manifest] = {}
+        # The digests each manifest names (its parsed form is not kept: Manifests).
+        self._children: dict[str, tuple[str, ...]] = {}
         self._index: ImageIndex | None = None
         self._layout_seen = False
 
@@ -186,7 +245,9 @@ class Intake:
             for entry in self._index.manifests:
                 self._named(entry, "index.json")
             return
-        digest = layout.blob_digest(name) or ""
+        # One string object per digest, however many tables name it
+        # (blobs, sizes, types, order, children): 150,000 blobs, six copies.
+        digest = sys.intern(layout.blob_digest(name) or "")
         if sha256 != digest:
             msg = f"holds bytes whose sha256 is {sha256}"
             raise VerificationError(
@@ -214,8 +275,9 @@ class Intake:
         if known is not None and known != desc.size:
             msg = f"{desc.digest} is named with two sizes ({known} and {desc.size})"
             raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where=by)
-        self._sizes[desc.digest] = desc.size
-        self._types.setdefault(desc.digest, desc.media_type)
+        digest = sys.intern(desc.digest)
+        self._sizes[digest] = desc.size
+        self._types.setdefault(digest, desc.media_type)
         arrived = self._blobs.get(desc.digest)
         if arrived is not None and arrived != desc.size:
             msg = f"{desc.digest} is {arrived} bytes; {by} says {desc.size}"
@@ -225,14 +287,14 @@ class Intake:
         if (
             data is not None
             and desc.media_type in media.ALL_MANIFEST_TYPES
-            and desc.digest not in self._manifests
+            and desc.digest not in self._children
         ):
             self._manifest(desc.digest, data)
 
     def _manifest(self, digest: str, data: bytes) -> None:
         where = f"manifest {digest}"
         manifest = parse(data, media_type=self._types.get(digest), where=where)
-        self._manifests[digest] = manifest
+        self._children[digest] = tuple(sys.intern(c.digest) for c in manifest.children)
         for child in manifest.children:
             self._named(child, where)
 
@@ -271,7 +333,9 @@ class Intake:
         documents = {d: data for d, data in self._documents.items() if d in reachable}
         return Contents(
             index=self._index,
-            manifests=self._manifests,
+            manifests=Manifests(
+                documents, self._types, {d for d in self._children if d in reachable}
+            ),
             documents=documents,
             blobs=dict(self._blobs),
             media_types={d: self._types[d] for d in reachable},
@@ -289,9 +353,9 @@ class Intake:
             if digest in seen:
                 continue
             seen.add(digest)
-            manifest = self._manifests.get(digest)
-            if manifest is not None:
-                stack.extend(c.digest for c in manifest.children)
+            children = self._children.get(digest)
+            if children is not None:
+                stack.extend(children)
             elif (
                 self._types.get(digest) in media.ALL_MANIFEST_TYPES
                 and digest in self._blobs
@@ -317,7 +381,15 @@ class Intake:
         """
         if self._index is None:
             return None
-        for desc in layout.member_order(self._index.manifests, self._manifests):
-            if desc.digest not in self._blobs and desc.digest not in absent:
-                return desc.digest
+        # layout.member_order's walk (depth-first, pre-order), over digests.
+        seen: set[str] = set()
+        stack = [e.digest for e in reversed(self._index.manifests)]
+        while stack:
+            digest = stack.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            if digest not in self._blobs and digest not in absent:
+                return digest
+            stack.extend(reversed(self._children.get(digest, ())))
         return None

@@ -30,7 +30,11 @@ side established. Here, in order:
    required predicate type present, read from the verified statement;
 7. SBOMs carried are summarised, and counted as signed only when a signature
    about the SBOM by one of the rule's signers verifies;
-8. signatures about what travels with the image (an attestation's or an
+8. deny entries (:mod:`appliance.core.deny`, the policy's and an applied
+   revocation feed's): a signature whose signer, key, log entry or
+   certificate serial is denied does not count (at 4, 6 and 9 alike), and
+   an image whose digest or a platform's is denied fails whatever signed it;
+9. signatures about what travels with the image (an attestation's or an
    SBOM's own signature) are judged too: only what a verified signature ties
    to the image may leave the archive with it (:mod:`.gate`).
 
@@ -50,7 +54,7 @@ decided by its verified payload or statement, never by an annotation.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from appliance.core.archive import view
@@ -58,6 +62,7 @@ from appliance.core.archive.accounting import check_ledger
 from appliance.core.archive.claims import Claim, read_claims
 from appliance.core.archive.countersignature import countersignature
 from appliance.core.archive.delta import foreign_delta
+from appliance.core.archive.files import verify_files
 from appliance.core.archive.forms import (
     Context,
     attached_evidence,
@@ -75,11 +80,12 @@ from appliance.core.archive.verdict import (
     Options,
     Unmet,
 )
+from appliance.core.deny import NOTHING_DENIED, DenyList
 from appliance.core.errors import Reason
 from appliance.core.predicates import PredicateCheck, first_failure, predicate_of
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime, timedelta
 
     from appliance.core.archive.intake import Contents
@@ -87,7 +93,15 @@ if TYPE_CHECKING:
     from appliance.core.policyfile import ResolvedRule, Rule
     from appliance.core.trust import TrustMaterial
 
-__all__ = ["ArchiveVerdict", "Evidence", "ImageVerdict", "Options", "verify_archive"]
+__all__ = [
+    "ArchiveVerdict",
+    "Evidence",
+    "ImageVerdict",
+    "Options",
+    "Work",
+    "in_order",
+    "verify_archive",
+]
 
 
 def _platforms_present(
@@ -213,9 +227,27 @@ def _predicates_met(
             raise Unmet(Reason.POLICY_UNSATISFIED, msg)
 
 
+def _denied(evidence: Evidence, deny: DenyList) -> Evidence:
+    """``evidence``, no longer counted when a deny entry names its signer (or its subject, dated)."""
+    if not evidence.verified or evidence.result is None:
+        return evidence
+    denial = deny.signature(evidence.result, subject=evidence.site.subject)
+    if denial is None:
+        return evidence
+    return replace(
+        evidence,
+        verified=False,
+        satisfies=(),
+        reason=Reason.DENIED_SIGNER,
+        message=f"signed by {evidence.signer}, but {denial.describe()}",
+        # Kept: the report shows who signed and when; it no longer counts.
+    )
+
+
 def _verify_image(  # noqa: PLR0913 - every input named
     claim: Claim,
     *,
+    deny: DenyList,
     contents: Contents,
     about: dict[tuple[str, str], list[str]],
     agreed: frozenset[tuple[str, str, str]],
@@ -276,6 +308,7 @@ def _verify_image(  # noqa: PLR0913 - every input named
         for e in (*legacy_evidence(ctx, s, attestation=False), *bundle_evidence(ctx, s))
     ]
     found += legacy_evidence(ctx, claim.digest, attestation=True)
+    found = [_denied(e, deny) for e in found]
     signatures = tuple(e for e in found if e.site.kind == "signature")
     attestations = tuple(
         e
@@ -285,7 +318,7 @@ def _verify_image(  # noqa: PLR0913 - every input named
     roots = [
         e.site.manifest for e in (*signatures, *attestations) if e.verified
     ] + list(ctx.about.get((Kind.SBOM, claim.digest), ()))
-    attached = tuple(attached_evidence(ctx, roots))
+    attached = tuple(_denied(e, deny) for e in attached_evidence(ctx, roots))
     verdict = replace(
         verdict,
         rule=rule.line,
@@ -294,6 +327,11 @@ def _verify_image(  # noqa: PLR0913 - every input named
         sboms=tuple(sboms(ctx, claim.digest, attached)),
         attached=attached,
     )
+    denial = deny.image([claim.digest, *(p.digest for p in claim.platforms)])
+    if denial is not None:
+        return replace(
+            verdict, reason=Reason.DENIED_DIGEST, message=f"denied: {denial.describe()}"
+        )
     try:
         _demand(
             rule,
@@ -356,7 +394,51 @@ def _selected(
     return chosen, problems
 
 
-def verify_archive(  # noqa: PLR0913 - every input is keyword-only and named
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Work:
+    """Every claimed image to judge, with all that judging one needs, prepared once.
+
+    Each image's judgement (:meth:`judge`) is pure and independent of every
+    other's: bytes, trust and ``now`` in, one verdict out. A runner may
+    therefore judge them in any order and in any process, and the archive's
+    verdict is the same: runners return the verdicts in claim order.
+    """
+
+    claims: tuple[Claim, ...]
+    contents: Contents
+    about: dict[tuple[str, str], list[str]]
+    agreed: frozenset[tuple[str, str, str]]
+    rules: tuple[ResolvedRule, ...]
+    held: Mapping[str, TrustMaterial]  # every named root; a rule uses those it names
+    now: datetime
+    options: Options
+    deny: DenyList = NOTHING_DENIED
+
+    def __len__(self) -> int:
+        """How many images there are to judge."""
+        return len(self.claims)
+
+    def judge(self, index: int) -> ImageVerdict:
+        """The verdict of the ``index``-th claimed image (before archive-level problems)."""
+        return _verify_image(
+            self.claims[index],
+            deny=self.deny,
+            contents=self.contents,
+            about=self.about,
+            agreed=self.agreed,
+            rules=self.rules,
+            held=self.held,
+            now=self.now,
+            options=self.options,
+        )
+
+
+def in_order(work: Work) -> list[ImageVerdict]:
+    """Judge each image in turn, in this process (the default runner)."""
+    return [work.judge(i) for i in range(len(work))]
+
+
+def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     contents: Contents,
     *,
     rules: Sequence[ResolvedRule],
@@ -364,6 +446,8 @@ def verify_archive(  # noqa: PLR0913 - every input is keyword-only and named
     now: datetime,
     options: Options | None = None,
     others: Mapping[str, TrustMaterial] | None = None,
+    deny: DenyList = NOTHING_DENIED,
+    runner: Callable[[Work], Sequence[ImageVerdict]] = in_order,
 ) -> ArchiveVerdict:
     """Verify the archive's images against ``rules`` under ``trust``.
 
@@ -376,6 +460,12 @@ def verify_archive(  # noqa: PLR0913 - every input is keyword-only and named
             uses exactly those it names (``trust = [...]``).
         now: the appliance clock (trust staleness; recorded).
         options: selection, ``-a`` annotations, extra required attestations.
+        deny: the deny entries in force (the policy's and an applied
+            feed's): a denied digest fails its image, a denied signer's
+            signatures do not count.
+        runner: judges every image of a :class:`Work` and returns the
+            verdicts in claim order (default :func:`in_order`, here; the
+            edge may spread them over processes, ``--jobs``).
 
     Returns:
         The verdict of each selected image (one per name it is claimed
@@ -393,18 +483,25 @@ def verify_archive(  # noqa: PLR0913 - every input is keyword-only and named
     problems += missing
     foreign = foreign_delta(ledger, options.inventories)
     about, agreed = catalog(contents, ledger)
+    work = Work(
+        claims=tuple(chosen),
+        contents=contents,
+        about=about,
+        agreed=agreed,
+        rules=tuple(rules),
+        held={**(others or {}), trust.name: trust},
+        now=now,
+        options=options,
+        deny=deny,
+    )
+    judged = runner(work)
+    if len(judged) != len(work):
+        # A runner that lost an image must not let the others pass for all.
+        msg = f"the runner judged {len(judged)} of {len(work)} images"
+        raise AssertionError(msg)
     verdicts = []
-    for claim in chosen:
-        verdict = _verify_image(
-            claim,
-            contents=contents,
-            about=about,
-            agreed=agreed,
-            rules=rules,
-            held={**(others or {}), trust.name: trust},
-            now=now,
-            options=options,
-        )
+    for judged_verdict in judged:
+        verdict = judged_verdict
         if problems and verdict.verified:
             # Signed, but not what the export accounted for: refused all the same.
             msg = f"the archive is not what its ledger says: {problems[0]}"
@@ -419,8 +516,39 @@ def verify_archive(  # noqa: PLR0913 - every input is keyword-only and named
                 message=foreign,
             )
         verdicts.append(verdict)
+    # Files (verify_files) are judged under the default root, as before.
+    stale_for = None if trust.stale_since is None else now - trust.stale_since
+    files, disagreements = (
+        ((), [])
+        if options.images  # --image selects images only
+        else verify_files(
+            contents,
+            ledger,
+            rules=rules,
+            trust=trust,
+            now=now,
+            insecure_ignore_tlog=options.insecure_ignore_tlog,
+            annotations=options.annotations,
+            stale_for=stale_for,
+        )
+    )
+    problems += disagreements
+    if problems or foreign is not None:
+        # Signed, but not what the export accounted for: refused all the same.
+        msg = (
+            f"the archive is not what its ledger says: {problems[0]}"
+            if problems
+            else str(foreign)
+        )
+        files = tuple(
+            replace(f, verified=False, reason=Reason.DIGEST_MISMATCH, message=msg)
+            if f.verified
+            else f
+            for f in files
+        )
     return ArchiveVerdict(
         images=tuple(verdicts),
         problems=tuple(problems if foreign is None else [*problems, foreign]),
         ledger=ledger,
+        files=files,
     )
