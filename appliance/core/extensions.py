@@ -13,7 +13,8 @@ any of them by its name below (exact match), and the checks
 * ``owner = "owner"``: the source repository owner URI is
   ``https://github.com/owner`` (``--owner``);
 * ``signer_workflow = "owner/repo/.github/workflows/release.yml"``: the
-  build signer URI is that workflow at any ref (``--signer-workflow``);
+  build signer URI is that workflow at any ref (``--signer-workflow``), or
+  at exactly the ref given after ``@``;
 * ``signer_repo = "owner/repo"``: the build signer URI is a workflow of that
   repository (``--signer-repo``: reusable workflows);
 * ``source_ref``, ``source_digest``: the source repository ref and digest
@@ -132,4 +133,7 @@ def demands(name: str, value: str | bool, *, where: str) -> tuple[Demand, ...]: 
         "source_digest": ("source_repository_digest", value, False),
     }
     field, wanted, prefix = simple[name]
+    if name == "signer_workflow" and "@" in value:
+        # A workflow given with its ref names exactly that ref.
+        wanted, prefix = _url(value), False
     return (Demand(name=name, suffix=NAMES[field], value=wanted, prefix=prefix),)

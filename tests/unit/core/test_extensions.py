@@ -53,6 +53,8 @@ MATCHING: list[tuple[str, str | bool]] = [
     ("repo", "https://github.com/actions/attest-build-provenance"),
     ("owner", "actions"),
     ("signer_workflow", "actions/attest-build-provenance/.github/workflows/prober.yml"),
+    ("signer_workflow", PROBER),
+    ("signer_workflow", PROBER.removeprefix("https://github.com/")),
     ("signer_repo", "actions/attest-build-provenance"),
     ("source_ref", "refs/heads/main"),
     ("source_digest", IDENTITY.extensions["13"]),
@@ -70,6 +72,7 @@ DIFFERING: list[tuple[str, str | bool]] = [
         "signer_workflow",
         "actions/attest-build-provenance/.github/workflows/release.yml",
     ),
+    ("signer_workflow", PROBER.removesuffix("main") + "release"),
     ("signer_repo", "actions/attest"),
     ("signer_repo", "actions/other"),
     ("source_ref", "refs/heads/mai"),
@@ -188,3 +191,17 @@ def test_a_key_signer_cannot_demand_extensions() -> None:
     text = '[[rules]]\nmatch = ["**"]\n[[rules.signers]]\nkey = "k.pub"\nrepo = "a/b"\n'
     with pytest.raises(InputError, match="not both"):
         PolicySpec.from_toml(text.encode(), source="policy.toml")
+
+
+def test_flags_carry_their_demands_into_the_policy() -> None:
+    from appliance.actions.policy import SignerFlags, identity_policy  # noqa: PLC0415
+
+    flags = SignerFlags(
+        identity=PROBER,
+        issuer=ACTIONS,
+        demands=demands("repo", "actions/other", where="--repo"),
+    )
+    assert flags.identity_given
+    with pytest.raises(VerificationError, match=r"\(repo\)"):
+        identity_policy(flags).verify(IDENTITY)
+    assert SignerFlags(demands=flags.demands).identity_given
