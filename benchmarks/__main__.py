@@ -10,7 +10,8 @@ verification in process and per process (sigstore-python), sealed start (a
 PyInstaller hello-world), export (skopeo + tar + zstd), intake and scale
 (hashlib, ``zstd -d | sha256sum``, sigstore-python), load (skopeo copy),
 deltas (the full export),
-HSM signing (raw C_Sign), TUI latency and first paint.
+HSM signing (raw C_Sign), the gap-local TUF repository (python-tuf's metadata
+API), TUI latency and first paint.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from benchmarks import (
     export,
     hsm,
     load,
+    publish,
     sets,
     sites,
     startup,
@@ -446,6 +448,24 @@ def _hsm(results: Results) -> None:
     )
 
 
+def _publish(results: Results) -> None:
+    results.section(
+        f"The gap-local TUF repository, file keys (median of {publish.ROUNDS})",
+        [
+            Row(
+                "publish",
+                what,
+                ours,
+                peer,
+                "ms",
+                "<= 3x (checks, atomic writes)",
+                "python-tuf metadata API",
+            )
+            for what, ours, peer in publish.run()
+        ],
+    )
+
+
 def _tui(results: Results) -> None:
     busy, idle, size = tui.latency()
     ours, peer = tui.first_paint()
@@ -497,6 +517,10 @@ SECTIONS: dict[str, tuple[str, Callable[[Results], None]]] = {
     "delta": ("export --have and its verification vs the full archive", _delta),
     "sets": ("image-set resolution (50 x 200 tags) vs skopeo list-tags", _sets),
     "hsm": ("PKCS#11 signing vs raw C_Sign", _hsm),
+    "publish": (
+        "trust publish and --refresh vs python-tuf's bare metadata API",
+        _publish,
+    ),
     "tui": ("TUI key latency and first paint vs a bare Textual app", _tui),
 }
 

@@ -27,6 +27,7 @@ from airlock_io.exit_codes import ExitCode
 from airlock_io.parts import DamagedParts
 from appliance import __version__
 from appliance.actions.audited import Audited
+from appliance.actions.controls import enforce
 from appliance.actions.interface import QUIETLY, Run
 from appliance.actions.parallel import runner, usable_cpus
 from appliance.actions.policy import (
@@ -35,6 +36,7 @@ from appliance.actions.policy import (
     countersign_keys,
     load_policy,
 )
+from appliance.actions.revocations import InForce, in_force
 from appliance.core.archive import view
 from appliance.core.archive.gate import VerifiedView, verified_view
 from appliance.core.archive.verify import ArchiveVerdict, Options, verify_archive
@@ -89,6 +91,7 @@ class Verified:
     trust: TrustReport
     policy: LoadedPolicy
     now: datetime
+    revocations: InForce
 
     @property
     def path(self) -> Path:
@@ -121,6 +124,8 @@ class Verified:
             },
             "trust": self.trust.to_json(self.now),
             "policy": self.policy.name,
+            "policy_approved_by": list(self.policy.approved_by),
+            "revocations": self.revocations.to_json(self.now),
             "problems": list(self.verdict.problems),
             "images": [image.to_json() for image in self.verdict.images],
             "files": [file.to_json() for file in self.verdict.files],
@@ -141,6 +146,9 @@ class Verified:
                 "root_version": self.trust.root_version,
             },
             "policy": self.policy.name,
+            "policy_sha256": self.policy.sha256,
+            "policy_approved_by": list(self.policy.approved_by),
+            "revocations": self.revocations.to_json(self.now),
             "problems": list(self.verdict.problems),
             "images": [
                 {
@@ -194,11 +202,15 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
     now = datetime.now(UTC)
     memory = Memory(request.state_dir)
     memory.check_clock(now)
-    policy = load_policy(
+    policy = enforce(
+        load_policy(
+            request.policy,
+            annotations=request.annotations,
+            require_attestations=request.require_attestations,
+            insecure_ignore_tlog=request.insecure_ignore_tlog,
+        ),
         request.policy,
-        annotations=request.annotations,
-        require_attestations=request.require_attestations,
-        insecure_ignore_tlog=request.insecure_ignore_tlog,
+        request.state_dir,
     )
     options = Options(
         images=request.images,
@@ -219,6 +231,7 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         cancel=run.cancel,
     )
     ledger, _ = view.ledger(archive.contents)
+    carried = ledger.revocations
     trust, trust_report = trust_for(
         archive.contents,
         ledger,
@@ -228,12 +241,16 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         max_age=request.trust_max_age,
         memory=memory.log_memory(),
     )
+    # The parsed ledger is not kept through judging (#26: memory at scale).
+    del ledger
+    revocations = in_force(policy, request.state_dir, carried=carried, now=now)
     verdict = verify_archive(
         archive.contents,
         rules=policy.rules,
         trust=trust,
         now=now,
         options=options,
+        deny=revocations.deny,
         runner=runner(usable_cpus() if request.jobs is None else request.jobs),
     )
     for image in verdict.images:
@@ -277,6 +294,7 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         trust=trust_report,
         policy=policy,
         now=now,
+        revocations=revocations,
     )
 
 

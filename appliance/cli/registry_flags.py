@@ -1,4 +1,4 @@
-"""The flags of commands that reach the in-gap registry (``load``, ``sign``, ``attest``, ``inventory``), and of their signing key."""
+"""The flags of commands that reach the in-gap registry (``load``, ``sign``, ``attest``, ``inventory``, ``trust publish --to``), and of their signing key."""
 
 from __future__ import annotations
 

@@ -39,11 +39,12 @@ import fnmatch
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from appliance.core import keys
 from appliance.core.archive.manifest import Platform
+from appliance.core.deny import Denial, DenyList, parse_entry
 from appliance.core.errors import InputError, Reason
 from appliance.core.pattern import compile_pattern
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
@@ -51,7 +52,7 @@ from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-_TOP = frozenset({"version", "rules"})
+_TOP = frozenset({"version", "rules", "deny", "revocation_keys", "max_revocation_age"})
 _RULE = frozenset(
     {
         "match",
@@ -186,6 +187,19 @@ class PolicySpec:
 
     rules: tuple[Rule, ...]
     source: str
+    deny: tuple[Denial, ...] = ()  # [[deny]], key files not yet read
+    # Keys (PEM files, relative to the policy) a revocation feed must verify
+    # under to be applied; none: no feed is ever applied.
+    revocation_keys: tuple[str, ...] = ()
+    max_revocation_age: timedelta | None = None
+
+    def deny_list(self, read_key: Callable[[str], bytes]) -> DenyList:
+        """The ``[[deny]]`` entries, their key files read through ``read_key``.
+
+        Raises:
+            InputError: a key file that is not a PEM public key.
+        """
+        return DenyList(entries=tuple(d.resolve(read_key) for d in self.deny))
 
     def rule_for(self, name: str) -> Rule | None:
         """The first rule matching ``registry/repository`` ``name``, if any."""
@@ -234,8 +248,35 @@ class PolicySpec:
             lines.fail(
                 ("rules",), "the policy has no [[rules]]: nothing would ever verify"
             )
+        age = doc.get("max_revocation_age")
+        if age is not None and not isinstance(age, str):
+            lines.fail(
+                ("max_revocation_age",),
+                'max_revocation_age must be a duration such as "7d"',
+            )
+        feed_keys = doc.get("revocation_keys", [])
+        if not isinstance(feed_keys, list) or not all(
+            isinstance(k, str) and k for k in feed_keys
+        ):
+            lines.fail(
+                ("revocation_keys",),
+                "revocation_keys must be a list of PEM public key files",
+            )
+        if age is not None and not feed_keys:
+            lines.fail(
+                ("max_revocation_age",),
+                "max_revocation_age needs revocation_keys: no feed could ever be fresh",
+            )
         return cls(
-            rules=tuple(_rule(r, i, lines) for i, r in enumerate(rules)), source=source
+            rules=tuple(_rule(r, i, lines) for i, r in enumerate(rules)),
+            source=source,
+            deny=_deny(doc.get("deny", []), lines),
+            revocation_keys=tuple(feed_keys),
+            max_revocation_age=None
+            if age is None
+            else parse_duration(
+                age, where=f"{source}:{lines.line(('max_revocation_age',))}"
+            ),
         )
 
 
@@ -385,6 +426,26 @@ def _rule(raw: object, index: int, lines: _Lines) -> Rule:
     )
 
 
+def _deny(raw: object, lines: _Lines) -> tuple[Denial, ...]:
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        lines.fail(("deny",), "deny must be [[deny]] tables")
+    found = []
+    for index, entry in enumerate(raw):
+
+        def fail(key: str, message: str, index: int = index) -> NoReturn:
+            lines.fail(("deny", index, key), message)
+
+        found.append(
+            parse_entry(
+                entry,
+                where=f"{lines.source}:{lines.line(('deny', index))}",
+                fail=fail,
+                key_files=True,
+            )
+        )
+    return tuple(found)
+
+
 def _platforms(
     value: object, lines: _Lines, path: tuple[str | int, ...]
 ) -> tuple[Platform, ...]:
@@ -459,6 +520,66 @@ def _signer(spec: SignerSpec, read_key: Callable[[str], bytes], source: str) -> 
             extensions={GITHUB_CLAIMS[k]: v for k, v in spec.claims.items()},
         ),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedSpec:
+    """A revocation feed's source (``bundle-tools revocations sign FILE.toml``).
+
+    ::
+
+    publisher = "site-security"
+    version = 7                      # higher than every feed published before
+    issued = 2026-12-01T09:00:00Z    # optional: the signing tool's clock
+
+    [[deny]]                         # as in a policy file
+    digest = "sha256:..."
+    reason = "CVE-2026-1234: malicious build"
+    """
+
+    publisher: str
+    version: int
+    issued: datetime | None
+    deny: tuple[Denial, ...]
+
+    @classmethod
+    def from_toml(cls, data: bytes, *, source: str) -> FeedSpec:
+        """Parse and validate a feed source, naming the line of any fault.
+
+        Raises:
+            InputError: not TOML, an unknown key, a bad entry.
+        """
+        try:
+            text = data.decode("utf-8")
+            doc = tomllib.loads(text)
+        except UnicodeDecodeError as exc:
+            msg = "not UTF-8 text"
+            raise InputError(msg, where=source) from exc
+        except tomllib.TOMLDecodeError as exc:
+            msg = f"not valid TOML ({exc})"
+            raise InputError(msg, where=source, reason=Reason.USAGE) from exc
+        lines = _Lines(text, source)
+        _keys(doc, frozenset({"publisher", "version", "issued", "deny"}), lines, ())
+        publisher = _string(doc.get("publisher"), lines, ("publisher",))
+        if publisher is None or not re.fullmatch(
+            r"[A-Za-z0-9][A-Za-z0-9._ -]{0,63}", publisher
+        ):
+            lines.fail(
+                ("publisher",),
+                "publisher: letters, digits, . _ - and spaces, at most 64",
+            )
+        version = doc.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            lines.fail(("version",), "version must be a positive integer")
+        issued = doc.get("issued")
+        if issued is not None and (
+            not isinstance(issued, datetime) or issued.tzinfo is None
+        ):
+            lines.fail(("issued",), "issued must be a date-time with an offset")
+        deny = _deny(doc.get("deny", []), lines)
+        if not deny:
+            lines.fail(("deny",), "a feed with no [[deny]] entries revokes nothing")
+        return cls(publisher=publisher, version=version, issued=issued, deny=deny)
 
 
 # The exporter's image-set file (bundle_tools.imageset) is validated the same

@@ -55,6 +55,11 @@ class VerificationResult:
     # What signed: the verified certificate identity, or the key's id.
     identity: Identity | None = None
     key_id: bytes | None = None
+    # What a deny entry can name (appliance.core.deny): every counted log
+    # entry as (log id, log index), and the serials of the leaf certificate
+    # and of the trusted CA chain it was validated to, leaf first.
+    log_entries: tuple[tuple[bytes, int], ...] = ()
+    certificate_serials: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """A stable JSON object for ``-o json`` (keys never renamed)."""

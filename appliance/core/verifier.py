@@ -235,7 +235,7 @@ def _check_timestamps(
 
 def _check_certificate(
     leaf: x509.Certificate, policy: Policy, trust: TrustMaterial, progress: _Progress
-) -> tuple[str, certs.Identity]:
+) -> tuple[str, certs.Identity, tuple[int, ...]]:
     if not progress.times:
         msg = "no verified signing time: no SET and no trusted timestamp"
         raise VerificationError(msg, reason=Reason.NO_VERIFIED_TIME, where="bundle")
@@ -259,7 +259,11 @@ def _check_certificate(
     progress.checks.append(
         f"identity {signer} from {identity.issuer} matches the policy"
     )
-    return signer, identity
+    return (
+        signer,
+        identity,
+        (leaf.serial_number, *(c.serial_number for c in issuer.certificates)),
+    )
 
 
 def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (docs/development.md §3)
@@ -327,8 +331,11 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
     )
 
     issuer: str | None = None
+    serials: tuple[int, ...] = ()
     if leaf is not None:
-        signer_name, identity = _check_certificate(leaf, policy, trust, progress)
+        signer_name, identity, serials = _check_certificate(
+            leaf, policy, trust, progress
+        )
         issuer = identity.issuer
     else:
         signer_name = "key " + keys.key_id(key).hex()[:16]
@@ -357,4 +364,10 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
         identity=progress.identity,
         key_id=None if leaf is not None else keys.key_id(key),
         checkpoints=tuple(e.checkpoint for e in progress.entries if e.checkpoint),
+        log_entries=tuple(
+            (e.log.log_id, e.log_index)
+            for e in progress.entries
+            if e.log_index is not None
+        ),
+        certificate_serials=serials,
     )

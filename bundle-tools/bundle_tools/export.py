@@ -77,7 +77,11 @@ class Request:
     )  # --registry-cacert and the client pair
     have: Inventory | None = None  # --have: what the gap holds (a delta)
     delta: Delta | None = None  # what the ledger says of that inventory
+    # --revocations: a signed feed, carried in the ledger (the appliance
+    # applies it only if it verifies under its policy's revocation_keys).
+    revocations: dict[str, Any] | None = None
     image_set: ImageSet | None = None  # --set: resolved against the registries first
+    files_ca: Path | None = None  # --files-ca: the CAs for [[files]] https URLs
 
 
 @dataclass
@@ -411,6 +415,7 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
             for d in held
         ),
         delta=request.delta,
+        revocations=request.revocations,
         resolution=chosen.resolution,
         files=tuple(f.entry for f in files),
     )
@@ -477,7 +482,7 @@ def carry_files(request: Request, reporter: Reporter) -> list[CarriedFile]:
     found = []
     for spec in request.image_set.files:
         reporter.phase(f"reading file {spec.name}")
-        found.append(carry(spec, base=base))
+        found.append(carry(spec, base=base, ca=request.files_ca))
     return found
 
 

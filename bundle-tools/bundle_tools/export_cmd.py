@@ -57,6 +57,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "REF... and -f LIST are added to it",
     )
     export.add_argument(
+        "--files-ca",
+        metavar="PEM",
+        type=Path,
+        help="trust only these CAs for the https URLs of [[files]] (default: the system's)",
+    )
+    export.add_argument(
         "--dry-run",
         action="store_true",
         help="resolve the set and list what would be carried, fetching no blobs and writing nothing",
@@ -161,6 +167,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="INVENTORY.json",
         type=Path,
         help="omit every layer and config blob the gap already holds (an `appliance inventory`)",
+    )
+    export.add_argument(
+        "--revocations",
+        metavar="FEED.json",
+        type=Path,
+        help="carry this signed revocation feed (`bundle-tools revocations sign`) to the appliance",
     )
     export.add_argument(
         "--verify-with",
@@ -313,7 +325,9 @@ def run_export(args: argparse.Namespace) -> int:
         verify_with=policy,
         have=have,
         delta=delta,
+        revocations=_revocations(args.revocations),
         image_set=image_set,
+        files_ca=args.files_ca,
     )
     reporter, context = progress.reporter(
         images=len(refs) + (0 if image_set is None else len(image_set.images))
@@ -323,6 +337,27 @@ def run_export(args: argparse.Namespace) -> int:
             summary = export.export(request, reporter)
         return _show(args, summary.to_json(), summary)
     return _export_parts(args, request, reporter, context)
+
+
+def _revocations(path: Path | None) -> dict[str, Any] | None:
+    """``--revocations``: the feed's JSON object (its signature is the appliance's to check)."""
+    if path is None:
+        return None
+    from airlock_io import inputs  # noqa: PLC0415
+    from appliance.core.revocations import (  # noqa: PLC0415
+        MAX_FEED_BYTES,
+        MEDIA_TYPE,
+        document,
+    )
+
+    doc = document(
+        inputs.read_file(path, what="revocation feed", max_bytes=MAX_FEED_BYTES),
+        where=str(path),
+    )
+    if doc.get("mediaType") != MEDIA_TYPE or not doc.get("signatures"):
+        msg = "not a signed revocation feed (bundle-tools revocations sign makes one)"
+        raise InputError(msg, where=str(path))
+    return doc
 
 
 def _dry_run(
@@ -350,10 +385,14 @@ def _dry_run(
     chosen = export.with_set(
         request, ClientPool(request.allow_http, tls=request.tls), export.Reporter()
     )
+    files = [] if image_set is None else image_set.files
     doc = {
         "dryRun": True,
         "references": [asked for asked, _ in chosen.references],
         "resolution": [r.to_json() for r in chosen.resolution],
+        "files": [
+            {"name": f.name, "source": str(f.file), "form": f.form} for f in files
+        ],
     }
     if args.output == "json":
         print(json.dumps(doc, indent=2))
@@ -375,6 +414,12 @@ def _dry_run(
     print(f"would export {len(chosen.references)} image(s):")
     for asked, _ in chosen.references:
         print(f"  {untrusted(asked)}")
+    if files:
+        print(f"and {len(files)} file(s), read only when exporting:")
+    for carried in files:
+        print(
+            f"  {untrusted(carried.name)} from {untrusted(str(carried.file))} ({carried.form})"
+        )
     return ExitCode.OK
 
 

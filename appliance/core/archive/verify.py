@@ -30,7 +30,11 @@ side established. Here, in order:
    required predicate type present, read from the verified statement;
 7. SBOMs carried are summarised, and counted as signed only when a signature
    about the SBOM by one of the rule's signers verifies;
-8. signatures about what travels with the image (an attestation's or an
+8. deny entries (:mod:`appliance.core.deny`, the policy's and an applied
+   revocation feed's): a signature whose signer, key, log entry or
+   certificate serial is denied does not count (at 4, 6 and 9 alike), and
+   an image whose digest or a platform's is denied fails whatever signed it;
+9. signatures about what travels with the image (an attestation's or an
    SBOM's own signature) are judged too: only what a verified signature ties
    to the image may leave the archive with it (:mod:`.gate`).
 
@@ -76,6 +80,7 @@ from appliance.core.archive.verdict import (
     Options,
     Unmet,
 )
+from appliance.core.deny import NOTHING_DENIED, DenyList
 from appliance.core.errors import Reason
 
 if TYPE_CHECKING:
@@ -185,9 +190,27 @@ def _demand(  # noqa: PLR0913 - every input named
         )
 
 
+def _denied(evidence: Evidence, deny: DenyList) -> Evidence:
+    """``evidence``, no longer counted when a deny entry names its signer (or its subject, dated)."""
+    if not evidence.verified or evidence.result is None:
+        return evidence
+    denial = deny.signature(evidence.result, subject=evidence.site.subject)
+    if denial is None:
+        return evidence
+    return replace(
+        evidence,
+        verified=False,
+        satisfies=(),
+        reason=Reason.DENIED_SIGNER,
+        message=f"signed by {evidence.signer}, but {denial.describe()}",
+        # Kept: the report shows who signed and when; it no longer counts.
+    )
+
+
 def _verify_image(  # noqa: PLR0913 - every input named
     claim: Claim,
     *,
+    deny: DenyList,
     contents: Contents,
     about: dict[tuple[str, str], list[str]],
     agreed: frozenset[tuple[str, str, str]],
@@ -238,6 +261,7 @@ def _verify_image(  # noqa: PLR0913 - every input named
         for e in (*legacy_evidence(ctx, s, attestation=False), *bundle_evidence(ctx, s))
     ]
     found += legacy_evidence(ctx, claim.digest, attestation=True)
+    found = [_denied(e, deny) for e in found]
     signatures = tuple(e for e in found if e.site.kind == "signature")
     attestations = tuple(
         e
@@ -247,7 +271,7 @@ def _verify_image(  # noqa: PLR0913 - every input named
     roots = [
         e.site.manifest for e in (*signatures, *attestations) if e.verified
     ] + list(ctx.about.get((Kind.SBOM, claim.digest), ()))
-    attached = tuple(attached_evidence(ctx, roots))
+    attached = tuple(_denied(e, deny) for e in attached_evidence(ctx, roots))
     verdict = replace(
         verdict,
         rule=rule.line,
@@ -256,6 +280,11 @@ def _verify_image(  # noqa: PLR0913 - every input named
         sboms=tuple(sboms(ctx, claim.digest, attached)),
         attached=attached,
     )
+    denial = deny.image([claim.digest, *(p.digest for p in claim.platforms)])
+    if denial is not None:
+        return replace(
+            verdict, reason=Reason.DENIED_DIGEST, message=f"denied: {denial.describe()}"
+        )
     try:
         _demand(
             rule,
@@ -328,6 +357,7 @@ class Work:
     now: datetime
     options: Options
     stale_for: timedelta | None
+    deny: DenyList = NOTHING_DENIED
 
     def __len__(self) -> int:
         """How many images there are to judge."""
@@ -337,6 +367,7 @@ class Work:
         """The verdict of the ``index``-th claimed image (before archive-level problems)."""
         return _verify_image(
             self.claims[index],
+            deny=self.deny,
             contents=self.contents,
             about=self.about,
             agreed=self.agreed,
@@ -360,6 +391,7 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     trust: TrustMaterial,
     now: datetime,
     options: Options | None = None,
+    deny: DenyList = NOTHING_DENIED,
     runner: Callable[[Work], Sequence[ImageVerdict]] = in_order,
 ) -> ArchiveVerdict:
     """Verify the archive's images against ``rules`` under ``trust``.
@@ -370,6 +402,9 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
         trust: what the operator's side trusts (never the archive's).
         now: the appliance clock (trust staleness; recorded).
         options: selection, ``-a`` annotations, extra required attestations.
+        deny: the deny entries in force (the policy's and an applied
+            feed's): a denied digest fails its image, a denied signer's
+            signatures do not count.
         runner: judges every image of a :class:`Work` and returns the
             verdicts in claim order (default :func:`in_order`, here; the
             edge may spread them over processes, ``--jobs``).
@@ -401,6 +436,7 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
         now=now,
         options=options,
         stale_for=stale_for,
+        deny=deny,
     )
     judged = runner(work)
     if len(judged) != len(work):
