@@ -29,7 +29,18 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import archive, delta, export, hsm, load, sets, startup, tui, verify
+from benchmarks import (
+    archive,
+    delta,
+    export,
+    hsm,
+    load,
+    revocations,
+    sets,
+    startup,
+    tui,
+    verify,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -435,10 +446,30 @@ def _tui(results: Results) -> None:
 # The one registry of sections: name -> (what it measures, the function that
 # measures it). A new section is one function above and one line here; the
 # order is the order `make bench` runs them in.
+def _revocations(results: Results) -> None:
+    rows = [
+        Row(
+            "revocations",
+            label,
+            ours,
+            theirs,
+            "ms",
+            "<= 0.6x (as verify)",
+            "sigstore-python, no revocation at all",
+        )
+        for label, ours, theirs in revocations.run()
+    ]
+    results.section("Revocation: deny lists and feeds (median of 3)", rows)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[Results], None]]] = {
     "verify": (
         "one bundle in process and per process vs sigstore-python",
         _verification,
+    ),
+    "revocations": (
+        "verification with 10,000 deny entries, and a 10,000-entry feed, vs sigstore-python",
+        _revocations,
     ),
     "start": ("start-up of the appliance, sealed and not, vs their peers", _start),
     "export": ("bundle-tools export vs skopeo + tar + zstd", _export),
