@@ -112,12 +112,23 @@ def run(iterations: int = 100) -> list[tuple[str, float, float, str]]:
         denial: Denial | None = deny.signature(result, subject=f"sha256:{case.digest}")
         assert denial is None  # noqa: S101 - none names it: every entry was tried
 
+    def verify_alone() -> None:
+        verify_bundle(
+            Bundle.from_bytes(data),
+            artifact=artifact,
+            trust=trust,
+            policy=policy,
+            now=now,
+        )
+
     peer = in_process(iterations=iterations)[0][2]
+    alone = _per_call_ms(verify_alone, iterations=iterations)
     ours = _per_call_ms(verify_then_deny, iterations=iterations)
     feed_ms = _per_call_ms(
         lambda: verify_feed(doc, trusted=[public], where="bench"), iterations=5
     )
     return [
+        (f"{case.label}: verify, no deny list", alone, peer, "(the baseline)"),
         (
             f"{case.label}: verify + {ENTRIES:,} deny entries",
             ours,
