@@ -20,12 +20,14 @@ from appliance.core.errors import InputError, Reason, TrustRootError, redact
 from appliance.signer.opener import open_signers
 from appliance.trust import publish, replay, roots
 from appliance.trust.controls import (
+    ControlsStore,
     forget_split_digest,
     read_approvals,
     root_change,
     trust_change,
 )
 from appliance.trust.memory import Memory
+from appliance.trust.revocations import RevocationStore
 from appliance.trust.source import open_source
 from appliance.trust.state import StateStore
 from trustroot import store
@@ -229,6 +231,14 @@ def trust_show(state_dir: Path) -> TrustShown:
             "stale_since": _iso(stale) if stale else None,
         }
     doc["memory"] = Memory(state_dir).summary()
+    # What else decides a verdict from the state (docs/revocation.md §3, §4).
+    controls = ControlsStore(state_dir).read()
+    doc["controls"] = (
+        None
+        if controls is None
+        else {"threshold": controls.threshold, "approvers": list(controls.key_ids)}
+    )
+    doc["revocation_feeds"] = RevocationStore(state_dir).summary()
     return TrustShown(doc=doc, now=now)
 
 
