@@ -38,6 +38,7 @@ from benchmarks import (
     load,
     provenance,
     publish,
+    revocations,
     sets,
     sites,
     startup,
@@ -555,6 +556,22 @@ def _tui(results: Results) -> None:
 # The one registry of sections: name -> (what it measures, the function that
 # measures it). A new section is one function above and one line here; the
 # order is the order `make bench` runs them in.
+def _revocations(results: Results) -> None:
+    rows = [
+        Row(
+            "revocations",
+            label,
+            ours,
+            theirs,
+            "ms",
+            goal,
+            "sigstore-python, no revocation at all",
+        )
+        for label, ours, theirs, goal in revocations.run()
+    ]
+    results.section("Revocation: deny lists and feeds (median of 3)", rows)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[Results], None]]] = {
     "verify": (
         "one bundle in process and per process vs sigstore-python",
@@ -563,6 +580,10 @@ SECTIONS: dict[str, tuple[str, Callable[[Results], None]]] = {
     "provenance": (
         "TSA-only GitHub bundle vs sigstore-js; 200 rules x 1,000 images vs one rule",
         _provenance,
+    ),
+    "revocations": (
+        "verification with 10,000 deny entries, and a 10,000-entry feed, vs sigstore-python",
+        _revocations,
     ),
     "start": ("start-up of the appliance, sealed and not, vs their peers", _start),
     "export": ("bundle-tools export vs skopeo + tar + zstd", _export),
