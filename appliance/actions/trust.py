@@ -20,14 +20,16 @@ from appliance.actions.registry import RegistryAccess
 from appliance.core.archive.plan import Target
 from appliance.core.errors import InputError, Reason, TrustRootError, redact
 from appliance.signer.opener import open_signers
-from appliance.trust import publish, replay, roots
+from appliance.trust import held, publish, replay, roots
 from appliance.trust.controls import (
+    ControlsStore,
     forget_split_digest,
     read_approvals,
     root_change,
     trust_change,
 )
 from appliance.trust.memory import Memory
+from appliance.trust.revocations import RevocationStore
 from appliance.trust.source import open_source
 from appliance.trust.state import StateStore
 from trustroot import store
@@ -58,6 +60,7 @@ class TrustImportRequest:
     trust_max_age_text: str | None = None  # as the operator wrote it (the report)
     approvals: Path | None = None  # two-person integrity: a new root version's
     via: str = "cli"
+    name: str = held.DEFAULT  # which named root's chain (appliance/trust/held.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +91,11 @@ def _replay(
         )
     elif operator_root is not None:
         bootstrap, start = operator_root, str(request.bootstrap_root)
+    elif request.name != held.DEFAULT:
+        # Only public-good's root is sealed in: another instance's chain
+        # starts from a root the operator vouches for.
+        msg = f"trust root {request.name!r} is not held yet: start its chain with --bootstrap-root (its TUF root.json)"
+        raise InputError(msg, where="--name", reason=Reason.USAGE)
     else:
         bootstrap, start = (
             store.read_embedded(store.PUBLIC_GOOD, "root.json"),
@@ -137,9 +145,10 @@ def trust_import(request: TrustImportRequest) -> Imported:
         via=request.via,
         source=str(request.source),
         trust_max_age=request.trust_max_age_text,
+        **({} if request.name == held.DEFAULT else {"root": request.name}),
     ) as audit:
         now = datetime.now(UTC)
-        memory = Memory(request.state_dir)
+        memory = held.memory(request.state_dir, request.name)
         # A clock set back would make expired metadata look fresh: refuse it first.
         memory.check_clock(now)
         source = open_source(request.source)
@@ -154,7 +163,7 @@ def trust_import(request: TrustImportRequest) -> Imported:
         )
         # Read, replay and commit under the state lock: an import running at
         # the same time commits before this one reads, or after it commits.
-        with StateStore(request.state_dir).update() as update:
+        with held.store(request.state_dir, request.name).update() as update:
             result, start = _replay(
                 request, source, update.previous, operator_root, now
             )
@@ -185,6 +194,7 @@ def trust_import(request: TrustImportRequest) -> Imported:
         )
     report: dict[str, Any] = {
         **state.to_json(),
+        "name": request.name,
         "bootstrap": start,
         "trust_max_age": request.trust_max_age_text,
         "expiry_allowance_used": bool(result.allowances),
@@ -231,6 +241,15 @@ def trust_show(state_dir: Path) -> TrustShown:
             "stale_since": _iso(stale) if stale else None,
         }
     doc["memory"] = Memory(state_dir).summary()
+    doc["roots"] = list(held.names(state_dir))
+    # What else decides a verdict from the state (docs/revocation.md §3, §4).
+    controls = ControlsStore(state_dir).read()
+    doc["controls"] = (
+        None
+        if controls is None
+        else {"threshold": controls.threshold, "approvers": list(controls.key_ids)}
+    )
+    doc["revocation_feeds"] = RevocationStore(state_dir).summary()
     return TrustShown(doc=doc, now=now)
 
 

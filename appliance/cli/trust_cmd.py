@@ -69,6 +69,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="accept metadata expired by at most this long (e.g. 30d); recorded in the report",
     )
     imp.add_argument(
+        "--name",
+        metavar="NAME",
+        default="public-good",
+        help="which named trust root this chain feeds (default public-good; e.g. github, "
+        "started with --bootstrap-root); each name keeps its own rollback state, clock floor and log memory",
+    )
+    imp.add_argument(
         "--approvals",
         metavar="FILE",
         type=Path,
@@ -215,6 +222,7 @@ def run_import(args: argparse.Namespace) -> int:
             if text
             else timedelta(0),
             trust_max_age_text=text,
+            name=args.name,
             approvals=args.approvals,
         )
     )
@@ -294,6 +302,18 @@ def run_show(args: argparse.Namespace) -> int:
             ),
         ]
     text.extend(_memory_lines(doc["memory"]))
+    controls = doc.get("controls")
+    text.append(
+        "  two-person integrity: off"
+        if controls is None
+        else f"  two-person integrity: {controls['threshold']} of {len(controls['approvers'])} approvers "
+        f"({', '.join(k[:16] for k in controls['approvers'])})"
+    )
+    text.extend(
+        f"  revocation feed {feed['publisher']} v{feed['version']} issued {feed['issued']}, "
+        f"imported {feed['imported_at']} (key {feed['key_id'][:16]})"
+        for feed in doc.get("revocation_feeds", [])
+    )
     _say(text)
     return ExitCode.OK
 
