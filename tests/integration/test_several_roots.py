@@ -97,6 +97,7 @@ def three(
         )
     )
     return {
+        "stacks": stacks,
         "archive": archive,
         "roots": lines,
         "host": _registry_server.address,
@@ -310,3 +311,37 @@ def test_a_named_capsule_continues_its_held_chain(
         (_state() / "roots" / "github" / "trust" / "state.json").read_text()
     )
     assert state["roles"]["timestamp"]["version"] == 2
+
+
+def test_export_verify_with_judges_under_the_named_capsules_roots(
+    three: dict[str, Any], tmp_path: Path
+) -> None:
+    repo = TufRepo(now=datetime.now(UTC))
+    repo.add_target("trusted_root.json", three["stacks"][1].trusted_root_json())
+    repo.publish()
+    capsule = repo.write_to(tmp_path / "acme")
+    internal = three["images"][1].reference
+    policy = tmp_path / "policy.toml"
+    for trust, code in (("acme-private", 0), ("public-good", 1)):
+        policy.write_text(
+            f'[[rules]]\nmatch = ["**"]\ntrust = ["{trust}"]\n[[rules.signers]]\n'
+            f'identity = "{IDENTITY}"\nissuer = "{DEFAULT_ISSUER}"\n'
+        )
+        from bundle_tools.cli import main as bundle_tools  # noqa: PLC0415
+
+        with netguard.loopback(), pytest.MonkeyPatch.context() as patch:
+            patch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+            patch.setenv("DOCKER_CONFIG", str(three["base"] / "docker"))
+            got = bundle_tools(
+                [
+                    "export", internal,
+                    "--out", str(tmp_path / f"{trust}.tar.zst"),
+                    "--trusted-root", str(three["first_root"]),
+                    "--allow-http-registry", three["registry"].address,
+                    "--cache", str(three["base"] / "cache"),
+                    "--named-capsule", f"acme-private={capsule}",
+                    "--verify-with", str(policy),
+                ]
+            )  # fmt: skip
+        assert got == code, trust
+        assert (tmp_path / f"{trust}.tar.zst").exists() is (code == 0)
