@@ -556,8 +556,11 @@ class Transport:
         )
         error = "" if challenge is None else challenge.params.get("error", "")
         if self._challenge is not None and self._challenge.scheme == "bearer":
+            # Actions in a stable order: registries list them as they please.
             asked = " ".join(
-                challenge.scopes if challenge and challenge.scopes else scopes
+                merge_scopes(
+                    challenge.scopes if challenge and challenge.scopes else scopes
+                )
             )
             return (
                 f"refused {what} (HTTP {response.status_code}{', ' + error if error else ''}) "

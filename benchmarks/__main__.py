@@ -38,6 +38,7 @@ from benchmarks import (
     load,
     provenance,
     publish,
+    revocations,
     sets,
     sites,
     startup,
@@ -349,6 +350,35 @@ def _load(results: Results) -> None:
 
 
 def _sites(results: Results) -> None:
+    e_ours, e_plain, e_peer = sites.export()
+    results.section(
+        f"Export of a {sites.LAYERS * sites.LAYER_BYTES / 1024**2:.0f} MiB image from a TLS + token-auth "
+        "loopback registry, cold cache (median of 3)",
+        [
+            Row(
+                "sites-export",
+                "bundle-tools export, TLS + token vs skopeo + tar + zstd, TLS + token",
+                e_ours.seconds,
+                e_peer.seconds,
+                "s",
+                "<= 1.0x",
+                "skopeo copy + tar + zstd (TLS, token)",
+                e_ours.peak_rss_mib,
+                e_peer.peak_rss_mib,
+            ),
+            Row(
+                "sites-export-cost",
+                "bundle-tools export, TLS + token vs plain HTTP, no auth",
+                e_ours.seconds,
+                e_plain.seconds,
+                "s",
+                "<= 1.1x",
+                "bundle-tools export over plain HTTP",
+                e_ours.peak_rss_mib,
+                e_plain.peak_rss_mib,
+            ),
+        ],
+    )
     ours, plain, peer, size = sites.run()
     results.section(
         f"Load of a {size / 1024**2:.0f} MiB verified archive into a TLS + token-auth loopback registry (median of 3)",
@@ -526,6 +556,22 @@ def _tui(results: Results) -> None:
 # The one registry of sections: name -> (what it measures, the function that
 # measures it). A new section is one function above and one line here; the
 # order is the order `make bench` runs them in.
+def _revocations(results: Results) -> None:
+    rows = [
+        Row(
+            "revocations",
+            label,
+            ours,
+            theirs,
+            "ms",
+            goal,
+            "sigstore-python, no revocation at all",
+        )
+        for label, ours, theirs, goal in revocations.run()
+    ]
+    results.section("Revocation: deny lists and feeds (median of 3)", rows)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[Results], None]]] = {
     "verify": (
         "one bundle in process and per process vs sigstore-python",
@@ -534,6 +580,10 @@ SECTIONS: dict[str, tuple[str, Callable[[Results], None]]] = {
     "provenance": (
         "TSA-only GitHub bundle vs sigstore-js; 200 rules x 1,000 images vs one rule",
         _provenance,
+    ),
+    "revocations": (
+        "verification with 10,000 deny entries, and a 10,000-entry feed, vs sigstore-python",
+        _revocations,
     ),
     "start": ("start-up of the appliance, sealed and not, vs their peers", _start),
     "export": ("bundle-tools export vs skopeo + tar + zstd", _export),
@@ -544,7 +594,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Results], None]]] = {
     ),
     "load": ("appliance load vs skopeo copy", _load),
     "sites": (
-        "appliance load into a TLS + token-auth registry vs skopeo copy there, and vs plain HTTP",
+        "export and load with a TLS + token-auth registry vs skopeo there, and vs plain HTTP",
         _sites,
     ),
     "delta": ("export --have and its verification vs the full archive", _delta),

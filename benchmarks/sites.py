@@ -13,6 +13,11 @@ living 300 s), credentials from a Docker config:
 * the peer: ``skopeo copy --preserve-digests`` of the same image into the
   TLS + token registry (``--dest-cert-dir``, ``--dest-creds``).
 
+And the export side: the same-sized image published to a TLS + token
+registry and to a plain one; ``bundle-tools export`` from each, beside
+``skopeo copy`` from the TLS + token one into an OCI layout then
+``tar | zstd`` (as the export section's peer).
+
 Goal (#21): ours over TLS + token <= 1.1x ours over plain HTTP.
 """
 
@@ -28,7 +33,7 @@ from pathlib import Path
 
 from benchmarks.archive import export_big
 from benchmarks.measure import Run, median, timed
-from tests.helpers import netguard, pki, token_server
+from tests.helpers import netguard, pki, publish, token_server
 from tests.helpers import registry as registry_mod
 from tests.helpers.sigstore_stack.stack import DEFAULT_ISSUER
 
@@ -137,6 +142,85 @@ def run(repeats: int = 3) -> tuple[Run, Run, Run, int]:
             median(peer_runs),
             archive.stat().st_size,
         )
+
+
+def export(repeats: int = 3) -> tuple[Run, Run, Run]:
+    """(ours TLS+token, ours plain HTTP, skopeo+tar+zstd TLS+token): medians of ``repeats`` cold exports."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-sites-export-") as tmp,
+        netguard.loopback(),
+    ):
+        work = Path(tmp)
+        ca = pki.make_ca(work / "ca")
+        tokens = token_server.start(ca, token_server.Policy(users={USER: PASSWORD}))
+        site = registry_mod.start(work / "site", ca=ca, token_server=tokens)
+        plain = registry_mod.start(work / "plain")
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in (
+                "REQUESTS_CA_BUNDLE",
+                "SSL_CERT_FILE",
+                "SSL_CERT_DIR",
+                "CURL_CA_BUNDLE",
+            )
+        }
+        base["SOURCE_DATE_EPOCH"] = "1790000000"
+        try:
+            secure = publish.image(
+                site, "bench/big", "v1", layer_bytes=LAYER_BYTES, layers=LAYERS
+            )
+            open_ = publish.image(
+                plain, "bench/big", "v1", layer_bytes=LAYER_BYTES, layers=LAYERS
+            )
+            config = work / "docker"
+            config.mkdir()
+            auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+            (config / "config.json").write_text(
+                json.dumps({"auths": {site.address: {"auth": auth}}})
+            )
+            env = {**base, "DOCKER_CONFIG": str(config)}
+            ours_runs, plain_runs, peer_runs = [], [], []
+            for i in range(repeats):
+                out = work / f"out-{i}"
+                out.mkdir()
+                ours_runs.append(
+                    timed(
+                        [str(BIN / "bundle-tools"), "export", secure.reference, "--out", str(out / "a.tar.zst"),
+                         "--no-trust", "--registry-cacert", str(ca.cert), "--cache", str(out / "cache-a")],
+                        env=env,
+                    )
+                )  # fmt: skip
+                plain_runs.append(
+                    timed(
+                        [str(BIN / "bundle-tools"), "export", open_.reference, "--out", str(out / "b.tar.zst"),
+                         "--no-trust", "--allow-http-registry", plain.address, "--cache", str(out / "cache-b")],
+                        env=base,
+                    )
+                )  # fmt: skip
+                peer = work / f"peer-{i}"
+                peer.mkdir()
+                flags = " ".join(site.skopeo_flags("src"))
+                peer_runs.append(
+                    timed(  # noqa: S604 - the peer is a shell pipeline of our own paths
+                        [
+                            (
+                                f"skopeo --insecure-policy copy --preserve-digests {flags} "
+                                f"docker://{secure.reference} oci:{peer}/layout:v1 && "
+                                f"tar -cf - -C {peer} layout | zstd -q -T0 -3 -o {peer}/t.tar.zst"
+                            )
+                        ],
+                        shell=True,
+                        env=base,
+                    )
+                )  # fmt: skip
+                subprocess.run(["rm", "-rf", str(peer), str(out)], check=True)
+        finally:
+            site.stop()
+            plain.stop()
+            tokens.stop()
+        return median(ours_runs), median(plain_runs), median(peer_runs)
 
 
 if __name__ == "__main__":

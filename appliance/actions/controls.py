@@ -134,7 +134,7 @@ def controls_init(request: ControlsInitRequest) -> dict[str, Any]:
             else {"threshold": current.threshold, "approvers": list(current.key_ids)},
             "approved_by": [k.hex() for k in approved],
         }
-        head = audit.record(record)
+        head = audit.record({**record, "exit_code": 0})
     return {**record, "audit": head.to_json()}
 
 
@@ -219,5 +219,5 @@ def approve(request: ApproveRequest) -> dict[str, Any]:
             "approver": key_id.hex(),
             "approvals": str(request.out),
         }
-        head = audit.record(record)
+        head = audit.record({**record, "exit_code": 0})
     return {**record, "audit": head.to_json()}

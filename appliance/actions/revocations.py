@@ -180,8 +180,9 @@ def import_feed(request: ImportFeedRequest) -> ImportedFeed:
             "entries": len(feed.deny.entries),
             "outcome": offered.outcome,
             "policy": str(request.policy),
+            "policy_approved_by": list(policy.approved_by),
         }
-        head = audit.record(record)
+        head = audit.record({**record, "exit_code": 0})
     return ImportedFeed(
         outcome=offered.outcome,
         note=offered.note,

@@ -22,12 +22,14 @@ from appliance.core.errors import InputError, Reason, TrustRootError, redact
 from appliance.signer.opener import open_signers
 from appliance.trust import held, publish, replay, roots
 from appliance.trust.controls import (
+    ControlsStore,
     forget_split_digest,
     read_approvals,
     root_change,
     trust_change,
 )
 from appliance.trust.memory import Memory
+from appliance.trust.revocations import RevocationStore
 from appliance.trust.source import open_source
 from appliance.trust.state import StateStore
 from trustroot import store
@@ -240,6 +242,14 @@ def trust_show(state_dir: Path) -> TrustShown:
         }
     doc["memory"] = Memory(state_dir).summary()
     doc["roots"] = list(held.names(state_dir))
+    # What else decides a verdict from the state (docs/revocation.md §3, §4).
+    controls = ControlsStore(state_dir).read()
+    doc["controls"] = (
+        None
+        if controls is None
+        else {"threshold": controls.threshold, "approvers": list(controls.key_ids)}
+    )
+    doc["revocation_feeds"] = RevocationStore(state_dir).summary()
     return TrustShown(doc=doc, now=now)
 
 

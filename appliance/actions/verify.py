@@ -16,11 +16,11 @@ and never trust an earlier report.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airlock_io import jsonout
 from airlock_io.archive import read_archive
 from airlock_io.atomic import check_output, write_output
 from airlock_io.exit_codes import ExitCode
@@ -338,7 +338,7 @@ class VerifyOutcome:
 def write_report(path: Path | None, report: dict[str, Any]) -> None:
     """The JSON report, atomically, if one was asked for."""
     if path is not None:
-        write_output(path, json.dumps(report, indent=2).encode() + b"\n")
+        write_output(path, jsonout.dump_bytes(report))
 
 
 def verify(request: VerifyRequest, run: Run = QUIETLY) -> VerifyOutcome:

@@ -302,6 +302,18 @@ def run_show(args: argparse.Namespace) -> int:
             ),
         ]
     text.extend(_memory_lines(doc["memory"]))
+    controls = doc.get("controls")
+    text.append(
+        "  two-person integrity: off"
+        if controls is None
+        else f"  two-person integrity: {controls['threshold']} of {len(controls['approvers'])} approvers "
+        f"({', '.join(k[:16] for k in controls['approvers'])})"
+    )
+    text.extend(
+        f"  revocation feed {feed['publisher']} v{feed['version']} issued {feed['issued']}, "
+        f"imported {feed['imported_at']} (key {feed['key_id'][:16]})"
+        for feed in doc.get("revocation_feeds", [])
+    )
     _say(text)
     return ExitCode.OK
 

@@ -39,7 +39,7 @@ proves it was made before the compromise).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, NoReturn
@@ -152,28 +152,77 @@ class Denial:
         return self._names(result, subject) and self._applies_at(result.signing_time)
 
 
+def _keys_of(denial: Denial) -> list[object]:
+    """The exact values ``denial`` is found under in :class:`DenyList`'s index (none: scanned)."""
+    if denial.kind is DenyKind.DIGEST:
+        return [("digest", denial.digest)]
+    if denial.kind is DenyKind.KEY:
+        return [("key", denial.key_id)]
+    if denial.kind is DenyKind.LOG:
+        return [("log", denial.log)]
+    if denial.kind is DenyKind.CERTIFICATE_SERIAL:
+        return [("serial", denial.serial)]
+    policy = denial.identity
+    if policy is not None and policy.identity is not None:
+        return [("san", policy.identity)]
+    return []  # a pattern: tried on every signature
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DenyList:
-    """Every deny entry in force: the policy's, then the applied feed's."""
+    """Every deny entry in force: the policy's, then the applied feed's.
+
+    Entries that name an exact value are indexed by it, so a signature is
+    checked against a feed of thousands of entries by a few lookups; only
+    identity patterns are tried one by one. The first entry (in order)
+    that denies is the one reported.
+    """
 
     entries: tuple[Denial, ...] = ()
+    _index: dict[object, list[tuple[int, Denial]]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    _patterns: list[tuple[int, Denial]] = field(
+        init=False, repr=False, compare=False, default_factory=list
+    )
+
+    def __post_init__(self) -> None:
+        """Index the entries by the exact value each names."""
+        for position, denial in enumerate(self.entries):
+            found = _keys_of(denial)
+            if not found:
+                self._patterns.append((position, denial))
+            for key in found:
+                self._index.setdefault(key, []).append((position, denial))
 
     def image(self, digests: Iterable[str]) -> Denial | None:
         """The first undated digest entry naming one of ``digests`` (the image and its platforms)."""
-        wanted = set(digests)
-        return next(
-            (
-                d
-                for d in self.entries
-                if d.kind is DenyKind.DIGEST and d.since is None and d.digest in wanted
-            ),
-            None,
-        )
+        candidates = [
+            (position, d)
+            for digest in set(digests)
+            for position, d in self._index.get(("digest", digest), ())
+            if d.since is None
+        ]
+        return min(candidates, key=lambda c: c[0])[1] if candidates else None
 
     def signature(self, result: VerificationResult, *, subject: str) -> Denial | None:
         """The first entry denying this verified signature about ``subject``, if any."""
+        keys_: list[object] = [("digest", subject)]
+        if result.key_id is not None:
+            keys_.append(("key", result.key_id))
+        keys_ += [("log", entry) for entry in result.log_entries]
+        keys_ += [("serial", serial) for serial in result.certificate_serials]
+        if result.identity is not None:
+            keys_ += [("san", san) for san in result.identity.sans]
+        candidates = [c for key in keys_ for c in self._index.get(key, ())]
+        candidates += self._patterns
         return next(
-            (d for d in self.entries if d.denies(result, subject=subject)), None
+            (
+                d
+                for _, d in sorted(candidates, key=lambda c: c[0])
+                if d.denies(result, subject=subject)
+            ),
+            None,
         )
 
     def __add__(self, other: DenyList) -> DenyList:

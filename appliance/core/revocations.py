@@ -90,8 +90,11 @@ def signed_by(
     trusted: Sequence[keys.PublicKey],
     *,
     where: str,
+    data: bytes | None = None,
 ) -> tuple[bytes, ...]:
     """The ids of the ``trusted`` keys whose signature over ``payload`` verifies (each once).
+
+    ``data``: the payload's canonical bytes, when the caller has them already.
 
     A signature by a key not in ``trusted``, or one that does not verify, is
     passed over: only what verifies counts. The caller decides how many are
@@ -103,7 +106,7 @@ def signed_by(
     if not isinstance(signatures, list) or len(signatures) > MAX_SIGNATURES:
         msg = f"signatures must be a list of at most {MAX_SIGNATURES}"
         raise InputError(msg, where=where)
-    data = canonical(payload)
+    data = canonical(payload) if data is None else data
     by_id = {keys.key_id(k): k for k in trusted}
     found: list[bytes] = []
     for i, raw in enumerate(signatures):
@@ -186,14 +189,22 @@ def verify_feed(
     if not trusted:
         msg = "the policy names no revocation_keys: no feed is applied"
         raise VerificationError(msg, reason=Reason.FEED_UNTRUSTED, where=where)
-    verified = signed_by(payload, doc.get("signatures"), trusted, where=where)
+    data = canonical(payload)
+    verified = signed_by(
+        payload, doc.get("signatures"), trusted, where=where, data=data
+    )
     if not verified:
         msg = "not signed by any key of the policy's revocation_keys"
         raise VerificationError(msg, reason=Reason.FEED_UNTRUSTED, where=where)
-    return _read(payload, key_id=verified[0], where=where)
+    return _read(
+        payload,
+        key_id=verified[0],
+        sha256=hashlib.sha256(data).hexdigest(),
+        where=where,
+    )
 
 
-def _read(payload: dict[str, Any], *, key_id: bytes, where: str) -> Feed:
+def _read(payload: dict[str, Any], *, key_id: bytes, sha256: str, where: str) -> Feed:
     allowed = {"type", "publisher", "version", "issued", "entries"}
     for key in payload:
         if key not in allowed:
@@ -225,7 +236,7 @@ def _read(payload: dict[str, Any], *, key_id: bytes, where: str) -> Feed:
         version=version,
         issued=issued,
         key_id=key_id,
-        sha256=hashlib.sha256(canonical(payload)).hexdigest(),
+        sha256=sha256,
         deny=DenyList(entries=tuple(_entry(e, i, name) for i, e in enumerate(raw))),
     )
 

@@ -209,6 +209,13 @@ def test_a_feed_is_kept_across_restarts_until_a_newer_one(
     out = _verify(verify, exported.archive, exported, policy)
     assert out.code == 0
     assert [f["version"] for f in out.report["revocations"]["feeds"]] == [2]
+    capsys.readouterr()
+    assert appliance(["trust", "show", "-o", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(f["publisher"], f["version"]) for f in shown["revocation_feeds"]] == [
+        ("site-security", 2)
+    ]
+    assert shown["controls"] is None
 
 
 def test_a_second_feed_of_the_version_held_is_refused(

@@ -314,6 +314,8 @@ def test_the_whole_flow(  # noqa: PLR0915 - one flow, each step asserted
     code, out, err = _run(capsys, "controls", "init", *raise_to, "--approvals", change)
     assert code == 0, err
     assert "3 of 3 approvers" in out
+    code, out, _ = _run(capsys, "trust", "show")
+    assert "two-person integrity: 3 of 3 approvers" in out
 
     # Now the policy approved by two is under-approved; Carol's approval completes it.
     code, _, err = _verify(capsys, exported, policy)
