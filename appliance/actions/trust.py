@@ -242,6 +242,22 @@ def trust_show(state_dir: Path) -> TrustShown:
         }
     doc["memory"] = Memory(state_dir).summary()
     doc["roots"] = list(held.names(state_dir))
+    named = {}
+    for name in doc["roots"][1:]:
+        other = held.store(state_dir, name).load()
+        if other is None:
+            continue
+        other.read("trusted_root.json")  # re-checked against its state.json, or refused
+        other_stale = other.stale_since(now)
+        named[name] = {
+            "root_version": other.root_version,
+            "imported_at": _iso(other.imported_at),
+            "source": other.source,
+            "trusted_root_sha256": other.trusted_root_sha256,
+            "stale_since": _iso(other_stale) if other_stale else None,
+            "memory": held.memory(state_dir, name).summary(),
+        }
+    doc["named_roots"] = named
     # What else decides a verdict from the state (docs/revocation.md §3, §4).
     controls = ControlsStore(state_dir).read()
     doc["controls"] = (

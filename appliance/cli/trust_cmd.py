@@ -302,6 +302,12 @@ def run_show(args: argparse.Namespace) -> int:
             ),
         ]
     text.extend(_memory_lines(doc["memory"]))
+    text.extend(
+        f"Trust root {name}: TUF root v{root['root_version']}, imported {root['imported_at']} from "
+        f"{root['source']}"
+        + (f", stale since {root['stale_since']}" if root["stale_since"] else "")
+        for name, root in doc.get("named_roots", {}).items()
+    )
     controls = doc.get("controls")
     text.append(
         "  two-person integrity: off"
