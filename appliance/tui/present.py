@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from appliance.core.archive.files import FileVerdict
     from appliance.core.archive.intake import Contents
     from appliance.core.archive.verdict import ArchiveVerdict, Evidence, ImageVerdict
+    from appliance.core.report import VerificationResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +214,22 @@ class Line:
     failed: bool = False
 
 
+def _provenance_lines(result: VerificationResult) -> list[Line]:
+    """The root it verified under (if not the default) and the certificate's source claims (#22)."""
+    lines = []
+    if result.trust_name != "public-good":
+        lines.append(Line(f"  trust root: {result.trust_name}"))
+    claims = result.identity.extensions if result.identity else {}
+    if "12" in claims:  # Fulcio's source repository URI, ref, signer and runner
+        lines.append(
+            Line(
+                f"  source: {claims['12']} {claims.get('14', '?')}, "
+                f"workflow {claims.get('9', '?')}, runner {claims.get('11', '?')}"
+            )
+        )
+    return lines
+
+
 def _evidence_lines(
     evidence: Evidence, contents: Contents | None, mark: Marks
 ) -> list[Line]:
@@ -237,6 +254,7 @@ def _evidence_lines(
             else f"{result.signer} ({result.issuer})"
         )
         lines.append(Line(f"  signer: {who}"))
+        lines.extend(_provenance_lines(result))
         if result.signing_time:
             lines.append(
                 Line(

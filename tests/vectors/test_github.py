@@ -310,3 +310,20 @@ def test_under_roots_names_the_root_that_got_furthest(
 def test_under_no_root_is_refused() -> None:
     with pytest.raises(TrustRootError):
         under_roots((), _verify)
+
+
+def test_the_tui_shows_the_root_and_the_source_claims(
+    roots: dict[str, TrustMaterial],
+) -> None:
+    from appliance.tui.present import _provenance_lines  # noqa: PLC0415
+
+    shown = [line.text for line in _provenance_lines(_verify(roots["github"]))]
+    assert shown[0] == "  trust root: github"
+    assert shown[1].startswith(
+        "  source: https://github.com/actions/attest-build-provenance refs/heads/main, workflow "
+    )
+    assert shown[1].endswith("runner github-hosted")
+    public = _verify(
+        roots["public-good"], _bundle(PUBLIC), artifact=_digest(PUBLIC_DIGEST)
+    )
+    assert not any("trust root" in line.text for line in _provenance_lines(public))
