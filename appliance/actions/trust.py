@@ -1,4 +1,4 @@
-"""The appliance's trust: import a TUF chain offline, show what is held, forget a split view.
+"""The appliance's trust: import a TUF chain offline, show what is held, forget a split view, publish it into the gap.
 
 Import replays a TUF chain from the root the appliance already trusts (the
 stored one, else the sealed public-good root, or the operator's bootstrap
@@ -10,6 +10,7 @@ allowance the report names.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -215,6 +216,16 @@ def trust_show(state_dir: Path) -> TrustShown:
             "stale_since": _iso(stale) if stale else None,
         }
     doc["memory"] = Memory(state_dir).summary()
+    # What the appliance hands on into the gap (docs/handoff.md §1, §3).
+    doc["held_roots"] = [
+        {
+            "name": r.name,
+            "file": r.target_name,
+            "sha256": hashlib.sha256(r.data).hexdigest(),
+        }
+        for r in roots.held_roots(state_dir, now=now)
+    ]
+    doc["published"] = publish.status(state_dir)
     return TrustShown(doc=doc, now=now)
 
 

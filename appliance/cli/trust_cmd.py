@@ -224,6 +224,32 @@ def _memory_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _handed_on_lines(doc: dict[str, Any], now: str) -> list[str]:
+    lines = [
+        f"  hands on {r['file']} ({r['name']}) sha256 {r['sha256']}"
+        for r in doc["held_roots"]
+    ]
+    published = doc["published"]
+    if published is None:
+        return [
+            *lines,
+            "  no TUF repository published: `appliance trust publish --out DIR`",
+        ]
+    if "damaged" in published:
+        return [*lines, f"  published repository DAMAGED: {published['damaged']}"]
+    timestamp = published["roles"]["timestamp"]
+    state = (
+        "EXPIRED: run `appliance trust publish --refresh`"
+        if timestamp["expires"] < now
+        else "fresh"
+    )
+    root = published["roles"]["root"]
+    return [
+        *lines,
+        f"  published in {published['directory']}: root v{root['version']}, timestamp v{timestamp['version']} expires {timestamp['expires']} ({state})",
+    ]
+
+
 def run_show(args: argparse.Namespace) -> int:
     """Print the current trust, its age, and the appliance's memories."""
     shown = trust_show(env.state_dir())
@@ -260,6 +286,7 @@ def run_show(args: argparse.Namespace) -> int:
             ),
         ]
     text.extend(_memory_lines(doc["memory"]))
+    text.extend(_handed_on_lines(doc, _iso(now)))
     _say(text)
     return ExitCode.OK
 

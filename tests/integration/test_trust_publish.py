@@ -10,6 +10,7 @@ clock (as the ``tuf_repo`` fixture does): "yesterday" is a day before it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -433,3 +434,30 @@ def test_hsm_online_and_root_keys(
         assert _fetch(_client(tmp_path, "cluster", url, bootstrap)) == _held(state)
     audit = (state / "audit.jsonl").read_text()
     assert PIN not in audit
+
+
+def test_trust_show_says_what_is_handed_on_and_how_fresh(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["trust", "show"]) == 0
+    assert "no TUF repository published" in capsys.readouterr().out
+    root = _pem_key(tmp_path / "root.pem")
+    out = tmp_path / "repo"
+    assert main(["trust", "publish", "--out", str(out), "--root-key", root]) == 0
+    capsys.readouterr()
+    assert main(["trust", "show", "-o", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (held,) = doc["held_roots"]
+    assert held["file"] == "trusted_root.json"
+    assert held["sha256"] == hashlib.sha256(_held(state)).hexdigest()
+    assert doc["published"]["directory"] == str(out.resolve())
+    assert doc["published"]["roles"]["timestamp"]["version"] == 1
+    assert main(["trust", "show"]) == 0
+    said = capsys.readouterr().out
+    assert "hands on trusted_root.json (default)" in said
+    assert "timestamp v1 expires" in said
+    assert "(fresh)" in said
+    # A damaged repository is named, never half-shown.
+    (out / "timestamp.json").write_text("{}")
+    assert main(["trust", "show"]) == 0
+    assert "published repository DAMAGED" in capsys.readouterr().out
