@@ -104,7 +104,12 @@ def test_the_verdict_travels_into_the_gap(  # noqa: PLR0915 - one story, told in
     )
     capsys.readouterr()
 
-    # Verify and load (with the HSM countersignature): the trust lands beside the images.
+    # Verify, then load (with the HSM countersignature): the trust lands beside the images.
+    verified = runner(capsys, "verify")(
+        exported.archive, "--trusted-root", str(exported.root), *KEYLESS,
+        "--image", exported.ref("app"),
+    )  # fmt: skip
+    assert verified.code == 0, verified.err
     loaded = runner(capsys, "load")(
         exported.archive, "--to", f"{gap.address}/mirror", "--allow-http-registry",
         "--trusted-root", str(exported.root), *KEYLESS, "--image", exported.ref("app"),
