@@ -22,11 +22,13 @@ from appliance.core import trust_artifact
 from appliance.core.archive.plan import Plan, Target, plan_push
 from appliance.core.errors import InputError, Reason
 from appliance.load.extract import LayoutWriter, check_target
-from appliance.trust import roots
+from appliance.load.files import FilesWriter
+from appliance.trust.held import held_roots
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from airlock_io.archive import Sink
     from appliance.actions.verify import Verified, VerifyRequest
     from appliance.core.image_signing import ArtifactImage
 
@@ -39,7 +41,8 @@ class ExtractRequest:
     """An extract, fully described."""
 
     verify: VerifyRequest
-    to: Path  # the new layout directory (must not exist)
+    to: Path | None  # the new layout directory (must not exist); None: files only
+    files: Path | None = None  # --files: a new directory for the verified files
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +54,7 @@ class Extracted:
     blobs: int | None  # files written; None: nothing (no image passed)
     report: dict[str, Any]
     code: ExitCode
+    files: list[str] | None = None  # --files: the names written; None: nothing
 
 
 def _same_archive(verified: Verified, second_sha256: str | None) -> None:
@@ -62,12 +66,12 @@ def _same_archive(verified: Verified, second_sha256: str | None) -> None:
 
 def _trust(verified: Verified) -> tuple[str, ArtifactImage]:
     """The trusted roots the appliance holds, as the artifact ``load`` pushes (docs/handoff.md §2)."""
-    held = roots.held_roots(verified.request.state_dir, now=verified.now)
+    held = held_roots(verified.request.state_dir, now=verified.now)
     image = trust_artifact.trusted_roots([(r.target_name, r.data) for r in held])
     return f"{trust_artifact.REPOSITORY}:{trust_artifact.TRUSTED_ROOTS_TAG}", image
 
 
-def extract(request: ExtractRequest, run: Run = QUIETLY) -> Extracted:
+def extract(request: ExtractRequest, run: Run = QUIETLY) -> Extracted:  # noqa: C901 - one pipeline, each step named
     """Verify, then write the verified images as a new layout; record; report.
 
     Raises:
@@ -76,39 +80,68 @@ def extract(request: ExtractRequest, run: Run = QUIETLY) -> Extracted:
     """
     if request.verify.report is not None:
         check_output(request.verify.report)
-    check_target(request.to)
+    if request.to is None and request.files is None:
+        msg = "name where to write: --to DIR (images), --files DIR (files), or both"
+        raise InputError(msg, reason=Reason.USAGE)
+    for target in (request.to, request.files):
+        if target is not None:
+            check_target(target)
     with Audited(
         "extract", request.verify.state_dir, via=request.verify.via, to=str(request.to)
     ) as audit:
         verified = judge(request.verify, run)
         view = verified.view
         plan = plan_push(view, _NO_REGISTRY)
-        written = None
-        if plan.held:
+        written, files = None, None
+        if plan.held and request.to is not None:
             msg = (
                 f"is a delta: it leaves out {len(plan.held)} layer(s) the gap's registry holds, "
                 "so a layout of it would not be whole; load it into that registry instead"
             )
             raise InputError(msg, where=str(verified.path), reason=Reason.USAGE)
-        if plan.images:
-            writer = LayoutWriter(request.to, plan, view, trust=_trust(verified))
+        writer = (
+            LayoutWriter(request.to, plan, view, trust=_trust(verified))
+            if request.to is not None and plan.images
+            else None
+        )
+        passed = {f.blob: f.name for f in verified.verdict.files if f.verified}
+        file_writer = (
+            FilesWriter(request.files, passed)
+            if request.files is not None and passed
+            else None
+        )
+
+        def tap(digest: str, size: int) -> Sink | None:
+            sink = writer.tap(digest, size) if writer is not None else None
+            if sink is None and file_writer is not None:
+                return file_writer.tap(digest, size)
+            return sink
+
+        if writer is not None or file_writer is not None:
             try:
-                second = read_archive(verified.path, tap=writer.tap, cancel=run.cancel)
+                second = read_archive(verified.path, tap=tap, cancel=run.cancel)
                 _same_archive(verified, second.sha256)
-                written = writer.finish()
+                written = writer.finish() if writer is not None else None
+                files = file_writer.finish() if file_writer is not None else None
             except BaseException:
-                writer.discard()
+                for each in (writer, file_writer):
+                    if each is not None:
+                        each.discard()
                 raise
         code = (
             ExitCode.OK
-            if verified.verdict.verified and written is not None
+            if verified.verdict.verified
+            and (request.to is None or written is not None)
+            and (request.files is None or files is not None)
             else ExitCode.VERIFICATION_FAILED
         )
         extracted = {
-            "to": str(request.to),
+            "to": None if request.to is None else str(request.to),
             "images": [i.reference for i in plan.images],
             "refused": list(plan.refused),
             "blobs": written,
+            "files_to": None if request.files is None else str(request.files),
+            "files": files,
         }
         report = {**verified.report(), "extract": extracted}
         report["audit"] = audit.record(
@@ -116,5 +149,10 @@ def extract(request: ExtractRequest, run: Run = QUIETLY) -> Extracted:
         ).to_json()
         write_report(request.verify.report, report)
     return Extracted(
-        verified=verified, plan=plan, blobs=written, report=report, code=code
+        verified=verified,
+        plan=plan,
+        blobs=written,
+        report=report,
+        code=code,
+        files=files,
     )

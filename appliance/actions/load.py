@@ -37,7 +37,8 @@ from appliance.load.push import Pushed, push_archive
 from appliance.load.sign import Countersign, countersign_loaded
 from appliance.load.trust import push_trusted_roots, push_tuf_repository
 from appliance.signer.opener import open_signer
-from appliance.trust import publish, roots
+from appliance.trust import publish
+from appliance.trust.held import held_roots
 
 if TYPE_CHECKING:
     from airlock_registry.client import RegistryClient
@@ -105,7 +106,7 @@ def _push(  # noqa: PLR0913 - every part of the push named
     # Read (and checked) before anything is pushed: damaged trust stops the load first.
     held = [
         (r.target_name, r.data)
-        for r in roots.held_roots(verified.request.state_dir, now=verified.now)
+        for r in held_roots(verified.request.state_dir, now=verified.now)
     ]
     published = publish.remembered(verified.request.state_dir)
     repository = None if published is None else publish.repository_files(published)
@@ -136,8 +137,7 @@ def _push(  # noqa: PLR0913 - every part of the push named
         verified.path,
         plan,
         target,
-        plain_http=access.plain_http,
-        login=access.login,
+        access=access,
         verified_sha256=verified.archive.sha256,
         on_bytes=run.progress.pushing,
         countersign=hook,
@@ -323,9 +323,7 @@ def countersign(
             key=redact(signer.key),
         ) as audit,
         _open(signer) as opened,
-        registry(
-            loaded.target, plain_http=access.plain_http, login=access.login
-        ) as client,
+        registry(loaded.target, access=access) as client,
     ):
         written = countersign_loaded(
             client,

@@ -21,8 +21,16 @@ from appliance.actions.registry import RegistryAccess
 from appliance.core.archive.plan import Target
 from appliance.core.errors import InputError, Reason, TrustRootError, redact
 from appliance.signer.opener import open_signers
-from appliance.trust import publish, replay, roots
+from appliance.trust import held, publish, replay, roots
+from appliance.trust.controls import (
+    ControlsStore,
+    forget_split_digest,
+    read_approvals,
+    root_change,
+    trust_change,
+)
 from appliance.trust.memory import Memory
+from appliance.trust.revocations import RevocationStore
 from appliance.trust.source import open_source
 from appliance.trust.state import StateStore
 from trustroot import store
@@ -51,7 +59,9 @@ class TrustImportRequest:
     bootstrap_root: Path | None = None
     trust_max_age: timedelta = timedelta(0)
     trust_max_age_text: str | None = None  # as the operator wrote it (the report)
+    approvals: Path | None = None  # two-person integrity: a new root version's
     via: str = "cli"
+    name: str = held.DEFAULT  # which named root's chain (appliance/trust/held.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +92,11 @@ def _replay(
         )
     elif operator_root is not None:
         bootstrap, start = operator_root, str(request.bootstrap_root)
+    elif request.name != held.DEFAULT:
+        # Only public-good's root is sealed in: another instance's chain
+        # starts from a root the operator vouches for.
+        msg = f"trust root {request.name!r} is not held yet: start its chain with --bootstrap-root (its TUF root.json)"
+        raise InputError(msg, where="--name", reason=Reason.USAGE)
     else:
         bootstrap, start = (
             store.read_embedded(store.PUBLIC_GOOD, "root.json"),
@@ -131,9 +146,10 @@ def trust_import(request: TrustImportRequest) -> Imported:
         via=request.via,
         source=str(request.source),
         trust_max_age=request.trust_max_age_text,
+        **({} if request.name == held.DEFAULT else {"root": request.name}),
     ) as audit:
         now = datetime.now(UTC)
-        memory = Memory(request.state_dir)
+        memory = held.memory(request.state_dir, request.name)
         # A clock set back would make expired metadata look fresh: refuse it first.
         memory.check_clock(now)
         source = open_source(request.source)
@@ -148,9 +164,15 @@ def trust_import(request: TrustImportRequest) -> Imported:
         )
         # Read, replay and commit under the state lock: an import running at
         # the same time commits before this one reads, or after it commits.
-        with StateStore(request.state_dir).update() as update:
+        with held.store(request.state_dir, request.name).update() as update:
             result, start = _replay(
                 request, source, update.previous, operator_root, now
+            )
+            approved = root_change(
+                request.state_dir,
+                result,
+                None if update.previous is None else update.previous.root_version,
+                request.approvals,
             )
             state = update.commit(result, source=source.label, now=now)
         memory.raise_floor(
@@ -165,11 +187,15 @@ def trust_import(request: TrustImportRequest) -> Imported:
             {
                 "root_version": state.root_version,
                 "trusted_root_sha256": state.trusted_root_sha256,
+                "approved_by": None
+                if approved is None
+                else [k.hex() for k in approved],
                 "exit_code": 0,
             }
         )
     report: dict[str, Any] = {
         **state.to_json(),
+        "name": request.name,
         "bootstrap": start,
         "trust_max_age": request.trust_max_age_text,
         "expiry_allowance_used": bool(result.allowances),
@@ -216,6 +242,15 @@ def trust_show(state_dir: Path) -> TrustShown:
             "stale_since": _iso(stale) if stale else None,
         }
     doc["memory"] = Memory(state_dir).summary()
+    doc["roots"] = list(held.names(state_dir))
+    # What else decides a verdict from the state (docs/revocation.md §3, §4).
+    controls = ControlsStore(state_dir).read()
+    doc["controls"] = (
+        None
+        if controls is None
+        else {"threshold": controls.threshold, "approvers": list(controls.key_ids)}
+    )
+    doc["revocation_feeds"] = RevocationStore(state_dir).summary()
     # What the appliance hands on into the gap (docs/handoff.md §1, §3).
     doc["held_roots"] = [
         {
@@ -223,22 +258,39 @@ def trust_show(state_dir: Path) -> TrustShown:
             "file": r.target_name,
             "sha256": hashlib.sha256(r.data).hexdigest(),
         }
-        for r in roots.held_roots(state_dir, now=now)
+        for r in held.held_roots(state_dir, now=now)
     ]
     doc["published"] = publish.status(state_dir)
     return TrustShown(doc=doc, now=now)
 
 
-def forget_split(state_dir: Path, log: str) -> None:
+def forget_split(state_dir: Path, log: str, approvals: Path | None = None) -> None:
     """Stop refusing a log recorded as showing a split view (after investigation).
 
+    Under two-person integrity, only with the threshold's approvals over
+    :func:`~appliance.trust.controls.forget_split_digest` of ``log``.
+
     Raises:
-        InputError: no split view is recorded for ``log``.
+        InputError: no split view is recorded for ``log``; under-approved.
     """
     with Audited("trust-forget-split", state_dir, log=log) as audit:
+        approved = trust_change(
+            state_dir,
+            sha256=forget_split_digest(log),
+            what=f"trust forget-split {log}",
+            approvals=read_approvals(approvals),
+            where=str(approvals or "--approvals"),
+        )
         if not Memory(state_dir).forget_split(log):
             raise InputError("no split view is recorded for that log", where=log)
-        audit.record({"exit_code": 0})
+        audit.record(
+            {
+                "approved_by": None
+                if approved is None
+                else [k.hex() for k in approved],
+                "exit_code": 0,
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,9 +325,7 @@ def _push_repository(request: TrustPublishRequest, target: Target) -> dict[str, 
     from appliance.load.trust import push_tuf_repository  # noqa: PLC0415
 
     files = publish.repository_files(request.out)
-    with registry(
-        target, plain_http=request.access.plain_http, login=request.access.login
-    ) as client:
+    with registry(target, access=request.access) as client:
         return push_tuf_repository(client, prefix=target.prefix, files=files)
 
 
@@ -335,9 +385,9 @@ def trust_publish(request: TrustPublishRequest) -> Publication:
             if not request.root_keys:
                 msg = "name the root key (--root-key), or --refresh with --online-key"
                 raise InputError(msg, where="--root-key", reason=Reason.USAGE)
-            held = {
+            handed = {
                 r.target_name: r.data
-                for r in roots.held_roots(request.state_dir, now=now)
+                for r in held.held_roots(request.state_dir, now=now)
             }
             online_choice = request.online or request.root_keys[0]
             count = len(request.root_keys)
@@ -346,7 +396,7 @@ def trust_publish(request: TrustPublishRequest) -> Publication:
             ) as opened:
                 published = publish.publish(
                     request.out,
-                    roots=held,
+                    roots=handed,
                     root_keys=opened[:count],
                     online=opened[count],
                     threshold=request.root_threshold,

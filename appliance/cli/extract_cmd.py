@@ -6,11 +6,11 @@ layout (for skopeo, oras, umoci, ``podman load``).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airlock_io import jsonout
 from airlock_io.terminal import untrusted
 from appliance.actions.extract import ExtractRequest, extract
 from appliance.cli.progress import Bars
@@ -39,10 +39,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("archive", metavar="ARCHIVE", type=Path)
     parser.add_argument(
         "--to",
-        required=True,
         metavar="DIR",
         type=Path,
-        help="the layout to create (must not exist)",
+        help="the layout to create for the images that passed (must not exist)",
+    )
+    parser.add_argument(
+        "--files",
+        metavar="DIR",
+        type=Path,
+        help="a directory to create for the files that passed, under their names (must not exist)",
     )
     add_policy_flags(parser)
     add_report_flags(parser)
@@ -52,20 +57,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Verify, write; print what happened."""
     request = ExtractRequest(
-        verify=verify_request(args, report=args.report), to=args.to
+        verify=verify_request(args, report=args.report), to=args.to, files=args.files
     )
     warn_insecure(args)
     with Bars(f"reading {args.archive.name}") as bars:
         extracted = extract(request, bars.run)
     if args.output == "json":
-        print(json.dumps(extracted.report, indent=2))
+        jsonout.dump(extracted.report, sys.stdout.write)
     else:
-        to = untrusted(str(args.to), markup=False)
-        print(
-            f"wrote {len(extracted.plan.images)} verified image(s) to {to}"
-            if extracted.blobs is not None
-            else f"nothing written to {to}: no image passed",
-            file=sys.stderr,
-        )
+        if args.to is not None:
+            to = untrusted(str(args.to), markup=False)
+            print(
+                f"wrote {len(extracted.plan.images)} verified image(s) to {to}"
+                if extracted.blobs is not None
+                else f"nothing written to {to}: no image passed",
+                file=sys.stderr,
+            )
+        if args.files is not None:
+            where = untrusted(str(args.files), markup=False)
+            print(
+                f"wrote {len(extracted.files)} verified file(s) to {where}"
+                if extracted.files is not None
+                else f"nothing written to {where}: no file passed",
+                file=sys.stderr,
+            )
     render_verdict(extracted.verified, extracted.report)
     return extracted.code

@@ -72,6 +72,21 @@ def render_verdict(
             when.strftime("%Y-%m-%d %H:%M") if when else "",
             _cell("" if image.verified else image.message),
         )
+    # Files beside images, named file:NAME as the rules match them.
+    for carried in verdict.files:
+        signed = next(
+            (s for s in carried.signatures if s.verified and s.satisfies), None
+        )
+        when = signed.result.signing_time if signed and signed.result else None
+        table.add_row(
+            _cell(f"file:{carried.name}"),
+            _cell(carried.blob[7:19]),
+            "",
+            f"{ok} verified" if carried.verified else f"{bad} REFUSED",
+            _cell((signed.signer or "") if signed else ""),
+            when.strftime("%Y-%m-%d %H:%M") if when else "",
+            _cell("" if carried.verified else carried.message),
+        )
     console.print(table)
     console.print(
         f"trust: {untrusted(trust.source)}"
@@ -84,6 +99,9 @@ def render_verdict(
         console.print(f"{bad} archive: {untrusted(problem)}")
     passed = sum(1 for i in verdict.images if i.verified)
     console.print(f"{passed} of {len(verdict.images)} image(s) verified")
+    if verdict.files:
+        done = sum(1 for f in verdict.files if f.verified)
+        console.print(f"{done} of {len(verdict.files)} file(s) verified")
     audit = report.get("audit")
     if isinstance(audit, dict):
         console.print(f"audit: line {audit['line']}, head {audit['sha256']}")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io.exit_codes import ExitCode
 from airlock_io.terminal import LINE_LIMIT, untrusted
+from appliance.actions.controls import ApproveRequest, approve
 from appliance.actions.trust import (
     TrustImportRequest,
     TrustPublishRequest,
@@ -22,8 +23,10 @@ from appliance.cli.registry_flags import (
     access,
     add_module_flag,
     add_registry_flags,
+    prompt,
     signer_choice,
 )
+from appliance.core.approvals import ApprovalKind
 from appliance.core.policyfile import parse_duration
 from appliance.trust.publish import Lifetimes
 
@@ -65,6 +68,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="accept metadata expired by at most this long (e.g. 30d); recorded in the report",
     )
+    imp.add_argument(
+        "--name",
+        metavar="NAME",
+        default="public-good",
+        help="which named trust root this chain feeds (default public-good; e.g. github, "
+        "started with --bootstrap-root); each name keeps its own rollback state, clock floor and log memory",
+    )
+    imp.add_argument(
+        "--approvals",
+        metavar="FILE",
+        type=Path,
+        help="two-person integrity: approvals of the new root version (`trust approve`)",
+    )
     imp.add_argument("-o", "--output", choices=("text", "json"), default="text")
     imp.set_defaults(handler=run_import)
     show = commands.add_parser(
@@ -85,7 +101,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     forget.add_argument(
         "log", metavar="LOG", help="the log id (hex) or origin `trust show` lists"
     )
+    forget.add_argument(
+        "--approvals",
+        metavar="FILE",
+        type=Path,
+        help="two-person integrity: approvals of this step (`trust approve`)",
+    )
     forget.set_defaults(handler=run_forget_split)
+    approve_cmd = commands.add_parser(
+        "approve",
+        help="two-person integrity: approve a trust change by the digest the refused command printed",
+        description=(
+            "Sign an approval of a trust change (a new TUF root version: the SHA-256 of its "
+            "N.root.json; a forget-split: the digest the refused command printed) with your "
+            "approver key, and append it to FILE."
+        ),
+    )
+    approve_cmd.add_argument("--sha256", metavar="HEX", required=True)
+    approve_cmd.add_argument(
+        "--key",
+        metavar="KEY",
+        required=True,
+        help="your approver key: pkcs11: URI or key file",
+    )
+    approve_cmd.add_argument("--approvals", metavar="FILE", type=Path, required=True)
+    approve_cmd.set_defaults(handler=run_approve)
     _configure_publish(commands)
 
 
@@ -182,6 +222,8 @@ def run_import(args: argparse.Namespace) -> int:
             if text
             else timedelta(0),
             trust_max_age_text=text,
+            name=args.name,
+            approvals=args.approvals,
         )
     )
     if args.output == "json":
@@ -286,6 +328,18 @@ def run_show(args: argparse.Namespace) -> int:
             ),
         ]
     text.extend(_memory_lines(doc["memory"]))
+    controls = doc.get("controls")
+    text.append(
+        "  two-person integrity: off"
+        if controls is None
+        else f"  two-person integrity: {controls['threshold']} of {len(controls['approvers'])} approvers "
+        f"({', '.join(k[:16] for k in controls['approvers'])})"
+    )
+    text.extend(
+        f"  revocation feed {feed['publisher']} v{feed['version']} issued {feed['issued']}, "
+        f"imported {feed['imported_at']} (key {feed['key_id'][:16]})"
+        for feed in doc.get("revocation_feeds", [])
+    )
     text.extend(_handed_on_lines(doc, _iso(now)))
     _say(text)
     return ExitCode.OK
@@ -293,9 +347,27 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_forget_split(args: argparse.Namespace) -> int:
     """Remove a split-view record the operator has investigated."""
-    forget_split(env.state_dir(), args.log)
+    forget_split(env.state_dir(), args.log, args.approvals)
     print(
         f"Split-view record for {untrusted(args.log, markup=False)} removed; its entries count again."
+    )
+    return ExitCode.OK
+
+
+def run_approve(args: argparse.Namespace) -> int:
+    """Approve a trust change by its digest."""
+    record = approve(
+        ApproveRequest(
+            kind=ApprovalKind.TRUST,
+            key=args.key,
+            state_dir=env.state_dir(),
+            out=args.approvals,
+            sha256=args.sha256,
+            secrets_handler=prompt,
+        )
+    )
+    print(
+        f"Approved trust change {record['sha256'][:16]} with key {record['approver'][:16]}: {args.approvals}"
     )
     return ExitCode.OK
 

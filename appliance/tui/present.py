@@ -22,6 +22,7 @@ from appliance.core.errors import Reason
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from appliance.core.archive.files import FileVerdict
     from appliance.core.archive.intake import Contents
     from appliance.core.archive.verdict import ArchiveVerdict, Evidence, ImageVerdict
 
@@ -74,6 +75,11 @@ HINTS: dict[Reason, str] = {
     Reason.CHECKPOINT_INVALID: "the checkpoint is not signed by the log",
     Reason.SPLIT_VIEW: "the log showed two different trees of one size: do not trust it until investigated",
     Reason.MALFORMED_INPUT: "a document in the archive does not parse: re-export it",
+    Reason.DENIED_DIGEST: "a deny entry (the policy's or a revocation feed's) names this image: it is revoked, whatever signed it",
+    Reason.DENIED_SIGNER: "a deny entry names this signer, key, log entry or certificate: its signatures no longer count",
+    Reason.REVOCATIONS_STALE: "the newest revocation feed is older than max_revocation_age: import a fresh one (appliance revocations import)",
+    Reason.FEED_UNTRUSTED: "the revocation feed is not signed by a key of the policy's revocation_keys",
+    Reason.APPROVALS_MISSING: "two-person integrity: more approvers must sign (appliance policy approve)",
 }
 
 
@@ -146,7 +152,51 @@ def rows(verdict: ArchiveVerdict, mark: Marks) -> list[Row]:
                 verified=image.verified,
             )
         )
+    # Files beside images (export --set [[files]]), named as the rules match them.
+    for number, judged in enumerate(verdict.files):
+        signed = next(
+            (s for s in judged.signatures if s.verified and s.satisfies), None
+        )
+        when = signed.result.signing_time if signed and signed.result else None
+        found.append(
+            Row(
+                key=f"{FILE_KEY}{number}",
+                reference=f"file:{judged.name}",
+                digest=judged.blob[7:19],
+                platforms="file",
+                verdict=f"{mark.ok} verified"
+                if judged.verified
+                else f"{mark.bad} refused",
+                signer=(signed.signer or "") if signed else "",
+                signed_at=when.strftime("%Y-%m-%d %H:%M") if when else "",
+                reason="" if judged.verified else judged.message,
+                verified=judged.verified,
+            )
+        )
     return sorted(found, key=lambda r: (r.verified, r.reference))
+
+
+FILE_KEY = "file-"  # row keys of files: images' are their numbers
+
+
+def file_detail(
+    carried: FileVerdict, contents: Contents | None, mark: Marks
+) -> list[Line]:
+    """The detail screen of one file: its verdict and each signature judged."""
+    lines = [
+        Line(f"file:   {carried.name}"),
+        Line(f"blob:   {carried.blob} ({carried.size:,} bytes)"),
+        Line(f"artifact: {carried.digest}"),
+        Line(
+            f"{mark.ok} verified: {carried.message}"
+            if carried.verified
+            else f"{mark.bad} refused ({carried.reason}): {carried.message}",
+            failed=not carried.verified,
+        ),
+    ]
+    for evidence in carried.signatures:
+        lines += _evidence_lines(evidence, contents, mark)
+    return lines
 
 
 def matches(row: Row, needle: str) -> bool:
@@ -379,3 +429,26 @@ def policy_snippet(chosen: Sequence[Identity], match: str = "**") -> str:
             lines.append(f"  issuer = {_toml_string(str(identity.issuer))}")
         lines.append("")
     return "\n".join(lines)
+
+
+def controls_lines(
+    policy: str, approved_by: Sequence[str], revocations: dict[str, Any]
+) -> list[str]:
+    """Which policy is in force, who approved it, and the revocation feeds applied (the trust screen)."""
+    lines = [f"policy: {policy}"]
+    lines.append(
+        f"approved by: {', '.join(k[:16] for k in approved_by)}"
+        if approved_by
+        else "approved by: nobody (two-person integrity is off)"
+    )
+    lines.append(f"deny entries in the policy: {revocations.get('policy_entries', 0)}")
+    feeds = revocations.get("feeds", [])
+    if not feeds:
+        lines.append("revocation feeds: none applied")
+    lines.extend(
+        f"revocation feed: {f['publisher']} v{f['version']}, issued {f['issued']} "
+        f"({f['age_days']} days old), {f['entries']} entries, key {str(f['key_id'])[:16]}"
+        for f in feeds
+    )
+    lines.extend(f"  {note}" for note in revocations.get("notes", []))
+    return lines

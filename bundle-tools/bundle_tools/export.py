@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
 from airlock_io.atomic import check_output
+from airlock_registry.tls import TLSOptions
 from appliance.core.archive import capsule, layout, media
 from appliance.core.archive.layout import Kind
 from appliance.core.archive.ledger import Content, Ledger, TrustEntry
@@ -38,9 +39,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from appliance.core.archive.inventory import Delta, Inventory
+    from appliance.core.archive.ledger import Resolution
     from appliance.core.archive.manifest import Descriptor, Platform
     from appliance.core.archive.reference import Reference
     from appliance.core.archive.verdict import ArchiveVerdict
+    from bundle_tools.collect.files import CarriedFile
+    from bundle_tools.imageset import ImageSet
     from bundle_tools.verify_with import Policy
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
@@ -68,8 +72,16 @@ class Request:
     created: datetime
     signatures_from: dict[str, list[Reference]] = field(default_factory=dict)
     verify_with: Policy | None = None  # judge the plan as the appliance will, first
+    tls: TLSOptions = field(
+        default_factory=TLSOptions
+    )  # --registry-cacert and the client pair
     have: Inventory | None = None  # --have: what the gap holds (a delta)
     delta: Delta | None = None  # what the ledger says of that inventory
+    # --revocations: a signed feed, carried in the ledger (the appliance
+    # applies it only if it verifies under its policy's revocation_keys).
+    revocations: dict[str, Any] | None = None
+    image_set: ImageSet | None = None  # --set: resolved against the registries first
+    files_ca: Path | None = None  # --files-ca: the CAs for [[files]] https URLs
 
 
 @dataclass
@@ -281,7 +293,7 @@ def _trust(
     return artifact, _capsule_entry(files, artifact.digest)
 
 
-def export(request: Request, reporter: Reporter | None = None) -> Summary:  # noqa: C901, PLR0915 - one pipeline, each step named
+def export(request: Request, reporter: Reporter | None = None) -> Summary:  # noqa: C901, PLR0912, PLR0915 - one pipeline, each step named
     """Run the export described by ``request``.
 
     Raises:
@@ -290,16 +302,21 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
     reporter = reporter or Reporter()
     check_output(request.out)  # before any network work
     cache = BlobCache(request.cache)
+    pool = ClientPool(request.allow_http, tls=request.tls)
+    # An entry that matches nothing fails before the trust is refreshed.
+    chosen = with_set(request, pool, reporter)
     trust_artifact, trust_entry = _trust(request, reporter)
 
-    pool = ClientPool(request.allow_http)
-    collector = Collector(
-        pool, platforms=request.platforms, signatures_from=request.signatures_from
-    )
+    collectors: dict[tuple[Platform, ...], Collector] = {}
     collections: list[Collection] = []
-    for asked, ref in request.references:
+    for asked, ref in chosen.references:
         reporter.phase(f"collecting {asked}")
-        collections.append(collector.collect(asked, ref))
+        platforms = chosen.platforms.get(asked, request.platforms)
+        if platforms not in collectors:
+            collectors[platforms] = Collector(
+                pool, platforms=platforms, signatures_from=chosen.signatures_from
+            )
+        collections.append(collectors[platforms].collect(asked, ref))
         reporter.image_done(asked)
 
     # The plan: every index entry, every manifest, every blob and its source.
@@ -351,6 +368,16 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
     for digest, data in raw.items():
         if digest in fetch:
             cache.put(digest, data)
+    files = carry_files(request, reporter)
+    for carried in files:
+        for entry in carried.entries:
+            if _entry_key(entry) not in seen_entries:
+                entries.append(entry)
+                seen_entries.add(_entry_key(entry))
+        manifests.update(carried.manifests)
+        raw.update(carried.raw)
+        for digest, role in carried.roles.items():
+            roles.setdefault(digest, role)
 
     order = [
         d for d in layout.member_order(entries, manifests) if d.digest not in missing
@@ -388,6 +415,9 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
             for d in held
         ),
         delta=request.delta,
+        revocations=request.revocations,
+        resolution=chosen.resolution,
+        files=tuple(f.entry for f in files),
     )
     ledger_artifact = layout.file_artifact(
         media.LEDGER, {"ledger.json": ledger.to_bytes()}, media_type=media.LEDGER
@@ -429,6 +459,78 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
         fetched=fetched,
         ledger_digest=ledger_entry.digest,
         verdict=verdict,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Chosen:
+    """What an export carries: the references, with ``--set``'s resolved in."""
+
+    references: list[tuple[str, Reference]]
+    platforms: dict[str, tuple[Platform, ...]]  # per asked reference, from its entry
+    signatures_from: dict[str, list[Reference]]
+    resolution: tuple[Resolution, ...] = ()
+
+
+def carry_files(request: Request, reporter: Reporter) -> list[CarriedFile]:
+    """``[[files]]``: each file and its signature, read (paths relative to the set file)."""
+    if request.image_set is None or not request.image_set.files:
+        return []
+    from bundle_tools.collect.files import carry  # noqa: PLC0415
+
+    base = Path(request.image_set.source).parent
+    found = []
+    for spec in request.image_set.files:
+        reporter.phase(f"reading file {spec.name}")
+        found.append(carry(spec, base=base, ca=request.files_ca))
+    return found
+
+
+def tag_lister(pool: ClientPool) -> Callable[[Reference], list[str]]:
+    """List a repository's tags through the pool's client for its registry."""
+    from bundle_tools.collect.tags import list_tags  # noqa: PLC0415
+
+    return lambda repo: list_tags(pool.client(repo.api_host), repo.repository)
+
+
+def with_set(request: Request, pool: ClientPool, reporter: Reporter) -> Chosen:
+    """``--set``: each entry resolved; its references after those on the command line.
+
+    A reference named twice is carried once, under the first entry (or the
+    command line) that named it.
+
+    Raises:
+        InputError: an entry matches nothing and is not optional; the
+            registry failed.
+    """
+    if request.image_set is None:
+        return Chosen(
+            references=request.references,
+            platforms={},
+            signatures_from=request.signatures_from,
+        )
+    from bundle_tools import imageset  # noqa: PLC0415
+
+    reporter.phase(f"resolving {request.image_set.source}")
+    resolved = imageset.resolve(request.image_set, tag_lister(pool))
+    references = list(request.references)
+    seen = {str(ref) for _, ref in references}
+    platforms: dict[str, tuple[Platform, ...]] = {}
+    signatures_from = {k: list(v) for k, v in request.signatures_from.items()}
+    for asked, ref, spec in imageset.references(request.image_set, resolved):
+        if str(ref) in seen:
+            continue
+        seen.add(str(ref))
+        references.append((asked, ref))
+        if spec.platforms:
+            platforms[asked] = spec.platforms
+        if spec.signatures_from:
+            signatures_from.setdefault(asked, []).extend(spec.signatures_from)
+    return Chosen(
+        references=references,
+        platforms=platforms,
+        signatures_from=signatures_from,
+        resolution=tuple(resolved),
     )
 
 

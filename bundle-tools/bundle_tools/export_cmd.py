@@ -18,9 +18,11 @@ if TYPE_CHECKING:
     import argparse
     import contextlib
 
+    from airlock_registry.tls import TLSOptions
     from appliance.core.archive.inventory import Delta, Inventory
     from appliance.core.archive.reference import Reference
     from bundle_tools import export
+    from bundle_tools.imageset import ImageSet
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,13 +49,31 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="file of references, one per line (# comments)",
     )
     export.add_argument(
+        "--set",
+        dest="image_set",
+        metavar="FILE.toml",
+        type=Path,
+        help="an image-set file: repositories and tag filters (docs/image-sets.md); "
+        "REF... and -f LIST are added to it",
+    )
+    export.add_argument(
+        "--files-ca",
+        metavar="PEM",
+        type=Path,
+        help="trust only these CAs for the https URLs of [[files]] (default: the system's)",
+    )
+    export.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve the set and list what would be carried, fetching no blobs and writing nothing",
+    )
+    export.add_argument(
         "--out",
         "--output-file",
         dest="out",
         metavar="OUT.tar.zst",
         type=Path,
-        required=True,
-        help="the archive to write",
+        help="the archive to write (required unless --dry-run)",
     )
     platforms = export.add_argument_group("platforms")
     platforms.add_argument(
@@ -91,6 +111,24 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=[],
         metavar="HOST[:PORT]",
         help="speak plain HTTP to this registry (repeatable)",
+    )
+    registry.add_argument(
+        "--registry-cacert",
+        metavar="FILE",
+        type=Path,
+        help="trust this CA (PEM) for the registries, besides the system store and certs.d",
+    )
+    registry.add_argument(
+        "--registry-client-cert",
+        metavar="FILE",
+        type=Path,
+        help="present this client certificate (PEM) to the registries (mutual TLS)",
+    )
+    registry.add_argument(
+        "--registry-client-key",
+        metavar="FILE",
+        type=Path,
+        help="the private key (PEM) of --registry-client-cert",
     )
     registry.add_argument(
         "--signatures-from",
@@ -131,6 +169,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="omit every layer and config blob the gap already holds (an `appliance inventory`)",
     )
     export.add_argument(
+        "--revocations",
+        metavar="FEED.json",
+        type=Path,
+        help="carry this signed revocation feed (`bundle-tools revocations sign`) to the appliance",
+    )
+    export.add_argument(
         "--verify-with",
         metavar="POLICY.toml",
         type=Path,
@@ -155,7 +199,22 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     inspect.set_defaults(handler=run_inspect)
 
 
-def _references(args: argparse.Namespace) -> list[tuple[str, Reference]]:
+def _image_set(args: argparse.Namespace) -> ImageSet | None:
+    """``--set``: read and checked whole, before any network work."""
+    if args.image_set is None:
+        return None
+    from airlock_io import inputs  # noqa: PLC0415
+    from bundle_tools.imageset import MAX_SET_BYTES, ImageSet  # noqa: PLC0415
+
+    data = inputs.read_file(
+        args.image_set, what="image-set file", max_bytes=MAX_SET_BYTES
+    )
+    return ImageSet.from_toml(data, source=str(args.image_set))
+
+
+def _references(
+    args: argparse.Namespace, *, with_set: bool = False
+) -> list[tuple[str, Reference]]:
     from airlock_io import inputs  # noqa: PLC0415
     from appliance.core.archive.reference import parse_reference  # noqa: PLC0415
 
@@ -175,8 +234,8 @@ def _references(args: argparse.Namespace) -> list[tuple[str, Reference]]:
                     msg = f"line {number}: one reference per line"
                     raise InputError(msg, where=str(args.ref_file), reason=Reason.USAGE)
                 asked.append(entry)
-    if not asked:
-        msg = "name at least one image (REF, or -f LIST)"
+    if not asked and not with_set:
+        msg = "name at least one image (REF, -f LIST or --set FILE.toml)"
         raise InputError(msg, reason=Reason.USAGE)
     seen: dict[str, str] = {}
     parsed = []
@@ -230,7 +289,13 @@ def run_export(args: argparse.Namespace) -> int:
         raise InputError(
             "give --platform or --all-platforms, not both", reason=Reason.USAGE
         )
-    refs = _references(args)
+    image_set = _image_set(args)
+    refs = _references(args, with_set=image_set is not None)
+    if args.out is None and not args.dry_run:
+        msg = "--out OUT.tar.zst is required (or --dry-run)"
+        raise InputError(msg, reason=Reason.USAGE)
+    if args.dry_run:
+        return _dry_run(args, refs, image_set)
     policy = None
     if args.verify_with is not None:
         from bundle_tools.verify_with import load_policy  # noqa: PLC0415
@@ -252,6 +317,7 @@ def run_export(args: argparse.Namespace) -> int:
         platforms=tuple(Platform.parse(p) for p in args.platform),
         trust=trust,
         allow_http=frozenset(args.allow_http_registry),
+        tls=_tls(args),
         jobs=_jobs(args.jobs),
         cache=args.cache or default_cache(),
         created=export.export_time(),
@@ -259,13 +325,102 @@ def run_export(args: argparse.Namespace) -> int:
         verify_with=policy,
         have=have,
         delta=delta,
+        revocations=_revocations(args.revocations),
+        image_set=image_set,
+        files_ca=args.files_ca,
     )
-    reporter, context = progress.reporter(images=len(refs))
+    reporter, context = progress.reporter(
+        images=len(refs) + (0 if image_set is None else len(image_set.images))
+    )
     if args.split is None and args.resend is None:
         with context:
             summary = export.export(request, reporter)
         return _show(args, summary.to_json(), summary)
     return _export_parts(args, request, reporter, context)
+
+
+def _revocations(path: Path | None) -> dict[str, Any] | None:
+    """``--revocations``: the feed's JSON object (its signature is the appliance's to check)."""
+    if path is None:
+        return None
+    from airlock_io import inputs  # noqa: PLC0415
+    from appliance.core.revocations import (  # noqa: PLC0415
+        MAX_FEED_BYTES,
+        MEDIA_TYPE,
+        document,
+    )
+
+    doc = document(
+        inputs.read_file(path, what="revocation feed", max_bytes=MAX_FEED_BYTES),
+        where=str(path),
+    )
+    if doc.get("mediaType") != MEDIA_TYPE or not doc.get("signatures"):
+        msg = "not a signed revocation feed (bundle-tools revocations sign makes one)"
+        raise InputError(msg, where=str(path))
+    return doc
+
+
+def _dry_run(
+    args: argparse.Namespace,
+    refs: list[tuple[str, Reference]],
+    image_set: ImageSet | None,
+) -> int:
+    """``--dry-run``: resolve and list; no manifest or blob fetched, nothing written."""
+    from bundle_tools import export  # noqa: PLC0415
+    from bundle_tools.collect.discover import ClientPool  # noqa: PLC0415
+
+    request = export.Request(
+        references=refs,
+        out=args.out or Path(),
+        platforms=(),
+        trust=export.Trust(kind="none"),
+        allow_http=frozenset(args.allow_http_registry),
+        jobs=1,
+        cache=Path(),
+        created=export.export_time(),
+        signatures_from=_signatures_from(args, refs),
+        image_set=image_set,
+        tls=_tls(args),
+    )
+    chosen = export.with_set(
+        request, ClientPool(request.allow_http, tls=request.tls), export.Reporter()
+    )
+    files = [] if image_set is None else image_set.files
+    doc = {
+        "dryRun": True,
+        "references": [asked for asked, _ in chosen.references],
+        "resolution": [r.to_json() for r in chosen.resolution],
+        "files": [
+            {"name": f.name, "source": str(f.file), "form": f.form} for f in files
+        ],
+    }
+    if args.output == "json":
+        print(json.dumps(doc, indent=2))
+        return ExitCode.OK
+    from airlock_io.terminal import untrusted  # noqa: PLC0415
+
+    for resolution in chosen.resolution:  # tags are the registry's words
+        listed = (
+            "digests only, nothing listed"
+            if resolution.listed is None
+            else f"{len(resolution.listed)} tags listed"
+        )
+        print(
+            f"{untrusted(resolution.source)}  {untrusted(resolution.repository)}: "
+            f"{listed}, {len(resolution.matched)} matched"
+        )
+        for match in resolution.matched:
+            print(f"  {untrusted(match.target)}  ({untrusted(match.why)})")
+    print(f"would export {len(chosen.references)} image(s):")
+    for asked, _ in chosen.references:
+        print(f"  {untrusted(asked)}")
+    if files:
+        print(f"and {len(files)} file(s), read only when exporting:")
+    for carried in files:
+        print(
+            f"  {untrusted(carried.name)} from {untrusted(str(carried.file))} ({carried.form})"
+        )
+    return ExitCode.OK
 
 
 def _have(path: Path | None) -> tuple[Inventory | None, Delta | None]:
@@ -434,3 +589,18 @@ def run_inspect(args: argparse.Namespace) -> int:
     else:
         render(report)
     return ExitCode.OK
+
+
+def _tls(args: argparse.Namespace) -> TLSOptions:
+    """``--registry-cacert`` and the client pair (certs.d and the system store apply anyway).
+
+    Raises:
+        InputError: a client certificate without its key, or the reverse.
+    """
+    from airlock_registry.tls import TLSOptions  # noqa: PLC0415 - with the export, not every start
+
+    return TLSOptions(
+        cacert=args.registry_cacert,
+        client_cert=args.registry_client_cert,
+        client_key=args.registry_client_key,
+    )

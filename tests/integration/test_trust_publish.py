@@ -28,7 +28,7 @@ from tuf.ngclient import Updater
 from appliance.actions.registry import SignerChoice
 from appliance.actions.trust import TrustPublishRequest, trust_publish
 from appliance.cli.main import main
-from appliance.trust import roots
+from appliance.trust import held
 from tests.helpers import static_http
 
 if TYPE_CHECKING:
@@ -73,8 +73,12 @@ def _fetch(updater: Updater, name: str = "trusted_root.json") -> bytes:
 
 
 def _held(state: Path) -> bytes:
-    (held,) = roots.held_roots(state, now=datetime.now(UTC))
-    return held.data
+    """The public-good root held (the default's ``trusted_root.json``)."""
+    return next(
+        r.data
+        for r in held.held_roots(state, now=datetime.now(UTC))
+        if r.name == held.DEFAULT
+    )
 
 
 @pytest.fixture
@@ -454,10 +458,52 @@ def test_trust_show_says_what_is_handed_on_and_how_fresh(
     assert doc["published"]["roles"]["timestamp"]["version"] == 1
     assert main(["trust", "show"]) == 0
     said = capsys.readouterr().out
-    assert "hands on trusted_root.json (default)" in said
+    assert "hands on trusted_root.json (public-good)" in said
     assert "timestamp v1 expires" in said
     assert "(fresh)" in said
     # A damaged repository is named, never half-shown.
     (out / "timestamp.json").write_text("{}")
     assert main(["trust", "show"]) == 0
     assert "published repository DAMAGED" in capsys.readouterr().out
+
+
+def test_every_named_root_held_is_published_under_its_name(
+    tmp_path: Path, state: Path, wall: datetime
+) -> None:
+    """A second named root (GitHub's instance, imported through its own chain) travels too."""
+    from appliance.actions.trust import TrustImportRequest, trust_import  # noqa: PLC0415
+    from tests.helpers.tuf_repo import TufRepo  # noqa: PLC0415
+    from tests.helpers.vectors import VECTORS  # noqa: PLC0415
+
+    github_root = (
+        (VECTORS / "github" / "trusted_root.jsonl").read_bytes().splitlines()[1]
+    )
+    upstream = TufRepo(now=wall)
+    upstream.add_target("trusted_root.json", github_root)
+    upstream.publish()
+    bootstrap = tmp_path / "github-root.json"
+    bootstrap.write_bytes(upstream.initial_root())
+    trust_import(
+        TrustImportRequest(
+            source=upstream.write_to(tmp_path / "tuf-repo.github.com"),
+            state_dir=state,
+            bootstrap_root=bootstrap,
+            name="github",
+        )
+    )
+    names = {r.name: r.target_name for r in held.held_roots(state, now=wall)}
+    assert names == {
+        "public-good": "trusted_root.json",
+        "github": "github.trusted_root.json",
+    }
+    out = tmp_path / "repo"
+    _publish(
+        out, state, now=wall - timedelta(hours=1), root=[_pem_key(tmp_path / "r.pem")]
+    )
+    with static_http.serve(out) as url:
+        root = (out / "root.json").read_bytes()
+        assert (
+            _fetch(_client(tmp_path, "a", url, root), "github.trusted_root.json")
+            == github_root
+        )
+        assert _fetch(_client(tmp_path, "b", url, root)) == _held(state)

@@ -56,8 +56,19 @@ class Kind:
     SBOM: Final = "sbom"  # cosign .sbom
     REFERRER: Final = "referrer"  # an OCI 1.1 referrer (bundles among them)
     REFERRERS_INDEX: Final = "referrers-index"  # the sha256-<hex> fallback tag
+    FILE: Final = "file"  # a file (export --set [[files]]) as an OCI artifact
     ALL: Final = frozenset(
-        {LEDGER, TRUST, IMAGE, SIGNATURE, ATTESTATION, SBOM, REFERRER, REFERRERS_INDEX}
+        {
+            LEDGER,
+            TRUST,
+            IMAGE,
+            SIGNATURE,
+            ATTESTATION,
+            SBOM,
+            REFERRER,
+            REFERRERS_INDEX,
+            FILE,
+        }
     )
 
 

@@ -307,6 +307,114 @@ class Content:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Match:
+    """One tag (or digest) an image-set entry selected, and why."""
+
+    target: str  # a tag, or a sha256 digest
+    why: str  # which filters selected it: "tags", "semver >=1.4, <2", "newest 3 (#1)"
+
+    def to_json(self) -> dict[str, Any]:
+        """The match as the ledger writes it."""
+        return {"target": self.target, "why": self.why}
+
+    @classmethod
+    def from_json(cls, value: object, where: str) -> Match:
+        """Parse what :meth:`to_json` wrote."""
+        obj = _json.obj(value, where)
+        return cls(
+            target=_json.string(obj, "target", where),
+            why=_json.string(obj, "why", where),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolution:
+    """How one ``[[images]]`` entry of an image-set file resolved (``export --set``).
+
+    Every tag the registry listed (None: the entry named only digests, so
+    nothing was listed), every match and why. The exporter's account, never
+    trusted by the appliance: what is verified is what the archive holds.
+    """
+
+    source: str  # FILE:LINE of the entry
+    repository: str
+    filters: dict[str, Any]  # the entry's keys, as given
+    listed: tuple[str, ...] | None
+    matched: tuple[Match, ...]
+    optional: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The resolution as the ledger writes it."""
+        return {
+            "source": self.source,
+            "repository": self.repository,
+            "filters": self.filters,
+            "listed": None if self.listed is None else list(self.listed),
+            "matched": [m.to_json() for m in self.matched],
+            "optional": self.optional,
+        }
+
+    @classmethod
+    def from_json(cls, value: object, where: str) -> Resolution:
+        """Parse what :meth:`to_json` wrote."""
+        obj = _json.obj(value, where)
+        listed = obj.get("listed")
+        return cls(
+            source=_json.string(obj, "source", where),
+            repository=_json.string(obj, "repository", where),
+            filters=_json.obj(obj.get("filters"), f"{where}.filters"),
+            listed=None if listed is None else _strings(obj, "listed", where),
+            matched=tuple(
+                Match.from_json(m, f"{where}.matched[{i}]")
+                for i, m in enumerate(_json.member_list(obj, "matched", where))
+            ),
+            optional=_bool(obj, "optional", where),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileEntry:
+    """A file the export carries (``[[files]]``): its artifact, blob and how it is signed."""
+
+    name: str  # the file name (org.opencontainers.image.title)
+    digest: str  # the artifact manifest
+    blob: str  # the file's own bytes
+    size: int
+    source: str  # the path or URL it was read from
+    form: str  # bundle | key-signature | checksums
+    checksums: str | None = None  # the checksum file's blob, for form "checksums"
+
+    def to_json(self) -> dict[str, Any]:
+        """The file as the ledger writes it."""
+        return {
+            "name": self.name,
+            "digest": self.digest,
+            "blob": self.blob,
+            "size": self.size,
+            "source": self.source,
+            "form": self.form,
+            "checksums": self.checksums,
+        }
+
+    @classmethod
+    def from_json(cls, value: object, where: str) -> FileEntry:
+        """Parse what :meth:`to_json` wrote."""
+        obj = _json.obj(value, where)
+        checksums = obj.get("checksums")
+        return cls(
+            name=_json.string(obj, "name", where),
+            digest=check_digest(obj.get("digest"), f"{where}.digest"),
+            blob=check_digest(obj.get("blob"), f"{where}.blob"),
+            size=_int(obj, "size", where),
+            source=_json.string(obj, "source", where),
+            form=_json.string(obj, "form", where),
+            checksums=None
+            if checksums is None
+            else check_digest(checksums, f"{where}.checksums"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ledger:
     """The exporter's account of one archive."""
 
@@ -319,6 +427,12 @@ class Ledger:
     platforms: tuple[str, ...] = ()  # --platform as given; empty: all
     omitted_held: tuple[Content, ...] = field(default_factory=tuple)
     delta: Delta | None = None  # --have: the inventory the omissions come from
+    # --revocations: a signed revocation feed, carried as its JSON object.
+    # Unsigned here like everything in the ledger: the appliance applies it
+    # only when its own signature verifies (appliance.core.revocations).
+    revocations: dict[str, Any] | None = None
+    resolution: tuple[Resolution, ...] = ()  # --set: how each entry resolved
+    files: tuple[FileEntry, ...] = ()  # --set [[files]]: the files carried
 
     def delta_summary(self) -> str | None:
         """One line on what a delta left out as held, and against which inventory (None: whole)."""
@@ -349,6 +463,12 @@ class Ledger:
         }
         if self.delta is not None:  # absent otherwise: full archives keep their bytes
             doc["delta"] = self.delta.to_json()
+        if self.revocations is not None:  # likewise
+            doc["revocations"] = self.revocations
+        if self.resolution:  # absent without --set, for the same reason
+            doc["resolution"] = [r.to_json() for r in self.resolution]
+        if self.files:
+            doc["files"] = [f.to_json() for f in self.files]
         return (
             json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=True).encode()
             + b"\n"
@@ -393,4 +513,13 @@ class Ledger:
             delta=None
             if doc.get("delta") is None
             else Delta.from_json(doc["delta"], "ledger.delta"),
+            revocations=_json.opt_obj(doc, "revocations", "ledger"),
+            resolution=tuple(
+                Resolution.from_json(r, f"ledger.resolution[{n}]")
+                for n, r in enumerate(_json.member_list(doc, "resolution", "ledger"))
+            ),
+            files=tuple(
+                FileEntry.from_json(f, f"ledger.files[{n}]")
+                for n, f in enumerate(_json.member_list(doc, "files", "ledger"))
+            ),
         )

@@ -64,6 +64,12 @@ LEDGER: Final = "application/vnd.dev.airlock.export-ledger.v1+json"
 TRUST_CAPSULE: Final = "application/vnd.dev.airlock.trust-capsule.v1+json"
 TRUSTED_ROOT: Final = "application/vnd.dev.airlock.trusted-root.v1+json"
 CAPSULE_FILE: Final = "application/vnd.dev.airlock.trust-capsule.file"
+# A file carried as an OCI artifact (one blob, titled with its name) and,
+# when it is signed through a checksum file, that file as a second layer
+# (docs/image-sets.md §7).
+FILE_ARTIFACT: Final = "application/vnd.dev.airlock.file.v1"
+FILE_CONTENT: Final = "application/octet-stream"
+CHECKSUMS: Final = "application/vnd.dev.airlock.file.checksums.v1"
 SIGSTORE_TRUSTED_ROOT: Final = (
     "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
 )

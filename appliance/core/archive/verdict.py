@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from appliance.core.archive.files import FileVerdict
     from appliance.core.archive.ledger import Ledger
     from appliance.core.archive.manifest import Platform
     from appliance.core.errors import Reason, VerificationError
@@ -101,6 +102,7 @@ class Evidence:
             "signing_time_source": None if result is None else result.time_source.value,
             "log_index": None if result is None else result.log_index,
             "log_url": None if result is None else result.log_url,
+            "trust_root": None if result is None else result.trust_name,
             "predicate_type": self.predicate_type,
             "checks": [] if result is None else list(result.checks),
             "reason": None if self.reason is None else self.reason.value,
@@ -195,14 +197,16 @@ class ArchiveVerdict:
     images: tuple[ImageVerdict, ...]
     problems: tuple[str, ...]  # archive-level failures (the ledger, selection)
     ledger: Ledger
+    files: tuple[FileVerdict, ...] = ()  # export --set [[files]] (none with --image)
 
     @property
     def verified(self) -> bool:
-        """True only if the archive is whole and every selected image passed."""
+        """True only if the archive is whole and every selected image and file passed."""
         return (
             not self.problems
-            and bool(self.images)
+            and bool(self.images or self.files)
             and all(i.verified for i in self.images)
+            and all(f.verified for f in self.files)
         )
 
 

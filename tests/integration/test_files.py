@@ -1,0 +1,541 @@
+"""Files with their signatures: ``[[files]]`` exported, verified offline under the policy, extracted.
+
+Three files, each signed the way sites receive them: a binary with a
+keyless Sigstore bundle (the test Sigstore stack: certificate, SCT, log
+entry), an installer with a cosign key signature (``cosign sign-blob
+--key``: base64 of an ECDSA P-256 signature over the file), and a tool
+whose ``SHA256SUMS`` is signed keylessly. Refusals carry the image verdicts'
+reason codes: another identity, a bundle for another digest, a checksum file
+that lists another digest, a file no rule names; the archive edited
+consistently (a file swapped, its manifest, index.json and ledger rewritten)
+fails its signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from appliance.cli.main import main as appliance
+from bundle_tools.cli import main as bundle_tools
+from tests.helpers import https_files
+from tests.helpers.archives import extract
+from tests.helpers.layout_edit import Layout
+from tests.helpers.sigstore_stack import SigstoreStack
+from tests.helpers.sigstore_stack.stack import DEFAULT_ISSUER
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tests.helpers.https_files import FileServer
+
+EPOCH = "1790000000"
+IDENTITY = "release@airlock.test"
+TOOL = b"\x7fELF" + b"tool " * 4000
+INSTALLER = b"#!/bin/sh\necho installing\n"
+KUBECTL = b"\x7fELF" + b"kubectl " * 3000
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The files, their signatures, the set file, the policy and the trust, on disk."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    stack = SigstoreStack(now=datetime(2026, 11, 1, 12, tzinfo=UTC))
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "tool-linux-amd64").write_bytes(TOOL)
+    (dist / "tool-linux-amd64.sigstore.json").write_bytes(
+        stack.sign_blob(TOOL, identity=IDENTITY).bundle_bytes()
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    (dist / "installer.sh").write_bytes(INSTALLER)
+    (dist / "installer.sh.sig").write_bytes(
+        base64.b64encode(key.sign(INSTALLER, ec.ECDSA(hashes.SHA256()))) + b"\n"
+    )
+    (tmp_path / "release.pub").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    (dist / "kubectl").write_bytes(KUBECTL)
+    sums = (
+        f"{hashlib.sha256(KUBECTL).hexdigest()}  kubectl\n"
+        f"{hashlib.sha256(b'other').hexdigest()}  kubectl.exe\n"
+    ).encode()
+    (dist / "SHA256SUMS").write_bytes(sums)
+    (dist / "SHA256SUMS.sigstore.json").write_bytes(
+        stack.sign_blob(sums, identity=IDENTITY).bundle_bytes()
+    )
+    set_file = tmp_path / "set.toml"
+    set_file.write_text(
+        """version = 1
+
+[[files]]
+path = "dist/tool-linux-amd64"
+bundle = "dist/tool-linux-amd64.sigstore.json"
+
+[[files]]
+path = "dist/installer.sh"
+signature = "dist/installer.sh.sig"
+
+[[files]]
+path = "dist/kubectl"
+checksums = "dist/SHA256SUMS"
+checksums_bundle = "dist/SHA256SUMS.sigstore.json"
+"""
+    )
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        f"""version = 1
+
+[[rules]]
+match = ["file:tool-*", "file:kubectl"]
+  [[rules.signers]]
+  identity = "{IDENTITY}"
+  issuer = "{DEFAULT_ISSUER}"
+
+[[rules]]
+match = ["file:installer.sh"]
+insecure_ignore_tlog = true
+  [[rules.signers]]
+  key = "release.pub"
+"""
+    )
+    root = tmp_path / "trusted_root.json"
+    root.write_bytes(stack.trusted_root_json())
+    return {
+        "stack": stack,
+        "dir": tmp_path,
+        "dist": dist,
+        "set": set_file,
+        "policy": policy,
+        "root": root,
+    }
+
+
+def _export(site: dict[str, Any], name: str = "files.tar.zst") -> Path:
+    out: Path = site["dir"] / name
+    code = bundle_tools(
+        [
+            "export",
+            "--set",
+            str(site["set"]),
+            "--out",
+            str(out),
+            "--trusted-root",
+            str(site["root"]),
+            "--cache",
+            str(site["dir"] / "cache"),
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def _verify(
+    site: dict[str, Any], archive: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = appliance(
+        [
+            "verify",
+            str(archive),
+            "--policy",
+            str(site["policy"]),
+            "--trusted-root",
+            str(site["root"]),
+            "-o",
+            "json",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, json.loads(captured.out)
+
+
+def test_three_files_verify_offline_under_the_policy(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = _export(site)
+    code, report = _verify(site, archive, capsys)
+    files = {f["name"]: f for f in report["files"]}
+    assert code == 0, report
+    assert set(files) == {"tool-linux-amd64", "installer.sh", "kubectl"}
+    assert all(f["verified"] for f in files.values())
+    assert files["kubectl"]["blob"] == "sha256:" + hashlib.sha256(KUBECTL).hexdigest()
+    assert "checksum file" in files["kubectl"]["message"]
+    assert files["installer.sh"]["signatures"][0]["key_id"]
+
+
+def _extract(
+    site: dict[str, Any], archive: Path, capsys: pytest.CaptureFixture[str], to: Path
+) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = appliance(
+        [
+            "extract",
+            str(archive),
+            "--files",
+            str(to),
+            "--policy",
+            str(site["policy"]),
+            "--trusted-root",
+            str(site["root"]),
+            "-o",
+            "json",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, json.loads(captured.out) if captured.out.startswith("{") else {}
+
+
+def test_extract_writes_the_verified_files_under_their_names(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = _export(site)
+    out = site["dir"] / "verified-files"
+    code, report = _extract(site, archive, capsys, out)
+    assert code == 0, report
+    assert sorted(p.name for p in out.iterdir()) == [
+        "installer.sh",
+        "kubectl",
+        "tool-linux-amd64",
+    ]
+    assert (out / "tool-linux-amd64").read_bytes() == TOOL
+    assert (out / "installer.sh").read_bytes() == INSTALLER
+    assert (out / "kubectl").read_bytes() == KUBECTL
+    assert report["extract"]["files"] == ["installer.sh", "kubectl", "tool-linux-amd64"]
+
+
+def _refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], name: str
+) -> dict[str, Any]:
+    """Export, verify (exit 1) and extract: ``name`` refused, and never written."""
+    archive = _export(site)
+    code, report = _verify(site, archive, capsys)
+    assert code == 1
+    files = {f["name"]: f for f in report["files"]}
+    assert not files[name]["verified"]
+    out = site["dir"] / "extracted"
+    code, _ = _extract(site, archive, capsys, out)
+    assert code == 1
+    written = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert name not in written
+    assert written == sorted(n for n, f in files.items() if f["verified"])
+    assert not [p for p in site["dir"].iterdir() if p.name.startswith(".extracted")]
+    return dict(files[name])
+
+
+def test_a_file_signed_by_another_identity_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site["dist"] / "tool-linux-amd64.sigstore.json").write_bytes(
+        site["stack"].sign_blob(TOOL, identity="mallory@airlock.test").bundle_bytes()
+    )
+    verdict = _refused(site, capsys, "tool-linux-amd64")
+    assert verdict["reason"] == "identity-mismatch"
+
+
+def test_a_bundle_naming_another_digest_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site["dist"] / "tool-linux-amd64.sigstore.json").write_bytes(
+        site["stack"].sign_blob(TOOL + b"\n", identity=IDENTITY).bundle_bytes()
+    )
+    verdict = _refused(site, capsys, "tool-linux-amd64")
+    assert verdict["reason"] == "digest-mismatch"
+
+
+def test_a_key_signature_over_other_bytes_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site["dist"] / "installer.sh").write_bytes(INSTALLER + b"rm -rf /\n")
+    verdict = _refused(site, capsys, "installer.sh")
+    assert verdict["reason"] == "signature-invalid"
+
+
+def test_a_signed_checksum_file_listing_another_digest_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site["dist"] / "kubectl").write_bytes(KUBECTL + b"trojan")
+    verdict = _refused(site, capsys, "kubectl")
+    assert verdict["reason"] == "digest-mismatch"
+    assert "checksum file lists kubectl" in verdict["message"]
+
+
+def test_a_checksum_file_signed_by_another_identity_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sums = (site["dist"] / "SHA256SUMS").read_bytes()
+    (site["dist"] / "SHA256SUMS.sigstore.json").write_bytes(
+        site["stack"].sign_blob(sums, identity="mallory@airlock.test").bundle_bytes()
+    )
+    verdict = _refused(site, capsys, "kubectl")
+    assert verdict["reason"] == "identity-mismatch"
+
+
+def test_a_file_no_rule_names_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    site["policy"].write_text(
+        site["policy"].read_text().replace('"file:installer.sh"', '"file:other.sh"')
+    )
+    verdict = _refused(site, capsys, "installer.sh")
+    assert verdict["reason"] == "policy-unsatisfied"
+    assert "no policy rule matches file:installer.sh" in verdict["message"]
+
+
+def test_an_image_rule_never_judges_a_file(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    site["policy"].write_text(
+        site["policy"].read_text().replace('"file:installer.sh"', '"**"')
+    )
+    verdict = _refused(site, capsys, "installer.sh")
+    assert verdict["reason"] == "policy-unsatisfied"
+
+
+def test_a_file_swapped_in_the_archive_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An adversary swaps the tool and re-files every digest (nothing signs the layout)."""
+    archive = _export(site)
+    layout = Layout(extract(archive, site["dir"] / "layout"))
+    index = layout.index
+    entry = next(
+        e
+        for e in index["manifests"]
+        if e["annotations"].get("org.opencontainers.image.title") == "tool-linux-amd64"
+    )
+    manifest = layout.read(entry["digest"])
+    evil = TOOL.replace(b"tool", b"evil")
+    manifest["layers"][0]["digest"] = layout.put(evil)
+    body = json.dumps(manifest).encode()
+    old, new = entry["digest"], layout.put(body)
+    entry["digest"], entry["size"] = new, len(body)
+    for other in index["manifests"]:
+        if other["annotations"].get("dev.airlock.subject") == old:
+            referrer = layout.read(other["digest"])
+            referrer["subject"] = {
+                **referrer["subject"],
+                "digest": new,
+                "size": len(body),
+            }
+            data = json.dumps(referrer).encode()
+            other["digest"], other["size"] = layout.put(data), len(data)
+            other["annotations"]["dev.airlock.subject"] = new
+    layout.write_index(index)
+    layout.sweep()
+
+    def refile(ledger: dict[str, Any]) -> None:
+        for item in ledger["files"]:
+            if item["name"] == "tool-linux-amd64":
+                item["digest"] = new
+                item["blob"] = "sha256:" + hashlib.sha256(evil).hexdigest()
+        ledger["contents"] = [
+            {"digest": f"sha256:{p.name}", "size": p.stat().st_size, "role": "blob"}
+            for p in (layout.root / "blobs" / "sha256").iterdir()
+            if f"sha256:{p.name}" not in ledger_own
+        ]
+
+    ledger_entry = layout.entry("ledger")
+    ledger_own = {
+        ledger_entry["digest"],
+        layout.read(ledger_entry["digest"])["layers"][0]["digest"],
+    }
+    layout.rewrite_ledger(refile)
+    code, report = _verify(site, layout.root, capsys)
+    assert code == 1
+    assert report["problems"] == []  # consistent: only the signature can tell
+    files = {f["name"]: f for f in report["files"]}
+    assert files["tool-linux-amd64"]["reason"] == "digest-mismatch"
+    assert files["installer.sh"]["verified"]
+
+
+@pytest.fixture
+def https(
+    site: dict[str, Any], monkeypatch: pytest.MonkeyPatch, loopback: None
+) -> Iterator[FileServer]:
+    """The dist directory served over loopback HTTPS; no CA trusted from the environment."""
+    del loopback
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    server = https_files.serve(site["dist"], site["dir"])
+    site["set"].write_text(
+        site["set"]
+        .read_text()
+        .replace('path = "dist/installer.sh"', f'url = "{server.url}/installer.sh"')
+        .replace('signature = "dist/', f'signature = "{server.url}/')
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_files_from_https_urls_need_the_ca_named(
+    site: dict[str, Any], https: FileServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = site["dir"] / "from-urls.tar.zst"
+    argv = [
+        "export",
+        "--set",
+        str(site["set"]),
+        "--out",
+        str(out),
+        "--trusted-root",
+        str(site["root"]),
+        "--cache",
+        str(site["dir"] / "cache"),
+    ]
+    # The test CA is not the system's: TLS refuses, nothing is written.
+    assert bundle_tools(argv) == 2
+    err = capsys.readouterr().err
+    assert "TLS failed" in err
+    assert "--files-ca" in err
+    assert not out.exists()
+    assert bundle_tools([*argv, "--files-ca", str(https.ca)]) == 0
+    code, report = _verify(site, out, capsys)
+    assert code == 0, report
+    files = {f["name"]: f for f in report["files"]}
+    assert files["installer.sh"]["verified"]
+    assert (
+        files["installer.sh"]["blob"]
+        == "sha256:" + hashlib.sha256(INSTALLER).hexdigest()
+    )
+
+
+def test_inspect_lists_the_files_carried(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = _export(site)
+    capsys.readouterr()
+    assert bundle_tools(["inspect", str(archive), "-o", "json"]) == 0
+    files = {f["name"]: f for f in json.loads(capsys.readouterr().out)["files"]}
+    assert files["installer.sh"]["form"] == "key-signature"
+    assert files["kubectl"]["form"] == "checksums"
+    assert files["kubectl"]["checksums"]
+    assert files["tool-linux-amd64"]["size"] == len(TOOL)
+    assert bundle_tools(["inspect", str(archive)]) == 0
+    assert "file kubectl:" in capsys.readouterr().out
+
+
+async def test_the_tui_lists_files_beside_images_and_drills_into_one(
+    site: dict[str, Any],
+) -> None:
+    from textual.widgets import DataTable  # noqa: PLC0415 - the TUI only here
+
+    from appliance.cli.main import _parser  # noqa: PLC0415
+    from appliance.cli.tui_cmd import session  # noqa: PLC0415
+    from appliance.tui.app import AirlockApp  # noqa: PLC0415
+    from appliance.tui.screens import TextScreen  # noqa: PLC0415
+
+    (site["dist"] / "tool-linux-amd64.sigstore.json").write_bytes(
+        site["stack"].sign_blob(TOOL, identity="mallory@airlock.test").bundle_bytes()
+    )
+    archive = _export(site)
+    args = _parser().parse_args(
+        [
+            "tui",
+            str(archive),
+            "--policy",
+            str(site["policy"]),
+            "--trusted-root",
+            str(site["root"]),
+        ]
+    )
+    app = AirlockApp(session(args))
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.judged is not None or app.error is not None:
+                break
+        assert app.judged is not None, app.error
+        table = app.query_one("#images", DataTable)
+        assert table.row_count == 3
+        await pilot.press("enter")  # the first row: the refusal comes first
+        await pilot.pause(0.1)
+        screen = app.screen
+        assert isinstance(screen, TextScreen)
+        texts = [line.text for line in screen.lines]
+        assert texts[0] == "file:   tool-linux-amd64"
+        assert "identity-mismatch" in texts[3]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TextScreen)
+
+
+def test_two_exports_with_files_are_byte_identical_and_dry_run_reads_none(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = _export(site, "one.tar.zst"), _export(site, "two.tar.zst")
+    assert first.read_bytes() == second.read_bytes()
+    capsys.readouterr()
+    (site["dist"] / "kubectl").unlink()  # a dry run does not read the files
+    assert (
+        bundle_tools(["export", "--set", str(site["set"]), "--dry-run", "-o", "json"])
+        == 0
+    )
+    listed = json.loads(capsys.readouterr().out)["files"]
+    assert [f["name"] for f in listed] == [
+        "tool-linux-amd64",
+        "installer.sh",
+        "kubectl",
+    ]
+    assert _export_code(site) == 2
+    assert "cannot read file" in capsys.readouterr().err
+
+
+def _export_code(site: dict[str, Any]) -> int:
+    return bundle_tools(
+        [
+            "export",
+            "--set",
+            str(site["set"]),
+            "--out",
+            str(site["dir"] / "missing.tar.zst"),
+            "--trusted-root",
+            str(site["root"]),
+        ]
+    )
+
+
+def test_verify_with_judges_files_before_anything_is_written(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = site["dir"] / "checked.tar.zst"
+    argv = [
+        "export",
+        "--set",
+        str(site["set"]),
+        "--out",
+        str(out),
+        "--trusted-root",
+        str(site["root"]),
+        "--verify-with",
+        str(site["policy"]),
+    ]
+    assert bundle_tools(argv) == 0
+    assert out.exists()
+    out.unlink()
+    (site["dist"] / "installer.sh.sig").write_bytes(
+        base64.b64encode(
+            ec.generate_private_key(ec.SECP256R1()).sign(
+                INSTALLER, ec.ECDSA(hashes.SHA256())
+            )
+        )
+    )
+    capsys.readouterr()
+    assert bundle_tools(argv) == 1
+    err = capsys.readouterr().err
+    assert "file installer.sh would not verify on the other side" in err
+    assert "nothing was written" in err
+    assert not out.exists()
