@@ -252,14 +252,20 @@ def trust_show(state_dir: Path) -> TrustShown:
     )
     doc["revocation_feeds"] = RevocationStore(state_dir).summary()
     # What the appliance hands on into the gap (docs/handoff.md §1, §3).
-    doc["held_roots"] = [
-        {
-            "name": r.name,
-            "file": r.target_name,
-            "sha256": hashlib.sha256(r.data).hexdigest(),
-        }
-        for r in held.held_roots(state_dir, now=now)
-    ]
+    try:
+        doc["held_roots"] = [
+            {
+                "name": r.name,
+                "file": r.target_name,
+                "sha256": hashlib.sha256(r.data).hexdigest(),
+            }
+            for r in held.held_roots(state_dir, now=now)
+        ]
+    except (
+        TrustRootError
+    ) as exc:  # shown, not hidden: nothing is handed on until it is repaired
+        doc["held_roots"] = []
+        doc["held_roots_damaged"] = exc.diagnostics()
     doc["published"] = publish.status(state_dir)
     return TrustShown(doc=doc, now=now)
 

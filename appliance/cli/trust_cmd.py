@@ -271,6 +271,10 @@ def _handed_on_lines(doc: dict[str, Any], now: str) -> list[str]:
         f"  hands on {r['file']} ({r['name']}) sha256 {r['sha256']}"
         for r in doc["held_roots"]
     ]
+    if "held_roots_damaged" in doc:
+        lines.append(
+            f"  held roots DAMAGED, nothing is handed on: {doc['held_roots_damaged']}"
+        )
     published = doc["published"]
     if published is None:
         return [

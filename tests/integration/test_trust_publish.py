@@ -507,3 +507,29 @@ def test_every_named_root_held_is_published_under_its_name(
             == github_root
         )
         assert _fetch(_client(tmp_path, "b", url, root)) == _held(state)
+
+
+def test_trust_show_names_a_damaged_named_root_and_publish_refuses(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = state / "roots" / "corp" / "trust" / "state.json"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_text("{not json")
+    assert main(["trust", "show"]) == 0
+    assert "held roots DAMAGED, nothing is handed on" in capsys.readouterr().out
+    out = tmp_path / "repo"
+    code = main(
+        [
+            "trust",
+            "publish",
+            "--out",
+            str(out),
+            "--root-key",
+            _pem_key(tmp_path / "r.pem"),
+        ]
+    )
+    assert (
+        code == 1
+    )  # fail closed: a damaged root is never handed on, nor left out silently
+    assert "damaged" in capsys.readouterr().err
+    assert not (out / "root.json").exists()
