@@ -1,8 +1,9 @@
-"""A registry client (distribution-spec) over oras-py: pulls for the exporter, pushes for ``appliance load``.
+"""A registry client (distribution-spec): pulls for the exporter, pushes for ``appliance load``.
 
-oras-py provides the session and the authentication dance (anonymous and
-password-backed bearer tokens, basic auth). It lacks what a client that must
-drop nothing and trust nothing needs, which is added here:
+HTTP, authentication, TLS, redirects, proxies and retries are the
+transport's (:mod:`.transport`, which replaced oras-py: see its docstring for
+why). This module is what a client that must drop nothing and trust nothing
+adds on top:
 
 * manifests fetched byte-exact, their SHA-256 computed over the bytes
   received and checked against the digest asked for and against
@@ -12,10 +13,9 @@ drop nothing and trust nothing needs, which is added here:
   renamed into place only when both match;
 * the referrers API (``GET /v2/<name>/referrers/<digest>``, paginated), and
   its absence told apart (404) so the caller can use the tag fallback;
-* bounded retries with backoff on 429, 5xx and broken connections (oras-py's
-  own retry sleeps minutes), and timeouts (requests has none by default);
-* credentials from ``DOCKER_CONFIG`` (:mod:`.credentials`) or given by the
-  caller; plain HTTP only for hosts the operator named;
+* each request asks for exactly the token scopes it needs (``pull``;
+  ``pull,push`` to upload; ``pull`` on the source of a cross-repository
+  mount, token spec "Token Scope Documentation");
 * pushes in the order strict registries demand: ``HEAD`` a blob first (never
   send what the registry holds), cross-repository mounts, a streamed upload
   whose last chunk is held back until the caller confirms the bytes hash to
@@ -30,29 +30,32 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-import oras.provider
 import requests
 
 from airlock_io.atomic import sweep, temporary_name
 from airlock_io.oserrors import write_error
-from airlock_registry import credentials
+from airlock_registry.auth import CATALOG_SCOPE, repository_scope
+from airlock_registry.transport import RetryPolicy, Transport
 from appliance.core.archive import media
 from appliance.core.archive.manifest import Descriptor, check_digest, digest_of
 from appliance.core.errors import InputError, Reason
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from pathlib import Path
+
+    from airlock_registry import credentials
+    from airlock_registry.auth import Token
+    from airlock_registry.tls import TLSOptions
+
+__all__ = ["ACCEPT", "MAX_MANIFEST_BYTES", "Fetched", "RegistryClient", "RetryPolicy"]
 
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024  # the distribution spec's own limit
 ACCEPT: Final = f"{media.OCI_INDEX}, {media.OCI_MANIFEST}, {media.DOCKER_LIST}, {media.DOCKER_MANIFEST}"
-_RETRY_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
-_TIMEOUT: Final = (10.0, 120.0)  # connect, read (seconds)
 _CHUNK: Final = 1024 * 1024
 # Pieces of a streamed blob. Each piece is a new bytes object: at 1 MiB every one
 # is a fresh mmap (over glibc's 128 KiB threshold) whose pages the kernel must
@@ -60,15 +63,6 @@ _CHUNK: Final = 1024 * 1024
 # (1 GiB: 1.8-2.2 s at 1 MiB, 1.3-1.4 s at 64 KiB). Below the threshold they are
 # reused from the heap.
 _PIECE: Final = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often, and how patiently, to retry a transient failure."""
-
-    attempts: int = 4
-    backoff_seconds: tuple[float, ...] = (0.25, 1.0, 3.0)
-    max_wait_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,167 +84,62 @@ class RegistryClient:
         retry: the retry policy.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - each part of a connection named
         self,
         host: str,
         *,
         plain_http: bool = False,
         retry: RetryPolicy | None = None,
         login: credentials.Credentials | None = None,
+        tls_options: TLSOptions | None = None,
+        admit: Callable[[str, str], None] | None = None,
+        proxies: Mapping[str, str] | None = None,
+        notice: Callable[[str], None] | None = None,
+        tokens: dict[tuple[str, str, tuple[str, ...]], Token] | None = None,
     ) -> None:
         self.host = host
-        self.scheme = "http" if plain_http else "https"
-        self.retry = retry or RetryPolicy()
-        self.login = login
-        self._registry: Any = None
-        self._has_login = False
-
-    # -- the connection ------------------------------------------------------
-
-    def _connect(self) -> Any:  # noqa: ANN401 - oras ships no types
-        if self._registry is not None:
-            return self._registry
-        challenge = self._challenge()
-        backend = "basic" if challenge.lower().startswith("basic") else "token"
-        registry = oras.provider.Registry(
-            hostname=self.host, insecure=self.scheme == "http", auth_backend=backend
+        self.transport = Transport(
+            host,
+            plain_http=plain_http,
+            login=login,
+            tls_options=tls_options,
+            retry=retry or RetryPolicy(),
+            admit=admit,
+            proxies=proxies,
+            notice=notice,
+            tokens=tokens,
         )
-        session_request = registry.session.request
+        self.scheme = self.transport.scheme
 
-        def with_timeout(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-            kwargs.setdefault("timeout", _TIMEOUT)
-            return session_request(*args, **kwargs)
-
-        registry.session.request = with_timeout
-        found = self.login or credentials.lookup(self.host)
-        if found is not None:
-            registry.auth.set_basic_auth(found.username, found.password)
-            self._has_login = True
-        elif backend == "basic":
-            msg = f"needs credentials, and the Docker config ({credentials.config_path()}) has none for it"
-            raise InputError(
-                msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
-            )
-        self._registry = registry
-        return registry
-
-    def _challenge(self) -> str:
-        """The authentication scheme ``/v2/`` asks for (``""`` if none)."""
-        response = self._send(
-            lambda: requests.get(
-                f"{self.scheme}://{self.host}/v2/",
-                timeout=_TIMEOUT,
-                allow_redirects=False,
-            ),
-            what="the API root /v2/",
-        )
-        if response.status_code == 401:  # noqa: PLR2004
-            return response.headers.get("WWW-Authenticate", "")
-        if response.status_code not in (200, 404):
-            msg = f"answers /v2/ with HTTP {response.status_code}: not a registry API"
-            raise InputError(
-                msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
-            )
-        return ""
-
-    def _send(
-        self,
-        call: Callable[[], requests.Response],
-        *,
-        what: str,
-        attempts: int | None = None,
-    ) -> requests.Response:
-        """Run ``call``, retrying transient failures; one clear error otherwise."""
-        where = f"registry {self.host}"
-        failure = ""
-        attempts = attempts or self.retry.attempts
-        for attempt in range(attempts):
-            try:
-                response = call()
-            except requests.exceptions.SSLError as exc:
-                msg = f"TLS failed for {what} ({exc.__class__.__name__}); for a plain-HTTP registry, name it with --allow-http-registry"
-                raise InputError(
-                    msg, where=where, reason=Reason.INPUT_UNREADABLE
-                ) from exc
-            except (
-                requests.exceptions.ConnectionError,
-                requests.exceptions.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as exc:
-                if "the appliance is sealed" in str(exc):
-                    msg = f"refused by the appliance's seal: {what} needed a host other than the one named"
-                    raise InputError(
-                        msg, where=where, reason=Reason.INPUT_UNREADABLE
-                    ) from exc
-                failure = f"cannot reach it ({type(exc).__name__})"
-                self._wait(attempt, None)
-                continue
-            except (
-                ValueError
-            ) as exc:  # oras: "Cannot respond to request for authentication"
-                msg = f"authentication failed for {what}: wrong or missing credentials ({exc})"
-                raise InputError(
-                    msg, where=where, reason=Reason.INPUT_UNREADABLE
-                ) from exc
-            if response.status_code in _RETRY_STATUS:
-                failure = f"HTTP {response.status_code} for {what}"
-                self._wait(attempt, response.headers.get("Retry-After"))
-                response.close()
-                continue
-            return response
-        msg = f"{failure} (after {attempts} attempt{'s' if attempts > 1 else ''})"
-        raise InputError(msg, where=where, reason=Reason.INPUT_UNREADABLE)
-
-    def _wait(self, attempt: int, retry_after: str | None) -> None:
-        if attempt + 1 >= self.retry.attempts:
-            return
-        delay = self.retry.backoff_seconds[
-            min(attempt, len(self.retry.backoff_seconds) - 1)
-        ]
-        if retry_after and retry_after.isdigit():
-            delay = max(delay, float(retry_after))
-        time.sleep(min(delay, self.retry.max_wait_seconds))
+    @property
+    def contacted(self) -> list[str]:
+        """Every ``host:port`` this client has contacted, the registry first."""
+        return list(self.transport.contacted)
 
     def _request(  # noqa: PLR0913 - one HTTP request, each part named
         self,
         path: str,
         *,
         what: str,
+        scopes: tuple[str, ...],
         method: str = "GET",
         headers: dict[str, str] | None = None,
         stream: bool = False,
         data: bytes | Iterator[bytes] | None = None,
         retry: bool = True,
+        storage_redirects: bool = False,
     ) -> requests.Response:
-        registry = self._connect()
-        url = path if "://" in path else f"{self.scheme}://{self.host}{path}"
-        # oras-py's do_request without its retry decorator (minutes of sleep):
-        # the retries are ours (_send), bounded and logged in the error.
-        do_request = oras.provider.Registry.do_request.__wrapped__
-        try:
-            response = self._send(
-                lambda: do_request(
-                    registry,
-                    url,
-                    method,
-                    headers=dict(headers or {}),
-                    stream=stream,
-                    data=data,
-                ),
-                what=what,
-                attempts=self.retry.attempts if retry else 1,
-            )
-        except AttributeError as exc:  # oras basic auth with no credentials set
-            msg = f"needs credentials for {what}, and the Docker config has none"
-            raise InputError(
-                msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
-            ) from exc
-        if response.status_code in (401, 403):
-            msg = f"refused {what} (HTTP {response.status_code}): wrong or missing credentials"
-            raise InputError(
-                msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
-            )
-        return response
+        return self.transport.request(
+            method,
+            path,
+            what=what,
+            scopes=scopes,
+            headers=headers,
+            stream=stream,
+            data=data,
+            retry=retry,
+            storage_redirects=storage_redirects,
+        )
 
     # -- manifests ---------------------------------------------------------------
 
@@ -268,6 +157,7 @@ class RegistryClient:
         response = self._request(
             path,
             what=what,
+            scopes=(repository_scope(repository, "pull"),),
             headers={"Accept": ACCEPT},
             stream=True,
         )
@@ -312,6 +202,7 @@ class RegistryClient:
             response = self._request(
                 path,
                 what=f"referrers of {digest}",
+                scopes=(repository_scope(repository, "pull"),),
                 headers={"Accept": media.OCI_INDEX},
                 stream=True,
             )
@@ -375,7 +266,11 @@ class RegistryClient:
         temp = temporary_name(destination)
         try:
             response = self._request(
-                f"/v2/{repository}/blobs/{descriptor.digest}", what=what, stream=True
+                f"/v2/{repository}/blobs/{descriptor.digest}",
+                what=what,
+                scopes=(repository_scope(repository, "pull"),),
+                stream=True,
+                storage_redirects=True,
             )
             with response:
                 self._ok(response, what)
@@ -448,7 +343,11 @@ class RegistryClient:
             msg = f"{descriptor.size} bytes, over the {max_bytes}-byte limit for a document"
             raise InputError(msg, where=what, reason=Reason.LIMIT_EXCEEDED)
         response = self._request(
-            f"/v2/{repository}/blobs/{descriptor.digest}", what=what, stream=True
+            f"/v2/{repository}/blobs/{descriptor.digest}",
+            what=what,
+            scopes=(repository_scope(repository, "pull"),),
+            stream=True,
+            storage_redirects=True,
         )
         with response:
             if response.status_code != 200:  # noqa: PLR2004
@@ -462,7 +361,9 @@ class RegistryClient:
             raise InputError(msg, reason=Reason.DIGEST_MISMATCH, where=what)
         return data
 
-    def _listing(self, path: str, key: str, what: str) -> list[str]:
+    def _listing(
+        self, path: str, key: str, what: str, scopes: tuple[str, ...]
+    ) -> list[str]:
         """A paginated listing (``_catalog``, ``tags/list``): every name, following ``Link``."""
         names: list[str] = []
         pages = 0
@@ -472,7 +373,7 @@ class RegistryClient:
             if pages > 10_000:  # noqa: PLR2004 - a loop of Link headers
                 msg = f"{what}: pagination does not end"
                 raise InputError(msg, where=f"registry {self.host}")
-            response = self._request(next_path, what=what, stream=True)
+            response = self._request(next_path, what=what, scopes=scopes, stream=True)
             with response:
                 if response.status_code == 404:  # noqa: PLR2004
                     return names
@@ -494,7 +395,9 @@ class RegistryClient:
         Raises:
             InputError: the registry failed or refused.
         """
-        return self._listing("/v2/_catalog?n=1000", "repositories", "the catalog")
+        return self._listing(
+            "/v2/_catalog?n=1000", "repositories", "the catalog", (CATALOG_SCOPE,)
+        )
 
     def tags(self, repository: str) -> list[str]:
         """Every tag of ``repository``.
@@ -502,14 +405,30 @@ class RegistryClient:
         Raises:
             InputError: the registry failed or refused.
         """
+        return self.list_tags(repository)
+
+    def list_tags(self, repository: str, *, page_size: int = 1000) -> list[str]:
+        """Every tag of ``repository``, page by page (distribution-spec "Listing Tags").
+
+        Asks ``?n=page_size`` and follows ``Link: <...?n=&last=>; rel="next"``
+        on the same host until a page has none; a registry that ignores ``n``
+        and answers everything at once is fine too. An absent repository
+        lists no tags.
+
+        Raises:
+            InputError: the registry failed or refused, a page is not a tag
+                list, or a link points to another host.
+        """
         return self._listing(
-            f"/v2/{repository}/tags/list?n=1000", "tags", f"the tags of {repository}"
+            f"/v2/{repository}/tags/list?n={page_size}",
+            "tags",
+            f"the tags of {repository}",
+            (repository_scope(repository, "pull"),),
         )
 
     def close(self) -> None:
         """Close the session's connections."""
-        if self._registry is not None:
-            self._registry.session.close()
+        self.transport.close()
 
     # -- pushing -----------------------------------------------------------------------
 
@@ -521,7 +440,11 @@ class RegistryClient:
         """
         what = f"blob {digest} in {repository}"
         response = self._request(
-            f"/v2/{repository}/blobs/{digest}", what=what, method="HEAD"
+            f"/v2/{repository}/blobs/{digest}",
+            what=what,
+            scopes=(repository_scope(repository, "pull"),),
+            method="HEAD",
+            storage_redirects=True,
         )
         with response:
             if response.status_code == 404:  # noqa: PLR2004
@@ -537,8 +460,16 @@ class RegistryClient:
         """
         query = urllib.parse.urlencode({"mount": digest, "from": source})
         what = f"mount of {digest} into {repository}"
+        # Token spec: a mount needs pull on the source in the same token.
+        scopes = (
+            repository_scope(repository, "pull", "push"),
+            repository_scope(source, "pull"),
+        )
         response = self._request(
-            f"/v2/{repository}/blobs/uploads/?{query}", what=what, method="POST"
+            f"/v2/{repository}/blobs/uploads/?{query}",
+            what=what,
+            scopes=scopes,
+            method="POST",
         )
         with response:
             if response.status_code == 201:  # noqa: PLR2004
@@ -550,6 +481,7 @@ class RegistryClient:
                 self._request(
                     self._upload_url(location, {}),
                     what=what,
+                    scopes=scopes,
                     method="DELETE",
                     retry=False,
                 ).close()
@@ -570,8 +502,9 @@ class RegistryClient:
                 committed (a re-run sends it again).
         """
         what = f"blob {descriptor.digest} to {repository}"
+        scopes = (repository_scope(repository, "pull", "push"),)
         response = self._request(
-            f"/v2/{repository}/blobs/uploads/", what=what, method="POST"
+            f"/v2/{repository}/blobs/uploads/", what=what, scopes=scopes, method="POST"
         )
         with response:
             self._expect(response, (202,), what)
@@ -582,26 +515,17 @@ class RegistryClient:
                 msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
             )
         url = self._upload_url(location, {"digest": descriptor.digest})
-        registry = self._connect()
-        headers = {"Content-Type": "application/octet-stream"}
-        if self._has_login or getattr(registry.auth, "token", None):
-            # A stream is sent once: authenticate up front, never by oras'
-            # answer-the-401-and-resend (which would resend a consumed body).
-            headers.update(registry.auth.get_auth_header())
-        try:
-            response = registry.session.request(
-                "PUT", url, data=iter(chunks), headers=headers
-            )
-        except (
-            requests.exceptions.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
-            msg = f"the connection broke while sending {what}"
-            if "the appliance is sealed" in str(exc):
-                msg = f"refused by the appliance's seal while sending {what}"
-            raise InputError(
-                msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
-            ) from exc
+        # A stream is sent once: the transport authenticates it up front with
+        # the token the POST just used, and never answers a 401 by resending.
+        response = self._request(
+            url,
+            what=what,
+            scopes=scopes,
+            method="PUT",
+            headers={"Content-Type": "application/octet-stream"},
+            data=iter(chunks),
+            retry=False,
+        )
         with response:
             self._expect(response, (201,), what)
             self._announced(response, descriptor.digest, what)
@@ -619,6 +543,7 @@ class RegistryClient:
         response = self._request(
             path,
             what=what,
+            scopes=(repository_scope(repository, "pull", "push"),),
             method="PUT",
             headers={"Content-Type": media_type},
             data=data,

@@ -29,6 +29,9 @@ class Credentials:
 
     username: str
     password: str = field(repr=False)
+    # An identity (refresh) token from `docker login` against an OAuth2 token
+    # server: sent as grant_type=refresh_token, never as a password.
+    identity_token: str | None = field(default=None, repr=False)
 
 
 def config_path() -> Path:
@@ -65,10 +68,13 @@ def _helper(name: str, host: str) -> Credentials | None:
         return None  # "credentials not found": anonymous access may still work
     try:
         doc = strict_json.loads(done.stdout)
-        return Credentials(username=str(doc["Username"]), password=str(doc["Secret"]))
+        username, secret = str(doc["Username"]), str(doc["Secret"])
     except (StrictJSONError, KeyError, TypeError) as exc:
         msg = f"credential helper {binary} answered something that is not credentials"
         raise InputError(msg, where=str(config_path())) from exc
+    if username == "<token>":  # docker-credential-helpers' marker of an identity token
+        return Credentials(username="", password="", identity_token=secret)
+    return Credentials(username=username, password=secret)
 
 
 def lookup(host: str) -> Credentials | None:
@@ -93,6 +99,10 @@ def lookup(host: str) -> Credentials | None:
     helpers = doc.get("credHelpers") or {}
     for name in _hosts(host):
         entry = auths.get(name) if isinstance(auths, dict) else None
+        if isinstance(entry, dict) and isinstance(entry.get("identitytoken"), str):
+            return Credentials(
+                username="", password="", identity_token=entry["identitytoken"]
+            )
         if isinstance(entry, dict) and entry.get("auth"):
             try:
                 user, _, password = (

@@ -4,10 +4,14 @@ An audit hook (PEP 578) refuses name resolution and any socket connection or
 bind outside ``AF_UNIX``. It is installed before the CLI is imported, so even a
 library that opens a socket behind our back (tuf imports urllib3) is stopped.
 
-The one exception is ``appliance load``: :func:`permit` admits connections to
-the single registry host and port the operator named, for as long as the
-context lasts. This module does not decide *whether* a load may happen; the
-load command does that after verification.
+The one exception is the commands that reach the in-gap registry (``load``,
+``sign``, ``attest``, ``inventory --registry``): :func:`permit` admits
+connections to the registry host and port the operator named, for as long as
+the context lasts, and :func:`admit` widens that permit, for the same command
+only, to a host the registry's own protocol names (its token realm, a storage
+redirect) or the operator added (``--allow-host``). This module does not decide
+*whether* a load may happen, nor which hosts deserve admission (the registry
+edge, ``appliance.load.connect``, does); it enforces what was admitted.
 
 Audit hooks cannot be removed once added, so the hook consults module state.
 """
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
 _LOCK = _thread.allocate_lock()
 _INSTALLED = False
 _PERMITTED: set[tuple[str, int]] = set()
+_ACTIVE: list[set[tuple[str, int]]] = []  # the entries of each open permit
 
 # Events whose first argument is a socket and second an address (sys.audit docs).
 _ADDRESS_EVENTS = frozenset({"socket.connect", "socket.bind", "socket.sendto"})
@@ -41,6 +46,15 @@ def _address_permitted(address: object) -> bool:
         return False
     host, port = address[0], address[1]
     return (str(host), int(port)) in _PERMITTED
+
+
+def _is_ipv6_probe(address: object) -> bool:
+    """urllib3's import-time probe: bind ``("::1", 0)``, never listened on.
+
+    Refusing it makes urllib3 believe the host has no IPv6 and resolve every
+    name as IPv4 only, so a registry at ``[::1]:PORT`` could not be dialled.
+    """
+    return isinstance(address, tuple) and address[:2] == ("::1", 0)
 
 
 def _hook(event: str, args: tuple[object, ...]) -> None:
@@ -63,6 +77,8 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
         ):
             return
         if _address_permitted(args[1]):
+            return
+        if event == "socket.bind" and _is_ipv6_probe(args[1]):
             return
         msg = (
             f"network access refused: {event} to {args[1]!r} (the appliance is sealed)"
@@ -98,22 +114,57 @@ def permit(host: str, port: int) -> contextlib.AbstractContextManager[None]:
     return contextlib.contextmanager(_permit)(host, port)
 
 
-def _permit(host: str, port: int) -> Iterator[None]:
+def _bare(host: str) -> str:
+    """An IPv6 literal without its brackets: ``[::1]`` is dialled as ``::1``."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _resolve(entries: set[tuple[str, int]], host: str, port: int) -> None:
     import contextlib  # noqa: PLC0415
     import socket  # noqa: PLC0415 - TID251 allows the seal to name sockets
 
+    # Resolving the name is itself admitted for this host only; the
+    # addresses it yields are what `connect` will be called with.
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP):
+            entries.add((str(info[4][0]), port))
+
+
+def _permit(host: str, port: int) -> Iterator[None]:
+    host = _bare(host)
     entries = {(host, port)}
     with _LOCK:
         _PERMITTED.update(entries)
+        _ACTIVE.append(entries)
     try:
-        # Resolving the name is itself admitted for this host only; the
-        # addresses it yields are what `connect` will be called with.
-        with contextlib.suppress(OSError):
-            for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP):
-                entries.add((str(info[4][0]), port))
+        _resolve(entries, host, port)
         with _LOCK:
             _PERMITTED.update(entries)
         yield
     finally:
         with _LOCK:
+            _ACTIVE.remove(entries)
             _PERMITTED.difference_update(entries)
+            for others in _ACTIVE:  # a host two permits share stays admitted
+                _PERMITTED.update(others)
+
+
+def admit(host: str, port: int) -> None:
+    """Widen the innermost open permit to ``host:port`` until it closes.
+
+    Raises:
+        NetworkSealedError: no permit is open (a command that may not reach
+            the network asked for a host).
+    """
+    host = _bare(host)
+    with _LOCK:
+        if not _ACTIVE:
+            msg = f"network access refused: {host}:{port} outside a permitted command (the appliance is sealed)"
+            raise NetworkSealedError(msg)
+        entries = _ACTIVE[-1]
+        entries.add((host, port))
+        _PERMITTED.add((host, port))
+    _resolve(entries, host, port)
+    with _LOCK:
+        if entries in _ACTIVE:
+            _PERMITTED.update(entries)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from airlock_io import inputs
 from appliance.core import keys
+from appliance.core.approvals import policy_digest
+from appliance.core.deny import NOTHING_DENIED, DenyList
 from appliance.core.errors import InputError, Reason
 from appliance.core.pattern import compile_pattern
 from appliance.core.policy import IdentityPolicy, KeyPolicy
@@ -30,7 +32,10 @@ from appliance.core.policyfile import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from datetime import timedelta
     from pathlib import Path
+
+    from appliance.core.extensions import Demand
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,13 +60,18 @@ class SignerFlags:
     # github_workflow_{trigger,sha,name,repository,ref} -> value
     github: Mapping[str, str] = field(default_factory=dict)
     keys: tuple[Path, ...] = ()
+    # --repo, --owner, --signer-workflow, ... and --certificate-extension
+    # NAME=VALUE (appliance/core/extensions.py).
+    demands: tuple[Demand, ...] = ()
 
     @property
     def identity_given(self) -> bool:
         """Whether any certificate flag was given (non-empty)."""
-        return any(
-            (self.identity, self.identity_regexp, self.issuer, self.issuer_regexp)
-        ) or any(self.github.values())
+        return (
+            any((self.identity, self.identity_regexp, self.issuer, self.issuer_regexp))
+            or any(self.github.values())
+            or bool(self.demands)
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +90,15 @@ class LoadedPolicy:
     name: str  # the file's path, "command-line flags", or "none (review only)"
     sha256: str  # hex: what a verification summary names the policy by
     review: bool = False
+    deny: DenyList = NOTHING_DENIED  # the file's [[deny]] entries
+    # Keys a revocation feed must verify under (revocation_keys), and how
+    # old the newest applied feed may be (max_revocation_age).
+    revocation_keys: tuple[keys.PublicKey, ...] = ()
+    max_revocation_age: timedelta | None = None
+    # Two-person integrity (docs/revocation.md §4): what an approval covers
+    # (the file and every key file it reads), and who approved it.
+    approval_sha256: str = ""
+    approved_by: tuple[str, ...] = ()
 
 
 def _file(source: PolicyFile) -> LoadedPolicy:
@@ -88,16 +107,31 @@ def _file(source: PolicyFile) -> LoadedPolicy:
     )
     spec = PolicySpec.from_toml(data, source=str(source.path))
     base = source.path.parent
+    files: dict[str, bytes] = {}
 
     def read_key(relative: str) -> bytes:
-        return inputs.read_file(
+        files[relative] = inputs.read_file(
             base / relative, what="key", max_bytes=inputs.MAX_KEY_BYTES
         )
+        return files[relative]
 
+    rules = spec.resolve(read_key)
+    deny = spec.deny_list(read_key)
+    revocation_keys = tuple(
+        keys.supported(
+            keys.load_pem(read_key(k), where=f"{source.path}: revocation_keys"),
+            str(k),
+        )
+        for k in spec.revocation_keys
+    )
     return LoadedPolicy(
-        rules=spec.resolve(read_key),
+        rules=rules,
         name=str(source.path),
         sha256=hashlib.sha256(data).hexdigest(),
+        deny=deny,
+        revocation_keys=revocation_keys,
+        max_revocation_age=spec.max_revocation_age,
+        approval_sha256=policy_digest(data, files),
     )
 
 
@@ -129,6 +163,7 @@ def identity_policy(flags: SignerFlags) -> IdentityPolicy:
             for claim, value in sorted(flags.github.items())
             if value
         },
+        demands=flags.demands,
     )
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from appliance.core.errors import redact
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from appliance.signer.interface import SecretsHandler
 
 
@@ -23,11 +25,21 @@ class RegistryAccess:
 
     plain_http: bool = False  # --allow-http-registry
     login: tuple[str, str] | None = None  # (user, password); else the Docker config's
+    # TLS files as cosign names its flags; certs.d and the system's trust apply too.
+    cacert: Path | None = None  # --registry-cacert
+    client_cert: Path | None = None  # --registry-client-cert
+    client_key: Path | None = None  # --registry-client-key
+    # --allow-host HOST[:PORT]: hosts the seal admits besides the registry's own
+    # (an HTTPS proxy is used only when named here).
+    allow_hosts: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         """Never the password."""
         user = None if self.login is None else self.login[0]
-        return f"RegistryAccess(plain_http={self.plain_http}, user={user!r})"
+        return (
+            f"RegistryAccess(plain_http={self.plain_http}, user={user!r}, "
+            f"cacert={self.cacert}, client_cert={self.client_cert}, allow_hosts={self.allow_hosts})"
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

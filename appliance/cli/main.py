@@ -58,6 +58,21 @@ COMMANDS: Final = {
         "configure",
         "import, show or publish the Sigstore trust root (TUF, offline)",
     ),
+    "controls": (
+        "appliance.cli.controls_cmd",
+        "configure",
+        "two-person integrity: record approver keys and the threshold (init, approve, show)",
+    ),
+    "policy": (
+        "appliance.cli.controls_cmd",
+        "configure_policy",
+        "approve a policy file with your approver key (two-person integrity)",
+    ),
+    "revocations": (
+        "appliance.cli.revocations_cmd",
+        "configure",
+        "import a signed revocation feed (deny entries from a party the policy trusts)",
+    ),
     "sign-blob": (
         "appliance.cli.sign_cmd",
         "configure_sign_blob",

@@ -1,8 +1,10 @@
-"""The flags of commands that reach the in-gap registry (``load``, ``sign``, ``attest``, ``inventory``), and of their signing key."""
+"""The flags of commands that reach the in-gap registry (``load``, ``sign``, ``attest``, ``inventory``, ``trust publish --to``), and of their signing key."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance.actions.registry import RegistryAccess, SignerChoice
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def add_registry_flags(parser: argparse.ArgumentParser) -> None:
-    """``--allow-http-registry`` and ``--registry-username``."""
+    """``--allow-http-registry``, ``--registry-username``, the TLS files (cosign's names) and ``--allow-host``."""
     parser.add_argument(
         "--allow-http-registry",
         action="store_true",
@@ -23,6 +25,36 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
         "--registry-username",
         metavar="USER",
         help="log in as USER; the password is read from stdin (never a flag)",
+    )
+    add_tls_flags(parser)
+
+
+def add_tls_flags(parser: argparse.ArgumentParser) -> None:
+    """The TLS files (cosign's flag names) and ``--allow-host``; the TUI takes them too."""
+    parser.add_argument(
+        "--registry-cacert",
+        metavar="FILE",
+        type=Path,
+        help="trust this CA (PEM) for the registry, besides the system store and certs.d",
+    )
+    parser.add_argument(
+        "--registry-client-cert",
+        metavar="FILE",
+        type=Path,
+        help="present this client certificate (PEM) to the registry (mutual TLS)",
+    )
+    parser.add_argument(
+        "--registry-client-key",
+        metavar="FILE",
+        type=Path,
+        help="the private key (PEM) of --registry-client-cert",
+    )
+    parser.add_argument(
+        "--allow-host",
+        metavar="HOST[:PORT]",
+        action="append",
+        default=[],
+        help="let the sealed appliance also reach HOST (a proxy to use, a token server); repeatable",
     )
 
 
@@ -56,9 +88,24 @@ def access(args: argparse.Namespace, *, login_now: bool = True) -> RegistryAcces
     Raises:
         InputError: an empty user or password.
     """
+    return dataclasses.replace(reach(args), login=login(args) if login_now else None)
+
+
+def reach(args: argparse.Namespace) -> RegistryAccess:
+    """Plain HTTP, the TLS files and ``--allow-host`` from the flags (no login).
+
+    Raises:
+        InputError: a client certificate without its key, or the reverse.
+    """
+    if (args.registry_client_cert is None) != (args.registry_client_key is None):
+        msg = "give --registry-client-cert and --registry-client-key together"
+        raise InputError(msg, where="--registry-client-cert", reason=Reason.USAGE)
     return RegistryAccess(
         plain_http=args.allow_http_registry,
-        login=login(args) if login_now else None,
+        cacert=args.registry_cacert,
+        client_cert=args.registry_client_cert,
+        client_key=args.registry_client_key,
+        allow_hosts=tuple(args.allow_host),
     )
 
 

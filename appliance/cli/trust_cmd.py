@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io.exit_codes import ExitCode
 from airlock_io.terminal import LINE_LIMIT, untrusted
+from appliance.actions.controls import ApproveRequest, approve
 from appliance.actions.trust import (
     TrustImportRequest,
     TrustPublishRequest,
@@ -18,7 +19,14 @@ from appliance.actions.trust import (
     trust_show,
 )
 from appliance.cli import env
-from appliance.cli.registry_flags import add_module_flag, signer_choice
+from appliance.cli.registry_flags import (
+    access,
+    add_module_flag,
+    add_registry_flags,
+    prompt,
+    signer_choice,
+)
+from appliance.core.approvals import ApprovalKind
 from appliance.core.policyfile import parse_duration
 from appliance.trust.publish import Lifetimes
 
@@ -60,6 +68,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="accept metadata expired by at most this long (e.g. 30d); recorded in the report",
     )
+    imp.add_argument(
+        "--name",
+        metavar="NAME",
+        default="public-good",
+        help="which named trust root this chain feeds (default public-good; e.g. github, "
+        "started with --bootstrap-root); each name keeps its own rollback state, clock floor and log memory",
+    )
+    imp.add_argument(
+        "--approvals",
+        metavar="FILE",
+        type=Path,
+        help="two-person integrity: approvals of the new root version (`trust approve`)",
+    )
     imp.add_argument("-o", "--output", choices=("text", "json"), default="text")
     imp.set_defaults(handler=run_import)
     show = commands.add_parser(
@@ -80,7 +101,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     forget.add_argument(
         "log", metavar="LOG", help="the log id (hex) or origin `trust show` lists"
     )
+    forget.add_argument(
+        "--approvals",
+        metavar="FILE",
+        type=Path,
+        help="two-person integrity: approvals of this step (`trust approve`)",
+    )
     forget.set_defaults(handler=run_forget_split)
+    approve_cmd = commands.add_parser(
+        "approve",
+        help="two-person integrity: approve a trust change by the digest the refused command printed",
+        description=(
+            "Sign an approval of a trust change (a new TUF root version: the SHA-256 of its "
+            "N.root.json; a forget-split: the digest the refused command printed) with your "
+            "approver key, and append it to FILE."
+        ),
+    )
+    approve_cmd.add_argument("--sha256", metavar="HEX", required=True)
+    approve_cmd.add_argument(
+        "--key",
+        metavar="KEY",
+        required=True,
+        help="your approver key: pkcs11: URI or key file",
+    )
+    approve_cmd.add_argument("--approvals", metavar="FILE", type=Path, required=True)
+    approve_cmd.set_defaults(handler=run_approve)
     _configure_publish(commands)
 
 
@@ -145,6 +190,12 @@ def _configure_publish(commands: Any) -> None:  # noqa: ANN401 - argparse's priv
             metavar="DURATION",
             help=f"how long {role} metadata stays valid (default {default})",
         )
+    pub.add_argument(
+        "--to",
+        metavar="REGISTRY[/PREFIX]",
+        help="also push the repository as an OCI artifact ([PREFIX/]airlock/trust:tuf-repository)",
+    )
+    add_registry_flags(pub)
     add_module_flag(pub)
     pub.add_argument("-o", "--output", choices=("text", "json"), default="text")
     pub.set_defaults(handler=run_publish)
@@ -171,6 +222,8 @@ def run_import(args: argparse.Namespace) -> int:
             if text
             else timedelta(0),
             trust_max_age_text=text,
+            name=args.name,
+            approvals=args.approvals,
         )
     )
     if args.output == "json":
@@ -249,15 +302,45 @@ def run_show(args: argparse.Namespace) -> int:
             ),
         ]
     text.extend(_memory_lines(doc["memory"]))
+    controls = doc.get("controls")
+    text.append(
+        "  two-person integrity: off"
+        if controls is None
+        else f"  two-person integrity: {controls['threshold']} of {len(controls['approvers'])} approvers "
+        f"({', '.join(k[:16] for k in controls['approvers'])})"
+    )
+    text.extend(
+        f"  revocation feed {feed['publisher']} v{feed['version']} issued {feed['issued']}, "
+        f"imported {feed['imported_at']} (key {feed['key_id'][:16]})"
+        for feed in doc.get("revocation_feeds", [])
+    )
     _say(text)
     return ExitCode.OK
 
 
 def run_forget_split(args: argparse.Namespace) -> int:
     """Remove a split-view record the operator has investigated."""
-    forget_split(env.state_dir(), args.log)
+    forget_split(env.state_dir(), args.log, args.approvals)
     print(
         f"Split-view record for {untrusted(args.log, markup=False)} removed; its entries count again."
+    )
+    return ExitCode.OK
+
+
+def run_approve(args: argparse.Namespace) -> int:
+    """Approve a trust change by its digest."""
+    record = approve(
+        ApproveRequest(
+            kind=ApprovalKind.TRUST,
+            key=args.key,
+            state_dir=env.state_dir(),
+            out=args.approvals,
+            sha256=args.sha256,
+            secrets_handler=prompt,
+        )
+    )
+    print(
+        f"Approved trust change {record['sha256'][:16]} with key {record['approver'][:16]}: {args.approvals}"
     )
     return ExitCode.OK
 
@@ -273,7 +356,7 @@ def run_publish(args: argparse.Namespace) -> int:
             for role, _ in _LIFETIMES
         }
     )
-    published = trust_publish(
+    publication = trust_publish(
         TrustPublishRequest(
             out=args.out,
             state_dir=env.state_dir(),
@@ -287,9 +370,12 @@ def run_publish(args: argparse.Namespace) -> int:
             root_threshold=args.root_threshold,
             lifetimes=lifetimes,
             refresh=args.refresh,
+            to=args.to,
+            access=access(args, login_now=args.to is not None),
         )
     )
-    doc = published.to_json()
+    doc = publication.to_json()
+    published = publication.published
     if args.output == "json":
         print(json.dumps(doc, indent=2))
         return ExitCode.OK
@@ -306,5 +392,10 @@ def run_publish(args: argparse.Namespace) -> int:
         ),
         f"  clients bootstrap from {published.directory / 'root.json'}; serve {published.directory} with any static web server",
     ]
+    if publication.pushed is not None:
+        pushed = publication.pushed
+        lines.append(
+            f"  pushed to {args.to.split('/', 1)[0]}/{pushed['repository']}:{pushed['tag']}@{pushed['digest']}"
+        )
     _say(lines)
     return ExitCode.OK

@@ -60,6 +60,13 @@ class Reason(StrEnum):
     CLOCK_BEFORE_FLOOR = "clock-before-floor"  # the clock is behind a time already seen
     # Policy
     POLICY_UNSATISFIED = "policy-unsatisfied"
+    # Revocation (docs/revocation.md): a deny entry of the policy or of an
+    # applied feed; the feed itself; two-person integrity.
+    DENIED_DIGEST = "denied-digest"  # the image (or a platform) is denied
+    DENIED_SIGNER = "denied-signer"  # a signature's signer, key, entry or serial
+    REVOCATIONS_STALE = "revocations-stale"  # newest feed older than allowed
+    FEED_UNTRUSTED = "feed-untrusted"  # a feed no revocation key verifies
+    APPROVALS_MISSING = "approvals-missing"  # fewer approvers than the controls demand
     # Not verification outcomes: what input and signer errors report in JSON.
     USAGE = "usage"  # bad flags or arguments
     INPUT_UNREADABLE = "input-unreadable"  # a file that cannot be read or written

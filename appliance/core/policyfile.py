@@ -14,6 +14,7 @@
     insecure_ignore_tlog = false         # key signatures without a log entry
     annotations = { team = "release" }   # demanded in every signed payload (-a)
     annotations_on_attestations = false  # ... and in every attestation's statement
+    trust = ["public-good", "github"]    # named trust roots the signers come from
 
       [[rules.signers]]
       identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3"
@@ -36,22 +37,25 @@ files are read by the caller (:meth:`PolicySpec.resolve`'s ``read_key``).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from appliance.core import keys
+from appliance.core import extensions, keys
 from appliance.core.archive.manifest import Platform
+from appliance.core.deny import Denial, DenyList, parse_entry
 from appliance.core.errors import InputError, Reason
 from appliance.core.pattern import compile_pattern
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
+from appliance.core.predicates import PredicateCheck, parse_check
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-_TOP = frozenset({"version", "rules"})
+_TOP = frozenset({"version", "rules", "deny", "revocation_keys", "max_revocation_age"})
 _RULE = frozenset(
     {
         "match",
@@ -64,8 +68,14 @@ _RULE = frozenset(
         "annotations",
         "annotations_on_attestations",
         "platforms",
+        "trust",
+        "predicates",
     }
 )
+DEFAULT_TRUST = ("public-good",)
+# The held-root name grammar (appliance/trust/held.py), checked here so a
+# policy naming an impossible root is an input error with its line.
+_TRUST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # cosign's --certificate-github-workflow-* claims and their Fulcio OIDs.
 GITHUB_CLAIMS = {
     "github_workflow_trigger": "2",
@@ -75,7 +85,15 @@ GITHUB_CLAIMS = {
     "github_workflow_ref": "6",
 }
 _SIGNER = frozenset(
-    {"identity", "identity_regexp", "issuer", "issuer_regexp", "key", *GITHUB_CLAIMS}
+    {
+        "identity",
+        "identity_regexp",
+        "issuer",
+        "issuer_regexp",
+        "key",
+        *GITHUB_CLAIMS,
+        *extensions.ALL_NAMES,
+    }
 )
 _DURATION = re.compile(r"([0-9]{1,6})([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -132,6 +150,7 @@ class SignerSpec:
     issuer_regexp: str | None = None
     key: str | None = None
     claims: dict[str, str] = field(default_factory=dict)
+    demands: tuple[extensions.Demand, ...] = ()
 
     def describe(self) -> str:
         """How a report names this signer."""
@@ -158,6 +177,13 @@ class Rule:
     # An index must carry these platforms; the others may have been left
     # out at export. Empty: every platform the index lists.
     platforms: tuple[Platform, ...] = ()
+    # The named trust roots its signers come from (default: public-good, so
+    # a policy written before named roots keeps its meaning); evidence
+    # verifying only under another root does not count.
+    trust: tuple[str, ...] = DEFAULT_TRUST
+    trust_line: int = 0  # where ``trust`` is written (0: not written)
+    # [[rules.predicates]]: checks over verified statements (core/predicates.py).
+    predicates: tuple[PredicateCheck, ...] = ()
 
     def matches(self, name: str) -> bool:
         """Whether this rule applies to ``registry/repository`` ``name``."""
@@ -186,6 +212,19 @@ class PolicySpec:
 
     rules: tuple[Rule, ...]
     source: str
+    deny: tuple[Denial, ...] = ()  # [[deny]], key files not yet read
+    # Keys (PEM files, relative to the policy) a revocation feed must verify
+    # under to be applied; none: no feed is ever applied.
+    revocation_keys: tuple[str, ...] = ()
+    max_revocation_age: timedelta | None = None
+
+    def deny_list(self, read_key: Callable[[str], bytes]) -> DenyList:
+        """The ``[[deny]]`` entries, their key files read through ``read_key``.
+
+        Raises:
+            InputError: a key file that is not a PEM public key.
+        """
+        return DenyList(entries=tuple(d.resolve(read_key) for d in self.deny))
 
     def rule_for(self, name: str) -> Rule | None:
         """The first rule matching ``registry/repository`` ``name``, if any."""
@@ -234,8 +273,35 @@ class PolicySpec:
             lines.fail(
                 ("rules",), "the policy has no [[rules]]: nothing would ever verify"
             )
+        age = doc.get("max_revocation_age")
+        if age is not None and not isinstance(age, str):
+            lines.fail(
+                ("max_revocation_age",),
+                'max_revocation_age must be a duration such as "7d"',
+            )
+        feed_keys = doc.get("revocation_keys", [])
+        if not isinstance(feed_keys, list) or not all(
+            isinstance(k, str) and k for k in feed_keys
+        ):
+            lines.fail(
+                ("revocation_keys",),
+                "revocation_keys must be a list of PEM public key files",
+            )
+        if age is not None and not feed_keys:
+            lines.fail(
+                ("max_revocation_age",),
+                "max_revocation_age needs revocation_keys: no feed could ever be fresh",
+            )
         return cls(
-            rules=tuple(_rule(r, i, lines) for i, r in enumerate(rules)), source=source
+            rules=tuple(_rule(r, i, lines) for i, r in enumerate(rules)),
+            source=source,
+            deny=_deny(doc.get("deny", []), lines),
+            revocation_keys=tuple(feed_keys),
+            max_revocation_age=None
+            if age is None
+            else parse_duration(
+                age, where=f"{source}:{lines.line(('max_revocation_age',))}"
+            ),
         )
 
 
@@ -259,6 +325,7 @@ class _Lines:
                 table = tuple(prefix)
                 if name == ("rules",):
                     counts.pop(("rules", "signers"), None)
+                    counts.pop(("rules", "predicates"), None)
                 self.entries.append((table, number))
                 continue
             key = re.match(r"([A-Za-z0-9_-]+)\s*=", line)
@@ -382,7 +449,73 @@ def _rule(raw: object, index: int, lines: _Lines) -> Rule:
         annotations=dict(annotations),
         annotations_on_attestations=rule.get("annotations_on_attestations", False),
         platforms=_platforms(rule.get("platforms", []), lines, (*path, "platforms")),
+        trust=_trust(rule.get("trust", list(DEFAULT_TRUST)), lines, (*path, "trust")),
+        trust_line=lines.line((*path, "trust")) if "trust" in rule else 0,
+        predicates=_predicates(rule.get("predicates", []), lines, path),
     )
+
+
+def _predicates(
+    value: object, lines: _Lines, rule: tuple[str | int, ...]
+) -> tuple[PredicateCheck, ...]:
+    if not isinstance(value, list):
+        lines.fail(
+            (*rule, "predicates"), "predicates must be [[rules.predicates]] tables"
+        )
+    checks = []
+    for i, raw in enumerate(value):
+        path = (*rule, "predicates", i)
+        if not isinstance(raw, dict):
+            lines.fail(path, "each [[rules.predicates]] entry must be a table")
+        line = lines.line(path)
+        where = f"{lines.source}:{line}" if line else lines.source
+        checks.append(
+            parse_check(
+                raw,
+                line=line,
+                where=where,
+                duration=functools.partial(parse_duration, where=where),
+                pattern=functools.partial(compile_pattern, where=where),
+            )
+        )
+    return tuple(checks)
+
+
+def _trust(
+    value: object, lines: _Lines, path: tuple[str | int, ...]
+) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(n, str) and _TRUST_NAME.fullmatch(n) for n in value)
+    ):
+        lines.fail(
+            path,
+            'trust must be a non-empty list of trust root names such as ["public-good", "github"]',
+        )
+    if len(set(value)) != len(value):
+        lines.fail(path, "trust names a root twice")
+    return tuple(value)
+
+
+def _deny(raw: object, lines: _Lines) -> tuple[Denial, ...]:
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        lines.fail(("deny",), "deny must be [[deny]] tables")
+    found = []
+    for index, entry in enumerate(raw):
+
+        def fail(key: str, message: str, index: int = index) -> NoReturn:
+            lines.fail(("deny", index, key), message)
+
+        found.append(
+            parse_entry(
+                entry,
+                where=f"{lines.source}:{lines.line(('deny', index))}",
+                fail=fail,
+                key_files=True,
+            )
+        )
+    return tuple(found)
 
 
 def _platforms(
@@ -409,12 +542,18 @@ def _signer_spec(raw: object, rule: int, index: int, lines: _Lines) -> SignerSpe
         lines.fail(path, "each signer must be a table")
     signer: dict[str, Any] = raw  # checked just above
     _keys(signer, _SIGNER, lines, path)
+    demands: list[extensions.Demand] = []
+    for name in sorted(extensions.ALL_NAMES & signer.keys()):
+        at = lines.line((*path, name))
+        demands += extensions.demands(
+            name, signer.pop(name), where=f"{lines.source}:{at}" if at else lines.source
+        )
     values = {k: _string(v, lines, (*path, k)) for k, v in signer.items()}
     identity = values.get("identity"), values.get("identity_regexp")
     issuer = values.get("issuer"), values.get("issuer_regexp")
     claims = {k: str(values[k]) for k in GITHUB_CLAIMS if values.get(k)}
     if values.get("key") is not None:
-        if any(identity) or any(issuer) or claims:
+        if any(identity) or any(issuer) or claims or demands:
             lines.fail(
                 path,
                 "a signer is a key or an identity, not both (GitHub claims are certificate extensions)",
@@ -435,6 +574,7 @@ def _signer_spec(raw: object, rule: int, index: int, lines: _Lines) -> SignerSpe
         issuer_regexp=issuer[1],
         key=values.get("key"),
         claims=claims,
+        demands=tuple(demands),
     )
 
 
@@ -457,8 +597,69 @@ def _signer(spec: SignerSpec, read_key: Callable[[str], bytes], source: str) -> 
             if spec.issuer_regexp is None
             else compile_pattern(spec.issuer_regexp, where=where),
             extensions={GITHUB_CLAIMS[k]: v for k, v in spec.claims.items()},
+            demands=spec.demands,
         ),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedSpec:
+    """A revocation feed's source (``bundle-tools revocations sign FILE.toml``).
+
+    ::
+
+    publisher = "site-security"
+    version = 7                      # higher than every feed published before
+    issued = 2026-12-01T09:00:00Z    # optional: the signing tool's clock
+
+    [[deny]]                         # as in a policy file
+    digest = "sha256:..."
+    reason = "CVE-2026-1234: malicious build"
+    """
+
+    publisher: str
+    version: int
+    issued: datetime | None
+    deny: tuple[Denial, ...]
+
+    @classmethod
+    def from_toml(cls, data: bytes, *, source: str) -> FeedSpec:
+        """Parse and validate a feed source, naming the line of any fault.
+
+        Raises:
+            InputError: not TOML, an unknown key, a bad entry.
+        """
+        try:
+            text = data.decode("utf-8")
+            doc = tomllib.loads(text)
+        except UnicodeDecodeError as exc:
+            msg = "not UTF-8 text"
+            raise InputError(msg, where=source) from exc
+        except tomllib.TOMLDecodeError as exc:
+            msg = f"not valid TOML ({exc})"
+            raise InputError(msg, where=source, reason=Reason.USAGE) from exc
+        lines = _Lines(text, source)
+        _keys(doc, frozenset({"publisher", "version", "issued", "deny"}), lines, ())
+        publisher = _string(doc.get("publisher"), lines, ("publisher",))
+        if publisher is None or not re.fullmatch(
+            r"[A-Za-z0-9][A-Za-z0-9._ -]{0,63}", publisher
+        ):
+            lines.fail(
+                ("publisher",),
+                "publisher: letters, digits, . _ - and spaces, at most 64",
+            )
+        version = doc.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            lines.fail(("version",), "version must be a positive integer")
+        issued = doc.get("issued")
+        if issued is not None and (
+            not isinstance(issued, datetime) or issued.tzinfo is None
+        ):
+            lines.fail(("issued",), "issued must be a date-time with an offset")
+        deny = _deny(doc.get("deny", []), lines)
+        if not deny:
+            lines.fail(("deny",), "a feed with no [[deny]] entries revokes nothing")
+        return cls(publisher=publisher, version=version, issued=issued, deny=deny)
 
 
 # The exporter's image-set file (bundle_tools.imageset) is validated the same

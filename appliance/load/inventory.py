@@ -15,16 +15,17 @@ from appliance.core.archive.manifest import ImageIndex, ImageManifest, parse
 from appliance.load.connect import registry
 
 if TYPE_CHECKING:
+    from appliance.actions.registry import RegistryAccess
     from appliance.core.archive.plan import Target
 
 
 def read_registry(
-    target: Target, *, plain_http: bool, login: tuple[str, str] | None
+    target: Target, *, access: RegistryAccess, contacted: list[str] | None = None
 ) -> tuple[dict[str, int], set[str]]:
     """(blobs by digest with sizes, manifest digests) of every tagged image of the registry."""
     blobs: dict[str, int] = {}
     manifests: set[str] = set()
-    with registry(target, plain_http=plain_http, login=login) as client:
+    with registry(target, access=access, contacted=contacted) as client:
         for repository in client.repositories():
             pending = list(client.tags(repository))
             seen: set[str] = set()

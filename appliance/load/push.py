@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from airlock_registry.client import RegistryClient
+    from appliance.actions.registry import RegistryAccess
     from appliance.core.archive.plan import Plan, Target
 
 _DONE: Final = object()
@@ -66,6 +67,8 @@ class Pushed:
     # blob committed or mounted, ``repository[:tag]@digest`` of each manifest.
     blobs_reached: list[str] = field(default_factory=list)
     manifests_reached: list[str] = field(default_factory=list)
+    # Every host:port contacted: the registry, its token realm, its storage.
+    hosts: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         """For the report and the audit log."""
@@ -77,6 +80,7 @@ class Pushed:
             "blobs_mounted": self.blobs_mounted,
             "manifests": self.manifests,
             "fallback_indexes": self.fallback_indexes,
+            "hosts": list(dict.fromkeys(self.hosts)),
             "reached": {
                 "blobs": list(self.blobs_reached),
                 "manifests": list(self.manifests_reached),
@@ -425,8 +429,7 @@ def push_archive(  # noqa: PLR0913 - every input named
     plan: Plan,
     target: Target,
     *,
-    plain_http: bool,
-    login: tuple[str, str] | None,
+    access: RegistryAccess,
     verified_sha256: str | None,
     on_bytes: Callable[[int, int], None] | None = None,
     countersign: Callable[[RegistryClient, Pushed], None] | None = None,
@@ -440,8 +443,8 @@ def push_archive(  # noqa: PLR0913 - every input named
         path: the archive that was verified (read again here).
         plan: what passed, and where it goes.
         target: the registry the operator named.
-        plain_http: speak HTTP (the operator's ``--allow-http-registry``).
-        login: ``(username, password)`` the operator gave, else the Docker config's.
+        access: how to reach the registry (``--allow-http-registry``, the
+            login, the TLS files, ``--allow-host``).
         verified_sha256: the archive file's SHA-256 when it was verified.
         on_bytes: told ``(sent so far, at most to send)`` as blob bytes go.
         countersign: run once everything is pushed, with the same client
@@ -459,7 +462,7 @@ def push_archive(  # noqa: PLR0913 - every input named
 
     result = Pushed()
     try:
-        with registry(target, plain_http=plain_http, login=login) as client:
+        with registry(target, access=access, contacted=result.hosts) as client:
             pusher = Pusher(client, plan, result=result)
             _push(pusher, path, verified_sha256=verified_sha256, on_bytes=on_bytes)
             if countersign is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from appliance.core.archive import media, view
-from appliance.core.errors import Reason, TrustRootError
+from appliance.core.errors import InputError, Reason, TrustRootError
 from appliance.trust import roots
 
 if TYPE_CHECKING:
@@ -138,6 +138,7 @@ def _import(
     """Replay and commit the capsule; say what happened."""
     from appliance.core.archive.capsule import fetcher  # noqa: PLC0415
     from appliance.trust import replay  # noqa: PLC0415 - tuf only when a capsule comes
+    from appliance.trust.controls import root_change  # noqa: PLC0415
     from appliance.trust.memory import Memory  # noqa: PLC0415
     from appliance.trust.state import StateStore  # noqa: PLC0415
     from trustroot import store  # noqa: PLC0415
@@ -169,6 +170,23 @@ def _import(
                 reason=exc.reason,
                 where=exc.where,
             ) from exc
+        try:
+            # Two-person integrity: a new root version is never committed
+            # from an archive on one person's say-so (docs/revocation.md §4).
+            root_change(
+                state_dir,
+                result,
+                None if previous is None else previous.root_version,
+                None,
+            )
+        except InputError as exc:
+            return (
+                (
+                    f"not imported, the trust held is used: {exc.message}; "
+                    "import it with `appliance trust import ARCHIVE --approvals FILE`"
+                ),
+                (),
+            )
         state = update.commit(result, source="transfer archive", now=now)
     Memory(state_dir).raise_floor(
         [(now, f"the appliance clock when it committed TUF root v{state.root_version}")]

@@ -375,6 +375,11 @@ class AirlockApp(App[int]):
             return
         trust = self.judged.trust.to_json(self.judged.now)
         lines = [f"{key}: {value}" for key, value in trust.items()]
+        lines += present.controls_lines(
+            self.judged.policy.name,
+            self.judged.policy.approved_by,
+            self.judged.revocations.to_json(self.judged.now),
+        )
         expired = trust.get("capsule_expired_days_now")
         if isinstance(expired, float) and expired > 0:
             lines.append(

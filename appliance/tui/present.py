@@ -75,6 +75,11 @@ HINTS: dict[Reason, str] = {
     Reason.CHECKPOINT_INVALID: "the checkpoint is not signed by the log",
     Reason.SPLIT_VIEW: "the log showed two different trees of one size: do not trust it until investigated",
     Reason.MALFORMED_INPUT: "a document in the archive does not parse: re-export it",
+    Reason.DENIED_DIGEST: "a deny entry (the policy's or a revocation feed's) names this image: it is revoked, whatever signed it",
+    Reason.DENIED_SIGNER: "a deny entry names this signer, key, log entry or certificate: its signatures no longer count",
+    Reason.REVOCATIONS_STALE: "the newest revocation feed is older than max_revocation_age: import a fresh one (appliance revocations import)",
+    Reason.FEED_UNTRUSTED: "the revocation feed is not signed by a key of the policy's revocation_keys",
+    Reason.APPROVALS_MISSING: "two-person integrity: more approvers must sign (appliance policy approve)",
 }
 
 
@@ -424,3 +429,26 @@ def policy_snippet(chosen: Sequence[Identity], match: str = "**") -> str:
             lines.append(f"  issuer = {_toml_string(str(identity.issuer))}")
         lines.append("")
     return "\n".join(lines)
+
+
+def controls_lines(
+    policy: str, approved_by: Sequence[str], revocations: dict[str, Any]
+) -> list[str]:
+    """Which policy is in force, who approved it, and the revocation feeds applied (the trust screen)."""
+    lines = [f"policy: {policy}"]
+    lines.append(
+        f"approved by: {', '.join(k[:16] for k in approved_by)}"
+        if approved_by
+        else "approved by: nobody (two-person integrity is off)"
+    )
+    lines.append(f"deny entries in the policy: {revocations.get('policy_entries', 0)}")
+    feeds = revocations.get("feeds", [])
+    if not feeds:
+        lines.append("revocation feeds: none applied")
+    lines.extend(
+        f"revocation feed: {f['publisher']} v{f['version']}, issued {f['issued']} "
+        f"({f['age_days']} days old), {f['entries']} entries, key {str(f['key_id'])[:16]}"
+        for f in feeds
+    )
+    lines.extend(f"  {note}" for note in revocations.get("notes", []))
+    return lines

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 from airlock_io import frame
 from airlock_io.exit_codes import ExitCode
 from appliance.core.errors import InputError, Reason
-from bundle_tools import __version__, export_cmd
+from bundle_tools import __version__, export_cmd, revocations
 
 if TYPE_CHECKING:
     import argparse
@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         parser.add_subparsers(dest="command", metavar="COMMAND"),
     )
     export_cmd.add_parsers(commands)
+    revocations.add_parsers(commands)
     trust = commands.add_parser(
         "trust", help="refresh the Sigstore trust root through TUF"
     )

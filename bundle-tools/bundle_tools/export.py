@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
 from airlock_io.atomic import check_output
+from airlock_registry.tls import TLSOptions
 from appliance.core.archive import capsule, layout, media
 from appliance.core.archive.layout import Kind
 from appliance.core.archive.ledger import Content, Ledger, TrustEntry
@@ -71,8 +72,14 @@ class Request:
     created: datetime
     signatures_from: dict[str, list[Reference]] = field(default_factory=dict)
     verify_with: Policy | None = None  # judge the plan as the appliance will, first
+    tls: TLSOptions = field(
+        default_factory=TLSOptions
+    )  # --registry-cacert and the client pair
     have: Inventory | None = None  # --have: what the gap holds (a delta)
     delta: Delta | None = None  # what the ledger says of that inventory
+    # --revocations: a signed feed, carried in the ledger (the appliance
+    # applies it only if it verifies under its policy's revocation_keys).
+    revocations: dict[str, Any] | None = None
     image_set: ImageSet | None = None  # --set: resolved against the registries first
     files_ca: Path | None = None  # --files-ca: the CAs for [[files]] https URLs
 
@@ -295,7 +302,7 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
     reporter = reporter or Reporter()
     check_output(request.out)  # before any network work
     cache = BlobCache(request.cache)
-    pool = ClientPool(request.allow_http)
+    pool = ClientPool(request.allow_http, tls=request.tls)
     # An entry that matches nothing fails before the trust is refreshed.
     chosen = with_set(request, pool, reporter)
     trust_artifact, trust_entry = _trust(request, reporter)
@@ -408,6 +415,7 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
             for d in held
         ),
         delta=request.delta,
+        revocations=request.revocations,
         resolution=chosen.resolution,
         files=tuple(f.entry for f in files),
     )

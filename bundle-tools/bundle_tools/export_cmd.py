@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import argparse
     import contextlib
 
+    from airlock_registry.tls import TLSOptions
     from appliance.core.archive.inventory import Delta, Inventory
     from appliance.core.archive.reference import Reference
     from bundle_tools import export
@@ -112,6 +113,24 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="speak plain HTTP to this registry (repeatable)",
     )
     registry.add_argument(
+        "--registry-cacert",
+        metavar="FILE",
+        type=Path,
+        help="trust this CA (PEM) for the registries, besides the system store and certs.d",
+    )
+    registry.add_argument(
+        "--registry-client-cert",
+        metavar="FILE",
+        type=Path,
+        help="present this client certificate (PEM) to the registries (mutual TLS)",
+    )
+    registry.add_argument(
+        "--registry-client-key",
+        metavar="FILE",
+        type=Path,
+        help="the private key (PEM) of --registry-client-cert",
+    )
+    registry.add_argument(
         "--signatures-from",
         action="append",
         default=[],
@@ -148,6 +167,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="INVENTORY.json",
         type=Path,
         help="omit every layer and config blob the gap already holds (an `appliance inventory`)",
+    )
+    export.add_argument(
+        "--revocations",
+        metavar="FEED.json",
+        type=Path,
+        help="carry this signed revocation feed (`bundle-tools revocations sign`) to the appliance",
     )
     export.add_argument(
         "--verify-with",
@@ -292,6 +317,7 @@ def run_export(args: argparse.Namespace) -> int:
         platforms=tuple(Platform.parse(p) for p in args.platform),
         trust=trust,
         allow_http=frozenset(args.allow_http_registry),
+        tls=_tls(args),
         jobs=_jobs(args.jobs),
         cache=args.cache or default_cache(),
         created=export.export_time(),
@@ -299,6 +325,7 @@ def run_export(args: argparse.Namespace) -> int:
         verify_with=policy,
         have=have,
         delta=delta,
+        revocations=_revocations(args.revocations),
         image_set=image_set,
         files_ca=args.files_ca,
     )
@@ -310,6 +337,27 @@ def run_export(args: argparse.Namespace) -> int:
             summary = export.export(request, reporter)
         return _show(args, summary.to_json(), summary)
     return _export_parts(args, request, reporter, context)
+
+
+def _revocations(path: Path | None) -> dict[str, Any] | None:
+    """``--revocations``: the feed's JSON object (its signature is the appliance's to check)."""
+    if path is None:
+        return None
+    from airlock_io import inputs  # noqa: PLC0415
+    from appliance.core.revocations import (  # noqa: PLC0415
+        MAX_FEED_BYTES,
+        MEDIA_TYPE,
+        document,
+    )
+
+    doc = document(
+        inputs.read_file(path, what="revocation feed", max_bytes=MAX_FEED_BYTES),
+        where=str(path),
+    )
+    if doc.get("mediaType") != MEDIA_TYPE or not doc.get("signatures"):
+        msg = "not a signed revocation feed (bundle-tools revocations sign makes one)"
+        raise InputError(msg, where=str(path))
+    return doc
 
 
 def _dry_run(
@@ -332,8 +380,11 @@ def _dry_run(
         created=export.export_time(),
         signatures_from=_signatures_from(args, refs),
         image_set=image_set,
+        tls=_tls(args),
     )
-    chosen = export.with_set(request, ClientPool(request.allow_http), export.Reporter())
+    chosen = export.with_set(
+        request, ClientPool(request.allow_http, tls=request.tls), export.Reporter()
+    )
     files = [] if image_set is None else image_set.files
     doc = {
         "dryRun": True,
@@ -538,3 +589,18 @@ def run_inspect(args: argparse.Namespace) -> int:
     else:
         render(report)
     return ExitCode.OK
+
+
+def _tls(args: argparse.Namespace) -> TLSOptions:
+    """``--registry-cacert`` and the client pair (certs.d and the system store apply anyway).
+
+    Raises:
+        InputError: a client certificate without its key, or the reverse.
+    """
+    from airlock_registry.tls import TLSOptions  # noqa: PLC0415 - with the export, not every start
+
+    return TLSOptions(
+        cacert=args.registry_cacert,
+        client_cert=args.registry_client_cert,
+        client_key=args.registry_client_key,
+    )

@@ -25,6 +25,7 @@ from airlock_io import inputs
 from appliance.core.archive import layout, media, view
 from appliance.core.archive.intake import Contents, Intake
 from appliance.core.archive.verify import ArchiveVerdict, Options, verify_archive
+from appliance.core.deny import NOTHING_DENIED, DenyList
 from appliance.core.errors import InputError, Reason, TrustRootError, VerificationError
 from appliance.core.trust import TrustMaterial
 from trustroot import store
@@ -44,6 +45,9 @@ class Policy:
 
     path: Path
     rules: tuple[ResolvedRule, ...]
+    # The policy's [[deny]] entries (a feed is the appliance's to apply: it
+    # holds the newest one, the exporter does not).
+    deny: DenyList = NOTHING_DENIED
 
 
 def load_policy(path: Path) -> Policy:
@@ -52,7 +56,18 @@ def load_policy(path: Path) -> Policy:
     Raises:
         InputError: unreadable, or anything the policy format refuses.
     """
-    return Policy(path=path, rules=inputs.read_policy(path))
+    from appliance.core.policyfile import PolicySpec  # noqa: PLC0415
+
+    spec = PolicySpec.from_toml(
+        inputs.read_file(path, what="policy", max_bytes=inputs.MAX_POLICY_BYTES),
+        source=str(path),
+    )
+    deny = spec.deny_list(
+        lambda relative: inputs.read_file(
+            path.parent / relative, what="key", max_bytes=inputs.MAX_KEY_BYTES
+        )
+    )
+    return Policy(path=path, rules=inputs.read_policy(path), deny=deny)
 
 
 def trust_material(contents: Contents) -> TrustMaterial:
@@ -151,6 +166,7 @@ def judge(
         trust=trust,
         now=now,
         options=Options(inventories=None),  # its own --have: not an appliance's call
+        deny=policy.deny,
     )
     if verdict.verified:
         return verdict

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import re
 import shutil
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass
@@ -21,6 +23,9 @@ from tests.helpers import netguard
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.helpers.pki import CA, Issued
+    from tests.helpers.token_server import TokenServer
 
 _ACCEPT = (
     "application/vnd.oci.image.index.v1+json, "
@@ -40,7 +45,7 @@ storage:
   delete:
     enabled: true
 http:
-  addr: 127.0.0.1:{port}
+  addr: "{addr}"
 """
 _AUTH = """\
 auth:
@@ -73,19 +78,39 @@ class Registry:
     process: subprocess.Popen[bytes]
     workdir: Path
     credentials: tuple[str, str] | None = None
+    # TLS (a private CA's server certificate) and token auth, when configured.
+    ca: CA | None = None
+    client: Issued | None = None  # the client certificate mutual TLS demands
+    token_server: TokenServer | None = None
 
     @property
     def address(self) -> str:
-        """``host:port`` as image references spell it."""
-        return f"{self.host}:{self.port}"
+        """``host:port`` as image references spell it (``[::1]:PORT`` for IPv6)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def tls(self) -> bool:
+        """Whether it speaks HTTPS."""
+        return self.ca is not None
+
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self.ca is None:
+            return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        context = ssl.create_default_context(cafile=str(self.ca.cert))
+        if self.client is not None:
+            context.load_cert_chain(self.client.cert, self.client.key)
+        return http.client.HTTPSConnection(
+            self.host, self.port, timeout=timeout, context=context
+        )
 
     def request(
         self, method: str, path: str, headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
         """Send one HTTP request and return status, headers and body."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        conn = self._connection(10)
         try:
-            conn.request(method, path, headers={**self._auth(), **(headers or {})})
+            conn.request(method, path, headers={**self._auth(path), **(headers or {})})
             resp = conn.getresponse()
             return (
                 resp.status,
@@ -95,11 +120,26 @@ class Registry:
         finally:
             conn.close()
 
-    def _auth(self) -> dict[str, str]:
+    def _auth(self, path: str = "") -> dict[str, str]:
+        if self.token_server is not None:
+            named = re.match(r"/v2/(.+?)/(?:blobs|manifests|tags)/", path)
+            names = {*self._repositories(), *([named.group(1)] if named else [])}
+            everything = [
+                {"type": "repository", "name": name, "actions": ["pull", "push"]}
+                for name in sorted(names)
+            ] + [{"type": "registry", "name": "catalog", "actions": ["*"]}]
+            return {"Authorization": f"Bearer {self.token_server.mint(everything)}"}
         if self.credentials is None:
             return {}
         token = base64.b64encode(":".join(self.credentials).encode()).decode()
         return {"Authorization": f"Basic {token}"}
+
+    def _repositories(self) -> list[str]:
+        """Every repository name the storage holds (the test's own view, for an all-access token)."""
+        root = self.workdir / "storage" / "docker/registry/v2/repositories"
+        if not root.is_dir():
+            return []
+        return sorted(str(p.parent.relative_to(root)) for p in root.rglob("_manifests"))
 
     def get_manifest(self, repo: str, ref: str) -> Manifest:
         """Fetch a manifest by tag or digest and hash its exact bytes."""
@@ -140,13 +180,16 @@ class Registry:
         location = headers["location"]
         path = location.split(self.address, 1)[-1] if "://" in location else location
         separator = "&" if "?" in path else "?"
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        conn = self._connection(30)
         try:
             conn.request(
                 "PUT",
                 f"{path}{separator}digest={digest}",
                 body=data,
-                headers={"Content-Type": "application/octet-stream", **self._auth()},
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    **self._auth(path),
+                },
             )
             resp = conn.getresponse()
             resp.read()
@@ -159,13 +202,16 @@ class Registry:
 
     def push_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
         """PUT a manifest under a tag or its digest; return its digest."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        conn = self._connection(30)
         try:
             conn.request(
                 "PUT",
                 f"/v2/{repo}/manifests/{ref}",
                 body=data,
-                headers={"Content-Type": media_type, **self._auth()},
+                headers={
+                    "Content-Type": media_type,
+                    **self._auth(f"/v2/{repo}/manifests/"),
+                },
             )
             resp = conn.getresponse()
             body = resp.read()
@@ -188,13 +234,31 @@ class Registry:
             / "data"
         )
 
+    def skopeo_flags(self, side: str) -> list[str]:
+        """skopeo's flags to reach this registry as ``src`` or ``dest``."""
+        flags = [f"--{side}-tls-verify=false"]
+        if self.ca is not None:
+            certs = self.workdir / "skopeo-certs"
+            certs.mkdir(exist_ok=True)
+            (certs / "ca.crt").write_bytes(self.ca.cert.read_bytes())
+            if self.client is not None:
+                (certs / "client.cert").write_bytes(self.client.cert.read_bytes())
+                (certs / "client.key").write_bytes(self.client.key.read_bytes())
+            flags = [f"--{side}-cert-dir={certs}"]
+        if self.token_server is not None:
+            user, password = next(iter(self.token_server.policy.users.items()))
+            flags.append(f"--{side}-creds={user}:{password}")
+        elif self.credentials is not None:
+            flags.append(f"--{side}-creds={':'.join(self.credentials)}")
+        return flags
+
     def push_layout(self, layout: Path, tag: str, repo_tag: str) -> None:
         """Copy ``layout:tag`` to ``repo_tag`` here with skopeo, digests preserved."""
         _skopeo(
             "copy",
             "--all",
             "--preserve-digests",
-            "--dest-tls-verify=false",
+            *self.skopeo_flags("dest"),
             f"oci:{layout}:{tag}",
             f"docker://{self.address}/{repo_tag}",
         )
@@ -205,7 +269,7 @@ class Registry:
             "copy",
             "--all",
             "--preserve-digests",
-            "--src-tls-verify=false",
+            *self.skopeo_flags("src"),
             f"docker://{self.address}/{repo_tag}",
             f"oci:{layout}:{tag}",
         )
@@ -235,11 +299,19 @@ def start(
     *,
     timeout_seconds: float = 15.0,
     credentials: tuple[str, str] | None = None,
+    ca: CA | None = None,
+    mutual: bool = False,
+    token_server: TokenServer | None = None,
+    bind: str = "127.0.0.1",
 ) -> Registry:
     """Start docker-registry on a free loopback port with storage in ``workdir``.
 
     With ``credentials``, the registry demands them (htpasswd basic auth, a
-    bcrypt file written by Debian's ``htpasswd``).
+    bcrypt file written by Debian's ``htpasswd``). With ``ca``, it speaks TLS
+    with a server certificate from that CA; with ``mutual`` too, it demands a
+    client certificate chaining to it (``clientcas``). With ``token_server``,
+    it uses token auth (``auth: token``) and verifies that server's JWTs.
+    ``bind`` ``::1`` listens on IPv6 loopback.
     """
     binary = shutil.which("docker-registry")
     if binary is None:
@@ -249,8 +321,26 @@ def start(
     storage = workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.yml"
-    text = _CONFIG.format(storage=storage, port=port)
-    if credentials is not None:
+    host = f"[{bind}]" if ":" in bind else bind
+    text = _CONFIG.format(storage=storage, addr=f"{host}:{port}")
+    client: Issued | None = None
+    if ca is not None:
+        server = ca.issue("registry-server", server=True)
+        text += f"  tls:\n    certificate: {server.cert}\n    key: {server.key}\n"
+        if mutual:
+            text += f"    clientcas:\n      - {ca.cert}\n"
+            client = ca.issue("registry-client", client=True)
+    if token_server is not None:
+        from tests.helpers import token_server as tokens  # noqa: PLC0415
+
+        text += (
+            "auth:\n  token:\n"
+            f"    realm: {token_server.realm}\n"
+            f"    service: {tokens.SERVICE}\n"
+            f"    issuer: {tokens.ISSUER}\n"
+            f"    rootcertbundle: {token_server.signer.cert}\n"
+        )
+    elif credentials is not None:
         htpasswd = workdir / "htpasswd"
         subprocess.run(
             ["htpasswd", "-Bbc", str(htpasswd), *credentials],
@@ -269,11 +359,14 @@ def start(
             start_new_session=True,
         )
     registry = Registry(
-        host="127.0.0.1",
+        host=bind,
         port=port,
         process=process,
         workdir=workdir,
         credentials=credentials,
+        ca=ca,
+        client=client,
+        token_server=token_server,
     )
     deadline = time.monotonic() + timeout_seconds
     with netguard.loopback():

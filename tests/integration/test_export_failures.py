@@ -166,7 +166,7 @@ def test_registry_down(
     assert code == 2
     assert (
         line
-        == f"bundle-tools: registry 127.0.0.1:{port}: cannot reach it (ConnectionError) (after 3 attempts)"
+        == f"bundle-tools: registry 127.0.0.1:{port}: cannot reach 127.0.0.1:{port} for the API root /v2/ (ConnectionError) (after 3 attempts)"
     )
     _nothing_written(out)
 

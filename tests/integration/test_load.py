@@ -404,10 +404,14 @@ class _Realm(http.server.BaseHTTPRequestHandler):
         del format, args
 
 
-def test_the_seal_admits_the_named_registry_only(
+def test_the_seal_admits_the_token_realm_the_registry_names(
     exported: Exported, tmp_path: Path, loopback: None
 ) -> None:
-    """A registry whose token server is on another port: the sealed appliance refuses it."""
+    """A registry whose token server is on another port: the seal admits it for this command (#21).
+
+    Nothing listens there, so the load fails, naming the realm's host and what
+    it was wanted for, not the seal; nothing is pushed.
+    """
     del loopback
     other = netguard.free_port()
     _Realm.realm = f"http://127.0.0.1:{other}/token"
@@ -440,7 +444,8 @@ def test_the_seal_admits_the_named_registry_only(
         server.shutdown()
         server.server_close()
     assert done.returncode == 2, done.stderr
-    assert "refused by the appliance's seal" in done.stderr
+    assert "refused by the appliance's seal" not in done.stderr
+    assert f"cannot reach 127.0.0.1:{other} for a token" in done.stderr
     assert json.loads(done.stdout)["reason"] == "input-unreadable"
 
 
@@ -524,7 +529,7 @@ def test_an_archive_changed_between_the_two_passes_pushes_nothing_of_the_change(
     verdict = verify_archive(
         first.contents,
         rules=rules,
-        trust=roots.load_file(exported.root),
+        trust=roots.load_files(exported.root)[0],
         now=datetime.now(UTC),
     )
     plan = plan_push(verified_view(first.contents, verdict), Target.parse(gap.address))

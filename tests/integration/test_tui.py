@@ -415,3 +415,42 @@ async def test_load_asks_first_then_countersigning_asks_for_the_pin(
         "load",
         "countersign",
     ]
+
+
+async def test_the_trust_screen_shows_the_policy_its_approvers_and_revocations(
+    asset: Callable[[str], Path], tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        f'[[rules]]\nmatch = ["**"]\n\n  [[rules.signers]]\n  identity = "{IDENTITY}"\n'
+        f'  issuer = "{ISSUER}"\n\n[[deny]]\nidentity = "{IDENTITY}"\nissuer = "{ISSUER}"\n'
+        'reason = "release workflow compromised"\n'
+    )
+    argv = [
+        "tui",
+        str(asset("tui/transfer.tar.zst")),
+        "--trusted-root",
+        str(asset("tui/trusted_root.json")),
+        "--policy",
+        str(policy),
+    ]
+    app = AirlockApp(session(_parser().parse_args(argv)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        judged = (await _verified(pilot)).judged
+        assert judged is not None
+        assert not any(i.verified for i in judged.verdict.images)
+        await pilot.press("t")
+        await pilot.pause(0.05)
+        texts = [line.text for line in app.screen.lines]  # type: ignore[attr-defined]
+        assert f"policy: {policy}" in texts
+        assert "approved by: nobody (two-person integrity is off)" in texts
+        assert "deny entries in the policy: 1" in texts
+        assert "revocation feeds: none applied" in texts
+        # The detail names the entry and its reason.
+        await pilot.press("escape", "enter")
+        await pilot.pause(0.05)
+        details = [line.text for line in app.screen.lines]  # type: ignore[attr-defined]
+        assert any(
+            "[denied-signer]" in t and "release workflow compromised" in t
+            for t in details
+        ), details

@@ -427,6 +427,10 @@ class Ledger:
     platforms: tuple[str, ...] = ()  # --platform as given; empty: all
     omitted_held: tuple[Content, ...] = field(default_factory=tuple)
     delta: Delta | None = None  # --have: the inventory the omissions come from
+    # --revocations: a signed revocation feed, carried as its JSON object.
+    # Unsigned here like everything in the ledger: the appliance applies it
+    # only when its own signature verifies (appliance.core.revocations).
+    revocations: dict[str, Any] | None = None
     resolution: tuple[Resolution, ...] = ()  # --set: how each entry resolved
     files: tuple[FileEntry, ...] = ()  # --set [[files]]: the files carried
 
@@ -459,6 +463,8 @@ class Ledger:
         }
         if self.delta is not None:  # absent otherwise: full archives keep their bytes
             doc["delta"] = self.delta.to_json()
+        if self.revocations is not None:  # likewise
+            doc["revocations"] = self.revocations
         if self.resolution:  # absent without --set, for the same reason
             doc["resolution"] = [r.to_json() for r in self.resolution]
         if self.files:
@@ -507,6 +513,7 @@ class Ledger:
             delta=None
             if doc.get("delta") is None
             else Delta.from_json(doc["delta"], "ledger.delta"),
+            revocations=_json.opt_obj(doc, "revocations", "ledger"),
             resolution=tuple(
                 Resolution.from_json(r, f"ledger.resolution[{n}]")
                 for n, r in enumerate(_json.member_list(doc, "resolution", "ledger"))

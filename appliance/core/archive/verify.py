@@ -30,7 +30,11 @@ side established. Here, in order:
    required predicate type present, read from the verified statement;
 7. SBOMs carried are summarised, and counted as signed only when a signature
    about the SBOM by one of the rule's signers verifies;
-8. signatures about what travels with the image (an attestation's or an
+8. deny entries (:mod:`appliance.core.deny`, the policy's and an applied
+   revocation feed's): a signature whose signer, key, log entry or
+   certificate serial is denied does not count (at 4, 6 and 9 alike), and
+   an image whose digest or a platform's is denied fails whatever signed it;
+9. signatures about what travels with the image (an attestation's or an
    SBOM's own signature) are judged too: only what a verified signature ties
    to the image may leave the archive with it (:mod:`.gate`).
 
@@ -76,10 +80,12 @@ from appliance.core.archive.verdict import (
     Options,
     Unmet,
 )
+from appliance.core.deny import NOTHING_DENIED, DenyList
 from appliance.core.errors import Reason
+from appliance.core.predicates import PredicateCheck, first_failure, predicate_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime, timedelta
 
     from appliance.core.archive.intake import Contents
@@ -140,6 +146,7 @@ def _demand(  # noqa: PLR0913 - every input named
     required: Sequence[str],
     platforms: Sequence[Platform],
     stale_for: timedelta | None,
+    now: datetime,
 ) -> None:
     """Raise ``Unmet`` naming the first demand of ``rule`` the evidence misses."""
     if (
@@ -183,19 +190,71 @@ def _demand(  # noqa: PLR0913 - every input named
             reason,
             f"no verified attestation of {predicate} by a signer of the policy{detail}",
         )
+    _predicates_met(rule, attestations, now=now)
+
+
+def _predicates_met(
+    rule: Rule, attestations: Sequence[Evidence], *, now: datetime
+) -> None:
+    """Each predicate type the rule checks: one verified attestation meets all its entries.
+
+    Values come from the verified statement alone (core/predicates.py).
+    """
+    by_type: dict[str, list[PredicateCheck]] = {}
+    for check in rule.predicates:
+        by_type.setdefault(check.predicate_type, []).append(check)
+    for kind, checks in by_type.items():
+        candidates = [
+            a
+            for a in attestations
+            if a.verified and a.satisfies and a.predicate_type == kind and a.result
+        ]
+        if not candidates:
+            msg = f"no verified attestation of {kind} by a signer of the policy (predicate rule at line {checks[0].line})"
+            raise Unmet(Reason.POLICY_UNSATISFIED, msg)
+        failures = []
+        for found in candidates:
+            assert found.result is not None  # noqa: S101 - filtered above
+            failed = first_failure(
+                tuple(checks), predicate_of(found.result.payload), now=now
+            )
+            if failed is None:
+                break
+            failures.append(failed)
+        else:
+            check, why = failures[0]
+            msg = f"predicate rule at line {check.line} ({check.describe()}) is not met: {why}"
+            raise Unmet(Reason.POLICY_UNSATISFIED, msg)
+
+
+def _denied(evidence: Evidence, deny: DenyList) -> Evidence:
+    """``evidence``, no longer counted when a deny entry names its signer (or its subject, dated)."""
+    if not evidence.verified or evidence.result is None:
+        return evidence
+    denial = deny.signature(evidence.result, subject=evidence.site.subject)
+    if denial is None:
+        return evidence
+    return replace(
+        evidence,
+        verified=False,
+        satisfies=(),
+        reason=Reason.DENIED_SIGNER,
+        message=f"signed by {evidence.signer}, but {denial.describe()}",
+        # Kept: the report shows who signed and when; it no longer counts.
+    )
 
 
 def _verify_image(  # noqa: PLR0913 - every input named
     claim: Claim,
     *,
+    deny: DenyList,
     contents: Contents,
     about: dict[tuple[str, str], list[str]],
     agreed: frozenset[tuple[str, str, str]],
     rules: Sequence[ResolvedRule],
-    trust: TrustMaterial,
+    held: Mapping[str, TrustMaterial],
     now: datetime,
     options: Options,
-    stale_for: timedelta | None,
 ) -> ImageVerdict:
     verdict = ImageVerdict(
         ref=claim.asked,
@@ -217,11 +276,19 @@ def _verify_image(  # noqa: PLR0913 - every input named
             message=f"no policy rule matches {repository}: refused (fail closed)",
         )
     rule = resolved.rule
+    missing = [name for name in rule.trust if name not in held]
+    if missing:
+        return replace(
+            verdict,
+            rule=rule.line,
+            reason=Reason.TRUST_ROOT_INVALID,
+            message=f"the rule names trust root {missing[0]!r}, which is not held: refused (fail closed)",
+        )
     ctx = Context(
         contents=contents,
         about=about,
         agreed=agreed,
-        trust=trust,
+        trusts=tuple(held[name] for name in rule.trust),
         now=now,
         signers=resolved.signers,
         insecure_ignore_tlog=rule.insecure_ignore_tlog or options.insecure_ignore_tlog,
@@ -229,6 +296,9 @@ def _verify_image(  # noqa: PLR0913 - every input named
         attestation_annotations=rule.annotations_on_attestations,
         repository=repository,
     )
+    # The rule's max_trust_age bounds the stalest of the roots it names.
+    stale = [now - t.stale_since for t in ctx.trusts if t.stale_since is not None]
+    stale_for = max(stale) if stale else None
     # Every platform carried is judged (what verifies about it travels with
     # it), though only each_platform demands its signatures.
     subjects = [claim.digest, *(p.digest for p in claim.platforms if p.carried)]
@@ -238,6 +308,7 @@ def _verify_image(  # noqa: PLR0913 - every input named
         for e in (*legacy_evidence(ctx, s, attestation=False), *bundle_evidence(ctx, s))
     ]
     found += legacy_evidence(ctx, claim.digest, attestation=True)
+    found = [_denied(e, deny) for e in found]
     signatures = tuple(e for e in found if e.site.kind == "signature")
     attestations = tuple(
         e
@@ -247,7 +318,7 @@ def _verify_image(  # noqa: PLR0913 - every input named
     roots = [
         e.site.manifest for e in (*signatures, *attestations) if e.verified
     ] + list(ctx.about.get((Kind.SBOM, claim.digest), ()))
-    attached = tuple(attached_evidence(ctx, roots))
+    attached = tuple(_denied(e, deny) for e in attached_evidence(ctx, roots))
     verdict = replace(
         verdict,
         rule=rule.line,
@@ -256,6 +327,11 @@ def _verify_image(  # noqa: PLR0913 - every input named
         sboms=tuple(sboms(ctx, claim.digest, attached)),
         attached=attached,
     )
+    denial = deny.image([claim.digest, *(p.digest for p in claim.platforms)])
+    if denial is not None:
+        return replace(
+            verdict, reason=Reason.DENIED_DIGEST, message=f"denied: {denial.describe()}"
+        )
     try:
         _demand(
             rule,
@@ -265,6 +341,7 @@ def _verify_image(  # noqa: PLR0913 - every input named
             required=(*rule.require_attestations, *options.require_attestations),
             platforms=options.platforms,
             stale_for=stale_for,
+            now=now,
         )
         if options.countersigners:
             countersigned = countersignature(ctx, claim.digest, options.countersigners)
@@ -283,8 +360,16 @@ def _verify_image(  # noqa: PLR0913 - every input named
             and e.site.subject == claim.digest
         }
     )
+    met = (
+        f"; predicate rules met (lines {', '.join(str(c.line) for c in rule.predicates)})"
+        if rule.predicates
+        else ""
+    )
     return replace(
-        verdict, verified=True, reason=None, message=f"signed by {'; '.join(signers)}"
+        verdict,
+        verified=True,
+        reason=None,
+        message=f"signed by {'; '.join(signers)}{met}",
     )
 
 
@@ -324,10 +409,10 @@ class Work:
     about: dict[tuple[str, str], list[str]]
     agreed: frozenset[tuple[str, str, str]]
     rules: tuple[ResolvedRule, ...]
-    trust: TrustMaterial
+    held: Mapping[str, TrustMaterial]  # every named root; a rule uses those it names
     now: datetime
     options: Options
-    stale_for: timedelta | None
+    deny: DenyList = NOTHING_DENIED
 
     def __len__(self) -> int:
         """How many images there are to judge."""
@@ -337,14 +422,14 @@ class Work:
         """The verdict of the ``index``-th claimed image (before archive-level problems)."""
         return _verify_image(
             self.claims[index],
+            deny=self.deny,
             contents=self.contents,
             about=self.about,
             agreed=self.agreed,
             rules=self.rules,
-            trust=self.trust,
+            held=self.held,
             now=self.now,
             options=self.options,
-            stale_for=self.stale_for,
         )
 
 
@@ -360,6 +445,8 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     trust: TrustMaterial,
     now: datetime,
     options: Options | None = None,
+    others: Mapping[str, TrustMaterial] | None = None,
+    deny: DenyList = NOTHING_DENIED,
     runner: Callable[[Work], Sequence[ImageVerdict]] = in_order,
 ) -> ArchiveVerdict:
     """Verify the archive's images against ``rules`` under ``trust``.
@@ -367,9 +454,15 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     Args:
         contents: what the intake read (every blob already hashed).
         rules: the policy's rules, resolved (first match applies).
-        trust: what the operator's side trusts (never the archive's).
+        trust: what the operator's side trusts (never the archive's): the
+            default root, for rules that name none (``public-good``).
+        others: the other named roots the operator's side holds; a rule
+            uses exactly those it names (``trust = [...]``).
         now: the appliance clock (trust staleness; recorded).
         options: selection, ``-a`` annotations, extra required attestations.
+        deny: the deny entries in force (the policy's and an applied
+            feed's): a denied digest fails its image, a denied signer's
+            signatures do not count.
         runner: judges every image of a :class:`Work` and returns the
             verdicts in claim order (default :func:`in_order`, here; the
             edge may spread them over processes, ``--jobs``).
@@ -389,7 +482,6 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     chosen, missing = _selected(claims, options.images)
     problems += missing
     foreign = foreign_delta(ledger, options.inventories)
-    stale_for = None if trust.stale_since is None else now - trust.stale_since
     about, agreed = catalog(contents, ledger)
     work = Work(
         claims=tuple(chosen),
@@ -397,10 +489,10 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
         about=about,
         agreed=agreed,
         rules=tuple(rules),
-        trust=trust,
+        held={**(others or {}), trust.name: trust},
         now=now,
         options=options,
-        stale_for=stale_for,
+        deny=deny,
     )
     judged = runner(work)
     if len(judged) != len(work):
@@ -424,6 +516,8 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
                 message=foreign,
             )
         verdicts.append(verdict)
+    # Files (verify_files) are judged under the default root, as before.
+    stale_for = None if trust.stale_since is None else now - trust.stale_since
     files, disagreements = (
         ((), [])
         if options.images  # --image selects images only

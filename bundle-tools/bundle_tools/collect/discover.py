@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from airlock_registry.client import RegistryClient
+from airlock_registry.tls import TLSOptions
 from appliance.core.archive import evidence, media
 from appliance.core.archive.layout import Kind
 from appliance.core.archive.ledger import ImageEntry, PlatformEntry, Related
@@ -38,6 +39,7 @@ from appliance.core.archive.manifest import (
 from appliance.core.errors import InputError, Reason
 
 if TYPE_CHECKING:
+    from airlock_registry.auth import Token
     from appliance.core.archive.ledger import Evidence
     from appliance.core.archive.reference import Reference
 
@@ -55,10 +57,17 @@ class ClientPool:
 
     Args:
         allow_http: hosts (``host[:port]``) that may be spoken to over plain HTTP.
+        tls: the operator's CA and client-certificate files.
     """
 
-    def __init__(self, allow_http: frozenset[str]) -> None:
+    def __init__(
+        self, allow_http: frozenset[str], *, tls: TLSOptions | None = None
+    ) -> None:
         self.allow_http = allow_http
+        self.tls = tls or TLSOptions()
+        # One token cache per host for every thread's client: a token is
+        # asked once per scope set, not once per thread.
+        self._tokens: dict[str, dict[tuple[str, str, tuple[str, ...]], Token]] = {}
         self._local = threading.local()
 
     def client(self, host: str) -> RegistryClient:
@@ -66,7 +75,12 @@ class ClientPool:
         clients: dict[str, RegistryClient] = getattr(self._local, "clients", None) or {}
         self._local.clients = clients
         if host not in clients:
-            clients[host] = RegistryClient(host, plain_http=host in self.allow_http)
+            clients[host] = RegistryClient(
+                host,
+                plain_http=host in self.allow_http,
+                tls_options=self.tls,
+                tokens=self._tokens.setdefault(host, {}),
+            )
         return clients[host]
 
 

@@ -1,0 +1,183 @@
+"""Two-person integrity over trust: a new TUF root version and ``trust forget-split`` need the threshold's approvals.
+
+Approvers here hold key files (the SoftHSM flow is tests/integration/test_two_person.py);
+the chain is the real sigstore/root-signing snapshot (tests/assets/vectors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from appliance.cli.main import main as appliance
+from appliance.trust.controls import forget_split_digest
+from tests.helpers.vectors import ROOT_SIGNING, serve_root_signing
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+BOOTSTRAP_5 = ROOT_SIGNING / "metadata" / "root_history" / "5.root.json"
+
+
+def _approver(directory: Path, name: str) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = directory / f"{name}.key", directory / f"{name}.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = appliance([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+@pytest.fixture
+def approvers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[Path]:
+    """Two approvers, 2 of 2, recorded; their private key files."""
+    pairs = [_approver(tmp_path, n) for n in ("alice", "bob")]
+    code, _, err = _run(
+        capsys,
+        "controls",
+        "init",
+        "--approvers",
+        "2",
+        *(a for _, pem in pairs for a in ("--key", pem)),
+    )
+    assert code == 0, err
+    return [key for key, _ in pairs]
+
+
+def test_a_new_root_version_needs_the_thresholds_approvals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], approvers: list[Path]
+) -> None:
+    served = serve_root_signing(tmp_path / "served")
+    imp: list[str | Path] = [
+        "trust",
+        "import",
+        served,
+        "--bootstrap-root",
+        BOOTSTRAP_5,
+        "--trust-max-age",
+        "3650d",
+    ]
+    code, _, err = _run(capsys, *imp)
+    assert code == 2
+    assert "TUF root v15" in err
+    assert "approved by nobody: 2 more" in err
+    digest = re.search(r"approve sha256 ([0-9a-f]{64})", err)
+    assert digest is not None
+    # What approvers check on the connected side: the new root.json's SHA-256.
+    assert (
+        digest.group(1)
+        == hashlib.sha256((served / "15.root.json").read_bytes()).hexdigest()
+    )
+    approvals = tmp_path / "root.approvals.json"
+    assert (
+        _run(
+            capsys,
+            "trust",
+            "approve",
+            "--sha256",
+            digest.group(1),
+            "--key",
+            approvers[0],
+            "--approvals",
+            approvals,
+        )[0]
+        == 0
+    )
+    code, _, err = _run(capsys, *imp, "--approvals", approvals)
+    assert code == 2
+    assert "1 more" in err
+    # An approval of another digest does not count.
+    assert (
+        _run(
+            capsys,
+            "trust",
+            "approve",
+            "--sha256",
+            "ab" * 32,
+            "--key",
+            approvers[1],
+            "--approvals",
+            approvals,
+        )[0]
+        == 0
+    )
+    assert _run(capsys, *imp, "--approvals", approvals)[0] == 2
+    assert (
+        _run(
+            capsys,
+            "trust",
+            "approve",
+            "--sha256",
+            digest.group(1),
+            "--key",
+            approvers[1],
+            "--approvals",
+            approvals,
+        )[0]
+        == 0
+    )
+    code, out, err = _run(capsys, *imp, "--approvals", approvals, "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["root_version"] == 15
+    # The same root again (a refresh, no new root version) needs no approval.
+    assert _run(capsys, *imp)[0] == 0
+    code, out, _ = _run(capsys, "audit", "show", "-n", "50", "-o", "json")
+    imported = [
+        e
+        for e in json.loads(out)
+        if e["command"] == "trust-import" and e.get("exit_code") == 0
+    ]
+    assert any(e.get("approved_by") for e in imported)
+
+
+def test_forget_split_needs_the_thresholds_approvals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], approvers: list[Path]
+) -> None:
+    code, _, err = _run(capsys, "trust", "forget-split", "rekor.example")
+    assert code == 2
+    assert forget_split_digest("rekor.example") in err
+    approvals = tmp_path / "forget.approvals.json"
+    for key in approvers:
+        assert (
+            _run(
+                capsys,
+                "trust",
+                "approve",
+                "--sha256",
+                forget_split_digest("rekor.example"),
+                "--key",
+                key,
+                "--approvals",
+                approvals,
+            )[0]
+            == 0
+        )
+    # Approved: it now runs, and says there was nothing to forget.
+    code, _, err = _run(
+        capsys, "trust", "forget-split", "rekor.example", "--approvals", approvals
+    )
+    assert code == 2
+    assert "no split view is recorded" in err
