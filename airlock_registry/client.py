@@ -49,7 +49,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from airlock_registry import credentials
+    from airlock_registry.auth import Token
     from airlock_registry.tls import TLSOptions
+
+__all__ = ["ACCEPT", "MAX_MANIFEST_BYTES", "Fetched", "RegistryClient", "RetryPolicy"]
 
 MAX_MANIFEST_BYTES: Final = 4 * 1024 * 1024  # the distribution spec's own limit
 ACCEPT: Final = f"{media.OCI_INDEX}, {media.OCI_MANIFEST}, {media.DOCKER_LIST}, {media.DOCKER_MANIFEST}"
@@ -92,6 +95,7 @@ class RegistryClient:
         admit: Callable[[str, str], None] | None = None,
         proxies: Mapping[str, str] | None = None,
         notice: Callable[[str], None] | None = None,
+        tokens: dict[tuple[str, str, tuple[str, ...]], Token] | None = None,
     ) -> None:
         self.host = host
         self.transport = Transport(
@@ -103,6 +107,7 @@ class RegistryClient:
             admit=admit,
             proxies=proxies,
             notice=notice,
+            tokens=tokens,
         )
         self.scheme = self.transport.scheme
 

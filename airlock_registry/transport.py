@@ -148,6 +148,8 @@ class Transport:
             ``host:port`` and why it is wanted; raises to refuse.
         proxies: None for the environment's proxies, else exactly these.
         notice: where waits are told (stderr by default).
+        tokens: a token cache to share with other transports to the same
+            registry (the exporter's per-thread clients), else its own.
     """
 
     def __init__(  # noqa: PLR0913 - each part of a connection named
@@ -161,6 +163,7 @@ class Transport:
         admit: Callable[[str, str], None] | None = None,
         proxies: Mapping[str, str] | None = None,
         notice: Callable[[str], None] | None = None,
+        tokens: dict[tuple[str, str, tuple[str, ...]], Token] | None = None,
     ) -> None:
         self.host = host
         self.scheme = "http" if plain_http else "https"
@@ -177,7 +180,7 @@ class Transport:
         self._challenge: Challenge | None = None
         self._pinged = False
         self._origins: dict[str, list[str]] = {}
-        self._tokens: dict[tuple[str, str, tuple[str, ...]], Token] = {}
+        self._tokens = {} if tokens is None else tokens
 
     # -- hosts, TLS and sending ------------------------------------------------
 
@@ -553,8 +556,11 @@ class Transport:
         )
         error = "" if challenge is None else challenge.params.get("error", "")
         if self._challenge is not None and self._challenge.scheme == "bearer":
+            # Actions in a stable order: registries list them as they please.
             asked = " ".join(
-                challenge.scopes if challenge and challenge.scopes else scopes
+                merge_scopes(
+                    challenge.scopes if challenge and challenge.scopes else scopes
+                )
             )
             return (
                 f"refused {what} (HTTP {response.status_code}{', ' + error if error else ''}) "

@@ -53,11 +53,13 @@ def inventory(request: InventoryRequest) -> InventoryWritten:
     """
     check_output(request.out)
     held = Held(request.state_dir)
+    contacted: list[str] = []
     with Audited("inventory", request.state_dir, registry=request.registry) as audit:
         if request.registry is not None:
             blobs, manifests = read_registry(
                 Target.parse(request.registry),
                 access=request.access,
+                contacted=contacted,
             )
             source = f"registry {request.registry}"
         else:
@@ -80,6 +82,8 @@ def inventory(request: InventoryRequest) -> InventoryWritten:
                 "blobs": len(blobs),
                 "manifests": len(manifests),
                 "source": source,
+                # every host contacted: the registry, its token realm (#21)
+                **({"hosts": list(dict.fromkeys(contacted))} if contacted else {}),
                 "exit_code": 0,
             }
         )

@@ -35,9 +35,9 @@ from appliance.held import Held
 from appliance.load.connect import registry
 from appliance.load.push import Pushed, push_archive
 from appliance.load.sign import Countersign, countersign_loaded
-from appliance.load.trust import push_trusted_roots
+from appliance.load.trust import push_trusted_roots, push_tuf_repository
 from appliance.signer.opener import open_signer
-from appliance.trust import roots
+from appliance.trust import publish, roots
 
 if TYPE_CHECKING:
     from airlock_registry.client import RegistryClient
@@ -107,11 +107,17 @@ def _push(  # noqa: PLR0913 - every part of the push named
         (r.target_name, r.data)
         for r in roots.held_roots(verified.request.state_dir, now=verified.now)
     ]
+    published = publish.remembered(verified.request.state_dir)
+    repository = None if published is None else publish.repository_files(published)
 
     def hook(client: RegistryClient, pushed: Pushed) -> None:
         del pushed
         # The trust in the gap's registry too (docs/handoff.md §2), with the same client.
         trust.update(push_trusted_roots(client, prefix=target.prefix, roots=held))
+        if repository is not None:  # and the gap-local TUF repository, once published
+            trust["tuf_repository"] = push_tuf_repository(
+                client, prefix=target.prefix, files=repository
+            )
         if signer is None:
             return
         countersigned.extend(

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from datetime import timedelta
     from pathlib import Path
 
+    from appliance.core.extensions import Demand
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyFile:
@@ -58,13 +60,18 @@ class SignerFlags:
     # github_workflow_{trigger,sha,name,repository,ref} -> value
     github: Mapping[str, str] = field(default_factory=dict)
     keys: tuple[Path, ...] = ()
+    # --repo, --owner, --signer-workflow, ... and --certificate-extension
+    # NAME=VALUE (appliance/core/extensions.py).
+    demands: tuple[Demand, ...] = ()
 
     @property
     def identity_given(self) -> bool:
         """Whether any certificate flag was given (non-empty)."""
-        return any(
-            (self.identity, self.identity_regexp, self.issuer, self.issuer_regexp)
-        ) or any(self.github.values())
+        return (
+            any((self.identity, self.identity_regexp, self.issuer, self.issuer_regexp))
+            or any(self.github.values())
+            or bool(self.demands)
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,6 +163,7 @@ def identity_policy(flags: SignerFlags) -> IdentityPolicy:
             for claim, value in sorted(flags.github.items())
             if value
         },
+        demands=flags.demands,
     )
 
 

@@ -112,9 +112,11 @@ def _write(  # noqa: PLR0913 - every part named
             module_override=signer.module_path,
             secrets_handler=signer.secrets,
         ) as opened:  # the PIN before the network
+            contacted: list[str] = []
             with registry(
                 Target(host=ref.registry),
                 access=access,
+                contacted=contacted,
             ) as client:
                 writer = ImageWriter(
                     client, opened, trust=roots.load_embedded(now=now), now=now
@@ -127,7 +129,9 @@ def _write(  # noqa: PLR0913 - every part named
             "key_id": key_id,
             "written": [w.to_json() for w in written],
         }
-        head = audit.record({**result, "exit_code": 0})
+        # Every host contacted: the registry, its token realm, its storage (#21).
+        hosts = list(dict.fromkeys(contacted))
+        head = audit.record({**result, "hosts": hosts, "exit_code": 0})
     return Signed(
         image=image,
         digest=resolved.digest,

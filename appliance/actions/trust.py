@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
 from appliance.actions.audited import Audited
+from appliance.actions.registry import RegistryAccess
+from appliance.core.archive.plan import Target
 from appliance.core.errors import InputError, Reason, TrustRootError, redact
 from appliance.signer.opener import open_signers
-from appliance.trust import publish, replay, roots
+from appliance.trust import held, publish, replay, roots
 from appliance.trust.controls import (
     ControlsStore,
     forget_split_digest,
@@ -58,6 +60,7 @@ class TrustImportRequest:
     trust_max_age_text: str | None = None  # as the operator wrote it (the report)
     approvals: Path | None = None  # two-person integrity: a new root version's
     via: str = "cli"
+    name: str = held.DEFAULT  # which named root's chain (appliance/trust/held.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +91,11 @@ def _replay(
         )
     elif operator_root is not None:
         bootstrap, start = operator_root, str(request.bootstrap_root)
+    elif request.name != held.DEFAULT:
+        # Only public-good's root is sealed in: another instance's chain
+        # starts from a root the operator vouches for.
+        msg = f"trust root {request.name!r} is not held yet: start its chain with --bootstrap-root (its TUF root.json)"
+        raise InputError(msg, where="--name", reason=Reason.USAGE)
     else:
         bootstrap, start = (
             store.read_embedded(store.PUBLIC_GOOD, "root.json"),
@@ -137,9 +145,10 @@ def trust_import(request: TrustImportRequest) -> Imported:
         via=request.via,
         source=str(request.source),
         trust_max_age=request.trust_max_age_text,
+        **({} if request.name == held.DEFAULT else {"root": request.name}),
     ) as audit:
         now = datetime.now(UTC)
-        memory = Memory(request.state_dir)
+        memory = held.memory(request.state_dir, request.name)
         # A clock set back would make expired metadata look fresh: refuse it first.
         memory.check_clock(now)
         source = open_source(request.source)
@@ -154,7 +163,7 @@ def trust_import(request: TrustImportRequest) -> Imported:
         )
         # Read, replay and commit under the state lock: an import running at
         # the same time commits before this one reads, or after it commits.
-        with StateStore(request.state_dir).update() as update:
+        with held.store(request.state_dir, request.name).update() as update:
             result, start = _replay(
                 request, source, update.previous, operator_root, now
             )
@@ -185,6 +194,7 @@ def trust_import(request: TrustImportRequest) -> Imported:
         )
     report: dict[str, Any] = {
         **state.to_json(),
+        "name": request.name,
         "bootstrap": start,
         "trust_max_age": request.trust_max_age_text,
         "expiry_allowance_used": bool(result.allowances),
@@ -231,6 +241,7 @@ def trust_show(state_dir: Path) -> TrustShown:
             "stale_since": _iso(stale) if stale else None,
         }
     doc["memory"] = Memory(state_dir).summary()
+    doc["roots"] = list(held.names(state_dir))
     # What else decides a verdict from the state (docs/revocation.md §3, §4).
     controls = ControlsStore(state_dir).read()
     doc["controls"] = (
@@ -289,8 +300,22 @@ class TrustPublishRequest:
     root_threshold: int = 1
     lifetimes: publish.Lifetimes = field(default_factory=publish.Lifetimes)
     refresh: bool = False
+    to: str | None = (
+        None  # REGISTRY[/PREFIX]: also push the repository as an OCI artifact
+    )
+    access: RegistryAccess = field(default_factory=RegistryAccess)
     now: datetime | None = None  # the clock, read once by the action if not given
     via: str = "cli"
+
+
+def _push_repository(request: TrustPublishRequest, target: Target) -> dict[str, Any]:
+    """The repository just written, as an OCI artifact in the in-gap registry (docs/handoff.md §2)."""
+    from appliance.load.connect import registry  # noqa: PLC0415 - the registry only for --to
+    from appliance.load.trust import push_tuf_repository  # noqa: PLC0415
+
+    files = publish.repository_files(request.out)
+    with registry(target, access=request.access) as client:
+        return push_tuf_repository(client, prefix=target.prefix, files=files)
 
 
 def _signers(
@@ -304,7 +329,19 @@ def _signers(
     )
 
 
-def trust_publish(request: TrustPublishRequest) -> publish.Published:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Publication:
+    """What ``trust publish`` wrote, and what it pushed (``--to``)."""
+
+    published: publish.Published
+    pushed: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``trust publish -o json`` prints it."""
+        return {**self.published.to_json(), "pushed": self.pushed}
+
+
+def trust_publish(request: TrustPublishRequest) -> Publication:
     """Publish (or refresh) the gap-local TUF repository; record it.
 
     Raises:
@@ -320,7 +357,10 @@ def trust_publish(request: TrustPublishRequest) -> publish.Published:
         refresh=request.refresh,
         root_keys=[redact(c.key) for c in request.root_keys],
         online_key=None if request.online is None else redact(request.online.key),
+        to=request.to,
     ) as audit:
+        # A bad --to is refused before any key is opened or file written.
+        target = None if request.to is None else Target.parse(request.to)
         now = request.now or datetime.now(UTC)
         if request.refresh:
             if request.online is None or request.root_keys:
@@ -353,5 +393,7 @@ def trust_publish(request: TrustPublishRequest) -> publish.Published:
                     lifetimes=request.lifetimes,
                     now=now,
                 )
-        audit.record({**published.to_json(), "exit_code": 0})
-    return published
+        publish.remember(request.state_dir, request.out)
+        pushed = None if target is None else _push_repository(request, target)
+        audit.record({**published.to_json(), "pushed": pushed, "exit_code": 0})
+    return Publication(published=published, pushed=pushed)

@@ -16,11 +16,11 @@ and never trust an earlier report.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airlock_io import jsonout
 from airlock_io.archive import read_archive
 from airlock_io.atomic import check_output, write_output
 from airlock_io.exit_codes import ExitCode
@@ -40,9 +40,9 @@ from appliance.actions.revocations import InForce, in_force
 from appliance.core.archive import view
 from appliance.core.archive.gate import VerifiedView, verified_view
 from appliance.core.archive.verify import ArchiveVerdict, Options, verify_archive
-from appliance.core.errors import Reason, SplitViewError
+from appliance.core.errors import InputError, Reason, SplitViewError
 from appliance.held import Held
-from appliance.trust import roots
+from appliance.trust import held
 from appliance.trust.archive import TrustReport, trust_for
 from appliance.trust.memory import Memory
 
@@ -186,6 +186,23 @@ def _delta_json(ledger: Ledger) -> dict[str, Any] | None:
     }
 
 
+def _check_rule_roots(policy: LoadedPolicy, names: set[str]) -> None:
+    """A rule naming a root this appliance does not hold is an input error, naming its line.
+
+    Raises:
+        InputError: such a rule exists.
+    """
+    for resolved in policy.rules:
+        missing = [n for n in resolved.rule.trust if n not in names]
+        if missing:
+            msg = f"the rule names trust root {missing[0]!r}, which this appliance does not hold (it holds {', '.join(sorted(names))}; `appliance trust import --name {missing[0]}` or --trusted-root)"
+            raise InputError(
+                msg,
+                where=f"{policy.name}:{resolved.rule.trust_line or resolved.rule.line}",
+                reason=Reason.USAGE,
+            )
+
+
 def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
     """Verify ``request.archive`` under its policy: the one way every verb does it.
 
@@ -201,7 +218,7 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
     """
     now = datetime.now(UTC)
     memory = Memory(request.state_dir)
-    memory.check_clock(now)
+    held.check_clocks(request.state_dir, now)
     policy = enforce(
         load_policy(
             request.policy,
@@ -231,6 +248,7 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         cancel=run.cancel,
     )
     ledger, _ = view.ledger(archive.contents)
+    carried = ledger.revocations
     trust, trust_report = trust_for(
         archive.contents,
         ledger,
@@ -240,15 +258,26 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         max_age=request.trust_max_age,
         memory=memory.log_memory(),
     )
-    revocations = in_force(
-        policy, request.state_dir, carried=ledger.revocations, now=now
-    )
+    # Every other named root the appliance holds (or the operator's file
+    # names); a rule uses exactly the roots it names.
+    others = {
+        name: material
+        for name, material in held.load_all(
+            request.state_dir, now=now, trusted_root=request.trusted_root
+        ).items()
+        if name != trust.name
+    }
+    _check_rule_roots(policy, {trust.name, *others})
+    # The parsed ledger is not kept through judging (#26: memory at scale).
+    del ledger
+    revocations = in_force(policy, request.state_dir, carried=carried, now=now)
     verdict = verify_archive(
         archive.contents,
         rules=policy.rules,
         trust=trust,
         now=now,
         options=options,
+        others=others,
         deny=revocations.deny,
         runner=runner(usable_cpus() if request.jobs is None else request.jobs),
     )
@@ -256,8 +285,8 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         for error in image.errors:
             if isinstance(error, SplitViewError):
                 memory.record_split(error, now=now)
-    roots.remember(
-        memory,
+    held.remember(
+        request.state_dir,
         [
             *(r for image in verdict.images for r in image.results),
             *(r for file in verdict.files for r in file.results),
@@ -309,7 +338,7 @@ class VerifyOutcome:
 def write_report(path: Path | None, report: dict[str, Any]) -> None:
     """The JSON report, atomically, if one was asked for."""
     if path is not None:
-        write_output(path, json.dumps(report, indent=2).encode() + b"\n")
+        write_output(path, jsonout.dump_bytes(report))
 
 
 def verify(request: VerifyRequest, run: Run = QUIETLY) -> VerifyOutcome:

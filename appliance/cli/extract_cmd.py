@@ -6,11 +6,11 @@ layout (for skopeo, oras, umoci, ``podman load``).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airlock_io import jsonout
 from airlock_io.terminal import untrusted
 from appliance.actions.extract import ExtractRequest, extract
 from appliance.cli.progress import Bars
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     with Bars(f"reading {args.archive.name}") as bars:
         extracted = extract(request, bars.run)
     if args.output == "json":
-        print(json.dumps(extracted.report, indent=2))
+        jsonout.dump(extracted.report, sys.stdout.write)
     else:
         if args.to is not None:
             to = untrusted(str(args.to), markup=False)

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING
 
 from appliance.actions.policy import SignerFlags, identity_policy, read_public_key
 from appliance.core.errors import InputError, Reason
+from appliance.core.extensions import NAMES, demands
 from appliance.core.policy import KeyPolicy
 
 if TYPE_CHECKING:
     import argparse
 
+    from appliance.core.extensions import Demand
     from appliance.core.policy import Policy
 
 # cosign's --certificate-github-workflow-* flags and the policy names they fill.
@@ -33,6 +35,36 @@ GITHUB_FLAGS = {
     "certificate_github_workflow_repository": "github_workflow_repository",
     "certificate_github_workflow_ref": "github_workflow_ref",
 }
+
+
+# gh attestation verify's flags (appliance/core/extensions.py).
+GH_FLAGS = {
+    "repo": "source repository OWNER/REPO (or its https:// URL)",
+    "owner": "source repository owner (or its https:// URL)",
+    "signer_workflow": "workflow that signed, OWNER/REPO/PATH (any ref)",
+    "signer_repo": "repository of the workflow that signed, OWNER/REPO",
+    "source_ref": "exact source repository ref, e.g. refs/tags/v1.2.3",
+    "source_digest": "exact source repository digest (commit)",
+}
+
+
+def _demands(args: argparse.Namespace) -> tuple[Demand, ...]:
+    found: list[Demand] = []
+    for flag in GH_FLAGS:
+        value = getattr(args, flag, None)
+        if value:  # "" is "not given", as for every signer flag
+            found += demands(flag, value, where="--" + flag.replace("_", "-"))
+    if getattr(args, "deny_self_hosted_runners", False):
+        found += demands(
+            "deny_self_hosted_runners", value=True, where="--deny-self-hosted-runners"
+        )
+    for item in getattr(args, "certificate_extension", None) or ():
+        name, sep, value = item.partition("=")
+        if not sep or name not in NAMES:
+            msg = f"expected NAME=VALUE with NAME one of {', '.join(NAMES)}"
+            raise InputError(msg, where="--certificate-extension", reason=Reason.USAGE)
+        found += demands(name, value, where=f"--certificate-extension {name}")
+    return tuple(found)
 
 
 def add_identity_flags(parser: argparse.ArgumentParser, *, key_flag: bool) -> None:
@@ -62,6 +94,24 @@ def add_identity_flags(parser: argparse.ArgumentParser, *, key_flag: bool) -> No
             metavar="VALUE",
             help=f"exact {flag.rsplit('_', 1)[-1]} claim of the GitHub workflow",
         )
+    gh = parser.add_argument_group(
+        "provenance of certificate-signed material (as gh attestation verify; Fulcio extensions)"
+    )
+    for flag, what in GH_FLAGS.items():
+        gh.add_argument("--" + flag.replace("_", "-"), metavar="VALUE", help=what)
+    gh.add_argument(
+        "--deny-self-hosted-runners",
+        action="store_true",
+        help="the runner environment extension must be github-hosted",
+    )
+    gh.add_argument(
+        "--certificate-extension",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="exact value of a Fulcio extension by name (e.g. build_trigger=push, "
+        "source_repository_visibility_at_signing=private); repeatable",
+    )
     keyed = parser.add_argument_group("key-signed material")
     if key_flag:
         keyed.add_argument(
@@ -93,6 +143,7 @@ def signer_flags(
             if (value := getattr(args, flag, None))
         },
         keys=keys,
+        demands=_demands(args),
     )
 
 

@@ -8,11 +8,11 @@ report on stdout with ``-o json``.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airlock_io import jsonout
 from airlock_io.terminal import untrusted
 from appliance.actions.load import LoadRequest, load
 from appliance.cli.progress import Bars
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     with Bars(f"reading {args.archive.name}", f"pushing to {args.to}") as bars:
         loaded = load(request, bars.run)
     if args.output == "json":
-        print(json.dumps(loaded.report, indent=2))
+        jsonout.dump(loaded.report, sys.stdout.write)
     else:
         _say(args, loaded.plan, loaded.pushed)
     render_verdict(loaded.verified, loaded.report)

@@ -1,7 +1,8 @@
-"""The flags of commands that reach the in-gap registry (``load``, ``sign``, ``attest``, ``inventory``), and of their signing key."""
+"""The flags of commands that reach the in-gap registry (``load``, ``sign``, ``attest``, ``inventory``, ``trust publish --to``), and of their signing key."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,11 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
         metavar="USER",
         help="log in as USER; the password is read from stdin (never a flag)",
     )
+    add_tls_flags(parser)
+
+
+def add_tls_flags(parser: argparse.ArgumentParser) -> None:
+    """The TLS files (cosign's flag names) and ``--allow-host``; the TUI takes them too."""
     parser.add_argument(
         "--registry-cacert",
         metavar="FILE",
@@ -82,12 +88,20 @@ def access(args: argparse.Namespace, *, login_now: bool = True) -> RegistryAcces
     Raises:
         InputError: an empty user or password.
     """
+    return dataclasses.replace(reach(args), login=login(args) if login_now else None)
+
+
+def reach(args: argparse.Namespace) -> RegistryAccess:
+    """Plain HTTP, the TLS files and ``--allow-host`` from the flags (no login).
+
+    Raises:
+        InputError: a client certificate without its key, or the reverse.
+    """
     if (args.registry_client_cert is None) != (args.registry_client_key is None):
         msg = "give --registry-client-cert and --registry-client-key together"
         raise InputError(msg, where="--registry-client-cert", reason=Reason.USAGE)
     return RegistryAccess(
         plain_http=args.allow_http_registry,
-        login=login(args) if login_now else None,
         cacert=args.registry_cacert,
         client_cert=args.registry_client_cert,
         client_key=args.registry_client_key,

@@ -19,7 +19,13 @@ from appliance.actions.trust import (
     trust_show,
 )
 from appliance.cli import env
-from appliance.cli.registry_flags import add_module_flag, prompt, signer_choice
+from appliance.cli.registry_flags import (
+    access,
+    add_module_flag,
+    add_registry_flags,
+    prompt,
+    signer_choice,
+)
 from appliance.core.approvals import ApprovalKind
 from appliance.core.policyfile import parse_duration
 from appliance.trust.publish import Lifetimes
@@ -61,6 +67,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=str,
         default=None,
         help="accept metadata expired by at most this long (e.g. 30d); recorded in the report",
+    )
+    imp.add_argument(
+        "--name",
+        metavar="NAME",
+        default="public-good",
+        help="which named trust root this chain feeds (default public-good; e.g. github, "
+        "started with --bootstrap-root); each name keeps its own rollback state, clock floor and log memory",
     )
     imp.add_argument(
         "--approvals",
@@ -177,6 +190,12 @@ def _configure_publish(commands: Any) -> None:  # noqa: ANN401 - argparse's priv
             metavar="DURATION",
             help=f"how long {role} metadata stays valid (default {default})",
         )
+    pub.add_argument(
+        "--to",
+        metavar="REGISTRY[/PREFIX]",
+        help="also push the repository as an OCI artifact ([PREFIX/]airlock/trust:tuf-repository)",
+    )
+    add_registry_flags(pub)
     add_module_flag(pub)
     pub.add_argument("-o", "--output", choices=("text", "json"), default="text")
     pub.set_defaults(handler=run_publish)
@@ -203,6 +222,7 @@ def run_import(args: argparse.Namespace) -> int:
             if text
             else timedelta(0),
             trust_max_age_text=text,
+            name=args.name,
             approvals=args.approvals,
         )
     )
@@ -336,7 +356,7 @@ def run_publish(args: argparse.Namespace) -> int:
             for role, _ in _LIFETIMES
         }
     )
-    published = trust_publish(
+    publication = trust_publish(
         TrustPublishRequest(
             out=args.out,
             state_dir=env.state_dir(),
@@ -350,9 +370,12 @@ def run_publish(args: argparse.Namespace) -> int:
             root_threshold=args.root_threshold,
             lifetimes=lifetimes,
             refresh=args.refresh,
+            to=args.to,
+            access=access(args, login_now=args.to is not None),
         )
     )
-    doc = published.to_json()
+    doc = publication.to_json()
+    published = publication.published
     if args.output == "json":
         print(json.dumps(doc, indent=2))
         return ExitCode.OK
@@ -369,5 +392,10 @@ def run_publish(args: argparse.Namespace) -> int:
         ),
         f"  clients bootstrap from {published.directory / 'root.json'}; serve {published.directory} with any static web server",
     ]
+    if publication.pushed is not None:
+        pushed = publication.pushed
+        lines.append(
+            f"  pushed to {args.to.split('/', 1)[0]}/{pushed['repository']}:{pushed['tag']}@{pushed['digest']}"
+        )
     _say(lines)
     return ExitCode.OK

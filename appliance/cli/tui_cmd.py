@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance.cli import env
-from appliance.cli.registry_flags import add_module_flag, prompt
+from appliance.cli.registry_flags import (
+    add_module_flag,
+    add_tls_flags,
+    prompt,
+    reach,
+)
 from appliance.cli.verify_flags import add_policy_flags, verify_request
 from appliance.tui.session import Session
 
@@ -43,6 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--countersign-key", metavar="KEY", help="the HSM key `k` countersigns with"
     )
+    add_tls_flags(parser)
     add_module_flag(parser)
     add_policy_flags(parser)
     parser.set_defaults(handler=run)
@@ -65,6 +71,7 @@ def session(args: argparse.Namespace) -> Session:
         state_dir=env.state_dir(),
         root=args.root or Path.cwd(),
         plain_http=args.allow_http_registry,
+        reach=reach(args),
         countersign_key=args.countersign_key,
         module_path=args.module_path,
         prompt=prompt,

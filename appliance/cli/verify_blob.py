@@ -51,7 +51,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--trusted-root",
         metavar="FILE",
         type=Path,
-        help="trusted_root.json to verify against (default: the appliance's current root)",
+        help="trusted_root.json, or `gh attestation trusted-root` JSON lines (each line a root), to verify against (default: the appliance's current root)",
     )
     add_identity_flags(parser, key_flag=True)
     parser.add_argument(
@@ -103,7 +103,12 @@ def _print_text(result: VerificationResult, label: str) -> None:
         else (
             f"  log entry:    proven on {result.log_url} (its global index is not signed)"
             if result.log_url
-            else "  log entry:    none (accepted on the given key alone)"
+            else (
+                "  log entry:    none (the trusted root has no log: a verified timestamp stands for it)"
+                if result.time_source == "timestamp-authority"
+                and result.issuer is not None
+                else "  log entry:    none (accepted on the given key alone)"
+            )
         ),
         f"  bundle:       v{result.bundle_version} {result.content}"
         + (f", predicate {result.predicate_type}" if result.predicate_type else ""),
@@ -119,33 +124,44 @@ def run(args: argparse.Namespace) -> int:
     # The verifier (and cryptography's X.509 stack) is imported here, not at
     # module level, so that `--help` and `--version` start in a few ms.
     from appliance.cli.artifact_input import read_artifact  # noqa: PLC0415
-    from appliance.core.verifier import verify_bundle  # noqa: PLC0415
-    from appliance.trust import roots  # noqa: PLC0415
+    from appliance.core.verifier import under_roots, verify_bundle  # noqa: PLC0415
+    from appliance.trust import held, roots  # noqa: PLC0415
     from appliance.trust.memory import Memory  # noqa: PLC0415
 
     now = datetime.now(UTC)  # the clock is read once, here, and passed down
-    memory = Memory(env.state_dir())
-    memory.check_clock(now)
+    state_dir = env.state_dir()
+    held.check_clocks(state_dir, now)
+    memory = Memory(state_dir)
     policy = policy_from_flags(args)
     warn_insecure(args)
     bundle = _read_bundle(args.bundle)
     artifact, label = read_artifact(args.artifact, algorithms=_digests_needed(bundle))
-    trust = roots.load_current(
-        trusted_root=args.trusted_root,
-        state_dir=env.state_dir(),
-        now=now,
-        memory=memory.log_memory(),
+    # The operator's file alone if named (each of its roots), else every
+    # root the appliance holds: material verifies under one of them, by
+    # that root's own rules.
+    trusts = (
+        tuple(held.load_all(state_dir, now=now, trusted_root=None).values())
+        if args.trusted_root is None
+        else roots.load_current_roots(
+            trusted_root=args.trusted_root,
+            state_dir=state_dir,
+            now=now,
+            memory=memory.log_memory(),
+        )
     )
     with roots.recording_splits(memory, now=now):
-        result = verify_bundle(
-            bundle,
-            artifact=artifact,
-            trust=trust,
-            policy=policy,
-            now=now,
-            insecure_ignore_tlog=args.insecure_ignore_tlog,
+        result = under_roots(
+            trusts,
+            lambda trust: verify_bundle(
+                bundle,
+                artifact=artifact,
+                trust=trust,
+                policy=policy,
+                now=now,
+                insecure_ignore_tlog=args.insecure_ignore_tlog,
+            ),
         )
-    roots.remember(memory, [result], now=now)
+    held.remember(state_dir, [result], now=now)
     if args.output == "json":
         print(json.dumps({**result.to_json(), "artifact": label}, indent=2))
     else:

@@ -8,10 +8,11 @@ selected image passed.
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airlock_io import jsonout
 from appliance.actions.verify import verify
 from appliance.cli.progress import Bars
 from appliance.cli.render import render_verdict
@@ -56,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
     with Bars(f"reading {args.archive.name}") as bars:
         outcome = verify(request, bars.run)
     if args.output == "json":
-        print(json.dumps(outcome.report, indent=2))
+        jsonout.dump(outcome.report, sys.stdout.write)
     render_verdict(outcome.verified, outcome.report)
     return outcome.code

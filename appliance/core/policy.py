@@ -16,6 +16,7 @@ from appliance.core.errors import InputError, Reason, VerificationError
 
 if TYPE_CHECKING:
     from appliance.core.certs import Identity
+    from appliance.core.extensions import Demand
     from appliance.core.keys import PublicKey
     from appliance.core.pattern import Pattern
 
@@ -35,6 +36,9 @@ class IdentityPolicy:
     issuer: str | None = None
     issuer_regexp: Pattern | None = None
     extensions: dict[str, str] = field(default_factory=dict)
+    # Named Fulcio extensions and gh attestation verify's checks
+    # (appliance/core/extensions.py).
+    demands: tuple[Demand, ...] = ()
 
     def __post_init__(self) -> None:
         """Refuse a policy that names no identity, two, or an empty one (fail closed)."""
@@ -100,6 +104,8 @@ class IdentityPolicy:
                 raise VerificationError(
                     msg, reason=Reason.POLICY_UNSATISFIED, where="certificate"
                 )
+        for demand in self.demands:
+            demand.check(found)
         return matched
 
 

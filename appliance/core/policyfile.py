@@ -14,6 +14,7 @@
     insecure_ignore_tlog = false         # key signatures without a log entry
     annotations = { team = "release" }   # demanded in every signed payload (-a)
     annotations_on_attestations = false  # ... and in every attestation's statement
+    trust = ["public-good", "github"]    # named trust roots the signers come from
 
       [[rules.signers]]
       identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3"
@@ -36,18 +37,20 @@ files are read by the caller (:meth:`PolicySpec.resolve`'s ``read_key``).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from appliance.core import keys
+from appliance.core import extensions, keys
 from appliance.core.archive.manifest import Platform
 from appliance.core.deny import Denial, DenyList, parse_entry
 from appliance.core.errors import InputError, Reason
 from appliance.core.pattern import compile_pattern
 from appliance.core.policy import IdentityPolicy, KeyPolicy, Policy
+from appliance.core.predicates import PredicateCheck, parse_check
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -65,8 +68,14 @@ _RULE = frozenset(
         "annotations",
         "annotations_on_attestations",
         "platforms",
+        "trust",
+        "predicates",
     }
 )
+DEFAULT_TRUST = ("public-good",)
+# The held-root name grammar (appliance/trust/held.py), checked here so a
+# policy naming an impossible root is an input error with its line.
+_TRUST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # cosign's --certificate-github-workflow-* claims and their Fulcio OIDs.
 GITHUB_CLAIMS = {
     "github_workflow_trigger": "2",
@@ -76,7 +85,15 @@ GITHUB_CLAIMS = {
     "github_workflow_ref": "6",
 }
 _SIGNER = frozenset(
-    {"identity", "identity_regexp", "issuer", "issuer_regexp", "key", *GITHUB_CLAIMS}
+    {
+        "identity",
+        "identity_regexp",
+        "issuer",
+        "issuer_regexp",
+        "key",
+        *GITHUB_CLAIMS,
+        *extensions.ALL_NAMES,
+    }
 )
 _DURATION = re.compile(r"([0-9]{1,6})([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -133,6 +150,7 @@ class SignerSpec:
     issuer_regexp: str | None = None
     key: str | None = None
     claims: dict[str, str] = field(default_factory=dict)
+    demands: tuple[extensions.Demand, ...] = ()
 
     def describe(self) -> str:
         """How a report names this signer."""
@@ -159,6 +177,13 @@ class Rule:
     # An index must carry these platforms; the others may have been left
     # out at export. Empty: every platform the index lists.
     platforms: tuple[Platform, ...] = ()
+    # The named trust roots its signers come from (default: public-good, so
+    # a policy written before named roots keeps its meaning); evidence
+    # verifying only under another root does not count.
+    trust: tuple[str, ...] = DEFAULT_TRUST
+    trust_line: int = 0  # where ``trust`` is written (0: not written)
+    # [[rules.predicates]]: checks over verified statements (core/predicates.py).
+    predicates: tuple[PredicateCheck, ...] = ()
 
     def matches(self, name: str) -> bool:
         """Whether this rule applies to ``registry/repository`` ``name``."""
@@ -300,6 +325,7 @@ class _Lines:
                 table = tuple(prefix)
                 if name == ("rules",):
                     counts.pop(("rules", "signers"), None)
+                    counts.pop(("rules", "predicates"), None)
                 self.entries.append((table, number))
                 continue
             key = re.match(r"([A-Za-z0-9_-]+)\s*=", line)
@@ -423,7 +449,53 @@ def _rule(raw: object, index: int, lines: _Lines) -> Rule:
         annotations=dict(annotations),
         annotations_on_attestations=rule.get("annotations_on_attestations", False),
         platforms=_platforms(rule.get("platforms", []), lines, (*path, "platforms")),
+        trust=_trust(rule.get("trust", list(DEFAULT_TRUST)), lines, (*path, "trust")),
+        trust_line=lines.line((*path, "trust")) if "trust" in rule else 0,
+        predicates=_predicates(rule.get("predicates", []), lines, path),
     )
+
+
+def _predicates(
+    value: object, lines: _Lines, rule: tuple[str | int, ...]
+) -> tuple[PredicateCheck, ...]:
+    if not isinstance(value, list):
+        lines.fail(
+            (*rule, "predicates"), "predicates must be [[rules.predicates]] tables"
+        )
+    checks = []
+    for i, raw in enumerate(value):
+        path = (*rule, "predicates", i)
+        if not isinstance(raw, dict):
+            lines.fail(path, "each [[rules.predicates]] entry must be a table")
+        line = lines.line(path)
+        where = f"{lines.source}:{line}" if line else lines.source
+        checks.append(
+            parse_check(
+                raw,
+                line=line,
+                where=where,
+                duration=functools.partial(parse_duration, where=where),
+                pattern=functools.partial(compile_pattern, where=where),
+            )
+        )
+    return tuple(checks)
+
+
+def _trust(
+    value: object, lines: _Lines, path: tuple[str | int, ...]
+) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(n, str) and _TRUST_NAME.fullmatch(n) for n in value)
+    ):
+        lines.fail(
+            path,
+            'trust must be a non-empty list of trust root names such as ["public-good", "github"]',
+        )
+    if len(set(value)) != len(value):
+        lines.fail(path, "trust names a root twice")
+    return tuple(value)
 
 
 def _deny(raw: object, lines: _Lines) -> tuple[Denial, ...]:
@@ -470,12 +542,18 @@ def _signer_spec(raw: object, rule: int, index: int, lines: _Lines) -> SignerSpe
         lines.fail(path, "each signer must be a table")
     signer: dict[str, Any] = raw  # checked just above
     _keys(signer, _SIGNER, lines, path)
+    demands: list[extensions.Demand] = []
+    for name in sorted(extensions.ALL_NAMES & signer.keys()):
+        at = lines.line((*path, name))
+        demands += extensions.demands(
+            name, signer.pop(name), where=f"{lines.source}:{at}" if at else lines.source
+        )
     values = {k: _string(v, lines, (*path, k)) for k, v in signer.items()}
     identity = values.get("identity"), values.get("identity_regexp")
     issuer = values.get("issuer"), values.get("issuer_regexp")
     claims = {k: str(values[k]) for k in GITHUB_CLAIMS if values.get(k)}
     if values.get("key") is not None:
-        if any(identity) or any(issuer) or claims:
+        if any(identity) or any(issuer) or claims or demands:
             lines.fail(
                 path,
                 "a signer is a key or an identity, not both (GitHub claims are certificate extensions)",
@@ -496,6 +574,7 @@ def _signer_spec(raw: object, rule: int, index: int, lines: _Lines) -> SignerSpe
         issuer_regexp=issuer[1],
         key=values.get("key"),
         claims=claims,
+        demands=tuple(demands),
     )
 
 
@@ -518,6 +597,7 @@ def _signer(spec: SignerSpec, read_key: Callable[[str], bytes], source: str) -> 
             if spec.issuer_regexp is None
             else compile_pattern(spec.issuer_regexp, where=where),
             extensions={GITHUB_CLAIMS[k]: v for k, v in spec.claims.items()},
+            demands=spec.demands,
         ),
     )
 

@@ -45,6 +45,7 @@ class VerificationResult:
     # signature). A cosign legacy payload's ``optional`` map, once verified.
     subject_annotations: dict[str, object] | None = None
     trust_source: str = ""
+    trust_name: str = "public-good"  # the named root it verified under
     trust_sha256: str = ""
     tuf_backed: bool = False
     trust_stale_since: datetime | None = None
@@ -55,6 +56,9 @@ class VerificationResult:
     # What signed: the verified certificate identity, or the key's id.
     identity: Identity | None = None
     key_id: bytes | None = None
+    # The verified in-toto statement (DSSE payload), for predicate rules;
+    # not in to_json.
+    payload: bytes | None = None
     # What a deny entry can name (appliance.core.deny): every counted log
     # entry as (log id, log index), and the serials of the leaf certificate
     # and of the trusted CA chain it was validated to, leaf first.
@@ -79,6 +83,7 @@ class VerificationResult:
             "subject": self.subject,
             "trust_root": {
                 "source": self.trust_source,
+                "name": self.trust_name,
                 "sha256": self.trust_sha256,
                 "tuf_backed": self.tuf_backed,
                 "stale_since": None

@@ -8,7 +8,7 @@ bounds, so a key is only ever used inside its window.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -95,6 +95,35 @@ class TrustMaterial:
     tuf_backed: bool
     stale_since: datetime | None = None
     memory: LogMemory = field(default_factory=LogMemory)
+    name: str = "public-good"  # the operator's name for this root (policy `trust`)
+
+    @property
+    def requires_tlog(self) -> bool:
+        """Whether material must carry a counted transparency-log entry.
+
+        The rule lives with the root, as the Sigstore clients define it: a
+        root that lists transparency logs demands an entry in one of them
+        (sigstore-go ``WithTransparencyLog(1)``); a root with none, such as
+        GitHub's instance (fulcio.githubapp.com, timestamp.githubapp.com),
+        demands a verified RFC 3161 timestamp instead (``gh attestation
+        verify``: ``WithSignedTimestamps(1)``, no log). Never a global switch.
+        """
+        return bool(self.tlogs)
+
+    @property
+    def requires_sct(self) -> bool:
+        """Whether a certificate must carry an SCT from one of this root's CT logs.
+
+        A root without CT logs cannot verify any SCT; the GitHub instance's
+        root lists none and its clients demand none (``gh``: no
+        ``WithSignedCertificateTimestamps`` for it).
+        """
+        return bool(self.ctlogs)
+
+    @property
+    def min_timestamps(self) -> int:
+        """Verified RFC 3161 timestamps the root's rule demands (0 or 1)."""
+        return 0 if self.requires_tlog else 1
 
     def tlog(self, log_id: bytes) -> TrustedLog | None:
         """The transparency log with this id, if trusted."""
@@ -185,6 +214,83 @@ class TrustMaterial:
                 reason=Reason.TRUST_ROOT_INVALID,
                 where=source,
             ) from exc
+
+
+PUBLIC_GOOD = "public-good"
+GITHUB = "github"
+# Names for the roots `gh attestation trusted-root` prints, by their Fulcio
+# CA's URI (the operator's file, so the name is theirs, not an archive's).
+_KNOWN_FULCIO = {
+    "fulcio.sigstore.dev": PUBLIC_GOOD,
+    "fulcio.githubapp.com": GITHUB,
+    "fulcio.sigstage.dev": "staging",
+}
+
+
+def known_name(root: TrustedRoot) -> str | None:
+    """The conventional name of a root, from its Fulcio CA's host, if known."""
+    for ca in root.certificate_authorities:
+        host = ca.uri.removeprefix("https://").split("/", 1)[0]
+        if host in _KNOWN_FULCIO:
+            return _KNOWN_FULCIO[host]
+    return None
+
+
+def materials_from_bytes(
+    data: bytes, *, source: str, tuf_backed: bool
+) -> tuple[TrustMaterial, ...]:
+    """One ``trusted_root.json``, or ``gh attestation trusted-root``'s JSON lines.
+
+    A single document is the default root (named ``public-good``), whatever
+    it holds, as ``--trusted-root`` has always meant. In JSON lines each line
+    is a root of its own, named by its Fulcio CA (``public-good``,
+    ``github``, ``staging``), else ``line-N``; material then verifies when it
+    verifies under one of them by that root's own rules.
+
+    Raises:
+        TrustRootError: a root is malformed, or two lines claim one name.
+    """
+    try:
+        single = TrustedRoot.from_bytes(data)
+    except TrustRootFormatError as whole:
+        lines = [
+            (n, line)
+            for n, line in enumerate(data.splitlines(), start=1)
+            if line.strip()
+        ]
+        if len(lines) < 2:  # noqa: PLR2004 - one line is one document: its own error
+            raise TrustRootError(
+                str(whole), reason=Reason.TRUST_ROOT_INVALID, where=source
+            ) from whole
+    else:
+        return (named_material(single, source=source, tuf_backed=tuf_backed),)
+    found: list[TrustMaterial] = []
+    for n, line in lines:
+        where = f"{source} line {n}"
+        try:
+            root = TrustedRoot.from_bytes(line)
+        except TrustRootFormatError as exc:
+            raise TrustRootError(
+                str(exc), reason=Reason.TRUST_ROOT_INVALID, where=where
+            ) from exc
+        name = known_name(root) or f"line-{n}"
+        if any(m.name == name for m in found):
+            msg = f"a second root named {name!r} (each line must be another instance)"
+            raise TrustRootError(msg, reason=Reason.TRUST_ROOT_INVALID, where=where)
+        found.append(
+            named_material(
+                root, source=f"{where} ({name})", tuf_backed=tuf_backed, name=name
+            )
+        )
+    return tuple(found)
+
+
+def named_material(
+    root: TrustedRoot, *, source: str, tuf_backed: bool, name: str = PUBLIC_GOOD
+) -> TrustMaterial:
+    """:meth:`TrustMaterial.from_model` under a name."""
+    material = TrustMaterial.from_model(root, source=source, tuf_backed=tuf_backed)
+    return material if name == PUBLIC_GOOD else replace(material, name=name)
 
 
 def _authority(ca: CertificateAuthority, where: str) -> TrustedAuthority:

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 REPOSITORY: Final = "airlock/trust"
 TRUSTED_ROOTS_TAG: Final = "trusted-roots"
 ARTIFACT_TYPE: Final = "application/vnd.dev.airlock.trusted-roots.v1+json"
+# The published gap-local TUF repository (``trust publish --to``, and ``load``
+# once one was published): every file, titled with its path in the repository.
+TUF_TAG: Final = "tuf-repository"
+TUF_ARTIFACT_TYPE: Final = "application/vnd.dev.airlock.tuf-repository.v1+json"
+TUF_FILE: Final = "application/vnd.dev.airlock.tuf-file.v1"
 
 
 def repository(prefix: str) -> str:
@@ -36,24 +41,37 @@ def repository(prefix: str) -> str:
 
 def trusted_roots(roots: Sequence[tuple[str, bytes]]) -> ArtifactImage:
     """The artifact holding ``roots`` (file name, verified bytes), in name order."""
+    return _artifact(
+        roots, artifact_type=ARTIFACT_TYPE, layer_type=media.SIGSTORE_TRUSTED_ROOT
+    )
+
+
+def tuf_repository(files: Sequence[tuple[str, bytes]]) -> ArtifactImage:
+    """The artifact holding a TUF repository's files (path in it, bytes), in path order."""
+    return _artifact(files, artifact_type=TUF_ARTIFACT_TYPE, layer_type=TUF_FILE)
+
+
+def _artifact(
+    files: Sequence[tuple[str, bytes]], *, artifact_type: str, layer_type: str
+) -> ArtifactImage:
     layers = [
         Blob(
             descriptor=Descriptor(
-                media_type=media.SIGSTORE_TRUSTED_ROOT,
+                media_type=layer_type,
                 digest=digest_of(data),
                 size=len(data),
                 annotations={media.TITLE: name},
             ),
             data=data,
         )
-        for name, data in sorted(roots)
+        for name, data in sorted(files)
     ]
     empty = Blob(descriptor=layout.empty_config(), data=layout.EMPTY_CONFIG)
     manifest = layout.canonical(
         {
             "schemaVersion": 2,
             "mediaType": media.OCI_MANIFEST,
-            "artifactType": ARTIFACT_TYPE,
+            "artifactType": artifact_type,
             "config": empty.descriptor.to_json(),
             "layers": [layer.descriptor.to_json() for layer in layers],
         }

@@ -23,19 +23,25 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from appliance.core import certs, dsse, keys, rekor_body, timestamp, tlog
 from appliance.core.bundle import Bundle, DsseEnvelope, MessageSignature, TlogEntry
-from appliance.core.errors import InputError, Reason, VerificationError
+from appliance.core.errors import (
+    InputError,
+    Reason,
+    TrustRootError,
+    VerificationError,
+)
 from appliance.core.limits import DEFAULT_LIMITS, Limits
 from appliance.core.policy import KeyPolicy, Policy
 from appliance.core.report import TimeSource, VerificationResult
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from cryptography import x509
@@ -166,6 +172,7 @@ def _count_entries(
     signer: rekor_body.Signer,
     progress: _Progress,
     *,
+    trust: TrustMaterial,
     insecure_ignore_tlog: bool,
 ) -> None:
     """Keep the entries whose log key was valid at every verified time."""
@@ -211,11 +218,33 @@ def _count_entries(
             "on the operator's key alone"
         )
         return
+    if not trust.requires_tlog:
+        _count_timestamps(trust, progress)
+        return
     if signer.certificate is None:
         msg = "key-signed material has no verified transparency log entry (pass --insecure-ignore-tlog to accept it on the key alone)"
     else:
         msg = "no verified log entry from a trusted transparency log"
     raise VerificationError(msg, reason=Reason.TLOG_ENTRY_MISSING, where="bundle")
+
+
+def _count_timestamps(trust: TrustMaterial, progress: _Progress) -> None:
+    """A root without transparency logs: verified RFC 3161 timestamps stand for the entry.
+
+    GitHub's instance signs with no log; its clients demand one verified
+    timestamp from a TSA of that root (``gh attestation verify``,
+    sigstore-go ``WithSignedTimestamps(1)``). Only a root that lists no log
+    takes this path, so a TSA-only bundle under a root with logs still fails.
+    """
+    stamps = sum(
+        1 for _, source in progress.times if source is TimeSource.TIMESTAMP_AUTHORITY
+    )
+    if stamps < trust.min_timestamps:
+        msg = f"the trusted root ({trust.name}) has no transparency log, so its rule demands {trust.min_timestamps} verified RFC 3161 timestamp(s); the bundle has {stamps}"
+        raise VerificationError(msg, reason=Reason.NO_VERIFIED_TIME, where="bundle")
+    progress.checks.append(
+        f"trusted root {trust.name} has no transparency log: by its rule, {stamps} verified RFC 3161 timestamp(s) stand for a log entry"
+    )
 
 
 def _check_timestamps(
@@ -245,8 +274,13 @@ def _check_certificate(
     progress.checks.append(
         f"certificate chains to a trusted Fulcio CA at each of {len(progress.times)} verified time(s)"
     )
-    certs.verify_sct(leaf, issuer, trust=trust)
-    progress.checks.append("embedded SCT verifies under a trusted CT log")
+    if trust.requires_sct:
+        certs.verify_sct(leaf, issuer, trust=trust)
+        progress.checks.append("embedded SCT verifies under a trusted CT log")
+    else:
+        progress.checks.append(
+            f"trusted root {trust.name} lists no CT log: by its rule, no SCT is demanded"
+        )
     identity = certs.identity_of(leaf)
     if isinstance(policy, KeyPolicy):  # _signer() guarantees it; this narrows the type
         raise VerificationError("no identity policy", reason=Reason.POLICY_UNSATISFIED)
@@ -327,7 +361,11 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
     _check_entries(bundle, bundle_signer, signed, trust, progress)
     _check_timestamps(bundle, trust, progress)
     _count_entries(
-        bundle, bundle_signer, progress, insecure_ignore_tlog=insecure_ignore_tlog
+        bundle,
+        bundle_signer,
+        progress,
+        trust=trust,
+        insecure_ignore_tlog=insecure_ignore_tlog,
     )
 
     issuer: str | None = None
@@ -356,6 +394,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
         subject=None if subject is None else subject.name,
         subject_annotations=None if subject is None else subject.annotations,
         trust_source=trust.source,
+        trust_name=trust.name,
         trust_sha256=trust.sha256,
         tuf_backed=trust.tuf_backed,
         trust_stale_since=trust.stale_since,
@@ -364,6 +403,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
         identity=progress.identity,
         key_id=None if leaf is not None else keys.key_id(key),
         checkpoints=tuple(e.checkpoint for e in progress.entries if e.checkpoint),
+        payload=None if envelope is None else envelope.payload,
         log_entries=tuple(
             (e.log.log_id, e.log_index)
             for e in progress.entries
@@ -371,3 +411,55 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
         ),
         certificate_serials=serials,
     )
+
+
+_T = TypeVar("_T")
+
+# Failures that only say "this is not the root that signed it": with several
+# roots, the error shown is one that got further, under the root that did.
+_WRONG_ROOT = frozenset(
+    {
+        Reason.CHAIN_UNTRUSTED,
+        Reason.TLOG_ENTRY_MISSING,
+        Reason.TIMESTAMP_INVALID,
+        Reason.SCT_INVALID,
+        Reason.NO_VERIFIED_TIME,
+    }
+)
+
+
+def under_roots(
+    roots: Sequence[TrustMaterial], verify: Callable[[TrustMaterial], _T]
+) -> _T:
+    """``verify`` under each root in turn; the first that verifies wins.
+
+    Each root applies its own rules (a root without logs demands a
+    timestamp, one with logs an entry: :attr:`TrustMaterial.requires_tlog`);
+    nothing is combined across roots, so material never verifies by one
+    root's CA and another's log. This is how ``gh attestation verify`` uses
+    the roots of ``gh attestation trusted-root``.
+
+    Raises:
+        VerificationError: no root verifies it: the error of the root that
+            got furthest (the first, if none did), naming that root.
+        TrustRootError: no root was given.
+    """
+    if not roots:
+        msg = "no trusted root is held for this rule"
+        raise TrustRootError(msg, reason=Reason.TRUST_ROOT_INVALID, where="policy")
+    failures: list[tuple[TrustMaterial, VerificationError]] = []
+    for root in roots:
+        try:
+            return verify(root)
+        except VerificationError as exc:
+            failures.append((root, exc))
+    if len(failures) == 1:
+        raise failures[0][1]
+    furthest, error = next(
+        ((r, e) for r, e in failures if e.reason not in _WRONG_ROOT), failures[0]
+    )
+    names = ", ".join(r.name for r, _ in failures)
+    error.message = (
+        f"under no trusted root ({names}); under {furthest.name}: {error.message}"
+    )
+    raise error

@@ -16,6 +16,7 @@ The layout is the one TUF clients read with consistent snapshots (§6.2,
     timestamp.json                written last: the commit point of a publish
     N.snapshot.json, N.targets.json
     targets/<sha256>.<name>       trusted_root.json, <name>.trusted_root.json
+    targets/<name>                the newest of each, for tools that read it by name
 
 Every file is written atomically (temporary name, fsync, rename), targets and
 versioned metadata first and ``timestamp.json`` last, so a client that reads
@@ -29,8 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from securesystemslib.signer import Key, Signature, SSlibKey
@@ -55,7 +59,6 @@ from trustroot import strict_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
-    from pathlib import Path
 
     from securesystemslib.signer import SecretsHandler
 
@@ -91,6 +94,11 @@ class Lifetimes:
         if self.timestamp > self.snapshot:
             msg = "the timestamp must not outlive the snapshot it names"
             raise InputError(msg, where="--timestamp-expires", reason=Reason.USAGE)
+        if self.root <= self.targets:
+            # Else every publish would find the root expiring within the
+            # targets' lifetime and sign a new root version.
+            msg = "the root must outlive the targets"
+            raise InputError(msg, where="--root-expires", reason=Reason.USAGE)
 
 
 class HeldKeySigner(TufSigner):
@@ -266,15 +274,20 @@ def _open(directory: Path) -> _Repository | None:
         root=root, targets=targets, snapshot=snapshot, timestamp=timestamp
     )
     for name, target in targets.signed.targets.items():
-        path = f"targets/{target.hashes['sha256']}.{name}"
-        data = inputs.read_file(
-            directory / path, what="TUF target", max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES
-        )
-        try:
-            target.verify_length_and_hashes(data)
-        except tuf_errors.LengthOrHashMismatchError as exc:
-            raise _damaged(f"{path}: {exc}", directory) from exc
-        repo.files[path] = data
+        paths = [f"targets/{target.hashes['sha256']}.{name}", f"targets/{name}"]
+        for path in paths:
+            if path == paths[1] and not (directory / path).exists():
+                continue  # the plain name is a convenience, not TUF
+            data = inputs.read_file(
+                directory / path,
+                what="TUF target",
+                max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES,
+            )
+            try:
+                target.verify_length_and_hashes(data)
+            except tuf_errors.LengthOrHashMismatchError as exc:
+                raise _damaged(f"{path}: {exc}", directory) from exc
+            repo.files[path] = data
     return repo
 
 
@@ -462,6 +475,9 @@ def publish(  # noqa: PLR0913 - every key and input named
             target = TargetFile.from_data(name, data, ["sha256"])
             targets.signed.targets[name] = target
             files[f"targets/{target.hashes['sha256']}.{name}"] = data
+            # Not part of TUF with consistent snapshots (§5.7.3 fetches by hash):
+            # the plain name is for tools that read the target directly.
+            files[f"targets/{name}"] = data
         repo = _Repository(
             root=root,
             targets=targets,
@@ -602,3 +618,62 @@ def _commit(  # noqa: PLR0913 - every part named
         online_keyid=online.public_key.keyid,
         refreshed=refreshed,
     )
+
+
+_REPOSITORY_FILE = re.compile(
+    r"(root|timestamp|[0-9]{1,20}\.(root|snapshot|targets))\.json"
+    r"|targets/([0-9a-f]{64}\.)?[A-Za-z0-9._-]{1,200}"
+)
+# Where the appliance remembers its last published repository (for ``load``).
+_PUBLISHED_RECORD = "published.json"
+
+
+def repository_files(directory: Path) -> tuple[tuple[str, bytes], ...]:
+    """Every file of the repository in ``directory`` (path in it, bytes), checked first.
+
+    Raises:
+        InputError: no repository there.
+        TrustRootError: the repository is damaged.
+    """
+    if _open(directory) is None:
+        msg = "holds no TUF repository: run `appliance trust publish` first"
+        raise InputError(msg, where=str(directory))
+    found = []
+    for path in sorted(directory.rglob("*")):
+        name = path.relative_to(directory).as_posix()
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and _REPOSITORY_FILE.fullmatch(name)
+        ):
+            found.append((name, _read(directory, name)))
+    return tuple(found)
+
+
+def remember(state_dir: Path, directory: Path) -> None:
+    """Record where the repository was published, for ``load`` to carry it too.
+
+    Raises:
+        InputError: the state directory cannot be written.
+    """
+    doc = json.dumps({"directory": str(directory.resolve())}).encode()
+    try:
+        (state_dir / "trust").mkdir(parents=True, exist_ok=True)
+        write_atomically(state_dir / "trust" / _PUBLISHED_RECORD, doc)
+    except OSError as exc:
+        raise write_error(exc, state_dir) from exc
+
+
+def remembered(state_dir: Path) -> Path | None:
+    """The directory last published into, if any and if it still holds a repository."""
+    record = state_dir / "trust" / _PUBLISHED_RECORD
+    if not record.is_file():
+        return None
+    try:
+        doc = strict_json.loads(
+            inputs.read_file(record, what="publish record", max_bytes=64 * 1024)
+        )
+        directory = Path(str(doc["directory"]))
+    except (ValueError, KeyError, TypeError, InputError):
+        return None
+    return directory if (directory / "root.json").is_file() else None

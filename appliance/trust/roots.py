@@ -23,7 +23,12 @@ from appliance.core.errors import (
     TrustRootError,
     VerificationError,
 )
-from appliance.core.trust import LogMemory, TrustMaterial
+from appliance.core.trust import (
+    PUBLIC_GOOD,
+    LogMemory,
+    TrustMaterial,
+    materials_from_bytes,
+)
 from appliance.trust.state import StateStore
 from trustroot import store, strict_json
 
@@ -37,22 +42,30 @@ if TYPE_CHECKING:
 EMBEDDED_SOURCE = "embedded public-good trusted root (sealed into the appliance)"
 
 
-def load_file(path: Path) -> TrustMaterial:
-    """Trust material from a ``trusted_root.json`` file the operator named.
+def load_files(path: Path) -> tuple[TrustMaterial, ...]:
+    """Every root in a file the operator named: a ``trusted_root.json``, or JSON lines.
+
+    ``gh attestation trusted-root`` prints one root a line (public-good and
+    GitHub's instance); each is named (:func:`~appliance.core.trust.materials_from_bytes`).
 
     Raises:
-        InputError: the file cannot be read, or is not a usable trusted root
+        InputError: the file cannot be read, or a root in it is not usable
             (input the operator gave: exit 2).
     """
     data = inputs.read_file(
         path, what="trusted root", max_bytes=inputs.MAX_TRUSTED_ROOT_BYTES
     )
+    label = f"{path} (not TUF-backed)"
     try:
-        return TrustMaterial.from_bytes(
-            data, source=f"{path} (not TUF-backed)", tuf_backed=False
-        )
+        return materials_from_bytes(data, source=label, tuf_backed=False)
     except TrustRootError as exc:
-        raise InputError(exc.message, where=str(path)) from exc
+        where = (exc.where or label).replace(label, str(path), 1)
+        raise InputError(exc.message, where=where) from exc
+
+
+def by_name(found: Iterable[TrustMaterial], name: str) -> TrustMaterial | None:
+    """The root of that name among ``found``, if any."""
+    return next((m for m in found if m.name == name), None)
 
 
 def embedded_expiry(instance: str = store.PUBLIC_GOOD) -> tuple[int, datetime]:
@@ -109,7 +122,7 @@ def load_current(
     now: datetime,
     memory: LogMemory | None = None,
 ) -> TrustMaterial:
-    """The operator's file if given, else the imported root, else the sealed one.
+    """The default (public-good) root: the operator's file's if it has one, else the imported root, else the sealed one.
 
     Args:
         trusted_root: a ``trusted_root.json`` the operator named, if any.
@@ -117,11 +130,37 @@ def load_current(
         now: the clock, read once by the caller.
         memory: the log memory to verify against (see :mod:`.memory`).
     """
-    if trusted_root is not None:
-        trust = load_file(trusted_root)
-    else:
-        trust = load_imported(state_dir, now=now) or load_embedded(now=now)
+    # A file of named roots with no public-good line (gh's JSON lines for
+    # private instances only) names other roots; public-good stays the held one.
+    given = (
+        None if trusted_root is None else by_name(load_files(trusted_root), PUBLIC_GOOD)
+    )
+    trust = given or load_imported(state_dir, now=now) or load_embedded(now=now)
     return trust if memory is None else dataclasses.replace(trust, memory=memory)
+
+
+def load_current_roots(
+    *,
+    trusted_root: Path | None,
+    state_dir: Path,
+    now: datetime,
+    memory: LogMemory | None = None,
+) -> tuple[TrustMaterial, ...]:
+    """Every root the operator's file holds if given, else the current default root.
+
+    Raises:
+        InputError: the operator's file is unusable.
+    """
+    if trusted_root is None:
+        return (
+            load_current(
+                trusted_root=None, state_dir=state_dir, now=now, memory=memory
+            ),
+        )
+    found = load_files(trusted_root)
+    if memory is None:
+        return found
+    return tuple(dataclasses.replace(m, memory=memory) for m in found)
 
 
 @contextlib.contextmanager

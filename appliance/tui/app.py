@@ -279,8 +279,14 @@ class AirlockApp(App[int]):
         mark = self.mark.ok if judged.verdict.verified else self.mark.bad
         registry = present.registry_of(judged.verdict)
         source = f" from {registry}" if registry else ""
+        files = judged.verdict.files
+        shown = (
+            f", {sum(1 for f in files if f.verified)} of {len(files)} file(s)"
+            if files
+            else ""
+        )
         self.status(
-            f"{mark} {passed} of {total} image(s){source} verified (policy: {judged.policy.name}){problems}"
+            f"{mark} {passed} of {total} image(s){source}{shown} verified (policy: {judged.policy.name}){problems}"
         )
         self._fill()
 
@@ -346,7 +352,17 @@ class AirlockApp(App[int]):
         if self.judged is None:
             return
         images = self.judged.verdict.images
-        number = int(event.row_key.value or "-1")
+        key = event.row_key.value or "-1"
+        if key.startswith(present.FILE_KEY):
+            files = self.judged.verdict.files
+            index = int(key.removeprefix(present.FILE_KEY))
+            if 0 <= index < len(files):
+                lines = present.file_detail(
+                    files[index], self.judged.archive.contents, self.mark
+                )
+                self.push_screen(TextScreen(f"File: {files[index].name}", lines))
+            return
+        number = int(key)
         if 0 <= number < len(images):
             image = images[number]
             lines = present.detail(image, self.judged.archive.contents, self.mark)

@@ -22,6 +22,7 @@ from appliance.core.errors import Reason
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from appliance.core.archive.files import FileVerdict
     from appliance.core.archive.intake import Contents
     from appliance.core.archive.verdict import ArchiveVerdict, Evidence, ImageVerdict
 
@@ -151,7 +152,51 @@ def rows(verdict: ArchiveVerdict, mark: Marks) -> list[Row]:
                 verified=image.verified,
             )
         )
+    # Files beside images (export --set [[files]]), named as the rules match them.
+    for number, judged in enumerate(verdict.files):
+        signed = next(
+            (s for s in judged.signatures if s.verified and s.satisfies), None
+        )
+        when = signed.result.signing_time if signed and signed.result else None
+        found.append(
+            Row(
+                key=f"{FILE_KEY}{number}",
+                reference=f"file:{judged.name}",
+                digest=judged.blob[7:19],
+                platforms="file",
+                verdict=f"{mark.ok} verified"
+                if judged.verified
+                else f"{mark.bad} refused",
+                signer=(signed.signer or "") if signed else "",
+                signed_at=when.strftime("%Y-%m-%d %H:%M") if when else "",
+                reason="" if judged.verified else judged.message,
+                verified=judged.verified,
+            )
+        )
     return sorted(found, key=lambda r: (r.verified, r.reference))
+
+
+FILE_KEY = "file-"  # row keys of files: images' are their numbers
+
+
+def file_detail(
+    carried: FileVerdict, contents: Contents | None, mark: Marks
+) -> list[Line]:
+    """The detail screen of one file: its verdict and each signature judged."""
+    lines = [
+        Line(f"file:   {carried.name}"),
+        Line(f"blob:   {carried.blob} ({carried.size:,} bytes)"),
+        Line(f"artifact: {carried.digest}"),
+        Line(
+            f"{mark.ok} verified: {carried.message}"
+            if carried.verified
+            else f"{mark.bad} refused ({carried.reason}): {carried.message}",
+            failed=not carried.verified,
+        ),
+    ]
+    for evidence in carried.signatures:
+        lines += _evidence_lines(evidence, contents, mark)
+    return lines
 
 
 def matches(row: Row, needle: str) -> bool:

@@ -34,6 +34,8 @@ class Session:
     module_path: str | None = None
     prompt: SecretsHandler | None = None  # asks for a key file's password, if needed
     to: str = ""  # the registry the load dialog proposes
+    # --registry-cacert, the client pair and --allow-host, as the CLI takes them
+    reach: RegistryAccess | None = None
 
     def verifying(self, archive: Path) -> VerifyRequest:
         """The verification of ``archive`` under the session's policy and trust."""
@@ -42,7 +44,9 @@ class Session:
     @property
     def access(self) -> RegistryAccess:
         """How to reach the in-gap registry (credentials from the Docker config)."""
-        return RegistryAccess(plain_http=self.plain_http)
+        if self.reach is None:
+            return RegistryAccess(plain_http=self.plain_http)
+        return dataclasses.replace(self.reach, plain_http=self.plain_http)
 
     def signer(self, pin: str) -> SignerChoice | None:
         """The countersigning key, its PIN the one typed in the masked field (never kept)."""

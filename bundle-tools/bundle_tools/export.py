@@ -81,6 +81,7 @@ class Request:
     # applies it only if it verifies under its policy's revocation_keys).
     revocations: dict[str, Any] | None = None
     image_set: ImageSet | None = None  # --set: resolved against the registries first
+    files_ca: Path | None = None  # --files-ca: the CAs for [[files]] https URLs
 
 
 @dataclass
@@ -481,7 +482,7 @@ def carry_files(request: Request, reporter: Reporter) -> list[CarriedFile]:
     found = []
     for spec in request.image_set.files:
         reporter.phase(f"reading file {spec.name}")
-        found.append(carry(spec, base=base))
+        found.append(carry(spec, base=base, ca=request.files_ca))
     return found
 
 

@@ -57,6 +57,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "REF... and -f LIST are added to it",
     )
     export.add_argument(
+        "--files-ca",
+        metavar="PEM",
+        type=Path,
+        help="trust only these CAs for the https URLs of [[files]] (default: the system's)",
+    )
+    export.add_argument(
         "--dry-run",
         action="store_true",
         help="resolve the set and list what would be carried, fetching no blobs and writing nothing",
@@ -321,6 +327,7 @@ def run_export(args: argparse.Namespace) -> int:
         delta=delta,
         revocations=_revocations(args.revocations),
         image_set=image_set,
+        files_ca=args.files_ca,
     )
     reporter, context = progress.reporter(
         images=len(refs) + (0 if image_set is None else len(image_set.images))
@@ -378,10 +385,14 @@ def _dry_run(
     chosen = export.with_set(
         request, ClientPool(request.allow_http, tls=request.tls), export.Reporter()
     )
+    files = [] if image_set is None else image_set.files
     doc = {
         "dryRun": True,
         "references": [asked for asked, _ in chosen.references],
         "resolution": [r.to_json() for r in chosen.resolution],
+        "files": [
+            {"name": f.name, "source": str(f.file), "form": f.form} for f in files
+        ],
     }
     if args.output == "json":
         print(json.dumps(doc, indent=2))
@@ -403,6 +414,12 @@ def _dry_run(
     print(f"would export {len(chosen.references)} image(s):")
     for asked, _ in chosen.references:
         print(f"  {untrusted(asked)}")
+    if files:
+        print(f"and {len(files)} file(s), read only when exporting:")
+    for carried in files:
+        print(
+            f"  {untrusted(carried.name)} from {untrusted(str(carried.file))} ({carried.form})"
+        )
     return ExitCode.OK
 
 

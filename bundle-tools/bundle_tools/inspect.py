@@ -80,6 +80,7 @@ def describe(path: Path) -> dict[str, Any]:
         "blobBytes": sum(contents.blobs.values()),
         "notCarried": sorted(contents.missing),
         "resolution": [r.to_json() for r in ledger.resolution],
+        "files": [f.to_json() for f in ledger.files],
     }
 
 
@@ -140,9 +141,14 @@ def render(report: dict[str, Any]) -> None:
         line += f", TUF root v{trust['rootVersion']}, timestamp v{trust['timestampVersion']}, expires {trust['timestampExpires']}"
     console.print(line)
     console.print(f"{report['blobs']} blobs, {report['blobBytes'] / 1024**2:,.1f} MiB")
-    for entry in report.get(
-        "resolution", []
-    ):  # export --set: what each entry resolved to
+    for carried in report.get("files", []):  # export --set [[files]]
+        console.print(
+            f"file {untrusted(carried['name'])}: {carried['size']:,} bytes, "
+            f"{untrusted(carried['blob'])}, signed by {untrusted(carried['form'])}, "
+            f"from {untrusted(carried['source'])}"
+        )
+    # export --set: what each entry resolved to
+    for entry in report.get("resolution", []):
         listed = entry["listed"]
         console.print(
             f"set {untrusted(entry['source'])}: {untrusted(entry['repository'])}, "

@@ -178,6 +178,14 @@ def judge(
             reason=failed.reason or Reason.POLICY_UNSATISFIED,
             where=str(policy.path),
         )
+    refused = next((f for f in verdict.files if not f.verified), None)
+    if refused is not None:
+        msg = f"file {refused.name} would not verify on the other side: {refused.message}; nothing was written"
+        raise VerificationError(
+            msg,
+            reason=refused.reason or Reason.POLICY_UNSATISFIED,
+            where=str(policy.path),
+        )
     problem = verdict.problems[0] if verdict.problems else "no image to verify"
     msg = f"the archive would not verify on the other side: {problem}; nothing was written"
     raise VerificationError(

@@ -25,13 +25,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.cli.main import main as appliance
 from bundle_tools.cli import main as bundle_tools
+from tests.helpers import https_files
 from tests.helpers.archives import extract
 from tests.helpers.layout_edit import Layout
 from tests.helpers.sigstore_stack import SigstoreStack
 from tests.helpers.sigstore_stack.stack import DEFAULT_ISSUER
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
+
+    from tests.helpers.https_files import FileServer
 
 EPOCH = "1790000000"
 IDENTITY = "release@airlock.test"
@@ -355,3 +359,183 @@ def test_a_file_swapped_in_the_archive_is_refused(
     files = {f["name"]: f for f in report["files"]}
     assert files["tool-linux-amd64"]["reason"] == "digest-mismatch"
     assert files["installer.sh"]["verified"]
+
+
+@pytest.fixture
+def https(
+    site: dict[str, Any], monkeypatch: pytest.MonkeyPatch, loopback: None
+) -> Iterator[FileServer]:
+    """The dist directory served over loopback HTTPS; no CA trusted from the environment."""
+    del loopback
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    server = https_files.serve(site["dist"], site["dir"])
+    site["set"].write_text(
+        site["set"]
+        .read_text()
+        .replace('path = "dist/installer.sh"', f'url = "{server.url}/installer.sh"')
+        .replace('signature = "dist/', f'signature = "{server.url}/')
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_files_from_https_urls_need_the_ca_named(
+    site: dict[str, Any], https: FileServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = site["dir"] / "from-urls.tar.zst"
+    argv = [
+        "export",
+        "--set",
+        str(site["set"]),
+        "--out",
+        str(out),
+        "--trusted-root",
+        str(site["root"]),
+        "--cache",
+        str(site["dir"] / "cache"),
+    ]
+    # The test CA is not the system's: TLS refuses, nothing is written.
+    assert bundle_tools(argv) == 2
+    err = capsys.readouterr().err
+    assert "TLS failed" in err
+    assert "--files-ca" in err
+    assert not out.exists()
+    assert bundle_tools([*argv, "--files-ca", str(https.ca)]) == 0
+    code, report = _verify(site, out, capsys)
+    assert code == 0, report
+    files = {f["name"]: f for f in report["files"]}
+    assert files["installer.sh"]["verified"]
+    assert (
+        files["installer.sh"]["blob"]
+        == "sha256:" + hashlib.sha256(INSTALLER).hexdigest()
+    )
+
+
+def test_inspect_lists_the_files_carried(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = _export(site)
+    capsys.readouterr()
+    assert bundle_tools(["inspect", str(archive), "-o", "json"]) == 0
+    files = {f["name"]: f for f in json.loads(capsys.readouterr().out)["files"]}
+    assert files["installer.sh"]["form"] == "key-signature"
+    assert files["kubectl"]["form"] == "checksums"
+    assert files["kubectl"]["checksums"]
+    assert files["tool-linux-amd64"]["size"] == len(TOOL)
+    assert bundle_tools(["inspect", str(archive)]) == 0
+    assert "file kubectl:" in capsys.readouterr().out
+
+
+async def test_the_tui_lists_files_beside_images_and_drills_into_one(
+    site: dict[str, Any],
+) -> None:
+    from textual.widgets import DataTable  # noqa: PLC0415 - the TUI only here
+
+    from appliance.cli.main import _parser  # noqa: PLC0415
+    from appliance.cli.tui_cmd import session  # noqa: PLC0415
+    from appliance.tui.app import AirlockApp  # noqa: PLC0415
+    from appliance.tui.screens import TextScreen  # noqa: PLC0415
+
+    (site["dist"] / "tool-linux-amd64.sigstore.json").write_bytes(
+        site["stack"].sign_blob(TOOL, identity="mallory@airlock.test").bundle_bytes()
+    )
+    archive = _export(site)
+    args = _parser().parse_args(
+        [
+            "tui",
+            str(archive),
+            "--policy",
+            str(site["policy"]),
+            "--trusted-root",
+            str(site["root"]),
+        ]
+    )
+    app = AirlockApp(session(args))
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.judged is not None or app.error is not None:
+                break
+        assert app.judged is not None, app.error
+        table = app.query_one("#images", DataTable)
+        assert table.row_count == 3
+        await pilot.press("enter")  # the first row: the refusal comes first
+        await pilot.pause(0.1)
+        screen = app.screen
+        assert isinstance(screen, TextScreen)
+        texts = [line.text for line in screen.lines]
+        assert texts[0] == "file:   tool-linux-amd64"
+        assert "identity-mismatch" in texts[3]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TextScreen)
+
+
+def test_two_exports_with_files_are_byte_identical_and_dry_run_reads_none(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = _export(site, "one.tar.zst"), _export(site, "two.tar.zst")
+    assert first.read_bytes() == second.read_bytes()
+    capsys.readouterr()
+    (site["dist"] / "kubectl").unlink()  # a dry run does not read the files
+    assert (
+        bundle_tools(["export", "--set", str(site["set"]), "--dry-run", "-o", "json"])
+        == 0
+    )
+    listed = json.loads(capsys.readouterr().out)["files"]
+    assert [f["name"] for f in listed] == [
+        "tool-linux-amd64",
+        "installer.sh",
+        "kubectl",
+    ]
+    assert _export_code(site) == 2
+    assert "cannot read file" in capsys.readouterr().err
+
+
+def _export_code(site: dict[str, Any]) -> int:
+    return bundle_tools(
+        [
+            "export",
+            "--set",
+            str(site["set"]),
+            "--out",
+            str(site["dir"] / "missing.tar.zst"),
+            "--trusted-root",
+            str(site["root"]),
+        ]
+    )
+
+
+def test_verify_with_judges_files_before_anything_is_written(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = site["dir"] / "checked.tar.zst"
+    argv = [
+        "export",
+        "--set",
+        str(site["set"]),
+        "--out",
+        str(out),
+        "--trusted-root",
+        str(site["root"]),
+        "--verify-with",
+        str(site["policy"]),
+    ]
+    assert bundle_tools(argv) == 0
+    assert out.exists()
+    out.unlink()
+    (site["dist"] / "installer.sh.sig").write_bytes(
+        base64.b64encode(
+            ec.generate_private_key(ec.SECP256R1()).sign(
+                INSTALLER, ec.ECDSA(hashes.SHA256())
+            )
+        )
+    )
+    capsys.readouterr()
+    assert bundle_tools(argv) == 1
+    err = capsys.readouterr().err
+    assert "file installer.sh would not verify on the other side" in err
+    assert "nothing was written" in err
+    assert not out.exists()

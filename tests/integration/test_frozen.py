@@ -16,9 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from PyInstaller.archive.readers import CArchiveReader
 
 from appliance import __version__
+from tests.helpers import pki, token_server
+from tests.helpers import registry as registry_mod
 from tests.helpers.cosign_keys import encrypt_cosign_key
+from tests.helpers.exported import KEYLESS
 
 if TYPE_CHECKING:
+    from tests.helpers.exported import Exported
     from tests.helpers.softhsm import SoftHsm
 
 ROOT = Path(__file__).parents[2]
@@ -269,3 +273,70 @@ def test_frozen_build_ships_the_seal_and_not_the_exporter(frozen: Path) -> None:
         if m == bad or m.startswith(bad + ".")
     )
     assert leaked == []
+
+
+@pytest.mark.registry
+@pytest.mark.network
+def test_frozen_loads_into_a_tls_token_registry_twice(
+    frozen: Path, exported: Exported, tmp_path: Path, loopback: None
+) -> None:
+    """The sealed build: the OS trust store plus --registry-cacert, token auth, the realm admitted (#21)."""
+    del loopback
+    ca = pki.make_ca(tmp_path / "ca")
+    tokens = token_server.start(ca, token_server.Policy(users={"op": "Frozen-pw-1"}))
+    site = registry_mod.start(tmp_path / "site", ca=ca, token_server=tokens)
+    try:
+        argv = [
+            str(frozen),
+            "load",
+            str(exported.archive),
+            "--to",
+            site.address,
+            "--trusted-root",
+            str(exported.root),
+            *KEYLESS,
+            "--image",
+            exported.ref("app"),
+            "--registry-cacert",
+            str(ca.cert),
+            "--registry-username",
+            "op",
+            "-o",
+            "json",
+        ]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "APPLIANCE_STATE_DIR": str(tmp_path / "state"),
+            "DOCKER_CONFIG": str(tmp_path / "none"),
+        }
+        reports = []
+        for _ in range(2):
+            done = subprocess.run(
+                argv,
+                input="Frozen-pw-1\n",
+                capture_output=True,
+                text=True,
+                timeout=240,
+                env=env,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            assert "Frozen-pw-1" not in done.stdout + done.stderr
+            reports.append(json.loads(done.stdout)["load"]["pushed"])
+        assert reports[0]["blobs_sent"] > 0
+        assert reports[1]["blobs_sent"] == 0
+        assert tokens.realm.split("/")[2] in reports[0]["hosts"]
+        unknown = subprocess.run(
+            [a for a in argv if a not in ("--registry-cacert", str(ca.cert))],
+            input="Frozen-pw-1\n",
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=env,
+            check=False,
+        )
+        assert unknown.returncode == 2
+        assert "unknown CA" in unknown.stderr
+    finally:
+        site.stop()
+        tokens.stop()

@@ -280,3 +280,29 @@ def test_a_new_tag_upstream_changes_the_resolution_and_the_archive(
         f"{front.address}/{repo}:v1.2.3",
         f"{front.address}/{repo}:v1.2.4",
     ]
+
+
+def test_an_entry_s_platforms_apply_to_its_images_only(
+    front: TagPages,
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    registry: Registry,
+) -> None:
+    multi = publish.index(registry, "sets/multi", "v2.0.0")
+    set_file = env / "platforms.toml"
+    set_file.write_text(
+        "version = 1\n"
+        f'[[images]]\nrepository = "{front.address}/sets/multi"\n'
+        'newest = 1\nplatforms = ["linux/amd64"]\n'
+        f'[[images]]\nrepository = "{front.address}/{REPO}"\ntags = ["v1.2.3"]\n'
+    )
+    out = env / "platforms.tar.zst"
+    assert _export(front, set_file, out) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    ledger, _ = view.ledger(read_archive(out).contents)
+    by_name = {i.asked.rsplit("/", 1)[-1]: i for i in ledger.images}
+    platforms = {p.platform: p.included for p in by_name["multi:v2.0.0"].platforms}
+    assert platforms == {"linux/amd64": True, "linux/arm64/v8": False}
+    assert by_name["multi:v2.0.0"].digest == multi.digest
+    assert by_name["app:v1.2.3"].platforms == ()
+    assert ledger.platforms == ()  # no --platform: the entry's choice is its own

@@ -529,7 +529,7 @@ def test_an_archive_changed_between_the_two_passes_pushes_nothing_of_the_change(
     verdict = verify_archive(
         first.contents,
         rules=rules,
-        trust=roots.load_file(exported.root),
+        trust=roots.load_files(exported.root)[0],
         now=datetime.now(UTC),
     )
     plan = plan_push(verified_view(first.contents, verdict), Target.parse(gap.address))

@@ -223,3 +223,28 @@ def test_workers_run_under_the_seal_and_open_no_socket(
         assert probe["socket_events"] == []
         reports.append(_normal(json.loads(done.stdout)))
     assert reports[0] == reports[1]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_extract_writes_the_same_layout_for_any_number_of_workers(
+    exported: Exported, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``--jobs`` reaches every verb that verifies: what passed, and only that, is written alike."""
+    written = {}
+    for jobs in ("1", "3"):
+        out = tmp_path / f"out{jobs}"
+        code = appliance(
+            ["extract", str(exported.archive), "--to", str(out),
+             "--trusted-root", str(exported.root), *KEYLESS, "--jobs", jobs]
+        )  # fmt: skip
+        assert code == 1, capsys.readouterr().err  # the troubles are refused
+        written[jobs] = _tree(out)
+    assert written["1"]
+    assert written["3"] == written["1"]

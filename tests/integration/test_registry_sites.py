@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from airlock_registry.auth import Token
     from tests.helpers.registry import Registry
 
 pytestmark = [pytest.mark.registry, pytest.mark.network]
@@ -398,3 +399,13 @@ def test_an_expired_server_certificate_is_named(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_clients_sharing_a_token_cache_ask_once(token_site: Registry) -> None:
+    """The exporter's per-thread clients of one registry share its tokens."""
+    digest = token_site.push_blob("site/one", BLOB)
+    shared: dict[tuple[str, str, tuple[str, ...]], Token] = {}
+    for _ in range(3):
+        client = _client(token_site, login=_login(), tokens=shared)
+        assert client.has_blob("site/one", digest)
+    assert _asked(token_site) == [("repository:site/one:pull",)]

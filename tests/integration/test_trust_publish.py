@@ -240,6 +240,52 @@ def test_the_refresh_from_the_cli_needs_the_online_key_alone(
     ]
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        ([], "name the root key (--root-key)"),
+        (
+            ["--root-key", "{root}", "--timestamp-expires", "soon"],
+            "expected a duration",
+        ),
+        (["--root-key", "{root}", "--root-threshold", "2"], "needs between 1 and 1"),
+        (["--refresh", "--online-key", "{root}"], "no repository to refresh"),
+        (["--root-key", "/nonexistent/key.pem"], "/nonexistent/key.pem"),
+    ],
+)
+def test_bad_flags_are_one_line_exit_2_and_write_nothing(
+    tmp_path: Path,
+    state: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    said: str,
+) -> None:
+    root = _pem_key(tmp_path / "root.pem")
+    out = tmp_path / "repo"
+    code = main(
+        [
+            "trust",
+            "publish",
+            "--out",
+            str(out),
+            *(a.replace("{root}", root) for a in argv),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert said in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    assert not (out / "root.json").exists()
+    if (state / "audit.jsonl").exists():
+        assert (
+            json.loads((state / "audit.jsonl").read_text().splitlines()[-1])[
+                "exit_code"
+            ]
+            == 2
+        )
+
+
 def test_a_root_rotation_keeps_an_old_client_working(
     tmp_path: Path, state: Path, wall: datetime
 ) -> None:
@@ -301,7 +347,7 @@ def test_a_tampered_target_is_refused_by_the_client(
     root = _pem_key(tmp_path / "root.pem")
     out = tmp_path / "repo"
     assert main(["trust", "publish", "--out", str(out), "--root-key", root]) == 0
-    (target,) = (out / "targets").iterdir()
+    (target,) = (out / "targets").glob("????????*.trusted_root.json")
     target.write_bytes(target.read_bytes().replace(b"tlogs", b"tlogz"))
     with static_http.serve(out) as url:
         client = _client(tmp_path, "cluster", url, (out / "root.json").read_bytes())

@@ -95,7 +95,7 @@ def test_sigstore_js_refuses_a_tampered_trusted_root(
     tmp_path: Path, asset: Callable[[str], Path]
 ) -> None:
     repo = _published(tmp_path)
-    (target,) = (repo / "targets").iterdir()
+    (target,) = (repo / "targets").glob("????????*.trusted_root.json")
     target.write_bytes(target.read_bytes().replace(b"tlogs", b"tlogz"))
     with static_http.serve(repo) as url:
         verdict = sigstore_js.cli_verify(

@@ -178,3 +178,105 @@ def test_extract_with_nothing_verified_writes_nothing(
     out = extract(exported.archive, "--to", str(target), *_args(exported, "rogue"))
     assert out.code == 1
     assert not target.exists()
+
+
+def _pem(path: Path) -> str:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    path.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(path)
+
+
+def _repository_files(directory: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in directory.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def test_trust_publish_to_pushes_the_repository_byte_for_byte(
+    gap: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from appliance.cli.main import main  # noqa: PLC0415
+
+    repo = tmp_path / "tuf"
+    code = main(["trust", "publish", "--out", str(repo), "--root-key", _pem(tmp_path / "r.pem"),
+                 "--to", f"{gap.address}/mirror", "--allow-http-registry", "-o", "json"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    pushed = json.loads(out)["pushed"]
+    assert (pushed["repository"], pushed["tag"]) == (
+        "mirror/airlock/trust",
+        "tuf-repository",
+    )
+    copied = tmp_path / "copied"
+    gap.pull_layout("mirror/airlock/trust:tuf-repository", copied, "x")
+    manifest, files = _files(copied, "x")
+    assert manifest["artifactType"] == trust_artifact.TUF_ARTIFACT_TYPE
+    assert files == _repository_files(repo)
+    assert set(files) >= {
+        "root.json",
+        "1.root.json",
+        "timestamp.json",
+        "1.snapshot.json",
+        "1.targets.json",
+    }
+
+
+def test_trust_publish_to_a_bad_registry_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from appliance.cli.main import main  # noqa: PLC0415
+
+    repo = tmp_path / "tuf"
+    code = main(["trust", "publish", "--out", str(repo), "--root-key", _pem(tmp_path / "r.pem"),
+                 "--to", "not a registry"])  # fmt: skip
+    assert code == 2
+    assert "--to" in capsys.readouterr().err
+    assert not repo.exists()
+
+
+def test_load_carries_the_published_repository_too(
+    exported: Exported,
+    gap: Registry,
+    load: Callable[..., Outcome],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from appliance.cli.main import main  # noqa: PLC0415
+
+    args = ["--to", gap.address, "--allow-http-registry", *_args(exported, "app")]
+    before = load(exported.archive, *args)
+    assert before.code == 0, before.err
+    assert "tuf_repository" not in before.report["load"]["pushed"]["trust"]
+    repo = tmp_path / "tuf"
+    assert (
+        main(
+            [
+                "trust",
+                "publish",
+                "--out",
+                str(repo),
+                "--root-key",
+                _pem(tmp_path / "r.pem"),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    after = load(exported.archive, *args)
+    assert after.code == 0, after.err
+    carried = after.report["load"]["pushed"]["trust"]["tuf_repository"]
+    assert carried["repository"] == "airlock/trust"
+    copied = tmp_path / "copied"
+    gap.pull_layout("airlock/trust:tuf-repository", copied, "x")
+    _, files = _files(copied, "x")
+    assert files == _repository_files(repo)

@@ -122,6 +122,12 @@ def _listed(contents: Contents, ledger: Ledger) -> tuple[list[FileEntry], list[s
     }
     problems = []
     agreed = []
+    names = [f.name for f in ledger.files]
+    problems += [
+        f"file {n}: named twice in the ledger"
+        for n in sorted(set(names))
+        if names.count(n) > 1
+    ]
     for entry in ledger.files:
         title = indexed.pop(entry.digest, None)
         if title is None:

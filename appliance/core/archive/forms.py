@@ -33,7 +33,7 @@ from appliance.core.legacy import (
     verify_legacy_attestation,
 )
 from appliance.core.limits import DEFAULT_LIMITS
-from appliance.core.verifier import verify_bundle
+from appliance.core.verifier import under_roots, verify_bundle
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -57,7 +57,9 @@ class Context:
     # (kind, subject, manifest) filed alike by the ledger and index.json: only
     # evidence found this way counts (see :func:`catalog`).
     agreed: frozenset[tuple[str, str, str]]
-    trust: TrustMaterial
+    # The roots this image's rule names (``trust = [...]``): evidence
+    # verifies under one of them by that root's own rules, never another's.
+    trusts: tuple[TrustMaterial, ...]
     now: datetime
     signers: tuple[Signer, ...]
     insecure_ignore_tlog: bool
@@ -157,13 +159,16 @@ def legacy_evidence(ctx: Context, subject: str, *, attestation: bool) -> list[Ev
                 policy: Policy, signature: LegacySignature = signature
             ) -> VerificationResult:
                 if attestation:
-                    result = verify_legacy_attestation(
-                        signature,
-                        image_digest=subject,
-                        trust=ctx.trust,
-                        policy=policy,
-                        now=ctx.now,
-                        insecure_ignore_tlog=ctx.insecure_ignore_tlog,
+                    result = under_roots(
+                        ctx.trusts,
+                        lambda trust: verify_legacy_attestation(
+                            signature,
+                            image_digest=subject,
+                            trust=trust,
+                            policy=policy,
+                            now=ctx.now,
+                            insecure_ignore_tlog=ctx.insecure_ignore_tlog,
+                        ),
                     )
                     if ctx.attestation_annotations:
                         verify_annotations(
@@ -172,15 +177,18 @@ def legacy_evidence(ctx: Context, subject: str, *, attestation: bool) -> list[Ev
                             where="attestation statement",
                         )
                     return result
-                return verify_legacy(
-                    signature,
-                    image_digest=subject,
-                    trust=ctx.trust,
-                    policy=policy,
-                    now=ctx.now,
-                    insecure_ignore_tlog=ctx.insecure_ignore_tlog,
-                    annotations=ctx.annotations,
-                    reference=ctx.repository,
+                return under_roots(
+                    ctx.trusts,
+                    lambda trust: verify_legacy(
+                        signature,
+                        image_digest=subject,
+                        trust=trust,
+                        policy=policy,
+                        now=ctx.now,
+                        insecure_ignore_tlog=ctx.insecure_ignore_tlog,
+                        annotations=ctx.annotations,
+                        reference=ctx.repository,
+                    ),
                 )
 
             found.append(
@@ -265,13 +273,16 @@ def bundle_evidence(ctx: Context, subject: str) -> list[Evidence]:
         def run(
             policy: Policy, bundle: Bundle = bundle, kind: str = site.kind
         ) -> VerificationResult:
-            result = verify_bundle(
-                bundle,
-                artifact=digest,
-                trust=ctx.trust,
-                policy=policy,
-                now=ctx.now,
-                insecure_ignore_tlog=ctx.insecure_ignore_tlog,
+            result = under_roots(
+                ctx.trusts,
+                lambda trust: verify_bundle(
+                    bundle,
+                    artifact=digest,
+                    trust=trust,
+                    policy=policy,
+                    now=ctx.now,
+                    insecure_ignore_tlog=ctx.insecure_ignore_tlog,
+                ),
             )
             # cosign v3 writes -a into the statement's subject; a message
             # signature carries none and so satisfies no demand

@@ -102,6 +102,7 @@ class Evidence:
             "signing_time_source": None if result is None else result.time_source.value,
             "log_index": None if result is None else result.log_index,
             "log_url": None if result is None else result.log_url,
+            "trust_root": None if result is None else result.trust_name,
             "predicate_type": self.predicate_type,
             "checks": [] if result is None else list(result.checks),
             "reason": None if self.reason is None else self.reason.value,

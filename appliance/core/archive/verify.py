@@ -82,9 +82,10 @@ from appliance.core.archive.verdict import (
 )
 from appliance.core.deny import NOTHING_DENIED, DenyList
 from appliance.core.errors import Reason
+from appliance.core.predicates import PredicateCheck, first_failure, predicate_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime, timedelta
 
     from appliance.core.archive.intake import Contents
@@ -145,6 +146,7 @@ def _demand(  # noqa: PLR0913 - every input named
     required: Sequence[str],
     platforms: Sequence[Platform],
     stale_for: timedelta | None,
+    now: datetime,
 ) -> None:
     """Raise ``Unmet`` naming the first demand of ``rule`` the evidence misses."""
     if (
@@ -188,6 +190,41 @@ def _demand(  # noqa: PLR0913 - every input named
             reason,
             f"no verified attestation of {predicate} by a signer of the policy{detail}",
         )
+    _predicates_met(rule, attestations, now=now)
+
+
+def _predicates_met(
+    rule: Rule, attestations: Sequence[Evidence], *, now: datetime
+) -> None:
+    """Each predicate type the rule checks: one verified attestation meets all its entries.
+
+    Values come from the verified statement alone (core/predicates.py).
+    """
+    by_type: dict[str, list[PredicateCheck]] = {}
+    for check in rule.predicates:
+        by_type.setdefault(check.predicate_type, []).append(check)
+    for kind, checks in by_type.items():
+        candidates = [
+            a
+            for a in attestations
+            if a.verified and a.satisfies and a.predicate_type == kind and a.result
+        ]
+        if not candidates:
+            msg = f"no verified attestation of {kind} by a signer of the policy (predicate rule at line {checks[0].line})"
+            raise Unmet(Reason.POLICY_UNSATISFIED, msg)
+        failures = []
+        for found in candidates:
+            assert found.result is not None  # noqa: S101 - filtered above
+            failed = first_failure(
+                tuple(checks), predicate_of(found.result.payload), now=now
+            )
+            if failed is None:
+                break
+            failures.append(failed)
+        else:
+            check, why = failures[0]
+            msg = f"predicate rule at line {check.line} ({check.describe()}) is not met: {why}"
+            raise Unmet(Reason.POLICY_UNSATISFIED, msg)
 
 
 def _denied(evidence: Evidence, deny: DenyList) -> Evidence:
@@ -215,10 +252,9 @@ def _verify_image(  # noqa: PLR0913 - every input named
     about: dict[tuple[str, str], list[str]],
     agreed: frozenset[tuple[str, str, str]],
     rules: Sequence[ResolvedRule],
-    trust: TrustMaterial,
+    held: Mapping[str, TrustMaterial],
     now: datetime,
     options: Options,
-    stale_for: timedelta | None,
 ) -> ImageVerdict:
     verdict = ImageVerdict(
         ref=claim.asked,
@@ -240,11 +276,19 @@ def _verify_image(  # noqa: PLR0913 - every input named
             message=f"no policy rule matches {repository}: refused (fail closed)",
         )
     rule = resolved.rule
+    missing = [name for name in rule.trust if name not in held]
+    if missing:
+        return replace(
+            verdict,
+            rule=rule.line,
+            reason=Reason.TRUST_ROOT_INVALID,
+            message=f"the rule names trust root {missing[0]!r}, which is not held: refused (fail closed)",
+        )
     ctx = Context(
         contents=contents,
         about=about,
         agreed=agreed,
-        trust=trust,
+        trusts=tuple(held[name] for name in rule.trust),
         now=now,
         signers=resolved.signers,
         insecure_ignore_tlog=rule.insecure_ignore_tlog or options.insecure_ignore_tlog,
@@ -252,6 +296,9 @@ def _verify_image(  # noqa: PLR0913 - every input named
         attestation_annotations=rule.annotations_on_attestations,
         repository=repository,
     )
+    # The rule's max_trust_age bounds the stalest of the roots it names.
+    stale = [now - t.stale_since for t in ctx.trusts if t.stale_since is not None]
+    stale_for = max(stale) if stale else None
     # Every platform carried is judged (what verifies about it travels with
     # it), though only each_platform demands its signatures.
     subjects = [claim.digest, *(p.digest for p in claim.platforms if p.carried)]
@@ -294,6 +341,7 @@ def _verify_image(  # noqa: PLR0913 - every input named
             required=(*rule.require_attestations, *options.require_attestations),
             platforms=options.platforms,
             stale_for=stale_for,
+            now=now,
         )
         if options.countersigners:
             countersigned = countersignature(ctx, claim.digest, options.countersigners)
@@ -312,8 +360,16 @@ def _verify_image(  # noqa: PLR0913 - every input named
             and e.site.subject == claim.digest
         }
     )
+    met = (
+        f"; predicate rules met (lines {', '.join(str(c.line) for c in rule.predicates)})"
+        if rule.predicates
+        else ""
+    )
     return replace(
-        verdict, verified=True, reason=None, message=f"signed by {'; '.join(signers)}"
+        verdict,
+        verified=True,
+        reason=None,
+        message=f"signed by {'; '.join(signers)}{met}",
     )
 
 
@@ -353,10 +409,9 @@ class Work:
     about: dict[tuple[str, str], list[str]]
     agreed: frozenset[tuple[str, str, str]]
     rules: tuple[ResolvedRule, ...]
-    trust: TrustMaterial
+    held: Mapping[str, TrustMaterial]  # every named root; a rule uses those it names
     now: datetime
     options: Options
-    stale_for: timedelta | None
     deny: DenyList = NOTHING_DENIED
 
     def __len__(self) -> int:
@@ -372,10 +427,9 @@ class Work:
             about=self.about,
             agreed=self.agreed,
             rules=self.rules,
-            trust=self.trust,
+            held=self.held,
             now=self.now,
             options=self.options,
-            stale_for=self.stale_for,
         )
 
 
@@ -391,6 +445,7 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     trust: TrustMaterial,
     now: datetime,
     options: Options | None = None,
+    others: Mapping[str, TrustMaterial] | None = None,
     deny: DenyList = NOTHING_DENIED,
     runner: Callable[[Work], Sequence[ImageVerdict]] = in_order,
 ) -> ArchiveVerdict:
@@ -399,7 +454,10 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     Args:
         contents: what the intake read (every blob already hashed).
         rules: the policy's rules, resolved (first match applies).
-        trust: what the operator's side trusts (never the archive's).
+        trust: what the operator's side trusts (never the archive's): the
+            default root, for rules that name none (``public-good``).
+        others: the other named roots the operator's side holds; a rule
+            uses exactly those it names (``trust = [...]``).
         now: the appliance clock (trust staleness; recorded).
         options: selection, ``-a`` annotations, extra required attestations.
         deny: the deny entries in force (the policy's and an applied
@@ -424,7 +482,6 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     chosen, missing = _selected(claims, options.images)
     problems += missing
     foreign = foreign_delta(ledger, options.inventories)
-    stale_for = None if trust.stale_since is None else now - trust.stale_since
     about, agreed = catalog(contents, ledger)
     work = Work(
         claims=tuple(chosen),
@@ -432,10 +489,9 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
         about=about,
         agreed=agreed,
         rules=tuple(rules),
-        trust=trust,
+        held={**(others or {}), trust.name: trust},
         now=now,
         options=options,
-        stale_for=stale_for,
         deny=deny,
     )
     judged = runner(work)
@@ -460,6 +516,8 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
                 message=foreign,
             )
         verdicts.append(verdict)
+    # Files (verify_files) are judged under the default root, as before.
+    stale_for = None if trust.stale_since is None else now - trust.stale_since
     files, disagreements = (
         ((), [])
         if options.images  # --image selects images only

@@ -39,6 +39,7 @@ from appliance.core.archive.manifest import (
 from appliance.core.errors import InputError, Reason
 
 if TYPE_CHECKING:
+    from airlock_registry.auth import Token
     from appliance.core.archive.ledger import Evidence
     from appliance.core.archive.reference import Reference
 
@@ -64,6 +65,9 @@ class ClientPool:
     ) -> None:
         self.allow_http = allow_http
         self.tls = tls or TLSOptions()
+        # One token cache per host for every thread's client: a token is
+        # asked once per scope set, not once per thread.
+        self._tokens: dict[str, dict[tuple[str, str, tuple[str, ...]], Token]] = {}
         self._local = threading.local()
 
     def client(self, host: str) -> RegistryClient:
@@ -72,7 +76,10 @@ class ClientPool:
         self._local.clients = clients
         if host not in clients:
             clients[host] = RegistryClient(
-                host, plain_http=host in self.allow_http, tls_options=self.tls
+                host,
+                plain_http=host in self.allow_http,
+                tls_options=self.tls,
+                tokens=self._tokens.setdefault(host, {}),
             )
         return clients[host]
 

@@ -55,9 +55,16 @@ class CarriedFile:
 
 
 def read_location(
-    location: Location, *, base: Path, what: str, max_bytes: int
+    location: Location,
+    *,
+    base: Path,
+    what: str,
+    max_bytes: int,
+    ca: Path | None = None,
 ) -> bytes:
     """The bytes at a local path (relative to ``base``) or an https URL.
+
+    ``ca``: the only CAs trusted for the URL (``--files-ca``); default the system's.
 
     Raises:
         InputError: unreadable, unreachable, not 200, or over ``max_bytes``.
@@ -68,7 +75,11 @@ def read_location(
 
     try:
         with requests.get(
-            location.text, timeout=_TIMEOUT, stream=True, allow_redirects=True
+            location.text,
+            timeout=_TIMEOUT,
+            stream=True,
+            allow_redirects=True,
+            verify=True if ca is None else str(ca),
         ) as response:
             if response.status_code != 200:  # noqa: PLR2004
                 msg = f"cannot fetch {what}: HTTP {response.status_code}"
@@ -89,6 +100,11 @@ def read_location(
                         msg, where=location.text, reason=Reason.LIMIT_EXCEEDED
                     )
             return bytes(data)
+    except requests.exceptions.SSLError as exc:
+        msg = f"cannot fetch {what}: TLS failed ({type(exc).__name__}); name a private CA with --files-ca"
+        raise InputError(
+            msg, where=location.text, reason=Reason.INPUT_UNREADABLE
+        ) from exc
     except requests.exceptions.RequestException as exc:
         msg = f"cannot fetch {what} ({type(exc).__name__})"
         raise InputError(
@@ -131,13 +147,15 @@ def _manifest(doc: dict[str, object]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
 
 
-def carry(spec: FileSpec, *, base: Path) -> CarriedFile:
+def carry(spec: FileSpec, *, base: Path, ca: Path | None = None) -> CarriedFile:
     """Read ``spec``'s file and signature and lay them out as an artifact and its referrer.
 
     Raises:
         InputError: something unreadable, or a bundle that is not one.
     """
-    data = read_location(spec.file, base=base, what="file", max_bytes=MAX_FILE_BYTES)
+    data = read_location(
+        spec.file, base=base, what="file", max_bytes=MAX_FILE_BYTES, ca=ca
+    )
     signed = data
     checksums = None
     if spec.checksums is not None:
@@ -146,10 +164,15 @@ def carry(spec: FileSpec, *, base: Path) -> CarriedFile:
             base=base,
             what="checksum file",
             max_bytes=inputs.MAX_POLICY_BYTES,
+            ca=ca,
         )
         signed = checksums
     signature = read_location(
-        spec.signature, base=base, what="signature", max_bytes=MAX_SIGNATURE_BYTES
+        spec.signature,
+        base=base,
+        what="signature",
+        max_bytes=MAX_SIGNATURE_BYTES,
+        ca=ca,
     )
     if spec.signature_form == "key-signature":
         signature = key_signature_bundle(

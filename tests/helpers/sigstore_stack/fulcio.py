@@ -62,6 +62,7 @@ class GitHubClaims:
     sha: str = "0123456789abcdef0123456789abcdef01234567"
     trigger: str = "push"
     workflow: str = "release"
+    runner: str = "github-hosted"  # or "self-hosted"
 
     def extensions(self, issuer: str, san: str) -> list[tuple[str, bytes]]:
         """(OID suffix, extension value) pairs, old raw and new DER forms."""
@@ -77,7 +78,7 @@ class GitHubClaims:
         der = [
             ("9", der_utf8(san)),  # Build Signer URI
             ("10", der_utf8(self.sha)),  # Build Signer Digest
-            ("11", der_utf8("github-hosted")),  # Runner Environment
+            ("11", der_utf8(self.runner)),  # Runner Environment
             ("12", der_utf8(repo_uri)),  # Source Repository URI
             ("13", der_utf8(self.sha)),  # Source Repository Digest
             ("14", der_utf8(self.ref)),  # Source Repository Ref

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from appliance.cli.main import main
-from tests.helpers.vectors import CONFORMANCE
+from tests.helpers.vectors import CONFORMANCE, VECTORS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -506,3 +506,106 @@ def test_sealed_root_is_reported_stale(capsys: pytest.CaptureFixture[str]) -> No
     trust = json.loads(out)["trust_root"]
     assert trust["stale_since"] == "2026-11-20T13:58:18Z"
     assert "TUF root v15" in trust["source"]
+
+
+GH = VECTORS / "github"
+GH_ROOTS = GH / "trusted_root.jsonl"
+GH_TSA_ONLY = GH / "actions-attest-build-provenance-attestation-13531551.sigstore.json"
+GH_DIGEST = "sha256:b03d18ed0a16864ef2d2e559c660159a2170b9d086a1f42f570b1679326b90e6"
+GH_IDENTITY = [
+    "--certificate-identity",
+    "https://github.com/actions/attest-build-provenance/.github/workflows/prober.yml@refs/heads/main",
+    "--certificate-oidc-issuer",
+    GITHUB,
+]
+
+
+def test_github_tsa_only_bundle_under_gh_trusted_root_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys, "verify-blob", GH_DIGEST, "--bundle", GH_TSA_ONLY,
+        "--trusted-root", GH_ROOTS, *GH_IDENTITY,
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert "(timestamp-authority)" in out
+    assert "line 2 (github)" in out
+    assert "the trusted root has no log" in out
+
+
+def test_github_tsa_only_bundle_fails_under_public_good_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    public = tmp_path / "public-good.json"
+    public.write_bytes(GH_ROOTS.read_bytes().splitlines()[0])
+    code, out, err = run(
+        capsys, "verify-blob", GH_DIGEST, "--bundle", GH_TSA_ONLY,
+        "--trusted-root", public, *GH_IDENTITY,
+    )  # fmt: skip
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1
+    assert "timestamp 0" in err
+
+
+def test_github_bundle_with_another_workflow_names_the_github_root(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(
+        capsys, "verify-blob", GH_DIGEST, "--bundle", GH_TSA_ONLY,
+        "--trusted-root", GH_ROOTS,
+        "--certificate-identity", "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main",
+        "--certificate-oidc-issuer", GITHUB,
+    )  # fmt: skip
+    assert code == 1
+    assert "under github:" in err
+    assert "does not match" in err
+
+
+def test_broken_json_lines_are_an_input_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    lines = tmp_path / "roots.jsonl"
+    lines.write_bytes(GH_ROOTS.read_bytes() + b"{not json}\n")
+    code, _, err = run(
+        capsys, "verify-blob", GH_DIGEST, "--bundle", GH_TSA_ONLY,
+        "--trusted-root", lines, *GH_IDENTITY,
+    )  # fmt: skip
+    assert code == 2
+    assert "line 3" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "code"),
+    [
+        (["--repo", "actions/other"], 1),
+        (["--owner", "someone"], 1),
+        (["--signer-workflow", "actions/attest-build-provenance/.github/workflows/release.yml"], 1),
+        (["--signer-repo", "actions/other"], 1),
+        (["--source-ref", "refs/tags/v1"], 1),
+        (["--source-digest", "0" * 40], 1),
+        (["--certificate-extension", "build_trigger=push"], 1),
+        (["--certificate-extension", "no_such_extension=1"], 2),
+        (["--certificate-extension", "build_trigger"], 2),
+        (
+            [
+                "--repo", "actions/attest-build-provenance",
+                "--owner", "actions",
+                "--signer-workflow", "actions/attest-build-provenance/.github/workflows/prober.yml",
+                "--signer-repo", "actions/attest-build-provenance",
+                "--source-ref", "refs/heads/main",
+                "--deny-self-hosted-runners",
+                "--certificate-extension", "build_trigger=schedule",
+            ],
+            0,
+        ),
+    ],
+)  # fmt: skip
+def test_gh_attestation_verify_flags(
+    capsys: pytest.CaptureFixture[str], flags: list[str], code: int
+) -> None:
+    got, _, err = run(
+        capsys, "verify-blob", GH_DIGEST, "--bundle", GH_TSA_ONLY,
+        "--trusted-root", GH_ROOTS, *GH_IDENTITY, *flags,
+    )  # fmt: skip
+    assert got == code, err
+    assert err.count("\n") == (0 if code == 0 else 1)

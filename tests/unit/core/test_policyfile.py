@@ -189,6 +189,11 @@ match = ["**"]
         ('platforms = ["linux"]', "", 3, "is not OS/ARCH or OS/ARCH/VARIANT"),
         ('platforms = ["linux/arm64/v8/x"]', "", 3, "is not OS/ARCH"),
         ('platforms = ["linux//v8"]', "", 3, "is not OS/ARCH"),
+        ('trust = "github"', "", 3, "trust must be a non-empty list"),
+        ("trust = []", "", 3, "trust must be a non-empty list"),
+        ('trust = ["GitHub"]', "", 3, "trust must be a non-empty list"),
+        ('trust = ["../x"]', "", 3, "trust must be a non-empty list"),
+        ('trust = ["github", "github"]', "", 3, "trust names a root twice"),
         ("", '  identity_regex = "x"', 7, "unknown key 'identity_regex'"),
         ("", '  key = "k.pub"', 4, "a signer is a key or an identity, not both"),
         (
@@ -314,6 +319,15 @@ def test_durations(text: str, value: timedelta) -> None:
     assert parse_duration(text, where="x") == value
 
 
+def test_rules_name_their_trust_roots_and_default_to_public_good() -> None:
+    spec = _parse(
+        BASE_RULE.format(rule='trust = ["github", "private-1"]', signer="")
+        + BASE_RULE.format(rule="", signer="")
+    )
+    assert spec.rules[0].trust == ("github", "private-1")
+    assert spec.rules[1].trust == ("public-good",)
+
+
 @pytest.mark.parametrize(
     "text", ["", "d", "-1d", "1.5d", "1y", "1d2h", "1 d", "\uff11d"]
 )
@@ -325,7 +339,9 @@ def test_bad_durations(text: str) -> None:
 def test_readme_examples_parse(tmp_path: Path) -> None:
     """Every TOML block in README's policy section parses, and its keys resolve."""
     readme = (Path(__file__).parents[3] / "README.md").read_text()
-    blocks = [b.split("```", 1)[0] for b in readme.split("```toml\n")[1:]]
+    # Only the policy section: other sections show other TOML files (image sets).
+    section = readme.split("### Policy files", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```toml\n")[1:]]
     assert len(blocks) >= 3
     pem = _pem()
     for block in blocks:

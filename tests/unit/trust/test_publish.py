@@ -93,6 +93,7 @@ def test_a_new_repository_is_tuf_with_consistent_snapshots(
     data = TRUSTED["trusted_root.json"]
     digest = hashlib.sha256(data).hexdigest()
     assert (repo / "targets" / f"{digest}.trusted_root.json").read_bytes() == data
+    assert (repo / "targets" / "trusted_root.json").read_bytes() == data  # by name too
     targets = _md(repo, "1.targets.json").signed
     assert isinstance(targets, Targets)
     assert targets.targets["trusted_root.json"].hashes == {"sha256": digest}
@@ -230,7 +231,7 @@ def test_a_tampered_target_is_never_re_signed(
 ) -> None:
     repo = tmp_path / "repo"
     _publish(repo, fixed_now, *keys)
-    (target,) = (repo / "targets").iterdir()
+    (target,) = (repo / "targets").glob("????????*.trusted_root.json")
     target.write_bytes(b'{"mediaType": "an attacker\'s root"}\n')
     with pytest.raises(TrustRootError, match="not one this appliance published"):
         publish.refresh(repo, online=keys[1], lifetimes=LIFETIMES, now=fixed_now)
@@ -363,6 +364,7 @@ def test_nothing_to_publish_is_refused(
     [
         (publish.Lifetimes(timestamp=timedelta(days=8)), "--timestamp-expires"),
         (publish.Lifetimes(root=timedelta(0)), "--root-expires"),
+        (publish.Lifetimes(root=timedelta(days=30)), "--root-expires"),
     ],
 )
 def test_lifetimes_that_cannot_work_are_refused(
@@ -408,3 +410,53 @@ def test_a_signer_that_fails_stops_the_publish_with_nothing_written(
         _publish(repo, fixed_now, keys[0], refusing)
     assert not (repo / "root.json").exists()
     assert not (repo / "timestamp.json").exists()
+
+
+def test_the_published_directory_is_remembered_while_it_holds_a_repository(
+    tmp_path: Path, fixed_now: datetime, keys: tuple[FileSigner, FileSigner]
+) -> None:
+    state = tmp_path / "state"
+    assert publish.remembered(state) is None
+    repo = tmp_path / "repo"
+    _publish(repo, fixed_now, *keys)
+    publish.remember(state, repo)
+    assert publish.remembered(state) == repo.resolve()
+    names = [name for name, _ in publish.repository_files(repo)]
+    assert names == sorted(names)
+    assert {"root.json", "1.root.json", "timestamp.json", "1.snapshot.json"} <= set(
+        names
+    )
+    assert not any(name.startswith(".") for name in names)  # never the lock
+    (repo / "root.json").unlink()
+    assert publish.remembered(state) is None
+
+
+def test_a_damaged_publish_record_is_no_repository(tmp_path: Path) -> None:
+    record = tmp_path / "trust" / "published.json"
+    record.parent.mkdir(parents=True)
+    record.write_text('{"directory": 7, "directory": 8}')  # a duplicate key
+    assert publish.remembered(tmp_path) is None
+
+
+def test_the_files_of_a_damaged_repository_are_refused(
+    tmp_path: Path, fixed_now: datetime, keys: tuple[FileSigner, FileSigner]
+) -> None:
+    repo = tmp_path / "repo"
+    _publish(repo, fixed_now, *keys)
+    (repo / "1.targets.json").write_text("{}")
+    with pytest.raises(TrustRootError):
+        publish.repository_files(repo)
+    with pytest.raises(InputError, match="holds no TUF repository"):
+        publish.repository_files(tmp_path / "elsewhere")
+
+
+def test_a_tampered_target_under_its_plain_name_is_refused_too(
+    tmp_path: Path, fixed_now: datetime, keys: tuple[FileSigner, FileSigner]
+) -> None:
+    repo = tmp_path / "repo"
+    _publish(repo, fixed_now, *keys)
+    (repo / "targets" / "trusted_root.json").write_bytes(b'{"mediaType": "other"}')
+    with pytest.raises(TrustRootError, match=r"targets/trusted_root\.json"):
+        publish.refresh(repo, online=keys[1], lifetimes=LIFETIMES, now=fixed_now)
+    with pytest.raises(TrustRootError):
+        publish.repository_files(repo)
