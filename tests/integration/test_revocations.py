@@ -404,3 +404,20 @@ def test_a_feed_in_the_archive_without_revocation_keys_is_reported_not_applied(
     assert (
         "names no revocation_keys: not applied" in out.report["revocations"]["notes"][0]
     )
+
+
+def test_inspect_shows_what_a_carried_feed_claims(
+    capsys: pytest.CaptureFixture[str], carried: Path
+) -> None:
+    capsys.readouterr()
+    assert bundle_tools(["inspect", str(carried), "-o", "json"]) == 0
+    feed = json.loads(capsys.readouterr().out)["revocations"]
+    assert feed == {
+        "publisher": "site-security",
+        "version": 2,
+        "issued": "2026-11-01T00:00:00Z",
+        "entries": 1,
+        "signatures": 1,
+    }
+    assert bundle_tools(["inspect", str(carried)]) == 0
+    assert "revocation feed site-security v2" in capsys.readouterr().out
