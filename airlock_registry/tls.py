@@ -114,7 +114,6 @@ def _directory_files(
     return cas, pairs
 
 
-@functools.lru_cache(maxsize=64)
 def context_for(
     host: str, options: TLSOptions, *, client_cert: bool, registry: str | None = None
 ) -> tuple[ssl.SSLContext, list[str]]:
@@ -129,20 +128,33 @@ def context_for(
             that registry's certs.d CAs are trusted for it too, as docker
             builds the token request on the registry's own TLS settings.
 
-    Built once per process for each set of arguments (an SSL context is
-    shared safely by threads): the exporter's per-thread clients and a
-    command's hosts reuse it.
+    Hosts whose CA files and client pair are the same share one context,
+    built once per process (an SSL context is shared safely by threads):
+    the exporter's per-thread clients, and a registry and its token realm.
 
     Raises:
         InputError: a file that cannot be read or is not a certificate or key.
     """
-    context = _system_context()
-    sources: list[str] = []
     cas, pairs = _directory_files(host, options.certs_d)
     if registry is not None and registry != host:
         cas += _directory_files(registry, options.certs_d)[0]
     if options.cacert is not None:
         cas.append(options.cacert)
+    if (
+        client_cert
+        and options.client_cert is not None
+        and options.client_key is not None
+    ):
+        pairs = [(options.client_cert, options.client_key)]
+    return _built(tuple(dict.fromkeys(cas)), pairs[0] if pairs else None)
+
+
+@functools.lru_cache(maxsize=64)
+def _built(
+    cas: tuple[Path, ...], pair: tuple[Path, Path] | None
+) -> tuple[ssl.SSLContext, list[str]]:
+    context = _system_context()
+    sources: list[str] = []
     for ca in cas:
         try:
             context.load_verify_locations(cafile=os.fspath(ca))
@@ -152,13 +164,8 @@ def context_for(
                 msg, where=str(ca), reason=Reason.INPUT_UNREADABLE
             ) from exc
         sources.append(str(ca))
-    if (
-        client_cert
-        and options.client_cert is not None
-        and options.client_key is not None
-    ):
-        pairs = [(options.client_cert, options.client_key)]
-    for cert, key in pairs[:1]:
+    if pair is not None:
+        cert, key = pair
         try:
             context.load_cert_chain(os.fspath(cert), os.fspath(key))
         except (OSError, ssl.SSLError) as exc:

@@ -82,6 +82,8 @@ class Request:
     revocations: dict[str, Any] | None = None
     image_set: ImageSet | None = None  # --set: resolved against the registries first
     files_ca: Path | None = None  # --files-ca: the CAs for [[files]] https URLs
+    # --named-capsule NAME=DIR: a further capsule per named trust root (#22).
+    named_capsules: tuple[tuple[str, Path], ...] = ()
 
 
 @dataclass
@@ -344,6 +346,22 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
         for digest in trust_artifact.blobs:
             roles[digest] = "trust"
         roles[trust_artifact.digest] = "trust"
+    for name, directory in request.named_capsules:
+        named = capsule.capsule_artifact(read_capsule(directory))
+        entries.append(
+            named.descriptor(
+                kind=Kind.TRUST,
+                artifact_type=media.TRUST_CAPSULE,
+                **{media.TRUST_NAME: name},
+            )
+        )
+        raw.update(named.blobs)
+        raw[named.digest] = named.manifest
+        manifests[named.digest] = parse(
+            named.manifest, media_type=media.OCI_MANIFEST, where=f"{name} capsule"
+        )
+        for digest in (*named.blobs, named.digest):
+            roles[digest] = "trust"
     missing: set[str] = set()
     # One entry per digest and purpose (see _entry_key): the appliance
     # requires index.json and the ledger to say the same.

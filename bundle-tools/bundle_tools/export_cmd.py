@@ -7,6 +7,7 @@ Every input is checked before the first network request: the references
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,15 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="FILE",
         type=Path,
         help="embed a plain trusted_root.json (private Sigstore; not TUF-backed)",
+    )
+    export.add_argument(
+        "--named-capsule",
+        metavar="NAME=DIR",
+        action="append",
+        default=[],
+        help="also carry the capsule of another named trust root (e.g. github=capsule-gh, from "
+        "`bundle-tools trust update --tuf-url ... --root ...`); the appliance replays it from its "
+        "own root of that name (repeatable)",
     )
     trust.add_argument(
         "--no-trust",
@@ -312,6 +322,7 @@ def run_export(args: argparse.Namespace) -> int:
     )
     have, delta = _have(args.have)
     request = export.Request(
+        named_capsules=_named_capsules(args.named_capsule),
         references=refs,
         out=args.out,
         platforms=tuple(Platform.parse(p) for p in args.platform),
@@ -604,3 +615,27 @@ def _tls(args: argparse.Namespace) -> TLSOptions:
         client_cert=args.registry_client_cert,
         client_key=args.registry_client_key,
     )
+
+
+_ROOT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def _named_capsules(items: list[str]) -> tuple[tuple[str, Path], ...]:
+    """``--named-capsule NAME=DIR``, each name once and never ``public-good`` (that is ``--trust-capsule``).
+
+    Raises:
+        InputError: a malformed, repeated or reserved name.
+    """
+    found: list[tuple[str, Path]] = []
+    for item in items:
+        name, sep, directory = item.partition("=")
+        if not sep or not directory or not _ROOT_NAME.fullmatch(name):
+            msg = "expected NAME=DIR, NAME in lowercase letters, digits and '-'"
+            raise InputError(
+                msg, where=f"--named-capsule {item[:60]}", reason=Reason.USAGE
+            )
+        if name == "public-good" or any(name == n for n, _ in found):
+            msg = "each name once, and public-good's capsule is --trust-capsule"
+            raise InputError(msg, where=f"--named-capsule {name}", reason=Reason.USAGE)
+        found.append((name, Path(directory)))
+    return tuple(found)

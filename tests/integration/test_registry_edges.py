@@ -17,6 +17,7 @@ import http.server
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -425,3 +426,39 @@ def test_ipv6_loopback_registry(tmp_path: Path, loopback: None) -> None:
         assert out["contacted"] == [server.address]
     finally:
         server.stop()
+
+
+class _Downgrade(_Handler):
+    def do_GET(self) -> None:
+        self.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        if self.path == "/v2/":
+            self._send(200, b"{}")
+        else:
+            self._send(
+                307, headers={"Location": f"http://{self.storage}/data/{DIGEST}"}
+            )
+
+    do_HEAD = do_GET  # noqa: N815 - http.server's naming
+
+
+def test_https_never_redirects_to_plain_http(
+    front: tuple[str, str], tmp_path: Path
+) -> None:
+    """Even a blob's storage redirect may not leave TLS: never a downgrade."""
+    _, storage = front
+    ca = pki.make_ca(tmp_path / "ca")
+    server = ca.issue("front", server=True)
+    _Downgrade.storage = storage
+    with fronts.serve(_Downgrade) as httpd:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(server.cert, server.key)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        host = f"127.0.0.1:{httpd.server_address[1]}"
+        client = RegistryClient(
+            host, tls_options=TLSOptions(cacert=ca.cert, certs_d=())
+        )
+        with pytest.raises(
+            InputError, match=r"to plain HTTP \(" + storage + r"\): refused"
+        ):
+            client.has_blob("r", DIGEST)
+    assert not any(s[1].startswith("/data/") for s in _Handler.seen)
