@@ -509,14 +509,15 @@ def test_every_named_root_held_is_published_under_its_name(
         assert _fetch(_client(tmp_path, "b", url, root)) == _held(state)
 
 
-def test_trust_show_names_a_damaged_named_root_and_publish_refuses(
+def test_a_damaged_named_root_is_never_handed_on(
     tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     damaged = state / "roots" / "corp" / "trust" / "state.json"
     damaged.parent.mkdir(parents=True)
     damaged.write_text("{not json")
-    assert main(["trust", "show"]) == 0
-    assert "held roots DAMAGED, nothing is handed on" in capsys.readouterr().out
+    # trust show refuses a damaged named root (#22: refused, never half-shown).
+    assert main(["trust", "show"]) == 1
+    assert "trust state is damaged" in capsys.readouterr().err
     out = tmp_path / "repo"
     code = main(
         [
