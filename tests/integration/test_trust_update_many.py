@@ -93,6 +93,12 @@ def test_two_named_repositories_and_public_good_in_one_run(
     )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["root_version"] == 1
+    # public-good's capsule imports from DIR itself, its neighbours ignored.
+    code = appliance(
+        ["trust", "import", str(out), "--bootstrap-root", str(tmp_path / "pg.json")]
+    )
+    assert code == 0
+    capsys.readouterr()
     # ... and never from another repository's root.
     other = ["trust", "import", str(out / "acme-private"), "--name", "acme-private"]
     assert appliance([*other, "--bootstrap-root", str(tmp_path / "gh.json")]) == 1
