@@ -109,14 +109,15 @@ def _repositories(args: argparse.Namespace) -> dict[str, str]:
     Raises:
         InputError: a malformed, repeated, reserved or unknown name.
     """
-    from appliance.trust import held  # noqa: PLC0415
     from bundle_tools import trust  # noqa: PLC0415
 
     found: dict[str, str] = {}
     for item in args.repository:
         name, sep, url = item.partition("=")
         where = f"--repository {item[:60]}"
-        held.check_name(name, where=where)
+        if not trust.NAME.fullmatch(name):
+            msg = f"{name[:64]!r} is not a trust root name (lowercase letters, digits and '-', at most 63)"
+            raise InputError(msg, where=where, reason=Reason.USAGE)
         # "targets" is the capsule's own directory of target files.
         if name in found or name == "targets":
             msg = "each name once, and not 'targets'"

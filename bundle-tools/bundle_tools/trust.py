@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 PUBLIC_GOOD = "public-good"
+# A trust root's name, as the appliance takes it (appliance/trust/held.py):
+# the capsule goes to OUT/NAME/ and the appliance keeps it under roots/NAME/.
+NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 PUBLIC_GOOD_URL = "https://tuf-repo-cdn.sigstore.dev"
 # Well-known repositories: ``--repository NAME`` alone takes its URL from here.
 # Only the URL: the initial root always comes from the operator (``--root
