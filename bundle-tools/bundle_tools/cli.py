@@ -62,14 +62,17 @@ def _parser() -> argparse.ArgumentParser:
             "Run the TUF client workflow against URL from the root in FILE (default: the "
             "public-good repository and the root sealed into Airlock), and write every root "
             "version, the timestamp, snapshot and targets metadata and the target files to OUT, "
-            "laid out as the repository serves them: `appliance trust import OUT` replays it offline."
+            "laid out as the repository serves them: `appliance trust import OUT` replays it offline. "
+            "Each --repository NAME is refreshed too, from its --root NAME=FILE, into OUT/NAME/ "
+            "(`appliance trust import OUT/NAME --name NAME`; `bundle-tools export --trust-dir OUT` "
+            "carries them all); one failing writes nothing."
         ),
     )
     update.add_argument(
         "--tuf-url",
         metavar="URL",
         default=None,
-        help="public-good's TUF repository (default: the public-good repository)",
+        help="the repository whose capsule is OUT itself (default: the public-good repository)",
     )
     update.add_argument(
         "--repository",
