@@ -211,3 +211,14 @@ def test_trust_dir_refusals(tmp_path: Path) -> None:
     (tmp_path / "acme").symlink_to(tmp_path / "github")
     with pytest.raises(InputError, match="links are refused"):
         _trust_dir(tmp_path, ())
+
+
+@pytest.mark.parametrize("other", ["--trust-capsule", "--trusted-root", "--no-trust"])
+def test_trust_dir_is_one_choice_of_trust(
+    other: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = [other] if other == "--no-trust" else [other, str(tmp_path)]
+    argv = ["export", "r.example/a:1", "--out", str(tmp_path / "a.tar.zst")]
+    assert bundle_tools([*argv, "--trust-dir", str(tmp_path), *flags]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "a.tar.zst").exists()
