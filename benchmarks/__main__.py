@@ -517,7 +517,7 @@ def _publish(results: Results) -> None:
                 ours,
                 peer,
                 "ms",
-                "<= 3x (checks, atomic writes)",
+                "fsync-bound: ours fsyncs each file, the peer none",
                 "python-tuf metadata API",
             )
             for what, ours, peer in publish.run()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airlock_io.atomic import write_output
+from airlock_io.atomic import locked, write_output
 from appliance.actions.audited import Audited
 from appliance.actions.policy import (
     PolicyFile,
@@ -169,6 +169,20 @@ def _subject(request: ApproveRequest) -> tuple[str, str]:
     return digest, "trust change"
 
 
+def _not_yet(
+    doc: dict[str, Any], key_id: bytes, request: ApproveRequest, sha256: str, what: str
+) -> None:
+    """Refuse a second approval of the same thing by the same key (it would not count)."""
+    if any(
+        a.get("keyid") == key_id.hex()
+        and a["payload"].get("sha256") == sha256
+        and a["payload"].get("kind") == request.kind.value
+        for a in doc["approvals"]
+    ):
+        msg = f"key {key_id.hex()[:16]} has already approved this {what}: one approver counts once"
+        raise InputError(msg, where=str(request.out), reason=Reason.USAGE)
+
+
 def approve(request: ApproveRequest) -> dict[str, Any]:
     """Sign one approval with the approver's key and append it to the approvals document.
 
@@ -197,21 +211,17 @@ def approve(request: ApproveRequest) -> dict[str, Any]:
             if key_id.hex() not in controls.key_ids:
                 msg = f"key {key_id.hex()[:16]} is not one of the {controls.describe()}"
                 raise InputError(msg, where="--key", reason=Reason.USAGE)
-            already = [
-                a
-                for a in doc["approvals"]
-                if a.get("keyid") == key_id.hex()
-                and a["payload"].get("sha256") == sha256
-                and a["payload"].get("kind") == request.kind.value
-            ]
-            if already:
-                msg = f"key {key_id.hex()[:16]} has already approved this {what}: one approver counts once"
-                raise InputError(msg, where=str(request.out), reason=Reason.USAGE)
+            _not_yet(doc, key_id, request, sha256, what)
             signature = signer.sign(canonical(payload))
         keys.verify(signer.public_key, signature, canonical(payload), what="approval")
-        write_output(
-            request.out, _json.document(appended(doc, payload, key_id, signature))
-        )
+        # Read again under the lock: another approver may have appended
+        # while this one entered a PIN.
+        with locked(request.state_dir / ".approvals.lock"):
+            doc = read_approvals(request.out)
+            _not_yet(doc, key_id, request, sha256, what)
+            write_output(
+                request.out, _json.document(appended(doc, payload, key_id, signature))
+            )
         record = {
             "kind": request.kind.value,
             "what": what,

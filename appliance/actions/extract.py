@@ -23,7 +23,7 @@ from appliance.core.archive.plan import Plan, Target, plan_push
 from appliance.core.errors import InputError, Reason
 from appliance.load.extract import LayoutWriter, check_target
 from appliance.load.files import FilesWriter
-from appliance.trust import roots
+from appliance.trust.held import held_roots
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -66,7 +66,7 @@ def _same_archive(verified: Verified, second_sha256: str | None) -> None:
 
 def _trust(verified: Verified) -> tuple[str, ArtifactImage]:
     """The trusted roots the appliance holds, as the artifact ``load`` pushes (docs/handoff.md §2)."""
-    held = roots.held_roots(verified.request.state_dir, now=verified.now)
+    held = held_roots(verified.request.state_dir, now=verified.now)
     image = trust_artifact.trusted_roots([(r.target_name, r.data) for r in held])
     return f"{trust_artifact.REPOSITORY}:{trust_artifact.TRUSTED_ROOTS_TAG}", image
 

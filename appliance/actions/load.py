@@ -37,7 +37,8 @@ from appliance.load.push import Pushed, push_archive
 from appliance.load.sign import Countersign, countersign_loaded
 from appliance.load.trust import push_trusted_roots, push_tuf_repository
 from appliance.signer.opener import open_signer
-from appliance.trust import publish, roots
+from appliance.trust import publish
+from appliance.trust.held import held_roots
 
 if TYPE_CHECKING:
     from airlock_registry.client import RegistryClient
@@ -105,7 +106,7 @@ def _push(  # noqa: PLR0913 - every part of the push named
     # Read (and checked) before anything is pushed: damaged trust stops the load first.
     held = [
         (r.target_name, r.data)
-        for r in roots.held_roots(verified.request.state_dir, now=verified.now)
+        for r in held_roots(verified.request.state_dir, now=verified.now)
     ]
     published = publish.remembered(verified.request.state_dir)
     repository = None if published is None else publish.repository_files(published)

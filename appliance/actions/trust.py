@@ -1,4 +1,4 @@
-"""The appliance's trust: import a TUF chain offline, show what is held, forget a split view.
+"""The appliance's trust: import a TUF chain offline, show what is held, forget a split view, publish it into the gap.
 
 Import replays a TUF chain from the root the appliance already trusts (the
 stored one, else the sealed public-good root, or the operator's bootstrap
@@ -10,6 +10,7 @@ allowance the report names.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -242,6 +243,22 @@ def trust_show(state_dir: Path) -> TrustShown:
         }
     doc["memory"] = Memory(state_dir).summary()
     doc["roots"] = list(held.names(state_dir))
+    named = {}
+    for name in doc["roots"][1:]:
+        other = held.store(state_dir, name).load()
+        if other is None:
+            continue
+        other.read("trusted_root.json")  # re-checked against its state.json, or refused
+        other_stale = other.stale_since(now)
+        named[name] = {
+            "root_version": other.root_version,
+            "imported_at": _iso(other.imported_at),
+            "source": other.source,
+            "trusted_root_sha256": other.trusted_root_sha256,
+            "stale_since": _iso(other_stale) if other_stale else None,
+            "memory": held.memory(state_dir, name).summary(),
+        }
+    doc["named_roots"] = named
     # What else decides a verdict from the state (docs/revocation.md §3, §4).
     controls = ControlsStore(state_dir).read()
     doc["controls"] = (
@@ -250,6 +267,22 @@ def trust_show(state_dir: Path) -> TrustShown:
         else {"threshold": controls.threshold, "approvers": list(controls.key_ids)}
     )
     doc["revocation_feeds"] = RevocationStore(state_dir).summary()
+    # What the appliance hands on into the gap (docs/handoff.md §1, §3).
+    try:
+        doc["held_roots"] = [
+            {
+                "name": r.name,
+                "file": r.target_name,
+                "sha256": hashlib.sha256(r.data).hexdigest(),
+            }
+            for r in held.held_roots(state_dir, now=now)
+        ]
+    except (
+        TrustRootError
+    ) as exc:  # shown, not hidden: nothing is handed on until it is repaired
+        doc["held_roots"] = []
+        doc["held_roots_damaged"] = exc.diagnostics()
+    doc["published"] = publish.status(state_dir)
     return TrustShown(doc=doc, now=now)
 
 
@@ -374,9 +407,9 @@ def trust_publish(request: TrustPublishRequest) -> Publication:
             if not request.root_keys:
                 msg = "name the root key (--root-key), or --refresh with --online-key"
                 raise InputError(msg, where="--root-key", reason=Reason.USAGE)
-            held = {
+            handed = {
                 r.target_name: r.data
-                for r in roots.held_roots(request.state_dir, now=now)
+                for r in held.held_roots(request.state_dir, now=now)
             }
             online_choice = request.online or request.root_keys[0]
             count = len(request.root_keys)
@@ -385,7 +418,7 @@ def trust_publish(request: TrustPublishRequest) -> Publication:
             ) as opened:
                 published = publish.publish(
                     request.out,
-                    roots=held,
+                    roots=handed,
                     root_keys=opened[:count],
                     online=opened[count],
                     threshold=request.root_threshold,

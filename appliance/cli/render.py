@@ -93,6 +93,26 @@ def render_verdict(
         + (f", stale since {trust.stale_since:%Y-%m-%d}" if trust.stale_since else "")
     )
     console.print(f"capsule: {untrusted(trust.capsule)}")
+    # Revocation and two-person integrity, when in use (docs/revocation.md).
+    if verified.policy.approved_by:
+        console.print(
+            f"policy approved by {', '.join(k[:16] for k in verified.policy.approved_by)}"
+        )
+    in_force = verified.revocations
+    if in_force.policy_entries or in_force.feeds:
+        feeds = "; ".join(
+            f"feed {f.publisher} v{f.version}, {(verified.now - f.issued).days} days old"
+            for f in in_force.feeds
+        )
+        console.print(
+            untrusted(
+                f"revocations: {in_force.policy_entries} policy deny entries"
+                + (f"; {feeds}" if feeds else ""),
+                markup=False,
+            )
+        )
+    for note in in_force.notes:
+        console.print(untrusted(f"revocations: {note}", markup=False))
     if (delta := verdict.ledger.delta_summary()) is not None:
         console.print(untrusted(delta))
     for problem in verdict.problems:

@@ -266,6 +266,36 @@ def _memory_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _handed_on_lines(doc: dict[str, Any], now: str) -> list[str]:
+    lines = [
+        f"  hands on {r['file']} ({r['name']}) sha256 {r['sha256']}"
+        for r in doc["held_roots"]
+    ]
+    if "held_roots_damaged" in doc:
+        lines.append(
+            f"  held roots DAMAGED, nothing is handed on: {doc['held_roots_damaged']}"
+        )
+    published = doc["published"]
+    if published is None:
+        return [
+            *lines,
+            "  no TUF repository published: `appliance trust publish --out DIR`",
+        ]
+    if "damaged" in published:
+        return [*lines, f"  published repository DAMAGED: {published['damaged']}"]
+    timestamp = published["roles"]["timestamp"]
+    state = (
+        "EXPIRED: run `appliance trust publish --refresh`"
+        if timestamp["expires"] < now
+        else "fresh"
+    )
+    root = published["roles"]["root"]
+    return [
+        *lines,
+        f"  published in {published['directory']}: root v{root['version']}, timestamp v{timestamp['version']} expires {timestamp['expires']} ({state})",
+    ]
+
+
 def run_show(args: argparse.Namespace) -> int:
     """Print the current trust, its age, and the appliance's memories."""
     shown = trust_show(env.state_dir())
@@ -302,6 +332,12 @@ def run_show(args: argparse.Namespace) -> int:
             ),
         ]
     text.extend(_memory_lines(doc["memory"]))
+    text.extend(
+        f"Trust root {name}: TUF root v{root['root_version']}, imported {root['imported_at']} from "
+        f"{root['source']}"
+        + (f", stale since {root['stale_since']}" if root["stale_since"] else "")
+        for name, root in doc.get("named_roots", {}).items()
+    )
     controls = doc.get("controls")
     text.append(
         "  two-person integrity: off"
@@ -314,6 +350,7 @@ def run_show(args: argparse.Namespace) -> int:
         f"imported {feed['imported_at']} (key {feed['key_id'][:16]})"
         for feed in doc.get("revocation_feeds", [])
     )
+    text.extend(_handed_on_lines(doc, _iso(now)))
     _say(text)
     return ExitCode.OK
 

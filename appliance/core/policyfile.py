@@ -117,12 +117,29 @@ def parse_duration(text: str, *, where: str) -> timedelta:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _literal_prefix(pattern: str) -> str:
+    """The whole components before the first wildcard: any name the pattern matches starts with them.
+
+    Literal characters match themselves, component by component, from the
+    start, and ``**`` is only ever a whole component (holding ``*``).
+    """
+    for i, char in enumerate(pattern):
+        if char in "*?[":
+            # Up to the components before the wildcard's, without their
+            # last "/": "a/**" matches "a" too (no component at all).
+            return pattern[: max(pattern.rfind("/", 0, i), 0)]
+    return pattern
+
+
 def glob_matches(pattern: str, name: str) -> bool:
     """Whether ``registry/repository`` ``name`` fits ``pattern``.
 
     ``*`` (and ``?``, ``[...]``) match within one ``/``-separated component;
     ``**`` matches any number of components, none included.
     """
+    if not name.startswith(_literal_prefix(pattern)):
+        return False  # the common case with many rules: decided without a walk
     parts, names = pattern.split("/"), name.split("/")
 
     def walk(i: int, j: int) -> bool:

@@ -49,6 +49,8 @@ class TrustReport:
     allowances: tuple[str, ...]
     timestamp_expires: datetime | None  # the archive capsule's, as exported
     export_time: datetime | None
+    # Further capsules, by the named root they continue: what became of each.
+    named: tuple[tuple[str, str], ...] = ()
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         """The report's ``trust`` object."""
@@ -74,6 +76,7 @@ class TrustReport:
                 self.export_time, self.timestamp_expires
             ),
             "capsule_expired_days_now": days(now, self.timestamp_expires),
+            "named_capsules": dict(self.named),
         }
 
 
@@ -108,6 +111,15 @@ def trust_for(  # noqa: PLR0913 - every input named
             if trusted_root is not None
             else "a plain trusted root is carried; never used (pass --trusted-root with your own copy)"
         )
+    named = tuple(
+        (
+            name,
+            _import_named(
+                files, name=name, state_dir=state_dir, now=now, max_age=max_age
+            ),
+        )
+        for name, files in sorted(view.named_capsules(contents).items())
+    )
     trust = roots.load_current(
         trusted_root=trusted_root, state_dir=state_dir, now=now, memory=memory
     )
@@ -129,6 +141,7 @@ def trust_for(  # noqa: PLR0913 - every input named
         allowances=allowances,
         timestamp_expires=ledger.trust.timestamp_expires,
         export_time=ledger.created,
+        named=named,
     )
 
 
@@ -199,6 +212,62 @@ def _import(
         f"imported: TUF root v{state.root_version}, timestamp v{result.roles['timestamp'].version}",
         allowances,
     )
+
+
+def _import_named(
+    files: dict[str, bytes],
+    *,
+    name: str,
+    state_dir: Path,
+    now: datetime,
+    max_age: timedelta,
+) -> str:
+    """Replay a named root's capsule from that root as held, and commit it; say what happened.
+
+    Only a root already held (imported once with ``trust import --name NAME
+    --bootstrap-root``) continues: nothing in an archive starts a chain. A
+    capsule that does not replay fails the verification, as the main one.
+
+    Raises:
+        TrustRootError: the capsule does not replay from the held root.
+    """
+    from appliance.core.archive.capsule import fetcher  # noqa: PLC0415
+    from appliance.trust import held, replay  # noqa: PLC0415 - tuf only when a capsule comes
+
+    store = held.store(state_dir, name)
+    not_held = f"not held: start it with `appliance trust import --name {name} --bootstrap-root ROOT`; not used"
+    if store.load() is None:  # read first: an archive creates no state for a name
+        return not_held
+    with store.update() as update:
+        previous = update.previous
+        if previous is None:
+            return not_held
+        try:
+            result = replay.replay(
+                fetcher(files),
+                bootstrap=previous.read("root.json"),
+                now=now,
+                max_age=max_age,
+                previous=previous,
+            )
+        except TrustRootError as exc:
+            if exc.reason is Reason.ROLLBACK:
+                return f"older than the trust held (root v{previous.root_version}); the trust held is used"
+            raise TrustRootError(
+                f"the archive's {name} trust capsule does not replay: {exc.message}",
+                reason=exc.reason,
+                where=exc.where,
+            ) from exc
+        state = update.commit(result, source="transfer archive", now=now)
+    held.memory(state_dir, name).raise_floor(
+        [
+            (
+                now,
+                f"the appliance clock when it committed {name} TUF root v{state.root_version}",
+            )
+        ]
+    )
+    return f"imported: TUF root v{state.root_version}, timestamp v{result.roles['timestamp'].version}"
 
 
 def with_memory(trust: TrustMaterial, memory: LogMemory) -> TrustMaterial:

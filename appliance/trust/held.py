@@ -26,10 +26,11 @@ import re
 from typing import TYPE_CHECKING
 
 from appliance.core.errors import InputError, Reason
-from appliance.core.trust import PUBLIC_GOOD
+from appliance.core.trust import PUBLIC_GOOD, TrustMaterial
 from appliance.trust import roots
 from appliance.trust.memory import Memory
 from appliance.trust.state import StateStore
+from trustroot import store as trustroot_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from appliance.core.report import VerificationResult
-    from appliance.core.trust import TrustMaterial
 
 DEFAULT = PUBLIC_GOOD
 ROOTS_DIR = "roots"
@@ -181,3 +181,52 @@ def remember(
         by_name.setdefault(result.trust_name, []).append(result)
     for name, done in sorted(by_name.items()):
         roots.remember(memory(state_dir, name), done, now=now)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HeldRoot:
+    """A trusted root the appliance holds and verified, under its trust root name."""
+
+    name: str
+    data: bytes  # the ``trusted_root.json`` bytes, as verified
+    source: str
+
+    @property
+    def target_name(self) -> str:
+        """Its file name where it is handed on (a TUF target, an OCI artifact layer)."""
+        if self.name == DEFAULT:
+            return "trusted_root.json"
+        return f"{self.name}.trusted_root.json"
+
+
+def held_roots(state_dir: Path, *, now: datetime) -> tuple[HeldRoot, ...]:
+    """Every trusted root the appliance holds and verified, by name (docs/handoff.md §1).
+
+    What the appliance hands on into the gap (``trust publish``, the trust
+    artifact ``load`` and ``extract`` write): the one place that says which
+    roots those are. Each named root as last imported through its offline
+    TUF replay; ``public-good`` falls back to the root sealed into the
+    appliance. Each is parsed as trust material first, so nothing unusable is
+    handed on.
+
+    Raises:
+        TrustRootError: a held state is damaged (fail closed).
+    """
+    found = []
+    for name in names(state_dir):
+        state = store(state_dir, name).load()
+        if state is not None:
+            data = state.read("trusted_root.json")
+            source = (
+                f"{name}: TUF root v{state.root_version}, imported from {state.source}"
+            )
+        elif name == DEFAULT:
+            data = trustroot_store.read_embedded(
+                trustroot_store.PUBLIC_GOOD, "trusted_root.json"
+            )
+            source = roots.load_embedded(now=now).source
+        else:
+            continue
+        TrustMaterial.from_bytes(data, source=source, tuf_backed=True)
+        found.append(HeldRoot(name=name, data=data, source=source))
+    return tuple(found)

@@ -677,3 +677,32 @@ def remembered(state_dir: Path) -> Path | None:
     except (ValueError, KeyError, TypeError, InputError):
         return None
     return directory if (directory / "root.json").is_file() else None
+
+
+def status(state_dir: Path) -> dict[str, Any] | None:
+    """The repository last published, for ``trust show``: versions and expiries, or what is wrong."""
+    directory = remembered(state_dir)
+    if directory is None:
+        return None
+    try:
+        repo = _open(directory)
+    except (TrustRootError, InputError) as exc:
+        return {"directory": str(directory), "damaged": exc.diagnostics()}
+    if repo is None:
+        return None
+    roles = {
+        "root": repo.root.signed,
+        "targets": repo.targets.signed,
+        "snapshot": repo.snapshot.signed,
+        "timestamp": repo.timestamp.signed,
+    }
+    return {
+        "directory": str(directory),
+        "roles": {
+            name: {
+                "version": signed.version,
+                "expires": signed.expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            for name, signed in roles.items()
+        },
+    }

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from appliance.core.archive.files import FileVerdict
     from appliance.core.archive.intake import Contents
     from appliance.core.archive.verdict import ArchiveVerdict, Evidence, ImageVerdict
+    from appliance.core.report import VerificationResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +214,22 @@ class Line:
     failed: bool = False
 
 
+def _provenance_lines(result: VerificationResult) -> list[Line]:
+    """The root it verified under (if not the default) and the certificate's source claims (#22)."""
+    lines = []
+    if result.trust_name != "public-good":
+        lines.append(Line(f"  trust root: {result.trust_name}"))
+    claims = result.identity.extensions if result.identity else {}
+    if "12" in claims:  # Fulcio's source repository URI, ref, signer and runner
+        lines.append(
+            Line(
+                f"  source: {claims['12']} {claims.get('14', '?')}, "
+                f"workflow {claims.get('9', '?')}, runner {claims.get('11', '?')}"
+            )
+        )
+    return lines
+
+
 def _evidence_lines(
     evidence: Evidence, contents: Contents | None, mark: Marks
 ) -> list[Line]:
@@ -237,6 +254,7 @@ def _evidence_lines(
             else f"{result.signer} ({result.issuer})"
         )
         lines.append(Line(f"  signer: {who}"))
+        lines.extend(_provenance_lines(result))
         if result.signing_time:
             lines.append(
                 Line(
@@ -359,6 +377,11 @@ class Identity:
     issuer: str | None
     images: list[str] = field(default_factory=list)
     verified: bool = False
+    # From a verified certificate (#22): its source repository and signing
+    # workflow (Fulcio .12, .9), and the named root it verified under.
+    repo: str | None = None
+    workflow: str | None = None
+    root: str = "public-good"
 
 
 def identities(verdict: ArchiveVerdict) -> list[Identity]:
@@ -386,6 +409,10 @@ def identities(verdict: ArchiveVerdict) -> list[Identity]:
                 key, Identity(kind=kind, who=key[0], issuer=key[1])
             )
             entry.verified = entry.verified or result is not None
+            if result is not None and result.identity is not None:
+                entry.repo = result.identity.extensions.get("12", entry.repo)
+                entry.workflow = result.identity.extensions.get("9", entry.workflow)
+                entry.root = result.trust_name
             if image.reference not in entry.images:
                 entry.images.append(image.reference)
     return sorted(found.values(), key=lambda i: (-len(i.images), i.who))
@@ -417,7 +444,11 @@ def _toml_string(text: str) -> str:
 
 def policy_snippet(chosen: Sequence[Identity], match: str = "**") -> str:
     """A policy rule naming ``chosen`` (README's format), for the operator to edit."""
-    lines = ["version = 1", "", "[[rules]]", f'match = ["{match}"]', ""]
+    lines = ["version = 1", "", "[[rules]]", f'match = ["{match}"]']
+    roots = sorted({i.root for i in chosen})
+    if roots != ["public-good"] and roots:
+        lines.append(f"trust = [{', '.join(_toml_string(r) for r in roots)}]")
+    lines.append("")
     for identity in chosen:
         lines.append("  [[rules.signers]]")
         if identity.kind == "key":
@@ -427,6 +458,12 @@ def policy_snippet(chosen: Sequence[Identity], match: str = "**") -> str:
         else:
             lines.append(f"  identity = {_toml_string(identity.who)}")
             lines.append(f"  issuer = {_toml_string(str(identity.issuer))}")
+            if identity.repo:
+                lines.append(f"  repo = {_toml_string(identity.repo)}")
+            if identity.workflow and "@" in identity.workflow:
+                # Any ref of the workflow that signed (gh's --signer-workflow).
+                workflow = identity.workflow.split("@", 1)[0]
+                lines.append(f"  signer_workflow = {_toml_string(workflow)}")
         lines.append("")
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ Every input is checked before the first network request: the references
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,10 +95,27 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="embed this capsule (from `bundle-tools trust update`)",
     )
     trust.add_argument(
+        "--trust-dir",
+        metavar="DIR",
+        type=Path,
+        help="embed every capsule of `bundle-tools trust update --repository ... --out DIR`: "
+        "public-good's (DIR itself, when refreshed) and each DIR/NAME/ as NAME's, as "
+        "--trust-capsule DIR plus --named-capsule NAME=DIR/NAME",
+    )
+    trust.add_argument(
         "--trusted-root",
         metavar="FILE",
         type=Path,
         help="embed a plain trusted_root.json (private Sigstore; not TUF-backed)",
+    )
+    export.add_argument(
+        "--named-capsule",
+        metavar="NAME=DIR",
+        action="append",
+        default=[],
+        help="also carry the capsule of another named trust root (e.g. github=capsule-gh, from "
+        "`bundle-tools trust update --tuf-url ... --root ...`); the appliance replays it from its "
+        "own root of that name (repeatable)",
     )
     trust.add_argument(
         "--no-trust",
@@ -301,6 +319,10 @@ def run_export(args: argparse.Namespace) -> int:
         from bundle_tools.verify_with import load_policy  # noqa: PLC0415
 
         policy = load_policy(args.verify_with)  # before any network work
+    named = _named_capsules(args.named_capsule)
+    if args.trust_dir is not None:
+        args.trust_capsule, named = _trust_dir(args.trust_dir, named)
+        args.no_trust = args.trust_capsule is None
     trust = (
         export.Trust(kind="capsule", path=args.trust_capsule)
         if args.trust_capsule is not None
@@ -312,6 +334,7 @@ def run_export(args: argparse.Namespace) -> int:
     )
     have, delta = _have(args.have)
     request = export.Request(
+        named_capsules=named,
         references=refs,
         out=args.out,
         platforms=tuple(Platform.parse(p) for p in args.platform),
@@ -604,3 +627,56 @@ def _tls(args: argparse.Namespace) -> TLSOptions:
         client_cert=args.registry_client_cert,
         client_key=args.registry_client_key,
     )
+
+
+_ROOT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def _named_capsules(items: list[str]) -> tuple[tuple[str, Path], ...]:
+    """``--named-capsule NAME=DIR``, each name once and never ``public-good`` (that is ``--trust-capsule``).
+
+    Raises:
+        InputError: a malformed, repeated or reserved name.
+    """
+    found: list[tuple[str, Path]] = []
+    for item in items:
+        name, sep, directory = item.partition("=")
+        if not sep or not directory or not _ROOT_NAME.fullmatch(name):
+            msg = "expected NAME=DIR, NAME in lowercase letters, digits and '-'"
+            raise InputError(
+                msg, where=f"--named-capsule {item[:60]}", reason=Reason.USAGE
+            )
+        if name == "public-good" or any(name == n for n, _ in found):
+            msg = "each name once, and public-good's capsule is --trust-capsule"
+            raise InputError(msg, where=f"--named-capsule {name}", reason=Reason.USAGE)
+        found.append((name, Path(directory)))
+    return tuple(found)
+
+
+def _trust_dir(
+    directory: Path, named: tuple[tuple[str, Path], ...]
+) -> tuple[Path | None, tuple[tuple[str, Path], ...]]:
+    """``--trust-dir DIR``: public-good's capsule (DIR, if it holds one) and each ``DIR/NAME/``.
+
+    Without public-good's capsule (``trust update --no-public-good``) none is
+    embedded for it: the export never goes online for a root the operator left out.
+
+    Raises:
+        InputError: not a directory, no capsule in it, or a name also given to --named-capsule.
+    """
+    from bundle_tools import export  # noqa: PLC0415 - with the export, not every start
+
+    if not directory.is_dir():
+        msg = "not a directory (from `bundle-tools trust update --out`)"
+        raise InputError(msg, where=f"--trust-dir {directory}", reason=Reason.USAGE)
+    public_good = directory if (directory / "timestamp.json").is_file() else None
+    found = export.named_capsule_dirs(directory)
+    if public_good is None and not found:
+        msg = "holds no trust capsule (from `bundle-tools trust update --out`)"
+        raise InputError(msg, where=f"--trust-dir {directory}", reason=Reason.USAGE)
+    given = {name for name, _ in named}
+    for name, _ in found:
+        if name in given:
+            msg = f"{name}'s capsule is in --trust-dir already"
+            raise InputError(msg, where=f"--named-capsule {name}", reason=Reason.USAGE)
+    return public_good, (*found, *named)

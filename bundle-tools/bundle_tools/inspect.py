@@ -81,6 +81,23 @@ def describe(path: Path) -> dict[str, Any]:
         "notCarried": sorted(contents.missing),
         "resolution": [r.to_json() for r in ledger.resolution],
         "files": [f.to_json() for f in ledger.files],
+        "revocations": _feed(ledger.revocations),
+    }
+
+
+def _feed(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a carried revocation feed claims (unverified here: the appliance checks its signature)."""
+    if doc is None:
+        return None
+    payload = doc.get("payload")
+    payload = payload if isinstance(payload, dict) else {}
+    entries = payload.get("entries")
+    return {
+        "publisher": str(payload.get("publisher", "?")),
+        "version": payload.get("version"),
+        "issued": str(payload.get("issued", "?")),
+        "entries": len(entries) if isinstance(entries, list) else None,
+        "signatures": len(doc.get("signatures") or []),
     }
 
 
@@ -141,6 +158,13 @@ def render(report: dict[str, Any]) -> None:
         line += f", TUF root v{trust['rootVersion']}, timestamp v{trust['timestampVersion']}, expires {trust['timestampExpires']}"
     console.print(line)
     console.print(f"{report['blobs']} blobs, {report['blobBytes'] / 1024**2:,.1f} MiB")
+    feed = report.get("revocations")
+    if feed is not None:  # export --revocations: the feed's claims, unverified here
+        console.print(
+            f"revocation feed {untrusted(feed['publisher'])} v{untrusted(str(feed['version']))} "
+            f"of {untrusted(feed['issued'])}: {feed['entries']} entries, "
+            f"{feed['signatures']} signature(s), checked by the appliance"
+        )
     for carried in report.get("files", []):  # export --set [[files]]
         console.print(
             f"file {untrusted(carried['name'])}: {carried['size']:,} bytes, "

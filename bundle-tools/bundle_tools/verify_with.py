@@ -17,6 +17,7 @@ wasted trip across the gap.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -97,6 +98,25 @@ def trust_material(contents: Contents) -> TrustMaterial:
         raise InputError(exc.message, where=source) from exc
 
 
+def named_trust(contents: Contents) -> dict[str, TrustMaterial]:
+    """The trusted root of each named root's capsule the export carries (``--named-capsule``).
+
+    Raises:
+        InputError: a capsule holds no usable trusted root.
+    """
+    found = {}
+    for name, files in view.named_capsules(contents).items():
+        source = f"the export's {name} TUF capsule"
+        try:
+            material = TrustMaterial.from_bytes(
+                _capsule_trusted_root(files), source=source, tuf_backed=True
+            )
+        except TrustRootError as exc:
+            raise InputError(exc.message, where=source) from exc
+        found[name] = dataclasses.replace(material, name=name)
+    return found
+
+
 def _capsule_trusted_root(files: Mapping[str, bytes]) -> bytes:
     """The capsule's ``trusted_root.json`` target whose name is its own SHA-256."""
     found = [
@@ -167,6 +187,7 @@ def judge(
         now=now,
         options=Options(inventories=None),  # its own --have: not an appliance's call
         deny=policy.deny,
+        others=named_trust(contents),
     )
     if verdict.verified:
         return verdict

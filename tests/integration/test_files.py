@@ -539,3 +539,34 @@ def test_verify_with_judges_files_before_anything_is_written(
     assert "file installer.sh would not verify on the other side" in err
     assert "nothing was written" in err
     assert not out.exists()
+
+
+def test_a_file_index_json_names_otherwise_refuses_every_file(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """index.json edited (nothing signs it): the archive is not what its ledger says."""
+    archive = _export(site)
+    layout = Layout(extract(archive, site["dir"] / "layout"))
+    index = layout.index
+    for entry in index["manifests"]:
+        if entry["annotations"].get("org.opencontainers.image.title") == "installer.sh":
+            entry["annotations"]["org.opencontainers.image.title"] = "setup.sh"
+    layout.write_index(index)
+    code, report = _verify(site, layout.root, capsys)
+    assert code == 1, report
+    assert report["problems"] == [
+        f"file {_titled(layout, 'setup.sh')}: named installer.sh by the ledger, setup.sh by index.json"
+    ]
+    assert [f["name"] for f in report["files"]] == ["tool-linux-amd64", "kubectl"]
+    assert all(f["reason"] == "digest-mismatch" for f in report["files"])
+    assert not any(f["verified"] for f in report["files"])
+
+
+def _titled(layout: Layout, title: str) -> str:
+    return str(
+        next(
+            e["digest"]
+            for e in layout.index["manifests"]
+            if e["annotations"].get("org.opencontainers.image.title") == title
+        )
+    )

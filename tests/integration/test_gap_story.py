@@ -29,7 +29,7 @@ from tuf.ngclient import Updater
 from appliance.actions.registry import SignerChoice
 from appliance.actions.trust import TrustPublishRequest, trust_publish
 from appliance.cli.main import main
-from appliance.trust import roots
+from appliance.trust import held
 from tests.helpers import sigstore_js, static_http
 from tests.helpers.exported import KEYLESS, Exported, runner
 
@@ -104,7 +104,12 @@ def test_the_verdict_travels_into_the_gap(  # noqa: PLR0915 - one story, told in
     )
     capsys.readouterr()
 
-    # Verify and load (with the HSM countersignature): the trust lands beside the images.
+    # Verify, then load (with the HSM countersignature): the trust lands beside the images.
+    verified = runner(capsys, "verify")(
+        exported.archive, "--trusted-root", str(exported.root), *KEYLESS,
+        "--image", exported.ref("app"),
+    )  # fmt: skip
+    assert verified.code == 0, verified.err
     loaded = runner(capsys, "load")(
         exported.archive, "--to", f"{gap.address}/mirror", "--allow-http-registry",
         "--trusted-root", str(exported.root), *KEYLESS, "--image", exported.ref("app"),
@@ -126,8 +131,8 @@ def test_the_verdict_travels_into_the_gap(  # noqa: PLR0915 - one story, told in
     in_registry = (
         layout / "blobs/sha256" / layer["digest"].removeprefix("sha256:")
     ).read_bytes()
-    (held,) = roots.held_roots(state, now=wall)
-    assert in_registry == held.data
+    (kept,) = held.held_roots(state, now=wall)
+    assert in_registry == kept.data
 
     # Publish the gap-local repository with HSM keys, "yesterday".
     repo = tmp_path / "tuf"
@@ -157,7 +162,7 @@ def test_the_verdict_travels_into_the_gap(  # noqa: PLR0915 - one story, told in
             online=SignerChoice(key=uri["tuf-online"]),
             refresh=True,
         )
-        assert _fetch(_updater(tmp_path / "cluster-tuf", url, bootstrap)) == held.data
+        assert _fetch(_updater(tmp_path / "cluster-tuf", url, bootstrap)) == kept.data
         fresh = sigstore_js.cli_verify(asset(DSSE), mirror=url, tuf_root=repo / "root.json",
                                        cache=js_cache, email=EMAIL, issuer=ISSUER)  # fmt: skip
         assert fresh.ok, fresh.said
@@ -179,7 +184,7 @@ def test_the_verdict_travels_into_the_gap(  # noqa: PLR0915 - one story, told in
         )
         assert json.loads((repo / "root.json").read_bytes())["signed"]["version"] == 2
         # The clients that trust root v1 (their caches, the v1 root.json) follow the chain.
-        assert _fetch(_updater(tmp_path / "cluster-tuf", url, bootstrap)) == held.data
+        assert _fetch(_updater(tmp_path / "cluster-tuf", url, bootstrap)) == kept.data
         # sigstore-js's cache holds root v1 since its first run: it walks to v2 itself.
         again = sigstore_js.cli_verify(asset(DSSE), mirror=url, tuf_root=repo / "root.json",
                                        cache=js_cache, email=EMAIL, issuer=ISSUER)  # fmt: skip

@@ -404,3 +404,49 @@ def test_a_feed_in_the_archive_without_revocation_keys_is_reported_not_applied(
     assert (
         "names no revocation_keys: not applied" in out.report["revocations"]["notes"][0]
     )
+
+
+def test_inspect_shows_what_a_carried_feed_claims(
+    capsys: pytest.CaptureFixture[str], carried: Path
+) -> None:
+    capsys.readouterr()
+    assert bundle_tools(["inspect", str(carried), "-o", "json"]) == 0
+    feed = json.loads(capsys.readouterr().out)["revocations"]
+    assert feed == {
+        "publisher": "site-security",
+        "version": 2,
+        "issued": "2026-11-01T00:00:00Z",
+        "entries": 1,
+        "signatures": 1,
+    }
+    assert bundle_tools(["inspect", str(carried)]) == 0
+    assert "revocation feed site-security v2" in capsys.readouterr().out
+
+
+def test_the_text_report_names_the_feeds_and_a_carried_ones_fate(
+    capsys: pytest.CaptureFixture[str],
+    exported: Exported,
+    keys_dir: Path,
+    tmp_path: Path,
+    carried: Path,
+) -> None:
+    policy = _policy(tmp_path, exported, keys_dir, TRUSTED)
+    capsys.readouterr()
+    code = appliance(
+        [
+            "verify",
+            str(carried),
+            "--trusted-root",
+            str(exported.root),
+            "--policy",
+            str(policy),
+            "--image",
+            exported.ref("app"),
+        ]
+    )
+    text = "".join(capsys.readouterr())
+    assert code == 1
+    assert "revocations: 0 policy deny entries; feed site-security v2, " in text
+    assert (
+        "revocations: revocation feed site-security v2 of 2026-11-01T00:00:00Z" in text
+    )

@@ -10,6 +10,7 @@ clock (as the ``tuf_repo`` fixture does): "yesterday" is a day before it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ from tuf.ngclient import Updater
 from appliance.actions.registry import SignerChoice
 from appliance.actions.trust import TrustPublishRequest, trust_publish
 from appliance.cli.main import main
-from appliance.trust import roots
+from appliance.trust import held
 from tests.helpers import static_http
 
 if TYPE_CHECKING:
@@ -72,8 +73,12 @@ def _fetch(updater: Updater, name: str = "trusted_root.json") -> bytes:
 
 
 def _held(state: Path) -> bytes:
-    (held,) = roots.held_roots(state, now=datetime.now(UTC))
-    return held.data
+    """The public-good root held (the default's ``trusted_root.json``)."""
+    return next(
+        r.data
+        for r in held.held_roots(state, now=datetime.now(UTC))
+        if r.name == held.DEFAULT
+    )
 
 
 @pytest.fixture
@@ -433,3 +438,99 @@ def test_hsm_online_and_root_keys(
         assert _fetch(_client(tmp_path, "cluster", url, bootstrap)) == _held(state)
     audit = (state / "audit.jsonl").read_text()
     assert PIN not in audit
+
+
+def test_trust_show_says_what_is_handed_on_and_how_fresh(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["trust", "show"]) == 0
+    assert "no TUF repository published" in capsys.readouterr().out
+    root = _pem_key(tmp_path / "root.pem")
+    out = tmp_path / "repo"
+    assert main(["trust", "publish", "--out", str(out), "--root-key", root]) == 0
+    capsys.readouterr()
+    assert main(["trust", "show", "-o", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (held,) = doc["held_roots"]
+    assert held["file"] == "trusted_root.json"
+    assert held["sha256"] == hashlib.sha256(_held(state)).hexdigest()
+    assert doc["published"]["directory"] == str(out.resolve())
+    assert doc["published"]["roles"]["timestamp"]["version"] == 1
+    assert main(["trust", "show"]) == 0
+    said = capsys.readouterr().out
+    assert "hands on trusted_root.json (public-good)" in said
+    assert "timestamp v1 expires" in said
+    assert "(fresh)" in said
+    # A damaged repository is named, never half-shown.
+    (out / "timestamp.json").write_text("{}")
+    assert main(["trust", "show"]) == 0
+    assert "published repository DAMAGED" in capsys.readouterr().out
+
+
+def test_every_named_root_held_is_published_under_its_name(
+    tmp_path: Path, state: Path, wall: datetime
+) -> None:
+    """A second named root (GitHub's instance, imported through its own chain) travels too."""
+    from appliance.actions.trust import TrustImportRequest, trust_import  # noqa: PLC0415
+    from tests.helpers.tuf_repo import TufRepo  # noqa: PLC0415
+    from tests.helpers.vectors import VECTORS  # noqa: PLC0415
+
+    github_root = (
+        (VECTORS / "github" / "trusted_root.jsonl").read_bytes().splitlines()[1]
+    )
+    upstream = TufRepo(now=wall)
+    upstream.add_target("trusted_root.json", github_root)
+    upstream.publish()
+    bootstrap = tmp_path / "github-root.json"
+    bootstrap.write_bytes(upstream.initial_root())
+    trust_import(
+        TrustImportRequest(
+            source=upstream.write_to(tmp_path / "tuf-repo.github.com"),
+            state_dir=state,
+            bootstrap_root=bootstrap,
+            name="github",
+        )
+    )
+    names = {r.name: r.target_name for r in held.held_roots(state, now=wall)}
+    assert names == {
+        "public-good": "trusted_root.json",
+        "github": "github.trusted_root.json",
+    }
+    out = tmp_path / "repo"
+    _publish(
+        out, state, now=wall - timedelta(hours=1), root=[_pem_key(tmp_path / "r.pem")]
+    )
+    with static_http.serve(out) as url:
+        root = (out / "root.json").read_bytes()
+        assert (
+            _fetch(_client(tmp_path, "a", url, root), "github.trusted_root.json")
+            == github_root
+        )
+        assert _fetch(_client(tmp_path, "b", url, root)) == _held(state)
+
+
+def test_a_damaged_named_root_is_never_handed_on(
+    tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = state / "roots" / "corp" / "trust" / "state.json"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_text("{not json")
+    # trust show refuses a damaged named root (#22: refused, never half-shown).
+    assert main(["trust", "show"]) == 1
+    assert "trust state is damaged" in capsys.readouterr().err
+    out = tmp_path / "repo"
+    code = main(
+        [
+            "trust",
+            "publish",
+            "--out",
+            str(out),
+            "--root-key",
+            _pem_key(tmp_path / "r.pem"),
+        ]
+    )
+    assert (
+        code == 1
+    )  # fail closed: a damaged root is never handed on, nor left out silently
+    assert "damaged" in capsys.readouterr().err
+    assert not (out / "root.json").exists()

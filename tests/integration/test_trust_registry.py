@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from appliance.core import trust_artifact
-from appliance.trust import roots
+from appliance.trust import held
 from tests.helpers import registry as registry_mod
 from tests.helpers.exported import KEYLESS, Exported, runner
 
@@ -35,7 +35,7 @@ TITLE = "org.opencontainers.image.title"
 def _held() -> dict[str, bytes]:
     state = Path(os.environ["APPLIANCE_STATE_DIR"])
     return {
-        r.target_name: r.data for r in roots.held_roots(state, now=datetime.now(UTC))
+        r.target_name: r.data for r in held.held_roots(state, now=datetime.now(UTC))
     }
 
 

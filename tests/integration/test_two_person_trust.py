@@ -181,3 +181,51 @@ def test_forget_split_needs_the_thresholds_approvals(
     )
     assert code == 2
     assert "no split view is recorded" in err
+
+
+def test_revocations_import_needs_an_approved_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], approvers: list[Path]
+) -> None:
+    from bundle_tools.cli import main as bundle_tools  # noqa: PLC0415
+
+    security_key, security_pub = _approver(tmp_path, "security")
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        f'revocation_keys = ["{security_pub.name}"]\n\n[[rules]]\nmatch = ["**"]\n\n'
+        f'  [[rules.signers]]\n  key = "{security_pub.name}"\n'
+    )
+    source = tmp_path / "feed.toml"
+    source.write_text(
+        'publisher = "site-security"\nversion = 1\n\n'
+        f'[[deny]]\ndigest = "sha256:{"ab" * 32}"\nreason = "recalled"\n'
+    )
+    feed = tmp_path / "feed.json"
+    assert (
+        bundle_tools(
+            [
+                "revocations",
+                "sign",
+                str(source),
+                "--key",
+                str(security_key),
+                "-o",
+                str(feed),
+            ]
+        )
+        == 0
+    )
+    code, _, err = _run(capsys, "revocations", "import", feed, "--policy", policy)
+    assert code == 2
+    assert "approved by nobody: 2 more" in err
+    for key in approvers:
+        assert _run(capsys, "policy", "approve", policy, "--key", key)[0] == 0
+    code, out, err = _run(
+        capsys, "revocations", "import", feed, "--policy", policy, "-o", "json"
+    )
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["outcome"] == "applied"
+    assert len(record["policy_approved_by"]) == 2
+    # The policy's key file swapped after approval: the approvals no longer count.
+    security_pub.write_bytes(_approver(tmp_path, "other")[1].read_bytes())
+    assert _run(capsys, "revocations", "import", feed, "--policy", policy)[0] == 2

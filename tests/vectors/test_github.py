@@ -310,3 +310,49 @@ def test_under_roots_names_the_root_that_got_furthest(
 def test_under_no_root_is_refused() -> None:
     with pytest.raises(TrustRootError):
         under_roots((), _verify)
+
+
+def test_the_tui_shows_the_root_and_the_source_claims(
+    roots: dict[str, TrustMaterial],
+) -> None:
+    from appliance.tui.present import _provenance_lines  # noqa: PLC0415
+
+    shown = [line.text for line in _provenance_lines(_verify(roots["github"]))]
+    assert shown[0] == "  trust root: github"
+    assert shown[1].startswith(
+        "  source: https://github.com/actions/attest-build-provenance refs/heads/main, workflow "
+    )
+    assert shown[1].endswith("runner github-hosted")
+    public = _verify(
+        roots["public-good"], _bundle(PUBLIC), artifact=_digest(PUBLIC_DIGEST)
+    )
+    assert not any("trust root" in line.text for line in _provenance_lines(public))
+
+
+def test_the_identities_snippet_names_repository_workflow_and_root(
+    roots: dict[str, TrustMaterial],
+) -> None:
+    from appliance.core.policyfile import PolicySpec  # noqa: PLC0415
+    from appliance.tui.present import Identity, policy_snippet  # noqa: PLC0415
+
+    result = _verify(roots["github"])
+    assert result.identity is not None
+    found = Identity(
+        kind="keyless",
+        who=PROBER,
+        issuer=ACTIONS,
+        repo=result.identity.extensions["12"],
+        workflow=result.identity.extensions["9"],
+        root=result.trust_name,
+    )
+    text = policy_snippet([found])
+    assert 'trust = ["github"]' in text
+    assert 'repo = "https://github.com/actions/attest-build-provenance"' in text
+    (rule,) = PolicySpec.from_toml(text.encode(), source="snippet").resolve(
+        lambda _: b""
+    )
+    assert rule.rule.trust == ("github",)
+    policy = rule.signers[0].policy
+    assert isinstance(policy, IdentityPolicy)
+    assert {d.name for d in policy.demands} == {"repo", "signer_workflow"}
+    assert _verify(roots["github"], policy=policy).signer == PROBER

@@ -62,6 +62,10 @@ BUNDLE_PREDICATE: Final = "dev.sigstore.bundle.predicateType"
 # Artifacts only an Airlock archive carries
 LEDGER: Final = "application/vnd.dev.airlock.export-ledger.v1+json"
 TRUST_CAPSULE: Final = "application/vnd.dev.airlock.trust-capsule.v1+json"
+# On a trust entry: the named root whose chain a further capsule continues
+# (appliance/trust/held.py). Unsigned: it only picks which held root the
+# capsule is replayed from, so a wrong name can only fail the replay.
+TRUST_NAME: Final = "dev.airlock.trust.name"
 TRUSTED_ROOT: Final = "application/vnd.dev.airlock.trusted-root.v1+json"
 CAPSULE_FILE: Final = "application/vnd.dev.airlock.trust-capsule.file"
 # A file carried as an OCI artifact (one blob, titled with its name) and,

@@ -534,16 +534,16 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     )
     problems += disagreements
     if problems or foreign is not None:
-        # Signed, but not what the export accounted for: refused all the same.
+        # As for images: signed, but not what the export accounted for (or a
+        # delta against an inventory this appliance did not write).
+        reason = Reason.DIGEST_MISMATCH if problems else Reason.POLICY_UNSATISFIED
         msg = (
             f"the archive is not what its ledger says: {problems[0]}"
             if problems
             else str(foreign)
         )
         files = tuple(
-            replace(f, verified=False, reason=Reason.DIGEST_MISMATCH, message=msg)
-            if f.verified
-            else f
+            replace(f, verified=False, reason=reason, message=msg) if f.verified else f
             for f in files
         )
     return ArchiveVerdict(

@@ -6,6 +6,7 @@ appliance's verifier and the exporter's ``inspect`` alike.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from appliance.core.archive import capsule, media
@@ -16,6 +17,9 @@ from appliance.core.errors import InputError, Reason, VerificationError
 
 if TYPE_CHECKING:
     from appliance.core.archive.intake import Contents
+
+
+_ROOT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # appliance/trust/held.py
 
 
 def entries(contents: Contents, kind: str) -> list[Descriptor]:
@@ -65,7 +69,11 @@ def trust_files(contents: Contents) -> tuple[str, dict[str, bytes]] | None:
     Raises:
         InputError: more than one trust entry, or a malformed one.
     """
-    found = entries(contents, Kind.TRUST)
+    found = [
+        e
+        for e in entries(contents, Kind.TRUST)
+        if media.TRUST_NAME not in e.annotations
+    ]
     if not found:
         return None
     if len(found) > 1:
@@ -79,6 +87,33 @@ def trust_files(contents: Contents) -> tuple[str, dict[str, bytes]] | None:
         msg = "the trust entry is neither a TUF capsule nor a trusted root"
         raise InputError(msg, where="index.json")
     return manifest.artifact_type, capsule.files_of(manifest, contents.documents)
+
+
+def named_capsules(contents: Contents) -> dict[str, dict[str, bytes]]:
+    """The further capsules an archive carries, by the named root they continue.
+
+    The name is unsigned: it only picks the held root a capsule is replayed
+    from (appliance/trust/archive.py), so a wrong one can only fail.
+
+    Raises:
+        InputError: a name twice, a malformed name or entry.
+    """
+    found: dict[str, dict[str, bytes]] = {}
+    for entry in entries(contents, Kind.TRUST):
+        name = entry.annotations.get(media.TRUST_NAME)
+        if name is None:
+            continue
+        if not _ROOT_NAME.fullmatch(name) or name == "public-good" or name in found:
+            msg = f"trust entry named {name[:60]!r}: not a root name, public-good, or given twice"
+            raise InputError(msg, where="index.json")
+        manifest = contents.manifests.get(entry.digest)
+        if not isinstance(manifest, ImageManifest) or manifest.artifact_type != (
+            media.TRUST_CAPSULE
+        ):
+            msg = f"the trust entry named {name} is not a TUF capsule"
+            raise InputError(msg, where="index.json")
+        found[name] = capsule.files_of(manifest, contents.documents)
+    return found
 
 
 def accounted(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -191,17 +192,17 @@ def carry(spec: FileSpec, *, base: Path, ca: Path | None = None) -> CarriedFile:
         if bundle.media_type.startswith(media.BUNDLE_PREFIX)
         else media.BUNDLE_V03
     )
-    out = CarriedFile(
-        entry=FileEntry(
-            name=spec.name,
-            digest="",
-            blob=digest_of(data),
-            size=len(data),
-            source=str(spec.file),
-            form=spec.form,
-            checksums=None if checksums is None else digest_of(checksums),
-        )
+    # The ledger's entry is completed below, once the artifact's digest is known.
+    entry = FileEntry(
+        name=spec.name,
+        digest=media.EMPTY_DIGEST,
+        blob=digest_of(data),
+        size=len(data),
+        source=str(spec.file),
+        form=spec.form,
+        checksums=None if checksums is None else digest_of(checksums),
     )
+    out = CarriedFile(entry=entry)
     layers = [
         {
             "mediaType": media.FILE_CONTENT,
@@ -283,13 +284,5 @@ def carry(spec: FileSpec, *, base: Path, ca: Path | None = None) -> CarriedFile:
             annotations={media.KIND: Kind.REFERRER, media.SUBJECT: digest_of(artifact)},
         ),
     ]
-    out.entry = FileEntry(
-        name=out.entry.name,
-        digest=digest_of(artifact),
-        blob=out.entry.blob,
-        size=out.entry.size,
-        source=out.entry.source,
-        form=out.entry.form,
-        checksums=out.entry.checksums,
-    )
+    out.entry = dataclasses.replace(entry, digest=digest_of(artifact))
     return out

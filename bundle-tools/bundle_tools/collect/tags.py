@@ -4,7 +4,8 @@
 the registry sends (distribution-spec §Listing Tags: a registry may return
 fewer than ``n`` and names the next page, ``last=<tag>``, in the header; a
 response without one is the last). The client follows the links on the same
-host only and stops a loop of them. Names the registry lists that are not
+host only and stops a loop of them (``RegistryClient.list_tags``, the one
+registry transport). Names the registry lists that are not
 tags in the distribution grammar are dropped here: they could be no reference.
 """
 
@@ -27,4 +28,4 @@ def list_tags(client: RegistryClient, repository: str) -> list[str]:
     Raises:
         InputError: the registry failed, refused, or its pagination does not end.
     """
-    return sorted({t for t in client.tags(repository) if _TAG.fullmatch(t)})
+    return sorted({t for t in client.list_tags(repository) if _TAG.fullmatch(t)})

@@ -141,6 +141,14 @@ def test_github_chain_is_held_apart_and_verifies_its_bundle(
     # The clock floor rose for github's root only.
     assert (tmp_path / "roots" / "github" / "clock.json").is_file()
 
+    assert main(["trust", "show", "-o", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["roots"] == ["public-good", "github"]
+    assert shown["named_roots"]["github"]["root_version"] == 1
+    assert shown["imported"] is False  # public-good's chain: still the sealed root
+    assert main(["trust", "show"]) == 0
+    assert "Trust root github: TUF root v1" in capsys.readouterr().out
+
 
 def test_without_the_github_chain_the_bundle_fails(
     tmp_path: Path,

@@ -19,7 +19,7 @@ from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
 
 from appliance.core.errors import InputError, TrustRootError
 from appliance.signer.filekey import FileSigner
-from appliance.trust import publish, roots
+from appliance.trust import held, publish
 from trustroot import store
 
 if TYPE_CHECKING:
@@ -382,15 +382,15 @@ def test_lifetimes_that_cannot_work_are_refused(
 def test_the_held_root_is_the_sealed_one_until_an_import(
     tmp_path: Path, fixed_now: datetime
 ) -> None:
-    (held,) = roots.held_roots(tmp_path / "state", now=fixed_now)
-    assert held.name == roots.DEFAULT_ROOT
-    assert held.target_name == "trusted_root.json"
-    assert held.data == store.read_embedded(store.PUBLIC_GOOD, "trusted_root.json")
+    (kept,) = held.held_roots(tmp_path / "state", now=fixed_now)
+    assert kept.name == held.DEFAULT == "public-good"
+    assert kept.target_name == "trusted_root.json"
+    assert kept.data == store.read_embedded(store.PUBLIC_GOOD, "trusted_root.json")
 
 
 def test_another_root_is_published_under_its_name() -> None:
-    held = roots.HeldRoot(name="corp", data=b"{}", source="test")
-    assert held.target_name == "corp.trusted_root.json"
+    kept = held.HeldRoot(name="corp", data=b"{}", source="test")
+    assert kept.target_name == "corp.trusted_root.json"
 
 
 def test_a_signer_that_fails_stops_the_publish_with_nothing_written(
