@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING, Any, Final
 import requests
 import requests.adapters
 import requests.utils
+import urllib3.exceptions
+import urllib3.util
 
 from airlock_registry import credentials, tls
 from airlock_registry.auth import Challenge, Token, merge_scopes, parse_challenges
@@ -131,8 +133,21 @@ def environment_proxy(url: str) -> EnvironmentProxy | None:
 
 
 def netloc_of(url: str) -> str:
-    """``host:port`` of a URL as written (an IPv6 literal keeps its brackets)."""
-    return urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+    r"""``host:port`` of a URL as written (an IPv6 literal keeps its brackets), else as dialled.
+
+    urllib.parse and urllib3 (which requests dials with) split some
+    authorities differently: ``https://evil\@registry/`` is ``registry`` to
+    the first and ``evil`` to the second (WHATWG URL treats ``\`` as ``/``).
+    A registry's ``Location`` or realm must not look like the registry to the
+    credential and seal checks while another host is dialled: where the two
+    disagree, the host dialled is the answer.
+    """
+    written = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+    try:
+        dialled = urllib3.util.parse_url(url).netloc or ""
+    except urllib3.exceptions.LocationParseError:
+        return written
+    return written if written.lower() == dialled.lower() else dialled
 
 
 class Transport:

@@ -117,7 +117,7 @@ class _Storage(_Handler):
 
 
 class _Front(_Handler):
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: C901 - one branch per scripted answer
         self.seen.append((self.command, self.path, self.headers.get("Authorization")))
         self.hits[self.path] = self.hits.get(self.path, 0) + 1
         if self.headers.get("Authorization") != BASIC:
@@ -132,6 +132,12 @@ class _Front(_Handler):
             )
         elif path == "/v2/r/manifests/moved":
             self._send(307, headers={"Location": f"http://{self.storage}/elsewhere"})
+        elif path == "/v2/r/manifests/smuggled":
+            # urllib.parse reads the host after the backslash (this front),
+            # urllib3, which dials, the one before it (the storage host).
+            here = self.headers.get("Host")
+            location = f"http://{self.storage}\\@{here}/elsewhere"
+            self._send(307, headers={"Location": location})
         elif path == "/v2/r/manifests/busy":
             if self.hits[path] == 1:
                 self._send(429, headers={"Retry-After": "1"})
@@ -197,6 +203,18 @@ def test_a_manifest_redirected_to_another_host_is_refused(
     line = caught.value.diagnostics()
     assert f"to another host ({storage})" in line
     assert not any(s[1] == "/elsewhere" for s in _Handler.seen)
+
+
+def test_a_redirect_whose_host_parsers_disagree_on_gets_no_credentials(
+    front: tuple[str, str],
+) -> None:
+    """Attack: ``Location: http://STORAGE\\@REGISTRY/`` looked like the registry
+    to the redirect check, so the credentials went to STORAGE, which requests dials."""
+    host, storage = front
+    with pytest.raises(InputError) as caught:
+        _client(host).manifest("r", "smuggled")
+    assert f"to another host ({storage})" in caught.value.diagnostics()
+    assert not any(s[1].endswith("/elsewhere") for s in _Handler.seen)
 
 
 def test_429_waits_as_told_and_says_so(front: tuple[str, str]) -> None:
