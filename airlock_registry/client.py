@@ -562,6 +562,12 @@ class RegistryClient:
             raise InputError(
                 msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
             )
+        if parts.scheme != "https" and self.scheme == "https":
+            # Same host and port, plain HTTP: the blob and the token in clear.
+            msg = f"an upload location points to plain HTTP ({parts.netloc}): refused, never a downgrade"
+            raise InputError(
+                msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
+            )
         pairs = [
             *urllib.parse.parse_qsl(parts.query, keep_blank_values=True),
             *query.items(),

@@ -480,3 +480,40 @@ def test_https_never_redirects_to_plain_http(
         ):
             client.has_blob("r", DIGEST)
     assert not any(s[1].startswith("/data/") for s in _Handler.seen)
+
+
+class _PlainUpload(_Handler):
+    """An HTTPS registry whose upload ``Location`` names its own host:port over ``http://``."""
+
+    def do_GET(self) -> None:
+        self.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        self._send(200, b"{}")
+
+    def do_POST(self) -> None:
+        self.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        here = self.headers.get("Host")
+        self._send(202, headers={"Location": f"http://{here}/upload/1"})
+
+
+def test_https_never_uploads_to_a_plain_http_location(
+    front: tuple[str, str], tmp_path: Path
+) -> None:
+    """Attack: an upload ``Location: http://REGISTRY/...`` (same host and port)
+    passed the same-host check, so the blob and the token went out in clear."""
+    del front
+    ca = pki.make_ca(tmp_path / "ca")
+    server = ca.issue("front", server=True)
+    with fronts.serve(_PlainUpload) as httpd:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(server.cert, server.key)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        host = f"127.0.0.1:{httpd.server_address[1]}"
+        client = RegistryClient(
+            host,
+            tls_options=TLSOptions(cacert=ca.cert, certs_d=()),
+            retry=RetryPolicy(attempts=1),
+        )
+        descriptor = Descriptor(media_type="x", digest=DIGEST, size=len(BLOB))
+        with pytest.raises(InputError, match=r"plain HTTP"):
+            client.push_blob("r", descriptor, [BLOB])
+    assert not any(s[0] == "PUT" for s in _Handler.seen)
