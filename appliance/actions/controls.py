@@ -119,11 +119,13 @@ def controls_init(request: ControlsInitRequest) -> dict[str, Any]:
                 approved = require(
                     read_approvals(request.approvals),
                     kind=ApprovalKind.CONTROLS,
-                    sha256=new.sha256,
+                    sha256=new.change_sha256(current),
                     controls=current,
                     what="this change of the controls",
                     where=str(request.approvals or "--approvals"),
                 )
+            generation = 1 if current is None else current.generation + 1
+            new = dataclasses.replace(new, generation=generation)
             store.write(new, now=now, approved_by=approved)
         record = {
             "threshold": new.threshold,
@@ -154,14 +156,15 @@ class ApproveRequest:
     via: str = "cli"
 
 
-def _subject(request: ApproveRequest) -> tuple[str, str]:
+def _subject(request: ApproveRequest, current: Controls) -> tuple[str, str]:
     """(digest, what) the request approves."""
     if request.kind is ApprovalKind.POLICY:
         assert request.policy is not None  # noqa: S101 - the view sets it with the kind
         policy = load_policy(PolicyFile(path=request.policy))
         return policy.approval_sha256, f"policy {request.policy}"
     if request.kind is ApprovalKind.CONTROLS:
-        return _controls(request.threshold, request.keys).sha256, "controls"
+        new = _controls(request.threshold, request.keys)
+        return new.change_sha256(current), "controls"
     digest = (request.sha256 or "").lower()
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):  # noqa: PLR2004 - SHA-256 hex
         msg = "give the 64-hex-digit digest the refused command printed"
@@ -201,7 +204,7 @@ def approve(request: ApproveRequest) -> dict[str, Any]:
         if controls is None:
             msg = "no controls are recorded: run `appliance controls init` first"
             raise InputError(msg, reason=Reason.USAGE)
-        sha256, what = _subject(request)
+        sha256, what = _subject(request, controls)
         doc = read_approvals(request.out)
         payload = approval_payload(request.kind, sha256, approved=now)
         with open_signer(

@@ -54,6 +54,11 @@ class Controls:
 
     threshold: int
     approvers: tuple[keys.PublicKey, ...]
+    # How many times controls were recorded on this appliance (0: not yet,
+    # or recorded before the count was kept). A change's approval names the
+    # generation it replaces, so it cannot be replayed once the controls
+    # moved on, even back to the same keys and threshold.
+    generation: int = 0
 
     def __post_init__(self) -> None:
         """Refuse controls no set of approvers could ever meet, or one person could meet alone twice."""
@@ -80,6 +85,22 @@ class Controls:
             "type": CONTROLS_TYPE,
             "threshold": self.threshold,
             "approvers": list(self.key_ids),
+        }
+        return hashlib.sha256(canonical(proposal)).hexdigest()
+
+    def change_sha256(self, current: Controls) -> str:
+        """The digest a change from ``current`` (in force) to these controls is approved over.
+
+        It names what is replaced, down to its generation: approvals of
+        "2 of 2 -> 1 of 2" given once must not lower the threshold again
+        after it was raised back (a replayed approvals document).
+        """
+        proposal = {
+            "type": CONTROLS_TYPE,
+            "threshold": self.threshold,
+            "approvers": list(self.key_ids),
+            "replaces": current.sha256,
+            "generation": current.generation,
         }
         return hashlib.sha256(canonical(proposal)).hexdigest()
 

@@ -70,7 +70,11 @@ class ControlsStore:
                 keys.load_pem(str(a["pem"]).encode(), where=where)
                 for a in doc["approvers"]
             )
-            return Controls(threshold=int(doc["threshold"]), approvers=approvers)
+            return Controls(
+                threshold=int(doc["threshold"]),
+                approvers=approvers,
+                generation=int(doc.get("generation", 0)),
+            )
         except (ValueError, KeyError, TypeError, InputError) as exc:
             msg = f"is damaged ({exc}): two-person integrity cannot be checked; restore it from a backup"
             raise InputError(msg, where=where, reason=Reason.INPUT_UNREADABLE) from exc
@@ -92,6 +96,7 @@ class ControlsStore:
             "set_at": iso(now),
             "approved_by": [k.hex() for k in approved_by],
             "sha256": controls.sha256,
+            "generation": controls.generation,
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
