@@ -298,7 +298,7 @@ def forget_split(state_dir: Path, log: str, approvals: Path | None = None) -> No
     with Audited("trust-forget-split", state_dir, log=log) as audit:
         approved = trust_change(
             state_dir,
-            sha256=forget_split_digest(log),
+            sha256=forget_split_digest(log, Memory(state_dir).split_records(log)),
             what=f"trust forget-split {log}",
             approvals=read_approvals(approvals),
             where=str(approvals or "--approvals"),

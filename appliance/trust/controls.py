@@ -24,7 +24,7 @@ from appliance.core.approvals import (
     require,
 )
 from appliance.core.errors import InputError, Reason
-from appliance.core.revocations import iso
+from appliance.core.revocations import canonical, iso
 from trustroot import strict_json
 
 if TYPE_CHECKING:
@@ -146,9 +146,17 @@ def root_change(
     )
 
 
-def forget_split_digest(log: str) -> str:
-    """What approvers sign to let ``trust forget-split LOG`` run (docs/revocation.md §4)."""
-    return hashlib.sha256(f"airlock trust forget-split {log}".encode()).hexdigest()
+def forget_split_digest(log: str, records: Mapping[str, Any] | None = None) -> str:
+    """What approvers sign to let ``trust forget-split LOG`` run (docs/revocation.md §4).
+
+    It covers the split-view records it would forget (log id -> origin,
+    size, roots, when detected), not just the log's name: approvals to
+    forget one split view must not forget the next one the log shows.
+    """
+    if not records:
+        return hashlib.sha256(f"airlock trust forget-split {log}".encode()).hexdigest()
+    evidence = canonical({"log": log, "split": dict(records)})
+    return hashlib.sha256(b"airlock trust forget-split " + evidence).hexdigest()
 
 
 def trust_change(

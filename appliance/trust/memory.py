@@ -303,6 +303,14 @@ class Memory:
             "split_views": doc["split"],
         }
 
+    def split_records(self, log: str) -> dict[str, Any]:
+        """The split-view records ``forget_split(log)`` would remove, by log id."""
+        return {
+            log_id: record
+            for log_id, record in self._read_logs()["split"].items()
+            if log in {log_id, record.get("origin")}
+        }
+
     def forget_split(self, log: str) -> bool:
         """Remove a split-view record by log id (hex) or origin; True if one was."""
         with _locked(self.state_dir):
