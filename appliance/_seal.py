@@ -143,7 +143,9 @@ def _permit(host: str, port: int) -> Iterator[None]:
         yield
     finally:
         with _LOCK:
-            _ACTIVE.remove(entries)
+            # By identity: two permits of one registry hold equal sets, and
+            # list.remove (equality) would close the other one's.
+            del _ACTIVE[next(i for i, e in enumerate(_ACTIVE) if e is entries)]
             _PERMITTED.difference_update(entries)
             for others in _ACTIVE:  # a host two permits share stays admitted
                 _PERMITTED.update(others)
@@ -166,5 +168,5 @@ def admit(host: str, port: int) -> None:
         _PERMITTED.add((host, port))
     _resolve(entries, host, port)
     with _LOCK:
-        if entries in _ACTIVE:
+        if any(e is entries for e in _ACTIVE):
             _PERMITTED.update(entries)

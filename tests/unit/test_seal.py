@@ -132,3 +132,24 @@ def test_the_entry_point_installs_the_seal_first() -> None:
         check=False,
     )
     assert done.stdout.splitlines()[-2:] == ["True", "sealed"]
+
+
+def test_a_host_admitted_under_nested_permits_of_one_registry_is_refused_after_both() -> (
+    None
+):
+    """Two open permits of one registry held equal sets: closing the inner one
+    removed the outer's, so a host admitted afterwards outlived the command
+    (and closing the outer one raised instead of sealing again)."""
+    out = _run("""
+        try:
+            with _seal.permit("127.0.0.1", port):
+                with _seal.permit("127.0.0.1", port):
+                    pass
+                _seal.admit("127.0.0.1", other_port)
+                attempt(lambda: socket.create_connection(("127.0.0.1", other_port), timeout=1).close())
+        except ValueError as exc:
+            print("RAISED", exc)
+        attempt(lambda: socket.create_connection(("127.0.0.1", other_port), timeout=1).close())
+        attempt(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close())
+    """)
+    assert [line.split()[0] for line in out] == ["ALLOWED", "REFUSED", "REFUSED"]
