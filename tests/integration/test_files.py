@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.helpers.https_files import FileServer
+    from tests.helpers.registry import Registry
 
 EPOCH = "1790000000"
 IDENTITY = "release@airlock.test"
@@ -570,3 +572,122 @@ def _titled(layout: Layout, title: str) -> str:
             if e["annotations"].get("org.opencontainers.image.title") == title
         )
     )
+
+
+def _load(
+    site: dict[str, Any],
+    archive: Path,
+    capsys: pytest.CaptureFixture[str],
+    to: str,
+) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = appliance(
+        [
+            "load",
+            str(archive),
+            "--to",
+            to,
+            "--allow-http-registry",
+            "--policy",
+            str(site["policy"]),
+            "--trusted-root",
+            str(site["root"]),
+            "-o",
+            "json",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, json.loads(captured.out) if captured.out.startswith("{") else {}
+
+
+def _skopeo_raw(gap: Registry, reference: str) -> bytes:
+    return subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            f"docker://{gap.address}/{reference}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
+
+
+def _fallback(gap: Registry, repository: str, subject: str) -> list[str]:
+    tag = "sha256-" + subject.removeprefix("sha256:")
+    index = json.loads(_skopeo_raw(gap, f"{repository}:{tag}"))
+    return [m["digest"] for m in index["manifests"]]
+
+
+@pytest.mark.registry
+@pytest.mark.slow
+def test_load_pushes_the_verified_files_as_the_artifacts_carried(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], gap: Registry
+) -> None:
+    archive = _export(site)
+    code, report = _load(site, archive, capsys, f"{gap.address}/site")
+    assert code == 0, report
+    planned = {f["name"]: f for f in report["load"]["plan"]["files"]}
+    assert set(planned) == {"tool-linux-amd64", "installer.sh", "kubectl"}
+    for name, content in (
+        ("tool-linux-amd64", TOOL),
+        ("installer.sh", INSTALLER),
+        ("kubectl", KUBECTL),
+    ):
+        hexdigest = hashlib.sha256(content).hexdigest()
+        entry = planned[name]
+        repository = "site/files/" + name.replace(".", "-")
+        assert (entry["repository"], entry["tag"]) == (repository, hexdigest[:16])
+        raw = _skopeo_raw(gap, f"{repository}:{hexdigest[:16]}")
+        # The artifact the archive carries, byte for byte, its title the exact name.
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == entry["digest"]
+        manifest = json.loads(raw)
+        assert (
+            manifest["layers"][0]["annotations"]["org.opencontainers.image.title"]
+            == name
+        )
+        assert gap.get_blob(repository, "sha256:" + hexdigest) == content
+        # Its bundle as a referrer, listed through the tag fallback.
+        (bundle,) = _fallback(gap, repository, entry["digest"])
+        assert (
+            json.loads(_skopeo_raw(gap, f"{repository}@{bundle}"))["subject"]["digest"]
+            == entry["digest"]
+        )
+    assert sorted(report["load"]["pushed"]["files"]) == sorted(
+        f"{f['repository']}:{f['tag']}@{f['digest']}" for f in planned.values()
+    )
+    state = site["dir"] / "appliance-state" / "audit.jsonl"
+    line = json.loads(state.read_text().splitlines()[-1])
+    assert sorted(line["pushed"]["files"]) == sorted(report["load"]["pushed"]["files"])
+    again, second = _load(site, archive, capsys, f"{gap.address}/site")
+    assert again == 0
+    assert second["load"]["pushed"]["blobs_sent"] == 0
+    assert second["load"]["pushed"]["bytes_sent"] == 0
+
+
+@pytest.mark.registry
+@pytest.mark.slow
+def test_load_pushes_nothing_of_a_refused_file(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], gap: Registry
+) -> None:
+    other = site["stack"].sign_blob(TOOL, identity="mallory@evil.test")
+    (site["dist"] / "tool-linux-amd64.sigstore.json").write_bytes(other.bundle_bytes())
+    archive = _export(site)
+    code, report = _load(site, archive, capsys, gap.address)
+    assert code == 1
+    plan = report["load"]["plan"]
+    assert plan["refused_files"] == ["tool-linux-amd64"]
+    assert sorted(f["name"] for f in plan["files"]) == ["installer.sh", "kubectl"]
+    pushed_blobs = report["load"]["pushed"]["reached"]["blobs"]
+    tool = "sha256:" + hashlib.sha256(TOOL).hexdigest()
+    assert not [b for b in pushed_blobs if b.endswith(tool)]
+    assert not _has_blob(gap, "files/tool-linux-amd64", tool)
+    assert not [b for b in pushed_blobs if b.startswith("files/tool-linux-amd64@")]
+
+
+def _has_blob(gap: Registry, repository: str, digest: str) -> bool:
+    status, _, _ = gap.request("HEAD", f"/v2/{repository}/blobs/{digest}")
+    return status == 200
