@@ -285,6 +285,78 @@ def test_a_checksum_file_signed_by_another_identity_is_refused(
     assert verdict["reason"] == "identity-mismatch"
 
 
+def _statement_bundle(site: dict[str, Any], subject: str) -> None:
+    """The tool's bundle: an in-toto statement naming ``subject`` with the tool's digest."""
+    (site["dist"] / "tool-linux-amd64.sigstore.json").write_bytes(
+        site["stack"]
+        .attest({subject: hashlib.sha256(TOOL).hexdigest()}, identity=IDENTITY)
+        .bundle_bytes()
+    )
+
+
+def test_a_file_renamed_from_what_its_signed_statement_names_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _statement_bundle(site, "tool-darwin-arm64")
+    verdict = _refused(site, capsys, "tool-linux-amd64")
+    assert verdict["reason"] == "policy-unsatisfied"
+    assert "names this file 'tool-darwin-arm64'" in verdict["message"]
+
+
+@pytest.mark.parametrize(
+    "subject", ["tool-linux-amd64", "dist/tool-linux-amd64"], ids=["bare", "path"]
+)
+def test_a_signed_statement_naming_the_file_binds_its_name(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], subject: str
+) -> None:
+    _statement_bundle(site, subject)
+    code, report = _verify(site, _export(site), capsys)
+    files = {f["name"]: f for f in report["files"]}
+    assert code == 0, report
+    assert files["tool-linux-amd64"]["name_bound"] == "statement"
+    assert "claimed" not in files["tool-linux-amd64"]["message"]
+
+
+def test_a_statement_naming_a_longer_name_ending_alike_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _statement_bundle(site, "evil-tool-linux-amd64")
+    verdict = _refused(site, capsys, "tool-linux-amd64")
+    assert verdict["reason"] == "policy-unsatisfied"
+
+
+def test_a_signed_checksum_file_listing_the_file_under_another_name_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sums = f"{hashlib.sha256(KUBECTL).hexdigest()}  kubectl-1.31\n".encode()
+    (site["dist"] / "SHA256SUMS").write_bytes(sums)
+    (site["dist"] / "SHA256SUMS.sigstore.json").write_bytes(
+        site["stack"].sign_blob(sums, identity=IDENTITY).bundle_bytes()
+    )
+    verdict = _refused(site, capsys, "kubectl")
+    assert verdict["reason"] == "digest-mismatch"
+    assert "does not list kubectl" in verdict["message"]
+
+
+def test_a_name_no_signature_covers_is_reported_as_claimed(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = _verify(site, _export(site), capsys)
+    assert code == 0, report
+    bound = {f["name"]: f["name_bound"] for f in report["files"]}
+    assert bound == {
+        "tool-linux-amd64": "claimed",
+        "installer.sh": "claimed",
+        "kubectl": "checksums",
+    }
+    messages = {f["name"]: f["message"] for f in report["files"]}
+    assert messages["installer.sh"].endswith("its name is claimed, not signed")
+    assert "claimed" not in messages["kubectl"]
+    state = site["dir"] / "appliance-state" / "audit.jsonl"
+    line = json.loads(state.read_text().splitlines()[-1])
+    assert {f["name"]: f["name_bound"] for f in line["files"]} == bound
+
+
 def test_a_file_no_rule_names_is_refused(
     site: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -623,7 +695,6 @@ def _fallback(gap: Registry, repository: str, subject: str) -> list[str]:
 
 
 @pytest.mark.registry
-@pytest.mark.slow
 def test_load_pushes_the_verified_files_as_the_artifacts_carried(
     site: dict[str, Any], capsys: pytest.CaptureFixture[str], gap: Registry
 ) -> None:
@@ -669,7 +740,6 @@ def test_load_pushes_the_verified_files_as_the_artifacts_carried(
 
 
 @pytest.mark.registry
-@pytest.mark.slow
 def test_load_pushes_nothing_of_a_refused_file(
     site: dict[str, Any], capsys: pytest.CaptureFixture[str], gap: Registry
 ) -> None:

@@ -23,7 +23,13 @@ the artifact. Here, for each file, in order:
    file, or of the checksum file, with each of the rule's signers; at least
    ``threshold`` distinct signers must have signed (:mod:`.signers`);
 6. through a checksum file, the verified checksum file must list the file's
-   name with the file's SHA-256 (``sha256sum`` format).
+   name with the file's SHA-256 (``sha256sum`` format);
+7. the name (docs/image-sets.md §7.3): the ledger and ``index.json`` only
+   claim it. Where a signature covers a name it must be this one, or the
+   file is refused: the signed checksum file's line (6), or the subject of a
+   verified in-toto statement (a DSSE bundle; in-toto Statement v1
+   ``subject[].name``, its last ``/`` component). A plain message signature
+   covers the bytes alone: the verdict then says the name is claimed.
 
 A file passes only through the ``return`` at the end of :func:`_judge_file`.
 Pure: contents, ledger, rules, trust and ``now`` in; verdicts out.
@@ -76,6 +82,10 @@ class FileVerdict:
     message: str
     rule: int | None  # the policy rule's line
     signatures: tuple[Evidence, ...] = ()
+    # What binds the name: "checksums" (a signed checksum file's line),
+    # "statement" (a verified in-toto statement's subject) or "claimed"
+    # (only the unsigned ledger and index.json say it).
+    name_bound: str = "claimed"
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON of one file."""
@@ -89,6 +99,7 @@ class FileVerdict:
             "message": self.message,
             "policy_rule_line": self.rule,
             "signatures": [s.to_json() for s in self.signatures],
+            "name_bound": self.name_bound,
         }
 
     @property
@@ -270,6 +281,30 @@ def _check_listed(contents: Contents, checksums: str, entry: FileEntry) -> None:
         raise Unmet(Reason.DIGEST_MISMATCH, msg)
 
 
+def _statement_names(evidence: Sequence[Evidence], name: str) -> bool:
+    """Whether a verified statement names the file; raise ``Unmet`` if one names another.
+
+    in-toto Statement v1: ``subject[].name`` is the artifact's name; the
+    archive keeps one path component, so a subject's last ``/`` component
+    is compared (``dist/tool`` names ``tool``).
+    """
+    named = sorted(
+        {
+            e.result.subject
+            for e in evidence
+            if e.verified and e.result is not None and e.result.subject
+        }
+    )
+    for subject in named:
+        if subject.rsplit("/", 1)[-1] != name:
+            msg = (
+                f"the signed statement names this file {subject!r}, "
+                f"the archive calls it {name!r}: refused"
+            )
+            raise Unmet(Reason.POLICY_UNSATISFIED, msg)
+    return bool(named)
+
+
 def _demands(
     rule: Rule, *, stale_for: timedelta | None, annotations: dict[str, str]
 ) -> None:
@@ -335,6 +370,9 @@ def _judge_file(  # noqa: PLR0913 - every input named
         threshold(evidence, need=rule.threshold, what=f"file {entry.name}")
         if checksums is not None:
             _check_listed(contents, checksums, entry)
+            bound = "checksums"
+        else:
+            bound = "statement" if _statement_names(evidence, entry.name) else "claimed"
     except Unmet as unmet:
         return replace(
             verdict,
@@ -344,12 +382,14 @@ def _judge_file(  # noqa: PLR0913 - every input named
         )
     signers = sorted({s for e in evidence if e.verified for s in e.satisfies})
     how = " through its signed checksum file" if checksums is not None else ""
+    claimed = "; its name is claimed, not signed" if bound == "claimed" else ""
     return replace(
         verdict,
         verified=True,
         reason=None,
-        message=f"signed{how} by {', '.join(signers)}",
+        message=f"signed{how} by {', '.join(signers)}{claimed}",
         signatures=tuple(evidence),
+        name_bound=bound,
     )
 
 
