@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -355,6 +356,147 @@ def test_a_name_no_signature_covers_is_reported_as_claimed(
     state = site["dir"] / "appliance-state" / "audit.jsonl"
     line = json.loads(state.read_text().splitlines()[-1])
     assert {f["name"]: f["name_bound"] for f in line["files"]} == bound
+
+
+def _deny_facts(site: dict[str, Any]) -> dict[str, str]:
+    """What deny entries can name about the files: digests, the tool's log entry and certificate."""
+    bundle = json.loads((site["dist"] / "tool-linux-amd64.sigstore.json").read_bytes())
+    material = bundle["verificationMaterial"]
+    entry = material["tlogEntries"][0]
+    log_id = base64.b64decode(entry["logId"]["keyId"]).hex()
+    leaf = x509.load_der_x509_certificate(
+        base64.b64decode(material["certificate"]["rawBytes"])
+    )
+    key = serialization.load_pem_public_key((site["dir"] / "release.pub").read_bytes())
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return {
+        "tool": "sha256:" + hashlib.sha256(TOOL).hexdigest(),
+        "sums": "sha256:"
+        + hashlib.sha256((site["dist"] / "SHA256SUMS").read_bytes()).hexdigest(),
+        "log": f"{log_id}:{entry['logIndex']}",
+        "serial": f"{leaf.serial_number:x}",
+        "key_id": hashlib.sha256(spki).hexdigest(),
+    }
+
+
+# (entry, {file: reason} refused; every other file verifies). The tool and
+# kubectl are signed keylessly by IDENTITY, the installer with release.pub.
+DENIALS = {
+    "file digest": ('digest = "{tool}"', {"tool-linux-amd64": "denied-digest"}),
+    "checksum file digest": ('digest = "{sums}"', {"kubectl": "denied-digest"}),
+    "identity": (
+        f'identity = "{IDENTITY}"\nissuer = "{DEFAULT_ISSUER}"',
+        {"tool-linux-amd64": "denied-signer", "kubectl": "denied-signer"},
+    ),
+    "key file": ('key = "release.pub"', {"installer.sh": "denied-signer"}),
+    "key id": ('key_id = "{key_id}"', {"installer.sh": "denied-signer"}),
+    "log entry": ('log = "{log}"', {"tool-linux-amd64": "denied-signer"}),
+    "certificate serial": (
+        'certificate_serial = "{serial}"',
+        {"tool-linux-amd64": "denied-signer"},
+    ),
+    "dated file digest": (
+        'digest = "{tool}"\nsince = 2026-10-01T00:00:00Z',
+        {"tool-linux-amd64": "denied-signer"},
+    ),
+    "digest dated after signing": (
+        'digest = "{tool}"\nsince = 2027-01-01T00:00:00Z',
+        {},
+    ),
+    "another digest": (f'digest = "sha256:{"0" * 64}"', {}),
+    "another identity": (
+        f'identity = "mallory@airlock.test"\nissuer = "{DEFAULT_ISSUER}"',
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DENIALS))
+def test_deny_entries_apply_to_files_as_to_images(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    entry, refused = DENIALS[case]
+    policy = site["policy"].read_text()
+    deny_line = policy.count("\n") + 2
+    site["policy"].write_text(
+        policy
+        + "\n[[deny]]\n"
+        + entry.format(**_deny_facts(site))
+        + '\nreason = "CVE-2026-4242: recalled"\n'
+    )
+    code, report = _verify(site, _export(site), capsys)
+    files = {f["name"]: f for f in report["files"]}
+    assert code == (1 if refused else 0), report
+    assert {n: f["reason"] for n, f in files.items() if not f["verified"]} == refused
+    for name in refused:
+        text = json.dumps(files[name])
+        assert f"policy.toml:{deny_line}" in text
+        assert "CVE-2026-4242: recalled" in text
+
+
+def test_an_imported_revocation_feed_applies_to_files(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory: Path = site["dir"]
+    key = ec.generate_private_key(ec.SECP256R1())
+    (directory / "security.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (directory / "security.pub").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    site["policy"].write_text(
+        site["policy"]
+        .read_text()
+        .replace(
+            "version = 1\n", 'version = 1\nrevocation_keys = ["security.pub"]\n', 1
+        )
+    )
+    archive = _export(site)
+    assert _verify(site, archive, capsys)[0] == 0
+    source = directory / "feed.toml"
+    source.write_text(
+        'publisher = "site-security"\nversion = 1\nissued = 2026-11-01T00:00:00Z\n\n'
+        f'[[deny]]\ndigest = "sha256:{hashlib.sha256(INSTALLER).hexdigest()}"\n'
+        'reason = "CVE-2026-4243: backdoored installer"\n'
+    )
+    feed = directory / "feed.json"
+    assert (
+        bundle_tools(
+            [
+                "revocations",
+                "sign",
+                str(source),
+                "--key",
+                str(directory / "security.key"),
+                "-o",
+                str(feed),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert (
+        appliance(["revocations", "import", str(feed), "--policy", str(site["policy"])])
+        == 0
+    )
+    code, report = _verify(site, archive, capsys)
+    files = {f["name"]: f for f in report["files"]}
+    assert code == 1
+    assert {n for n, f in files.items() if not f["verified"]} == {"installer.sh"}
+    assert files["installer.sh"]["reason"] == "denied-digest"
+    assert files["installer.sh"]["message"] == (
+        "denied: deny entry feed site-security v1 entry 0 (digest): "
+        "CVE-2026-4243: backdoored installer"
+    )
 
 
 def test_a_file_no_rule_names_is_refused(

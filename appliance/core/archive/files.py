@@ -31,6 +31,13 @@ the artifact. Here, for each file, in order:
    ``subject[].name``, its last ``/`` component). A plain message signature
    covers the bytes alone: the verdict then says the name is claimed.
 
+Deny entries (docs/revocation.md; the policy's ``[[deny]]`` and an applied
+feed's) apply as to images: an undated ``digest`` entry naming the file's
+SHA-256, its artifact manifest or its checksum file refuses the file
+(``denied-digest``); a denied signer's bundles (identity, key, log entry,
+certificate serial, or a dated digest entry) stop counting
+(``denied-signer``), the report naming the entry and its reason.
+
 A file passes only through the ``return`` at the end of :func:`_judge_file`.
 Pure: contents, ledger, rules, trust and ``now`` in; verdicts out.
 """
@@ -49,6 +56,7 @@ from appliance.core.archive.signers import judge, threshold
 from appliance.core.archive.verdict import Evidence, Site, Unmet
 from appliance.core.artifact import Artifact
 from appliance.core.bundle import Bundle
+from appliance.core.deny import NOTHING_DENIED
 from appliance.core.errors import InputError, Reason
 from appliance.core.verifier import verify_bundle
 
@@ -58,6 +66,7 @@ if TYPE_CHECKING:
 
     from appliance.core.archive.intake import Contents
     from appliance.core.archive.ledger import FileEntry, Ledger
+    from appliance.core.deny import DenyList
     from appliance.core.policy import Policy
     from appliance.core.policyfile import ResolvedRule, Rule
     from appliance.core.report import VerificationResult
@@ -260,6 +269,35 @@ def _evidence(  # noqa: PLR0913 - every input named
     return found
 
 
+def _denied(evidence: Evidence, deny: DenyList, blob: str) -> Evidence:
+    """``evidence``, no longer counted when a deny entry names its signer.
+
+    A dated digest entry may name the artifact (the bundle's subject) or the
+    file's own SHA-256 (what an advisory prints): both are asked.
+    """
+    if not evidence.verified or evidence.result is None:
+        return evidence
+    denial = deny.signature(
+        evidence.result, subject=evidence.site.subject
+    ) or deny.signature(evidence.result, subject=blob)
+    if denial is None:
+        return evidence
+    return replace(
+        evidence,
+        verified=False,
+        satisfies=(),
+        reason=Reason.DENIED_SIGNER,
+        message=f"signed by {evidence.signer}, but {denial.describe()}",
+    )
+
+
+def _not_denied(deny: DenyList, entry: FileEntry, checksums: str | None) -> None:
+    """Raise ``Unmet`` if an undated digest entry names the file, its artifact or checksum file."""
+    denial = deny.image([entry.blob, entry.digest, *([checksums] if checksums else [])])
+    if denial is not None:
+        raise Unmet(Reason.DENIED_DIGEST, f"denied: {denial.describe()}")
+
+
 def _check_listed(contents: Contents, checksums: str, entry: FileEntry) -> None:
     """The verified checksum file lists ``entry``'s name with its SHA-256."""
     text = contents.documents.get(checksums, b"").decode("utf-8", "replace")
@@ -334,6 +372,7 @@ def _judge_file(  # noqa: PLR0913 - every input named
     insecure_ignore_tlog: bool,
     annotations: dict[str, str],
     stale_for: timedelta | None,
+    deny: DenyList,
 ) -> FileVerdict:
     verdict = FileVerdict(
         name=entry.name,
@@ -367,6 +406,8 @@ def _judge_file(  # noqa: PLR0913 - every input named
             now=now,
             insecure_ignore_tlog=insecure_ignore_tlog or rule.insecure_ignore_tlog,
         )
+        evidence = [_denied(e, deny, entry.blob) for e in evidence]
+        _not_denied(deny, entry, checksums)
         threshold(evidence, need=rule.threshold, what=f"file {entry.name}")
         if checksums is not None:
             _check_listed(contents, checksums, entry)
@@ -403,6 +444,7 @@ def verify_files(  # noqa: PLR0913 - every input named
     insecure_ignore_tlog: bool = False,
     annotations: dict[str, str] | None = None,
     stale_for: timedelta | None = None,
+    deny: DenyList = NOTHING_DENIED,
 ) -> tuple[tuple[FileVerdict, ...], list[str]]:
     """Each file the archive carries, judged; and the ledger's and index.json's disagreements.
 
@@ -420,6 +462,7 @@ def verify_files(  # noqa: PLR0913 - every input named
             insecure_ignore_tlog=insecure_ignore_tlog,
             annotations=annotations or {},
             stale_for=stale_for,
+            deny=deny,
         )
         for entry in agreed
     )
