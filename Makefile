@@ -7,9 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests and the demo drive as real parts.
-SYSTEM_PACKAGES := docker-registry skopeo umoci softhsm2 opensc tmux zstd apache2-utils
+SYSTEM_PACKAGES := docker-registry skopeo umoci softhsm2 opensc tmux zstd apache2-utils podman
 # One command each proves the package is there.
-SYSTEM_COMMANDS := docker-registry skopeo umoci softhsm2-util pkcs11-tool tmux zstd htpasswd
+SYSTEM_COMMANDS := docker-registry skopeo umoci softhsm2-util pkcs11-tool tmux zstd htpasswd podman
 
 .PHONY: all demo test test-fast lint fmt bench build sealed sysdeps venv js-oracle clean
 

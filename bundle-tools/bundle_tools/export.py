@@ -15,6 +15,7 @@ byte-identical.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from dataclasses import dataclass, field
@@ -182,6 +183,28 @@ def export_time() -> datetime:
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
+# A named repository's capsule directory inside a `trust update --out` directory.
+NAMED_CAPSULE_DIR = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def named_capsule_dirs(directory: Path) -> tuple[tuple[str, Path], ...]:
+    """Each ``directory/<name>/`` that ``bundle-tools trust update --repository`` wrote, by name.
+
+    Raises:
+        InputError: a link where a capsule directory is expected.
+    """
+    found: list[tuple[str, Path]] = []
+    for path in sorted(directory.iterdir()):
+        if path.name == "targets" or not NAMED_CAPSULE_DIR.fullmatch(path.name):
+            continue
+        if path.is_symlink():
+            msg = "a link (links are refused)"
+            raise InputError(msg, where=str(path))
+        if path.is_dir():
+            found.append((path.name, path))
+    return tuple(found)
+
+
 def read_capsule(directory: Path) -> dict[str, bytes]:
     """The files of a trust capsule directory (``bundle-tools trust update``'s output).
 
@@ -197,6 +220,12 @@ def read_capsule(directory: Path) -> dict[str, bytes]:
         if stat.S_ISDIR(info.st_mode):
             continue
         name = path.relative_to(directory).as_posix()
+        first, sep, _ = name.partition("/")
+        if sep and first != "targets" and NAMED_CAPSULE_DIR.fullmatch(first):
+            # Another named repository's capsule beside public-good's
+            # (`bundle-tools trust update --repository`): carried under its
+            # own name by --trust-dir, never as part of this one.
+            continue
         if not stat.S_ISREG(info.st_mode):
             msg = "not a regular file (links are refused)"
             raise InputError(msg, where=str(path))

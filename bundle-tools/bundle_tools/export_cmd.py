@@ -95,6 +95,14 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="embed this capsule (from `bundle-tools trust update`)",
     )
     trust.add_argument(
+        "--trust-dir",
+        metavar="DIR",
+        type=Path,
+        help="embed every capsule of `bundle-tools trust update --repository ... --out DIR`: "
+        "public-good's (DIR itself, when refreshed) and each DIR/NAME/ as NAME's, as "
+        "--trust-capsule DIR plus --named-capsule NAME=DIR/NAME",
+    )
+    trust.add_argument(
         "--trusted-root",
         metavar="FILE",
         type=Path,
@@ -311,6 +319,10 @@ def run_export(args: argparse.Namespace) -> int:
         from bundle_tools.verify_with import load_policy  # noqa: PLC0415
 
         policy = load_policy(args.verify_with)  # before any network work
+    named = _named_capsules(args.named_capsule)
+    if args.trust_dir is not None:
+        args.trust_capsule, named = _trust_dir(args.trust_dir, named)
+        args.no_trust = args.trust_capsule is None
     trust = (
         export.Trust(kind="capsule", path=args.trust_capsule)
         if args.trust_capsule is not None
@@ -322,7 +334,7 @@ def run_export(args: argparse.Namespace) -> int:
     )
     have, delta = _have(args.have)
     request = export.Request(
-        named_capsules=_named_capsules(args.named_capsule),
+        named_capsules=named,
         references=refs,
         out=args.out,
         platforms=tuple(Platform.parse(p) for p in args.platform),
@@ -639,3 +651,32 @@ def _named_capsules(items: list[str]) -> tuple[tuple[str, Path], ...]:
             raise InputError(msg, where=f"--named-capsule {name}", reason=Reason.USAGE)
         found.append((name, Path(directory)))
     return tuple(found)
+
+
+def _trust_dir(
+    directory: Path, named: tuple[tuple[str, Path], ...]
+) -> tuple[Path | None, tuple[tuple[str, Path], ...]]:
+    """``--trust-dir DIR``: public-good's capsule (DIR, if it holds one) and each ``DIR/NAME/``.
+
+    Without public-good's capsule (``trust update --no-public-good``) none is
+    embedded for it: the export never goes online for a root the operator left out.
+
+    Raises:
+        InputError: not a directory, no capsule in it, or a name also given to --named-capsule.
+    """
+    from bundle_tools import export  # noqa: PLC0415 - with the export, not every start
+
+    if not directory.is_dir():
+        msg = "not a directory (from `bundle-tools trust update --out`)"
+        raise InputError(msg, where=f"--trust-dir {directory}", reason=Reason.USAGE)
+    public_good = directory if (directory / "timestamp.json").is_file() else None
+    found = export.named_capsule_dirs(directory)
+    if public_good is None and not found:
+        msg = "holds no trust capsule (from `bundle-tools trust update --out`)"
+        raise InputError(msg, where=f"--trust-dir {directory}", reason=Reason.USAGE)
+    given = {name for name, _ in named}
+    for name, _ in found:
+        if name in given:
+            msg = f"{name}'s capsule is in --trust-dir already"
+            raise InputError(msg, where=f"--named-capsule {name}", reason=Reason.USAGE)
+    return public_good, (*found, *named)

@@ -13,13 +13,16 @@ either complete or absent.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuf.api import exceptions as tuf_errors
 from tuf.ngclient import Updater, Urllib3Fetcher
@@ -28,7 +31,23 @@ from airlock_io.atomic import fsync_dir, sweep, temporary_name
 from airlock_io.oserrors import write_error
 from appliance.core.errors import InputError, Reason, TrustRootError
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+PUBLIC_GOOD = "public-good"
+# A trust root's name, as the appliance takes it (appliance/trust/held.py):
+# the capsule goes to OUT/NAME/ and the appliance keeps it under roots/NAME/.
+NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 PUBLIC_GOOD_URL = "https://tuf-repo-cdn.sigstore.dev"
+# Well-known repositories: ``--repository NAME`` alone takes its URL from here.
+# Only the URL: the initial root always comes from the operator (``--root
+# NAME=FILE``), never from the network (TUF client workflow, 5.2: the trusted
+# root is provisioned out of band).
+KNOWN_URLS = {
+    PUBLIC_GOOD: PUBLIC_GOOD_URL,
+    # GitHub's Sigstore instance (fulcio.githubapp.com, timestamp.githubapp.com).
+    "github": "https://tuf-repo.github.com",
+}
 TARGETS = ("trusted_root.json", "signing_config.v0.2.json")
 MAX_ROOT_BYTES = 512 * 1024
 
@@ -129,17 +148,26 @@ def _write_capsule(out: Path, files: dict[str, bytes]) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def update(*, url: str, bootstrap: bytes, out: Path) -> Capsule:
-    """Refresh from ``url`` starting at ``bootstrap``; write the capsule to ``out``.
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that exists or has no parent, before any network work.
 
     Raises:
-        InputError: ``out`` exists, or cannot be written.
-        TrustRootError: the repository did not verify, or could not be reached.
+        InputError: either.
     """
     if out.exists():
         raise InputError("already exists; choose a new --out", where=str(out))
-    if not out.parent.is_dir():  # checked before any network work is done
+    if not out.parent.is_dir():
         raise InputError("its directory does not exist", where=str(out))
+
+
+def _fetch(url: str, bootstrap: bytes) -> tuple[dict[str, bytes], Capsule]:
+    """Refresh from ``url`` starting at ``bootstrap``: the capsule's files, and what they hold.
+
+    The returned capsule's ``path`` is empty: the caller decides where it goes.
+
+    Raises:
+        TrustRootError: the repository did not verify, or could not be reached.
+    """
     url = url.rstrip("/")
     with tempfile.TemporaryDirectory(prefix="bundle-tools-tuf-") as cache:
         metadata, targets_dir = Path(cache, "metadata"), Path(cache, "targets")
@@ -163,11 +191,10 @@ def update(*, url: str, bootstrap: bytes, out: Path) -> Capsule:
             files[f"{versions[role]}.{role}.json"] = (
                 metadata / f"{role}.json"
             ).read_bytes()
-        for name, data in downloaded.items():
-            files[f"targets/{hashlib.sha256(data).hexdigest()}.{name}"] = data
-        _write_capsule(out, files)
-    return Capsule(
-        path=out,
+    for name, data in downloaded.items():
+        files[f"targets/{hashlib.sha256(data).hexdigest()}.{name}"] = data
+    return files, Capsule(
+        path=Path(),
         root_versions=tuple(sorted(roots)),
         timestamp_version=versions["timestamp"],
         snapshot_version=versions["snapshot"],
@@ -176,3 +203,65 @@ def update(*, url: str, bootstrap: bytes, out: Path) -> Capsule:
             name: hashlib.sha256(data).hexdigest() for name, data in downloaded.items()
         },
     )
+
+
+def update(*, url: str, bootstrap: bytes, out: Path) -> Capsule:
+    """Refresh from ``url`` starting at ``bootstrap``; write the capsule to ``out``.
+
+    Raises:
+        InputError: ``out`` exists, or cannot be written.
+        TrustRootError: the repository did not verify, or could not be reached.
+    """
+    _check_out(out)
+    files, found = _fetch(url, bootstrap)
+    _write_capsule(out, files)
+    return dataclasses.replace(found, path=out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Repository:
+    """One named TUF repository to refresh, and the initial root the operator trusts for it."""
+
+    name: str
+    url: str
+    bootstrap: bytes
+
+
+def update_many(
+    repositories: Sequence[Repository], out: Path
+) -> tuple[tuple[str, Capsule], ...]:
+    """Refresh every repository; write them all under ``out`` in one rename.
+
+    ``public-good``'s capsule is ``out`` itself (where a single refresh puts
+    it, so ``--trust-capsule out`` and ``appliance trust import out`` keep
+    working); every other name's is ``out/<name>/``, which ``bundle-tools
+    export --trust-dir out`` carries as that name's capsule. All or nothing:
+    one repository failing leaves no ``out`` at all, and the error names it.
+
+    Raises:
+        InputError: ``out`` exists, or cannot be written.
+        TrustRootError: a repository did not verify, or could not be reached
+            (``where`` names it and its URL).
+    """
+    _check_out(out)
+    files: dict[str, bytes] = {}
+    done: list[tuple[str, Capsule]] = []
+    for repository in repositories:
+        try:
+            got, found = _fetch(repository.url, repository.bootstrap)
+        except TrustRootError as exc:
+            raise TrustRootError(
+                exc.message,
+                reason=exc.reason,
+                where=f"repository {repository.name} ({repository.url})",
+            ) from exc
+        prefix = "" if repository.name == PUBLIC_GOOD else f"{repository.name}/"
+        files.update({prefix + name: data for name, data in got.items()})
+        done.append(
+            (
+                repository.name,
+                dataclasses.replace(found, path=out / prefix if prefix else out),
+            )
+        )
+    _write_capsule(out, files)
+    return tuple(done)

@@ -248,3 +248,21 @@ def test_extract_writes_the_same_layout_for_any_number_of_workers(
         written[jobs] = _tree(out)
     assert written["1"]
     assert written["3"] == written["1"]
+
+
+def test_documents_held_compressed_give_the_same_report(
+    exported: Exported,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the threshold (here: at once) the intake packs its documents; nothing else may change."""
+    from appliance.core.archive import intake  # noqa: PLC0415
+
+    code, out, _ = _verify(exported, capsys, "-o", "json", "--jobs", "1")
+    plain = _normal(json.loads(out))
+    monkeypatch.setattr(intake, "PLAIN_BYTES", 0)
+    assert read_archive(exported.archive).contents.documents._packed  # type: ignore[attr-defined]
+    for jobs in ("1", "2"):
+        packed_code, packed, _ = _verify(exported, capsys, "-o", "json", "--jobs", jobs)
+        assert packed_code == code
+        assert _normal(json.loads(packed)) == plain

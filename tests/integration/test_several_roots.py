@@ -345,3 +345,67 @@ def test_export_verify_with_judges_under_the_named_capsules_roots(
             )  # fmt: skip
         assert got == code, trust
         assert (tmp_path / f"{trust}.tar.zst").exists() is (code == 0)
+
+
+def test_trust_update_of_two_repositories_exported_with_trust_dir(
+    three: dict[str, Any], verify: Any, tmp_path: Path
+) -> None:
+    """Refresh two named repositories in one run, carry both with ``--trust-dir``, verify."""
+    from bundle_tools.cli import main as bundle_tools  # noqa: PLC0415
+
+    acme = TufRepo(now=datetime.now(UTC))
+    acme.add_target("trusted_root.json", three["stacks"][1].trusted_root_json())
+    acme.publish()
+    repos = {"github": _github_repo(), "acme-private": acme}
+    # The operator holds each root once (v1); the archive brings timestamp v2.
+    for name, repo in repos.items():
+        root = tmp_path / f"{name}.json"
+        root.write_bytes(repo.initial_root())
+        first = repo.write_to(tmp_path / f"{name}-v1")
+        assert appliance(["trust", "import", str(first), "--name", name,
+                          "--bootstrap-root", str(root)]) == 0  # fmt: skip
+        repo.add_target(
+            "trusted_root.json", repo.target_files["trusted_root.json"] + b"\n"
+        )
+        repo.publish()
+    trust_dir = tmp_path / "trust"
+    with repos["github"].serve() as gh_url, acme.serve() as acme_url:
+        assert bundle_tools(
+            [
+                "trust", "update", "--no-public-good",
+                "--repository", f"github={gh_url}",
+                "--root", f"github={tmp_path / 'github.json'}",
+                "--repository", f"acme-private={acme_url}",
+                "--root", f"acme-private={tmp_path / 'acme-private.json'}",
+                "--out", str(trust_dir),
+            ]
+        ) == 0  # fmt: skip
+    archive = tmp_path / "two.tar.zst"
+    with netguard.loopback(), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+        patch.setenv("DOCKER_CONFIG", str(three["base"] / "docker"))
+        assert bundle_tools(
+            [
+                "export", three["images"][1].reference,
+                "--out", str(archive),
+                "--trust-dir", str(trust_dir),
+                "--allow-http-registry", three["registry"].address,
+                "--cache", str(three["base"] / "cache"),
+            ]
+        ) == 0  # fmt: skip
+    policy = tmp_path / "policy.toml"
+    for trust, code in (("acme-private", 0), ("github", 1), ("public-good", 1)):
+        policy.write_text(
+            f'[[rules]]\nmatch = ["**"]\ntrust = ["{trust}"]\n[[rules.signers]]\n'
+            f'identity = "{IDENTITY}"\nissuer = "{DEFAULT_ISSUER}"\n'
+        )
+        out = verify(archive, "--policy", str(policy))
+        assert out.code == code, (trust, out.err)
+        assert out.image("internal")["verified"] is (code == 0)
+        if (
+            trust == "acme-private"
+        ):  # the archive's capsules replayed, each from its root
+            assert out.report["trust"]["named_capsules"] == {
+                "github": "imported: TUF root v1, timestamp v2",
+                "acme-private": "imported: TUF root v1, timestamp v2",
+            }

@@ -20,7 +20,9 @@ exactly what the export accounted for, nothing more).
 from __future__ import annotations
 
 import functools
+import itertools
 import sys
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -73,6 +75,65 @@ def _is_document(media_type: str) -> bool:
 # Parsed manifests kept at once: those of the image being judged (its
 # signatures', attestations' and platforms'), with room to spare.
 _PARSED_KEPT = 512
+
+
+# Kept documents are held as they came up to this many bytes in all; past
+# it (archives of tens of thousands of signatures), each further document of
+# PACK_FROM bytes or more is held zlib-compressed and inflated when read. A
+# cosign .sig manifest repeats its chain in every layer and packs to about a
+# quarter: 100,000 signatures keep about 600 MiB of documents. Below the
+# threshold nothing is packed, so a smaller archive pays no CPU for it.
+PLAIN_BYTES = 128 * 1024 * 1024
+PACK_FROM = 4096
+
+
+class Documents(Mapping[str, bytes]):
+    """The documents kept, by digest: the exact bytes, some held compressed.
+
+    Args:
+        plain_bytes: bytes held as they came before packing begins.
+    """
+
+    def __init__(self, plain_bytes: int = PLAIN_BYTES) -> None:
+        self._plain: dict[str, bytes] = {}
+        self._packed: dict[str, bytes] = {}
+        self._room = plain_bytes
+
+    def keep(self, digest: str, data: bytes) -> None:
+        """Keep ``data`` as the document ``digest`` (compressed past the threshold)."""
+        if len(data) < PACK_FROM or len(data) <= self._room:
+            if len(data) >= PACK_FROM:
+                self._room -= len(data)
+            self._plain[digest] = data
+        else:
+            # Level 1: the repetition within a document is what pays.
+            self._packed[digest] = zlib.compress(data, 1)
+
+    def only(self, digests: AbstractSet[str]) -> Documents:
+        """These documents alone (the reachable ones), as held."""
+        kept = Documents(0)
+        kept._plain = {d: v for d, v in self._plain.items() if d in digests}
+        kept._packed = {d: v for d, v in self._packed.items() if d in digests}
+        return kept
+
+    def __getitem__(self, digest: str) -> bytes:
+        """The document's exact bytes (KeyError: not kept)."""
+        data = self._plain.get(digest)
+        if data is not None:
+            return data
+        return zlib.decompress(self._packed[digest])
+
+    def __contains__(self, digest: object) -> bool:
+        """Whether the document is kept (nothing inflated)."""
+        return digest in self._plain or digest in self._packed
+
+    def __iter__(self) -> Iterator[str]:
+        """The kept documents' digests."""
+        return itertools.chain(self._plain, self._packed)
+
+    def __len__(self) -> int:
+        """How many documents are kept."""
+        return len(self._plain) + len(self._packed)
 
 
 class Manifests(Mapping[str, Manifest]):
@@ -129,7 +190,7 @@ class Contents:
 
     index: ImageIndex
     manifests: Mapping[str, Manifest]  # every reachable manifest and index
-    documents: dict[str, bytes]  # kept blobs (manifests included), by digest
+    documents: Mapping[str, bytes]  # kept blobs (manifests included), by digest
     blobs: dict[str, int]  # every blob's size, by digest
     media_types: dict[str, str]  # the media type descriptors give each blob
     order: tuple[str, ...] = field(default_factory=tuple)  # blobs as they came
@@ -150,7 +211,7 @@ class Intake:
         self._members: set[str] = set()
         self._blobs: dict[str, int] = {}
         self._order: list[str] = []
-        self._documents: dict[str, bytes] = {}
+        self._documents = Documents(PLAIN_BYTES)
         self._kept_bytes = 0
         self._sizes: dict[str, int] = {}  # size each descriptor gives a digest
         self._types: dict[str, str] = {}  # media type each descriptor gives
@@ -256,7 +317,7 @@ class Intake:
         self._blobs[digest] = size
         self._order.append(digest)
         if data is not None:
-            self._documents[digest] = data
+            self._documents.keep(digest, data)
             if self._types.get(digest) in media.ALL_MANIFEST_TYPES:
                 self._manifest(digest, data)
 
@@ -330,7 +391,7 @@ class Intake:
         if stray:
             msg = f"{stray[0]} is reached by no descriptor ({len(stray)} such blob(s)): the archive carries more than its index accounts for"
             raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where="archive")
-        documents = {d: data for d, data in self._documents.items() if d in reachable}
+        documents = self._documents.only(reachable)
         return Contents(
             index=self._index,
             manifests=Manifests(
