@@ -345,7 +345,8 @@ class Pusher:
             for i in self.plan.images
         ]
         self.result.files = [
-            f"{f.repository}:{f.tag}@{f.digest}" for f in self.plan.files
+            f"{f.repository}{':' + f.tag if f.tag else ''}@{f.digest}"
+            for f in self.plan.files
         ]
 
     def referrers(self) -> None:

@@ -903,3 +903,42 @@ def test_load_pushes_nothing_of_a_refused_file(
 def _has_blob(gap: Registry, repository: str, digest: str) -> bool:
     status, _, _ = gap.request("HEAD", f"/v2/{repository}/blobs/{digest}")
     return status == 200
+
+
+@pytest.mark.registry
+def test_two_names_mapping_to_one_repository_never_overwrite_each_other(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], gap: Registry
+) -> None:
+    site["set"].write_text(
+        site["set"].read_text()
+        + """
+[[files]]
+name = "TOOL-linux-amd64"
+path = "dist/tool-linux-amd64"
+bundle = "dist/tool-linux-amd64.sigstore.json"
+"""
+    )
+    site["policy"].write_text(
+        site["policy"]
+        .read_text()
+        .replace('"file:tool-*"', '"file:tool-*", "file:TOOL-*"')
+    )
+    code, report = _load(site, _export(site), capsys, gap.address)
+    assert code == 0, report
+    planned = [
+        f
+        for f in report["load"]["plan"]["files"]
+        if f["name"].lower().startswith("tool")
+    ]
+    assert {f["repository"] for f in planned} == {"files/tool-linux-amd64"}
+    assert sorted(f["tag"] is None for f in planned) == [False, True]
+    tagged = next(f for f in planned if f["tag"])
+    other = next(f for f in planned if not f["tag"])
+    assert tagged["digest"] != other["digest"]
+    raw = _skopeo_raw(gap, f"files/tool-linux-amd64:{tagged['tag']}")
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == tagged["digest"]
+    raw = _skopeo_raw(gap, f"files/tool-linux-amd64@{other['digest']}")
+    title = json.loads(raw)["layers"][0]["annotations"][
+        "org.opencontainers.image.title"
+    ]
+    assert title == other["name"]

@@ -158,7 +158,7 @@ class FilePlan:
     digest: str  # the artifact manifest
     blob: str  # the file's bytes
     repository: str
-    tag: str
+    tag: str | None  # None: another file took the tag; pushed by digest
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,6 +263,7 @@ class _Builder:
         self.blob_desc: dict[str, Descriptor] = {}
         self.referrers: dict[tuple[str, str], list[Descriptor]] = {}
         self.referrer_image: dict[tuple[str, str], str] = {}
+        self.file_tags: set[tuple[str, str | None]] = set()
 
     def manifest(
         self, repository: str, reference: str, document: Document, image: str
@@ -329,8 +330,14 @@ class _Builder:
             if self.target.prefix
             else f"{FILES_REPOSITORY}/{leaf}"
         )
-        tag = file.blob.removeprefix("sha256:")[:_TAG_HEX]
-        self.manifest(repository, tag, file.document, name)
+        tag: str | None = file.blob.removeprefix("sha256:")[:_TAG_HEX]
+        # Two names that map alike, with the same bytes: the first keeps the
+        # tag, the other goes by digest (never one overwriting the other).
+        if (repository, tag) in self.file_tags:
+            tag = None
+        else:
+            self.file_tags.add((repository, tag))
+        self.manifest(repository, tag or file.document.digest, file.document, name)
         for referrer in file.referrers:
             self.manifest(repository, referrer.document.digest, referrer.document, name)
             key = (repository, referrer.subject)
