@@ -942,3 +942,30 @@ bundle = "dist/tool-linux-amd64.sigstore.json"
         "org.opencontainers.image.title"
     ]
     assert title == other["name"]
+
+
+def test_load_dry_run_lists_the_files_it_would_push_and_those_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site["dist"] / "installer.sh").write_bytes(INSTALLER + b"rm -rf /\n")
+    archive = _export(site)
+    capsys.readouterr()
+    code = appliance(
+        [
+            "load",
+            str(archive),
+            "--to",
+            "registry.example:5000/site",
+            "--dry-run",
+            "--policy",
+            str(site["policy"]),
+            "--trusted-root",
+            str(site["root"]),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "would push 0 image(s), 2 file(s)" in err
+    assert "site/files/kubectl:" in err
+    assert "not pushed (refused): file:installer.sh" in err
+    assert "files/installer-sh" not in err
