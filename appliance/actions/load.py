@@ -222,7 +222,7 @@ def load(request: LoadRequest, run: Run = QUIETLY) -> Loaded:
         verified = judge(request.verify, run)
         plan = plan_push(verified.view, target)
         pushed = None
-        if plan.images and not request.dry_run:
+        if (plan.images or plan.files) and not request.dry_run:
             pushed = _push(
                 verified, plan, target, request.access, signer=signer, run=run
             )
@@ -274,7 +274,7 @@ def push_verified(
         target, plan = plan_load(verified, to)
         pushed = (
             _push(verified, plan, target, access, signer=None, run=run)
-            if plan.images
+            if plan.images or plan.files
             else None
         )
         report, code = _report(verified, plan, pushed, to=to, dry_run=False)

@@ -167,6 +167,7 @@ class Verified:
                     "blob": f.blob,
                     "verified": f.verified,
                     "reason": None if f.reason is None else f.reason.value,
+                    "name_bound": f.name_bound,
                 }
                 for f in self.verdict.files
             ],

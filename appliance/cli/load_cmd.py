@@ -101,7 +101,7 @@ def _say(args: argparse.Namespace, plan: Plan, pushed: dict[str, Any] | None) ->
     to = untrusted(args.to, markup=False)
     if args.dry_run:
         print(
-            f"dry run: would push {len(plan.images)} image(s), {len(plan.manifests)} manifest(s), {len(plan.blobs)} blob(s) ({plan.blob_bytes:,} bytes) to {to}",
+            f"dry run: would push {len(plan.images)} image(s), {len(plan.files)} file(s), {len(plan.manifests)} manifest(s), {len(plan.blobs)} blob(s) ({plan.blob_bytes:,} bytes) to {to}",
             file=sys.stderr,
         )
         for item in plan.manifests:
@@ -113,13 +113,18 @@ def _say(args: argparse.Namespace, plan: Plan, pushed: dict[str, Any] | None) ->
             )
     elif pushed is not None:
         print(
-            f"pushed {len(pushed['images'])} image(s) to {to}: {pushed['blobs_sent']} blob(s) sent "
+            f"pushed {len(pushed['images'])} image(s), {len(pushed['files'])} file(s) to {to}: {pushed['blobs_sent']} blob(s) sent "
             f"({pushed['bytes_sent']:,} bytes), {pushed['blobs_already_held']} already held, "
             f"{pushed['blobs_mounted']} mounted, {pushed['manifests']} manifest(s)",
             file=sys.stderr,
         )
     for ref in plan.refused:
         print(f"not pushed (refused): {untrusted(ref, markup=False)}", file=sys.stderr)
+    for name in plan.refused_files:
+        print(
+            f"not pushed (refused): file:{untrusted(name, markup=False)}",
+            file=sys.stderr,
+        )
     if plan.left_behind:
         print(
             f"left behind: {len(plan.left_behind)} artifact(s) no verified signature ties to a "

@@ -63,6 +63,7 @@ class Pushed:
     manifests: int = 0
     fallback_indexes: int = 0
     images: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # ``repository:tag@digest`` each
     # What the registry confirmed, in order: ``repository@digest`` of each
     # blob committed or mounted, ``repository[:tag]@digest`` of each manifest.
     blobs_reached: list[str] = field(default_factory=list)
@@ -74,6 +75,7 @@ class Pushed:
         """For the report and the audit log."""
         return {
             "images": list(self.images),
+            "files": list(self.files),
             "blobs_sent": self.blobs_sent,
             "bytes_sent": self.bytes_sent,
             "blobs_already_held": self.blobs_held,
@@ -90,6 +92,11 @@ class Pushed:
     def stopped(self, plan: Plan, registry: str) -> str:
         """What a push stopped on the way had done, for the operator's line."""
         verified = f"{len(plan.images)} image(s) verified, {len(plan.refused)} refused"
+        if plan.files or plan.refused_files:
+            verified += (
+                f", {len(plan.files)} file(s) verified, "
+                f"{len(plan.refused_files)} refused"
+            )
         if not self.blobs_reached and not self.manifests_reached:
             return f"{verified}; nothing had reached {registry}"
         return (
@@ -337,6 +344,10 @@ class Pusher:
             f"{i.repository}{':' + i.tag if i.tag else '@' + i.digest}"
             for i in self.plan.images
         ]
+        self.result.files = [
+            f"{f.repository}{':' + f.tag if f.tag else ''}@{f.digest}"
+            for f in self.plan.files
+        ]
 
     def referrers(self) -> None:
         """List referrers under the fallback tag where the registry has no referrers API."""
@@ -511,6 +522,9 @@ def stopped(error: BaseException, plan: Plan, target: Target, pushed: Pushed) ->
     error.add_note(pushed.stopped(plan, to))
     attach(
         error,
-        verified=[f"{i.repository}@{i.digest}" for i in plan.images],
+        verified=[
+            *(f"{i.repository}@{i.digest}" for i in plan.images),
+            *(f"{f.repository}@{f.digest}" for f in plan.files),
+        ],
         pushed={"to": to, "complete": False, **pushed.to_json()},
     )

@@ -476,7 +476,13 @@ class AirlockApp(App[int]):
         except ApplianceError as exc:
             self.status(f"{self.mark.bad} {exc.diagnostics()}")
             return
-        pushed = [f"{i.reference} -> {target.host}/{i.repository}" for i in plan.images]
+        pushed = [
+            *(f"{i.reference} -> {target.host}/{i.repository}" for i in plan.images),
+            *(
+                f"file:{f.name} -> {target.host}/{f.repository}:{f.tag or f.digest}"
+                for f in plan.files
+            ),
+        ]
 
         def go(yes: bool | None) -> None:  # noqa: FBT001 - the dialog's answer
             if yes:
@@ -484,7 +490,13 @@ class AirlockApp(App[int]):
                 self._load(judged, to)
 
         self.push_screen(
-            ConfirmLoad(to, pushed, list(plan.refused), self.mark, held=len(plan.held)),
+            ConfirmLoad(
+                to,
+                pushed,
+                [*plan.refused, *(f"file:{n}" for n in plan.refused_files)],
+                self.mark,
+                held=len(plan.held),
+            ),
             go,
         )
 
@@ -503,7 +515,8 @@ class AirlockApp(App[int]):
         pushed = loaded.pushed or {}
         self.call_from_thread(
             self.status,
-            f"{self.mark.ok} pushed {len(loaded.plan.images)} image(s) to {loaded.target.host}: "
+            f"{self.mark.ok} pushed {len(loaded.plan.images)} image(s), "
+            f"{len(loaded.plan.files)} file(s) to {loaded.target.host}: "
             f"{pushed.get('blobs_sent', 0)} blob(s) sent; k countersigns them",
         )
 

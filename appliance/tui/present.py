@@ -178,6 +178,11 @@ def rows(verdict: ArchiveVerdict, mark: Marks) -> list[Row]:
 
 
 FILE_KEY = "file-"  # row keys of files: images' are their numbers
+_NAME_BOUND = {
+    "checksums": "signed (the signed checksum file's line)",
+    "statement": "signed (the verified statement's subject)",
+    "claimed": "claimed, not signed (the signature covers the bytes alone)",
+}
 
 
 def file_detail(
@@ -194,6 +199,7 @@ def file_detail(
             else f"{mark.bad} refused ({carried.reason}): {carried.message}",
             failed=not carried.verified,
         ),
+        Line(f"name:   {_NAME_BOUND.get(carried.name_bound, carried.name_bound)}"),
     ]
     for evidence in carried.signatures:
         lines += _evidence_lines(evidence, contents, mark)

@@ -16,10 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.helpers.https_files import FileServer
+    from tests.helpers.registry import Registry
 
 EPOCH = "1790000000"
 IDENTITY = "release@airlock.test"
@@ -281,6 +284,219 @@ def test_a_checksum_file_signed_by_another_identity_is_refused(
     )
     verdict = _refused(site, capsys, "kubectl")
     assert verdict["reason"] == "identity-mismatch"
+
+
+def _statement_bundle(site: dict[str, Any], subject: str) -> None:
+    """The tool's bundle: an in-toto statement naming ``subject`` with the tool's digest."""
+    (site["dist"] / "tool-linux-amd64.sigstore.json").write_bytes(
+        site["stack"]
+        .attest({subject: hashlib.sha256(TOOL).hexdigest()}, identity=IDENTITY)
+        .bundle_bytes()
+    )
+
+
+def test_a_file_renamed_from_what_its_signed_statement_names_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _statement_bundle(site, "tool-darwin-arm64")
+    verdict = _refused(site, capsys, "tool-linux-amd64")
+    assert verdict["reason"] == "policy-unsatisfied"
+    assert "names this file 'tool-darwin-arm64'" in verdict["message"]
+
+
+@pytest.mark.parametrize(
+    "subject", ["tool-linux-amd64", "dist/tool-linux-amd64"], ids=["bare", "path"]
+)
+def test_a_signed_statement_naming_the_file_binds_its_name(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], subject: str
+) -> None:
+    _statement_bundle(site, subject)
+    code, report = _verify(site, _export(site), capsys)
+    files = {f["name"]: f for f in report["files"]}
+    assert code == 0, report
+    assert files["tool-linux-amd64"]["name_bound"] == "statement"
+    assert "claimed" not in files["tool-linux-amd64"]["message"]
+
+
+def test_a_statement_naming_a_longer_name_ending_alike_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _statement_bundle(site, "evil-tool-linux-amd64")
+    verdict = _refused(site, capsys, "tool-linux-amd64")
+    assert verdict["reason"] == "policy-unsatisfied"
+
+
+def test_a_signed_checksum_file_listing_the_file_under_another_name_is_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sums = f"{hashlib.sha256(KUBECTL).hexdigest()}  kubectl-1.31\n".encode()
+    (site["dist"] / "SHA256SUMS").write_bytes(sums)
+    (site["dist"] / "SHA256SUMS.sigstore.json").write_bytes(
+        site["stack"].sign_blob(sums, identity=IDENTITY).bundle_bytes()
+    )
+    verdict = _refused(site, capsys, "kubectl")
+    assert verdict["reason"] == "digest-mismatch"
+    assert "does not list kubectl" in verdict["message"]
+
+
+def test_a_name_no_signature_covers_is_reported_as_claimed(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = _verify(site, _export(site), capsys)
+    assert code == 0, report
+    bound = {f["name"]: f["name_bound"] for f in report["files"]}
+    assert bound == {
+        "tool-linux-amd64": "claimed",
+        "installer.sh": "claimed",
+        "kubectl": "checksums",
+    }
+    messages = {f["name"]: f["message"] for f in report["files"]}
+    assert messages["installer.sh"].endswith("its name is claimed, not signed")
+    assert "claimed" not in messages["kubectl"]
+    state = site["dir"] / "appliance-state" / "audit.jsonl"
+    line = json.loads(state.read_text().splitlines()[-1])
+    assert {f["name"]: f["name_bound"] for f in line["files"]} == bound
+
+
+def _deny_facts(site: dict[str, Any]) -> dict[str, str]:
+    """What deny entries can name about the files: digests, the tool's log entry and certificate."""
+    bundle = json.loads((site["dist"] / "tool-linux-amd64.sigstore.json").read_bytes())
+    material = bundle["verificationMaterial"]
+    entry = material["tlogEntries"][0]
+    log_id = base64.b64decode(entry["logId"]["keyId"]).hex()
+    leaf = x509.load_der_x509_certificate(
+        base64.b64decode(material["certificate"]["rawBytes"])
+    )
+    key = serialization.load_pem_public_key((site["dir"] / "release.pub").read_bytes())
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return {
+        "tool": "sha256:" + hashlib.sha256(TOOL).hexdigest(),
+        "sums": "sha256:"
+        + hashlib.sha256((site["dist"] / "SHA256SUMS").read_bytes()).hexdigest(),
+        "log": f"{log_id}:{entry['logIndex']}",
+        "serial": f"{leaf.serial_number:x}",
+        "key_id": hashlib.sha256(spki).hexdigest(),
+    }
+
+
+# (entry, {file: reason} refused; every other file verifies). The tool and
+# kubectl are signed keylessly by IDENTITY, the installer with release.pub.
+DENIALS = {
+    "file digest": ('digest = "{tool}"', {"tool-linux-amd64": "denied-digest"}),
+    "checksum file digest": ('digest = "{sums}"', {"kubectl": "denied-digest"}),
+    "identity": (
+        f'identity = "{IDENTITY}"\nissuer = "{DEFAULT_ISSUER}"',
+        {"tool-linux-amd64": "denied-signer", "kubectl": "denied-signer"},
+    ),
+    "key file": ('key = "release.pub"', {"installer.sh": "denied-signer"}),
+    "key id": ('key_id = "{key_id}"', {"installer.sh": "denied-signer"}),
+    "log entry": ('log = "{log}"', {"tool-linux-amd64": "denied-signer"}),
+    "certificate serial": (
+        'certificate_serial = "{serial}"',
+        {"tool-linux-amd64": "denied-signer"},
+    ),
+    "dated file digest": (
+        'digest = "{tool}"\nsince = 2026-10-01T00:00:00Z',
+        {"tool-linux-amd64": "denied-signer"},
+    ),
+    "digest dated after signing": (
+        'digest = "{tool}"\nsince = 2027-01-01T00:00:00Z',
+        {},
+    ),
+    "another digest": (f'digest = "sha256:{"0" * 64}"', {}),
+    "another identity": (
+        f'identity = "mallory@airlock.test"\nissuer = "{DEFAULT_ISSUER}"',
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DENIALS))
+def test_deny_entries_apply_to_files_as_to_images(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    entry, refused = DENIALS[case]
+    policy = site["policy"].read_text()
+    deny_line = policy.count("\n") + 2
+    site["policy"].write_text(
+        policy
+        + "\n[[deny]]\n"
+        + entry.format(**_deny_facts(site))
+        + '\nreason = "CVE-2026-4242: recalled"\n'
+    )
+    code, report = _verify(site, _export(site), capsys)
+    files = {f["name"]: f for f in report["files"]}
+    assert code == (1 if refused else 0), report
+    assert {n: f["reason"] for n, f in files.items() if not f["verified"]} == refused
+    for name in refused:
+        text = json.dumps(files[name])
+        assert f"policy.toml:{deny_line}" in text
+        assert "CVE-2026-4242: recalled" in text
+
+
+def test_an_imported_revocation_feed_applies_to_files(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory: Path = site["dir"]
+    key = ec.generate_private_key(ec.SECP256R1())
+    (directory / "security.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (directory / "security.pub").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    site["policy"].write_text(
+        site["policy"]
+        .read_text()
+        .replace(
+            "version = 1\n", 'version = 1\nrevocation_keys = ["security.pub"]\n', 1
+        )
+    )
+    archive = _export(site)
+    assert _verify(site, archive, capsys)[0] == 0
+    source = directory / "feed.toml"
+    source.write_text(
+        'publisher = "site-security"\nversion = 1\nissued = 2026-11-01T00:00:00Z\n\n'
+        f'[[deny]]\ndigest = "sha256:{hashlib.sha256(INSTALLER).hexdigest()}"\n'
+        'reason = "CVE-2026-4243: backdoored installer"\n'
+    )
+    feed = directory / "feed.json"
+    assert (
+        bundle_tools(
+            [
+                "revocations",
+                "sign",
+                str(source),
+                "--key",
+                str(directory / "security.key"),
+                "-o",
+                str(feed),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert (
+        appliance(["revocations", "import", str(feed), "--policy", str(site["policy"])])
+        == 0
+    )
+    code, report = _verify(site, archive, capsys)
+    files = {f["name"]: f for f in report["files"]}
+    assert code == 1
+    assert {n for n, f in files.items() if not f["verified"]} == {"installer.sh"}
+    assert files["installer.sh"]["reason"] == "denied-digest"
+    assert files["installer.sh"]["message"] == (
+        "denied: deny entry feed site-security v1 entry 0 (digest): "
+        "CVE-2026-4243: backdoored installer"
+    )
 
 
 def test_a_file_no_rule_names_is_refused(
@@ -570,3 +786,186 @@ def _titled(layout: Layout, title: str) -> str:
             if e["annotations"].get("org.opencontainers.image.title") == title
         )
     )
+
+
+def _load(
+    site: dict[str, Any],
+    archive: Path,
+    capsys: pytest.CaptureFixture[str],
+    to: str,
+) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = appliance(
+        [
+            "load",
+            str(archive),
+            "--to",
+            to,
+            "--allow-http-registry",
+            "--policy",
+            str(site["policy"]),
+            "--trusted-root",
+            str(site["root"]),
+            "-o",
+            "json",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, json.loads(captured.out) if captured.out.startswith("{") else {}
+
+
+def _skopeo_raw(gap: Registry, reference: str) -> bytes:
+    return subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            f"docker://{gap.address}/{reference}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
+
+
+def _fallback(gap: Registry, repository: str, subject: str) -> list[str]:
+    tag = "sha256-" + subject.removeprefix("sha256:")
+    index = json.loads(_skopeo_raw(gap, f"{repository}:{tag}"))
+    return [m["digest"] for m in index["manifests"]]
+
+
+@pytest.mark.registry
+def test_load_pushes_the_verified_files_as_the_artifacts_carried(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], gap: Registry
+) -> None:
+    archive = _export(site)
+    code, report = _load(site, archive, capsys, f"{gap.address}/site")
+    assert code == 0, report
+    planned = {f["name"]: f for f in report["load"]["plan"]["files"]}
+    assert set(planned) == {"tool-linux-amd64", "installer.sh", "kubectl"}
+    for name, content in (
+        ("tool-linux-amd64", TOOL),
+        ("installer.sh", INSTALLER),
+        ("kubectl", KUBECTL),
+    ):
+        hexdigest = hashlib.sha256(content).hexdigest()
+        entry = planned[name]
+        repository = "site/files/" + name.replace(".", "-")
+        assert (entry["repository"], entry["tag"]) == (repository, hexdigest[:16])
+        raw = _skopeo_raw(gap, f"{repository}:{hexdigest[:16]}")
+        # The artifact the archive carries, byte for byte, its title the exact name.
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == entry["digest"]
+        manifest = json.loads(raw)
+        assert (
+            manifest["layers"][0]["annotations"]["org.opencontainers.image.title"]
+            == name
+        )
+        assert gap.get_blob(repository, "sha256:" + hexdigest) == content
+        # Its bundle as a referrer, listed through the tag fallback.
+        (bundle,) = _fallback(gap, repository, entry["digest"])
+        assert (
+            json.loads(_skopeo_raw(gap, f"{repository}@{bundle}"))["subject"]["digest"]
+            == entry["digest"]
+        )
+    assert sorted(report["load"]["pushed"]["files"]) == sorted(
+        f"{f['repository']}:{f['tag']}@{f['digest']}" for f in planned.values()
+    )
+    state = site["dir"] / "appliance-state" / "audit.jsonl"
+    line = json.loads(state.read_text().splitlines()[-1])
+    assert sorted(line["pushed"]["files"]) == sorted(report["load"]["pushed"]["files"])
+    again, second = _load(site, archive, capsys, f"{gap.address}/site")
+    assert again == 0
+    assert second["load"]["pushed"]["blobs_sent"] == 0
+    assert second["load"]["pushed"]["bytes_sent"] == 0
+
+
+@pytest.mark.registry
+def test_load_pushes_nothing_of_a_refused_file(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], gap: Registry
+) -> None:
+    other = site["stack"].sign_blob(TOOL, identity="mallory@evil.test")
+    (site["dist"] / "tool-linux-amd64.sigstore.json").write_bytes(other.bundle_bytes())
+    archive = _export(site)
+    code, report = _load(site, archive, capsys, gap.address)
+    assert code == 1
+    plan = report["load"]["plan"]
+    assert plan["refused_files"] == ["tool-linux-amd64"]
+    assert sorted(f["name"] for f in plan["files"]) == ["installer.sh", "kubectl"]
+    pushed_blobs = report["load"]["pushed"]["reached"]["blobs"]
+    tool = "sha256:" + hashlib.sha256(TOOL).hexdigest()
+    assert not [b for b in pushed_blobs if b.endswith(tool)]
+    assert not _has_blob(gap, "files/tool-linux-amd64", tool)
+    assert not [b for b in pushed_blobs if b.startswith("files/tool-linux-amd64@")]
+
+
+def _has_blob(gap: Registry, repository: str, digest: str) -> bool:
+    status, _, _ = gap.request("HEAD", f"/v2/{repository}/blobs/{digest}")
+    return status == 200
+
+
+@pytest.mark.registry
+def test_two_names_mapping_to_one_repository_never_overwrite_each_other(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str], gap: Registry
+) -> None:
+    site["set"].write_text(
+        site["set"].read_text()
+        + """
+[[files]]
+name = "TOOL-linux-amd64"
+path = "dist/tool-linux-amd64"
+bundle = "dist/tool-linux-amd64.sigstore.json"
+"""
+    )
+    site["policy"].write_text(
+        site["policy"]
+        .read_text()
+        .replace('"file:tool-*"', '"file:tool-*", "file:TOOL-*"')
+    )
+    code, report = _load(site, _export(site), capsys, gap.address)
+    assert code == 0, report
+    planned = [
+        f
+        for f in report["load"]["plan"]["files"]
+        if f["name"].lower().startswith("tool")
+    ]
+    assert {f["repository"] for f in planned} == {"files/tool-linux-amd64"}
+    assert sorted(f["tag"] is None for f in planned) == [False, True]
+    tagged = next(f for f in planned if f["tag"])
+    other = next(f for f in planned if not f["tag"])
+    assert tagged["digest"] != other["digest"]
+    raw = _skopeo_raw(gap, f"files/tool-linux-amd64:{tagged['tag']}")
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == tagged["digest"]
+    raw = _skopeo_raw(gap, f"files/tool-linux-amd64@{other['digest']}")
+    title = json.loads(raw)["layers"][0]["annotations"][
+        "org.opencontainers.image.title"
+    ]
+    assert title == other["name"]
+
+
+def test_load_dry_run_lists_the_files_it_would_push_and_those_refused(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site["dist"] / "installer.sh").write_bytes(INSTALLER + b"rm -rf /\n")
+    archive = _export(site)
+    capsys.readouterr()
+    code = appliance(
+        [
+            "load",
+            str(archive),
+            "--to",
+            "registry.example:5000/site",
+            "--dry-run",
+            "--policy",
+            str(site["policy"]),
+            "--trusted-root",
+            str(site["root"]),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "would push 0 image(s), 2 file(s)" in err
+    assert "site/files/kubectl:" in err
+    assert "not pushed (refused): file:installer.sh" in err
+    assert "files/installer-sh" not in err

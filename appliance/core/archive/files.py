@@ -23,7 +23,20 @@ the artifact. Here, for each file, in order:
    file, or of the checksum file, with each of the rule's signers; at least
    ``threshold`` distinct signers must have signed (:mod:`.signers`);
 6. through a checksum file, the verified checksum file must list the file's
-   name with the file's SHA-256 (``sha256sum`` format).
+   name with the file's SHA-256 (``sha256sum`` format);
+7. the name (docs/image-sets.md §7.3): the ledger and ``index.json`` only
+   claim it. Where a signature covers a name it must be this one, or the
+   file is refused: the signed checksum file's line (6), or the subject of a
+   verified in-toto statement (a DSSE bundle; in-toto Statement v1
+   ``subject[].name``, its last ``/`` component). A plain message signature
+   covers the bytes alone: the verdict then says the name is claimed.
+
+Deny entries (docs/revocation.md; the policy's ``[[deny]]`` and an applied
+feed's) apply as to images: an undated ``digest`` entry naming the file's
+SHA-256, its artifact manifest or its checksum file refuses the file
+(``denied-digest``); a denied signer's bundles (identity, key, log entry,
+certificate serial, or a dated digest entry) stop counting
+(``denied-signer``), the report naming the entry and its reason.
 
 A file passes only through the ``return`` at the end of :func:`_judge_file`.
 Pure: contents, ledger, rules, trust and ``now`` in; verdicts out.
@@ -43,6 +56,7 @@ from appliance.core.archive.signers import judge, threshold
 from appliance.core.archive.verdict import Evidence, Site, Unmet
 from appliance.core.artifact import Artifact
 from appliance.core.bundle import Bundle
+from appliance.core.deny import NOTHING_DENIED
 from appliance.core.errors import InputError, Reason
 from appliance.core.verifier import verify_bundle
 
@@ -52,6 +66,7 @@ if TYPE_CHECKING:
 
     from appliance.core.archive.intake import Contents
     from appliance.core.archive.ledger import FileEntry, Ledger
+    from appliance.core.deny import DenyList
     from appliance.core.policy import Policy
     from appliance.core.policyfile import ResolvedRule, Rule
     from appliance.core.report import VerificationResult
@@ -76,6 +91,10 @@ class FileVerdict:
     message: str
     rule: int | None  # the policy rule's line
     signatures: tuple[Evidence, ...] = ()
+    # What binds the name: "checksums" (a signed checksum file's line),
+    # "statement" (a verified in-toto statement's subject) or "claimed"
+    # (only the unsigned ledger and index.json say it).
+    name_bound: str = "claimed"
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON of one file."""
@@ -89,6 +108,7 @@ class FileVerdict:
             "message": self.message,
             "policy_rule_line": self.rule,
             "signatures": [s.to_json() for s in self.signatures],
+            "name_bound": self.name_bound,
         }
 
     @property
@@ -249,6 +269,35 @@ def _evidence(  # noqa: PLR0913 - every input named
     return found
 
 
+def _denied(evidence: Evidence, deny: DenyList, blob: str) -> Evidence:
+    """``evidence``, no longer counted when a deny entry names its signer.
+
+    A dated digest entry may name the artifact (the bundle's subject) or the
+    file's own SHA-256 (what an advisory prints): both are asked.
+    """
+    if not evidence.verified or evidence.result is None:
+        return evidence
+    denial = deny.signature(
+        evidence.result, subject=evidence.site.subject
+    ) or deny.signature(evidence.result, subject=blob)
+    if denial is None:
+        return evidence
+    return replace(
+        evidence,
+        verified=False,
+        satisfies=(),
+        reason=Reason.DENIED_SIGNER,
+        message=f"signed by {evidence.signer}, but {denial.describe()}",
+    )
+
+
+def _not_denied(deny: DenyList, entry: FileEntry, checksums: str | None) -> None:
+    """Raise ``Unmet`` if an undated digest entry names the file, its artifact or checksum file."""
+    denial = deny.image([entry.blob, entry.digest, *([checksums] if checksums else [])])
+    if denial is not None:
+        raise Unmet(Reason.DENIED_DIGEST, f"denied: {denial.describe()}")
+
+
 def _check_listed(contents: Contents, checksums: str, entry: FileEntry) -> None:
     """The verified checksum file lists ``entry``'s name with its SHA-256."""
     text = contents.documents.get(checksums, b"").decode("utf-8", "replace")
@@ -268,6 +317,30 @@ def _check_listed(contents: Contents, checksums: str, entry: FileEntry) -> None:
             f"but the file carried is {entry.blob}"
         )
         raise Unmet(Reason.DIGEST_MISMATCH, msg)
+
+
+def _statement_names(evidence: Sequence[Evidence], name: str) -> bool:
+    """Whether a verified statement names the file; raise ``Unmet`` if one names another.
+
+    in-toto Statement v1: ``subject[].name`` is the artifact's name; the
+    archive keeps one path component, so a subject's last ``/`` component
+    is compared (``dist/tool`` names ``tool``).
+    """
+    named = sorted(
+        {
+            e.result.subject
+            for e in evidence
+            if e.verified and e.result is not None and e.result.subject
+        }
+    )
+    for subject in named:
+        if subject.rsplit("/", 1)[-1] != name:
+            msg = (
+                f"the signed statement names this file {subject!r}, "
+                f"the archive calls it {name!r}: refused"
+            )
+            raise Unmet(Reason.POLICY_UNSATISFIED, msg)
+    return bool(named)
 
 
 def _demands(
@@ -299,6 +372,7 @@ def _judge_file(  # noqa: PLR0913 - every input named
     insecure_ignore_tlog: bool,
     annotations: dict[str, str],
     stale_for: timedelta | None,
+    deny: DenyList,
 ) -> FileVerdict:
     verdict = FileVerdict(
         name=entry.name,
@@ -332,9 +406,14 @@ def _judge_file(  # noqa: PLR0913 - every input named
             now=now,
             insecure_ignore_tlog=insecure_ignore_tlog or rule.insecure_ignore_tlog,
         )
+        evidence = [_denied(e, deny, entry.blob) for e in evidence]
+        _not_denied(deny, entry, checksums)
         threshold(evidence, need=rule.threshold, what=f"file {entry.name}")
         if checksums is not None:
             _check_listed(contents, checksums, entry)
+            bound = "checksums"
+        else:
+            bound = "statement" if _statement_names(evidence, entry.name) else "claimed"
     except Unmet as unmet:
         return replace(
             verdict,
@@ -344,12 +423,14 @@ def _judge_file(  # noqa: PLR0913 - every input named
         )
     signers = sorted({s for e in evidence if e.verified for s in e.satisfies})
     how = " through its signed checksum file" if checksums is not None else ""
+    claimed = "; its name is claimed, not signed" if bound == "claimed" else ""
     return replace(
         verdict,
         verified=True,
         reason=None,
-        message=f"signed{how} by {', '.join(signers)}",
+        message=f"signed{how} by {', '.join(signers)}{claimed}",
         signatures=tuple(evidence),
+        name_bound=bound,
     )
 
 
@@ -363,6 +444,7 @@ def verify_files(  # noqa: PLR0913 - every input named
     insecure_ignore_tlog: bool = False,
     annotations: dict[str, str] | None = None,
     stale_for: timedelta | None = None,
+    deny: DenyList = NOTHING_DENIED,
 ) -> tuple[tuple[FileVerdict, ...], list[str]]:
     """Each file the archive carries, judged; and the ledger's and index.json's disagreements.
 
@@ -380,6 +462,7 @@ def verify_files(  # noqa: PLR0913 - every input named
             insecure_ignore_tlog=insecure_ignore_tlog,
             annotations=annotations or {},
             stale_for=stale_for,
+            deny=deny,
         )
         for entry in agreed
     )

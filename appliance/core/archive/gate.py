@@ -44,6 +44,7 @@ from appliance.core.errors import InputError
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from appliance.core.archive.files import FileVerdict
     from appliance.core.archive.intake import Contents
     from appliance.core.archive.manifest import Manifest
     from appliance.core.archive.reference import Reference
@@ -104,6 +105,16 @@ class PassedImage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PassedFile:
+    """One file that verified: its artifact manifest and the bundles that verified it."""
+
+    name: str  # the name its ``file:`` rule passed
+    blob: str  # the file's bytes
+    document: Document  # the artifact manifest, exactly as carried
+    referrers: tuple[Attached, ...]  # only the bundles that verified for the rule
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerifiedView:
     """Everything that may leave the archive, and the names refused."""
 
@@ -111,6 +122,8 @@ class VerifiedView:
     refused: tuple[str, ...]  # names (as judged) that did not pass
     blobs: Mapping[str, int]  # carried blob sizes, each checked against its digest
     order: tuple[str, ...]  # blobs in archive order (a second pass streams them)
+    files: tuple[PassedFile, ...] = ()
+    refused_files: tuple[str, ...] = ()  # file names that did not pass
 
     def carried(self, digest: str) -> bool:
         """Whether the archive carries blob ``digest``."""
@@ -249,6 +262,31 @@ def _left_behind(
     return tuple((m, why) for m, why in out.items() if m not in travelling)
 
 
+def _passed_file(contents: Contents, file: FileVerdict) -> PassedFile | None:
+    document = _document(contents, file.digest)
+    if document is None:
+        return None  # never: the verdict read the same bytes
+    referrers: list[Attached] = []
+    for e in file.signatures:
+        if not (e.verified and e.satisfies) or e.site.subject != file.digest:
+            continue  # a bundle that did not verify for the rule stays behind
+        bundle = _document(contents, e.site.manifest)
+        if bundle is not None and all(
+            r.document.digest != bundle.digest for r in referrers
+        ):
+            referrers.append(
+                Attached(
+                    kind="referrer", subject=file.digest, tag=None, document=bundle
+                )
+            )
+    return PassedFile(
+        name=file.name,
+        blob=file.blob,
+        document=document,
+        referrers=tuple(referrers),
+    )
+
+
 def verified_view(contents: Contents, verdict: ArchiveVerdict) -> VerifiedView:
     """The view of what passed: names, manifests and what verifiably goes with them.
 
@@ -267,9 +305,24 @@ def verified_view(contents: Contents, verdict: ArchiveVerdict) -> VerifiedView:
             refused.append(image.reference)
         else:
             images.append(passed)
+    files: list[PassedFile] = []
+    refused_files: list[str] = []
+    for file in verdict.files:
+        # A file passes only from a whole archive (fail closed on any problem).
+        passed_file = (
+            _passed_file(contents, file)
+            if file.verified and not verdict.problems
+            else None
+        )
+        if passed_file is None:
+            refused_files.append(file.name)
+        else:
+            files.append(passed_file)
     return VerifiedView(
         images=tuple(images),
         refused=tuple(refused),
         blobs=dict(contents.blobs),
         order=contents.order,
+        files=tuple(files),
+        refused_files=tuple(refused_files),
     )

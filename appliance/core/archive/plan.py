@@ -18,21 +18,36 @@ strict registry accepts (cosign#5030 pushed a manifest before its blob):
 
 The upstream fallback index the export carried is never pushed: the
 registry in the gap keeps its own.
+
+A file that verified (docs/image-sets.md §7) goes as the OCI artifact the
+archive carries, byte for byte, to ``[PREFIX/]files/<name>:<hex>``: the
+repository from the name its ``file:`` rule passed (lowercased, each run of
+characters a repository path may not hold made one ``-``; the exact name stays
+in the artifact's ``org.opencontainers.image.title``), the tag the first 16 hex
+digits of the file's own SHA-256 (what ``sha256sum`` prints), and only the
+bundles that verified it as its referrers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import re
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Final
 
 from appliance.core.archive import media
+from appliance.core.archive.files import FILE_PREFIX
 from appliance.core.archive.reference import check_push_target, parse_reference
 from appliance.core.errors import InputError, Reason
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from appliance.core.archive.gate import Document, PassedImage, VerifiedView
+    from appliance.core.archive.gate import (
+        Document,
+        PassedFile,
+        PassedImage,
+        VerifiedView,
+    )
     from appliance.core.archive.manifest import Descriptor
 
 
@@ -124,6 +139,28 @@ class ImagePlan:
     tag: str | None
 
 
+FILES_REPOSITORY: Final = "files"
+_TAG_HEX: Final = 16
+_NOT_PATH: Final = re.compile(r"[^a-z0-9]+")
+
+
+def file_repository(name: str) -> str:
+    """The repository path component for a file named ``name`` (distribution's grammar)."""
+    component = _NOT_PATH.sub("-", name.lower()).strip("-")
+    return component or "file"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilePlan:
+    """One verified file: where its artifact goes."""
+
+    name: str
+    digest: str  # the artifact manifest
+    blob: str  # the file's bytes
+    repository: str
+    tag: str | None  # None: another file took the tag; pushed by digest
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """Everything to push, in order."""
@@ -141,6 +178,8 @@ class Plan:
     # Carried about a pushed image, but not tied to it by a verified
     # signature: (manifest, why). Never pushed.
     left_behind: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    files: tuple[FilePlan, ...] = field(default_factory=tuple)
+    refused_files: tuple[str, ...] = field(default_factory=tuple)  # nothing of them
 
     @property
     def blob_bytes(self) -> int:
@@ -161,6 +200,17 @@ class Plan:
                 for i in self.images
             ],
             "refused": list(self.refused),
+            "files": [
+                {
+                    "name": f.name,
+                    "digest": f.digest,
+                    "blob": f.blob,
+                    "repository": f.repository,
+                    "tag": f.tag,
+                }
+                for f in self.files
+            ],
+            "refused_files": list(self.refused_files),
             "left_behind": [
                 {"manifest": digest, "why": why} for digest, why in self.left_behind
             ],
@@ -213,6 +263,7 @@ class _Builder:
         self.blob_desc: dict[str, Descriptor] = {}
         self.referrers: dict[tuple[str, str], list[Descriptor]] = {}
         self.referrer_image: dict[tuple[str, str], str] = {}
+        self.file_tags: set[tuple[str, str | None]] = set()
 
     def manifest(
         self, repository: str, reference: str, document: Document, image: str
@@ -271,6 +322,37 @@ class _Builder:
             tag=image.tag,
         )
 
+    def file(self, file: PassedFile) -> FilePlan:
+        name = f"{FILE_PREFIX}{file.name}"
+        leaf = file_repository(file.name)
+        repository = (
+            f"{self.target.prefix}/{FILES_REPOSITORY}/{leaf}"
+            if self.target.prefix
+            else f"{FILES_REPOSITORY}/{leaf}"
+        )
+        tag: str | None = file.blob.removeprefix("sha256:")[:_TAG_HEX]
+        # Two names that map alike, with the same bytes: the first keeps the
+        # tag, the other goes by digest (never one overwriting the other).
+        if (repository, tag) in self.file_tags:
+            tag = None
+        else:
+            self.file_tags.add((repository, tag))
+        self.manifest(repository, tag or file.document.digest, file.document, name)
+        for referrer in file.referrers:
+            self.manifest(repository, referrer.document.digest, referrer.document, name)
+            key = (repository, referrer.subject)
+            self.referrer_image.setdefault(key, name)
+            listed = self.referrers.setdefault(key, [])
+            if all(d.digest != referrer.document.digest for d in listed):
+                listed.append(referrer.descriptor())
+        return FilePlan(
+            name=file.name,
+            digest=file.document.digest,
+            blob=file.blob,
+            repository=repository,
+            tag=tag,
+        )
+
     def plan(
         self,
         images: Iterable[ImagePlan],
@@ -316,10 +398,15 @@ def plan_push(view: VerifiedView, target: Target) -> Plan:
     """
     builder = _Builder(view, target)
     images = [builder.image(image) for image in view.images]
+    files = tuple(builder.file(file) for file in view.files)
     pushed = {m.digest for m in builder.manifests}
     left: dict[str, str] = {}
     for image in view.images:
         for digest, why in image.left_behind:
             if digest not in pushed:
                 left.setdefault(digest, why)
-    return builder.plan(images, view.refused, left.items())
+    return replace(
+        builder.plan(images, view.refused, left.items()),
+        files=files,
+        refused_files=view.refused_files,
+    )

@@ -530,6 +530,7 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
             insecure_ignore_tlog=options.insecure_ignore_tlog,
             annotations=options.annotations,
             stale_for=stale_for,
+            deny=deny,
         )
     )
     problems += disagreements
