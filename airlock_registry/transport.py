@@ -264,6 +264,14 @@ class Transport:
                     where=where,
                     reason=Reason.INPUT_UNREADABLE,
                 ) from exc
+            except ValueError as exc:
+                # requests parses a redirect's Location even when it does not
+                # follow it (Session.send prepares ``response.next``). Only the
+                # type is named: InvalidHeader quotes the header (a token).
+                msg = f"answers {what} with a URL or header that cannot be used ({type(exc).__name__})"
+                raise InputError(
+                    msg, where=where, reason=Reason.INPUT_UNREADABLE
+                ) from exc
             except (
                 requests.exceptions.ConnectionError,
                 requests.exceptions.Timeout,
@@ -534,7 +542,17 @@ class Transport:
                 raise InputError(
                     msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
                 )
-            target = urllib.parse.urljoin(url, location)
+            try:
+                target = urllib.parse.urljoin(url, location)
+                # Both parsers must accept it: urlsplit (port range, IPv6
+                # brackets) and urllib3, which dials.
+                _ = urllib.parse.urlsplit(target).port
+                urllib3.util.parse_url(target)
+            except ValueError as exc:  # LocationParseError is one too
+                msg = f"redirects {what} to a URL that cannot be followed ({location[:100]!r})"
+                raise InputError(
+                    msg, where=f"registry {self.host}", reason=Reason.INPUT_UNREADABLE
+                ) from exc
             if (
                 urllib.parse.urlsplit(target).scheme == "http"
                 and self.scheme == "https"

@@ -58,6 +58,12 @@ MANIFEST = json.dumps(
     }
 ).encode()
 TYPED = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+# Storage redirects no client can follow, by the blob digest that answers with them.
+UNUSABLE = {
+    "1" * 64: "http://[::1/data",  # an unclosed IPv6 literal
+    "2" * 64: "http://127.0.0.1:99999/data",  # a port out of range
+    "3" * 64: "http://sto rage/data",  # a space in the host
+}
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +123,7 @@ class _Storage(_Handler):
 
 
 class _Front(_Handler):
-    def do_GET(self) -> None:  # noqa: C901 - one branch per scripted answer
+    def do_GET(self) -> None:  # noqa: C901, PLR0912 - one branch per scripted answer
         self.seen.append((self.command, self.path, self.headers.get("Authorization")))
         self.hits[self.path] = self.hits.get(self.path, 0) + 1
         if self.headers.get("Authorization") != BASIC:
@@ -138,6 +144,8 @@ class _Front(_Handler):
             here = self.headers.get("Host")
             location = f"http://{self.storage}\\@{here}/elsewhere"
             self._send(307, headers={"Location": location})
+        elif path.startswith("/v2/r/blobs/sha256:") and path[-64:] in UNUSABLE:
+            self._send(307, headers={"Location": UNUSABLE[path[-64:]]})
         elif path == "/v2/r/manifests/busy":
             if self.hits[path] == 1:
                 self._send(429, headers={"Retry-After": "1"})
@@ -215,6 +223,17 @@ def test_a_redirect_whose_host_parsers_disagree_on_gets_no_credentials(
         _client(host).manifest("r", "smuggled")
     assert f"to another host ({storage})" in caught.value.diagnostics()
     assert not any(s[1].endswith("/elsewhere") for s in _Handler.seen)
+
+
+@pytest.mark.parametrize("digest", sorted(UNUSABLE))
+def test_a_storage_redirect_no_client_can_follow_is_an_input_error(
+    front: tuple[str, str], digest: str
+) -> None:
+    """A registry's unparsable ``Location`` is its fault (exit 2, one line), never an internal error."""
+    host, _ = front
+    with pytest.raises(InputError) as caught:
+        _client(host).has_blob("r", f"sha256:{digest}")
+    assert "cannot be" in caught.value.message
 
 
 def test_429_waits_as_told_and_says_so(front: tuple[str, str]) -> None:
@@ -517,3 +536,30 @@ def test_https_never_uploads_to_a_plain_http_location(
         with pytest.raises(InputError, match=r"plain HTTP"):
             client.push_blob("r", descriptor, [BLOB])
     assert not any(s[0] == "PUT" for s in _Handler.seen)
+
+
+class _BadToken(_Handler):
+    """A token server whose token no HTTP header can carry (a newline in it)."""
+
+    def do_GET(self) -> None:
+        self.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        here = self.headers.get("Host")
+        if self.path.startswith("/token"):
+            self._send(200, json.dumps({"token": "tok-secret-42\nx"}).encode())
+        else:
+            realm = f'Bearer realm="http://{here}/token",service="s"'
+            self._send(401, headers={"WWW-Authenticate": realm})
+
+
+def test_a_token_no_header_can_carry_is_one_line_that_does_not_quote_it(
+    loopback: None,
+) -> None:
+    """requests' InvalidHeader quotes the header value: the token would reach the error line."""
+    del loopback
+    with fronts.serve(_BadToken) as httpd:
+        client = _client(f"127.0.0.1:{httpd.server_address[1]}")
+        with pytest.raises(InputError) as caught:
+            client.manifest("r", "latest")
+    line = caught.value.diagnostics()
+    assert "cannot be used (InvalidHeader)" in line
+    assert "tok-secret-42" not in line
