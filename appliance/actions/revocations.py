@@ -13,7 +13,7 @@ audited like every decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airlock_io import inputs
@@ -105,6 +105,10 @@ def in_force(
     )
 
 
+# How far ahead of this clock a feed's ``issued`` may be (clocks disagree).
+FEED_CLOCK_SKEW = timedelta(minutes=5)
+
+
 def _fresh(policy: LoadedPolicy, feeds: tuple[Feed, ...], *, now: datetime) -> None:
     limit = policy.max_revocation_age
     if limit is None:
@@ -118,6 +122,18 @@ def _fresh(policy: LoadedPolicy, feeds: tuple[Feed, ...], *, now: datetime) -> N
             msg, reason=Reason.REVOCATIONS_STALE, where="revocations"
         )
     newest = max(feeds, key=lambda f: f.issued)
+    if newest.issued > now + FEED_CLOCK_SKEW:
+        # A future date would be "0 days old" until that date comes: it
+        # proves nothing about freshness (fail closed; the publisher's next
+        # version replaces it).
+        msg = (
+            f"the newest {newest.describe()} is dated in the future (this clock "
+            f"reads {iso(now)}): it cannot show the revocations are fresh; check "
+            "the clock, or import a correctly dated feed"
+        )
+        raise VerificationError(
+            msg, reason=Reason.REVOCATIONS_STALE, where="revocations"
+        )
     if now - newest.issued > limit:
         msg = (
             f"the newest {newest.describe()} is {(now - newest.issued).days} days old, "
