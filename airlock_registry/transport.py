@@ -147,7 +147,10 @@ def netloc_of(url: str) -> str:
         dialled = urllib3.util.parse_url(url).netloc or ""
     except urllib3.exceptions.LocationParseError:
         return written
-    return written if written.lower() == dialled.lower() else dialled
+    # Case, and an IPv6 zone's "%25" (RFC 6874) urllib3 writes as "%", are
+    # spelling, not another host.
+    same = written.lower().replace("%25", "%") == dialled.lower().replace("%25", "%")
+    return written if same else dialled
 
 
 class Transport:
