@@ -13,9 +13,9 @@ from appliance.actions.policy import LoadedPolicy
 from appliance.actions.revocations import in_force
 from appliance.core import keys
 from appliance.core.errors import Reason, VerificationError
-from appliance.core.revocations import canonical, sign_entry, verify_feed
+from appliance.core.revocations import MEDIA_TYPE, canonical, sign_entry, verify_feed
 from appliance.trust.revocations import RevocationStore
-from tests.unit.trust.test_revocations_store import MEDIA_TYPE, NOW, SECURITY
+from tests.unit.trust.test_revocations_store import NOW, SECURITY
 
 if TYPE_CHECKING:
     from pathlib import Path
