@@ -153,6 +153,14 @@ def netloc_of(url: str) -> str:
     return written if same else dialled
 
 
+def _with_port(netloc: str, scheme: str) -> str:
+    """``netloc`` with its port written: the scheme's default when it names none."""
+    host = netloc.rpartition("]")[2] if netloc.startswith("[") else netloc
+    if ":" in host and host.rpartition(":")[2].isdigit():
+        return netloc
+    return f"{netloc}:{80 if scheme == 'http' else 443}"
+
+
 class Transport:
     """Authenticated, retried HTTP to one registry host.
 
@@ -210,7 +218,9 @@ class Transport:
             return self._origins[key]
         netloc = netloc_of(url)
         if netloc != self.host and self.admit is not None:
-            self.admit(netloc, why)
+            # The port dialled when none is written is the scheme's (RFC 9110
+            # §4.2): a realm at http://auth/ is auth:80, not auth:443.
+            self.admit(_with_port(netloc, parts.scheme), why)
         sources: list[str] = []
         if parts.scheme == "https":
             context, sources = tls.context_for(

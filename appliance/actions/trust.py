@@ -19,6 +19,7 @@ from airlock_io import inputs
 from appliance.actions.audited import Audited
 from appliance.actions.registry import RegistryAccess
 from appliance.core.archive.plan import Target
+from appliance.core.archive.reference import shown_target
 from appliance.core.errors import InputError, Reason, TrustRootError, redact
 from appliance.signer.opener import open_signers
 from appliance.trust import held, publish, replay, roots
@@ -390,7 +391,7 @@ def trust_publish(request: TrustPublishRequest) -> Publication:
         refresh=request.refresh,
         root_keys=[redact(c.key) for c in request.root_keys],
         online_key=None if request.online is None else redact(request.online.key),
-        to=request.to,
+        to=None if request.to is None else shown_target(request.to),
     ) as audit:
         # A bad --to is refused before any key is opened or file written.
         target = None if request.to is None else Target.parse(request.to)

@@ -122,6 +122,14 @@ def _target_problem(text: str) -> str | None:
     return problem
 
 
+def shown_target(text: str) -> str:
+    """``HOST[:PORT][/PREFIX]`` as it may be shown or recorded: any ``userinfo@`` as ``***@``."""
+    head, slash, rest = text.partition("/")
+    if "@" in head:
+        head = "***@" + head.rpartition("@")[2]
+    return (head + slash + rest)[:200]
+
+
 def check_push_target(text: str, *, flag: str = "--to") -> None:
     """Refuse a ``HOST[:PORT][/PREFIX]`` that is not a registry and a repository path.
 
@@ -137,6 +145,15 @@ def check_push_target(text: str, *, flag: str = "--to") -> None:
         InputError: not a registry host with an optional repository path
             (``reason`` ``usage``; the line names the part at fault).
     """
+    if "@" in text.partition("/")[0]:
+        # user:password@host: a password typed into a flag would be repeated
+        # by this very line, the audit log and the shell's history.
+        raise InputError(
+            "expected HOST[:PORT][/PREFIX]: credentials do not belong in "
+            "the registry name; give --registry-username and the password on stdin",
+            where=f"{flag} {shown_target(text)}",
+            reason=Reason.USAGE,
+        )
     problem = _target_problem(text)
     if problem is not None:
         raise InputError(

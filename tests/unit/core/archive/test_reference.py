@@ -7,8 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from appliance.core.archive.plan import Target
-from appliance.core.archive.reference import check_push_target, parse_reference
-from appliance.core.errors import InputError
+from appliance.core.archive.reference import (
+    check_push_target,
+    parse_reference,
+    shown_target,
+)
+from appliance.core.errors import InputError, Reason
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -107,7 +111,7 @@ def test_push_targets_accepted(text: str) -> None:
         ("mirror/app", "with a dot or a port"),
         ("registry", "with a dot or a port"),
         ("reg.example:/a", "not a registry host"),
-        ("user@reg.example/a", "not a registry host"),
+        ("user@reg.example/a", "credentials do not belong"),
     ],
 )
 def test_push_targets_refused_naming_the_fault(text: str, named: str) -> None:
@@ -151,3 +155,28 @@ def test_every_accepted_target_yields_valid_repositories(
     assert pushed.registry == "reg.example:5000"
     assert pushed.repository == f"{target.prefix}/{exported}".lstrip("/")
     assert (pushed.tag, pushed.digest) == ("latest", None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "user:s3cret@registry.gap:5000",
+        "user:s3cret@registry.gap:5000/mirror",
+        "s3cret@registry.gap",
+        "a:b@c:s3cret@registry.gap/x",
+    ],
+)
+def test_a_password_in_the_registry_name_is_refused_and_never_repeated(
+    text: str,
+) -> None:
+    with pytest.raises(InputError) as caught:
+        check_push_target(text)
+    assert caught.value.reason is Reason.USAGE
+    assert "s3cret" not in caught.value.diagnostics()
+    assert "--registry-username" in caught.value.diagnostics()
+    assert "s3cret" not in shown_target(text)
+
+
+def test_a_target_without_credentials_is_shown_as_given() -> None:
+    assert shown_target("registry.gap:5000/mirror") == "registry.gap:5000/mirror"
+    assert shown_target("registry.gap/a@b") == "registry.gap/a@b"
