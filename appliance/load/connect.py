@@ -7,6 +7,16 @@ The seal admits the registry the operator named and, for this command only:
   redirected to (distribution-spec "Pulling blobs": a ``307`` is allowed);
 * the hosts the operator adds with ``--allow-host HOST[:PORT]``.
 
+A host the registry names is refused, though, when it is an IP literal in a
+loopback, link-local or unspecified range (RFC 6890; ``169.254.169.254`` is
+where clouds serve instance metadata) and the registry itself is not on that
+kind of address, unless ``--allow-host`` names it (:func:`guarded`): a hostile
+registry may not aim the appliance's ``GET`` at the machine's own services.
+Private ranges (RFC 1918, RFC 4193) are let through: in-gap registries and
+their storage live there. Names are not checked (beyond ``localhost``, RFC
+6761 §6.3): the seal resolves nothing to decide, so a name that resolves to
+such an address is admitted as any other name.
+
 Every other host is refused with one line naming it and why it was wanted
 (the transport asks before it dials). Proxies: an ``HTTPS_PROXY`` in the
 environment is used only when its host is named with ``--allow-host``;
@@ -17,6 +27,8 @@ in the audit line (:func:`contacted`).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -46,16 +58,92 @@ def _split(host: str, default_port: int) -> tuple[str, int]:
     return host, default_port
 
 
+# RFC 6890 ranges a registry's redirect or realm may not name unless the
+# registry is on one too: its own host's services, never a remote store.
+_KINDS = (
+    ("loopback", "is_loopback"),
+    ("link-local", "is_link_local"),
+    ("unspecified", "is_unspecified"),
+)
+# One part of an IPv4 literal as inet_aton(3) reads it (hex, octal, decimal),
+# which is what getaddrinfo dials: ``127.1`` and ``0x7f000001`` are loopback.
+_INET_ATON_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
+_IPV4_MAX_PARTS = 4
+
+
+def _inet_aton(host: str) -> ipaddress.IPv4Address | None:
+    parts = host.split(".")
+    if not 1 <= len(parts) <= _IPV4_MAX_PARTS or not all(
+        _INET_ATON_PART.fullmatch(p) for p in parts
+    ):
+        return None
+    values = [
+        int(p[2:] or "0", 16)
+        if p[:2] in ("0x", "0X")
+        else int(p, 8 if p[0] == "0" else 10)
+        for p in parts
+    ]
+    *head, last = values
+    if any(v > 0xFF for v in head) or last >= 1 << (8 * (4 - len(head))):  # noqa: PLR2004
+        return None
+    return ipaddress.IPv4Address(
+        sum(v << (8 * (3 - i)) for i, v in enumerate(head)) + last
+    )
+
+
+def _kind(host: str) -> str | None:
+    """``loopback``, ``link-local`` or ``unspecified`` for such an IP literal (or ``localhost``); else None."""
+    bare = host.removeprefix("[").removesuffix("]").rstrip(".").lower()
+    if bare == "localhost" or bare.endswith(".localhost"):
+        return "loopback"  # RFC 6761 §6.3: always the loopback address
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        address = _inet_aton(bare)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is dialled as 127.0.0.1
+    if address is None:
+        return None
+    return next((kind for kind, test in _KINDS if getattr(address, test)), None)
+
+
+def guarded(netloc: str, *, registry: str, allowed: set[str]) -> str | None:
+    """Why ``netloc``, named by the registry on ``registry``, is refused; None if it may be admitted.
+
+    Args:
+        netloc: ``host:port`` the registry's protocol named (a realm, a redirect).
+        registry: the registry's host as the operator named it (no port).
+        allowed: each ``--allow-host`` (``HOST`` admits any port, ``HOST:PORT`` that one).
+    """
+    name, _ = _split(netloc, 443)
+    kind = _kind(name)
+    if kind is None or kind == _kind(_split(registry, 443)[0]):
+        return None
+    if netloc in allowed or any(_split(a, 0) == (name, 0) for a in allowed):
+        return None
+    article = "an" if kind[0] in "aeiou" else "a"
+    return f"{article} {kind} address, and the registry ({registry}) is not on one"
+
+
 def _say(line: str) -> None:
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
 
 
-def _admitter(allowed: set[str]) -> Callable[[str, str], None]:
+def _admitter(allowed: set[str], registry: str) -> Callable[[str, str], None]:
+    operator = set(allowed)  # the --allow-host entries, before any admission
+
     def admit(netloc: str, why: str) -> None:
         # The transport asks only for hosts the registry's protocol named
         # (a token realm, a storage redirect) or for an operator's host.
-        del why
+        refused = guarded(netloc, registry=registry, allowed=operator)
+        if refused is not None:
+            # What and why first: the line is cut at its end (a digest in `why`).
+            msg = f"refused {netloc}, {refused}: named by {why}"
+            raise HostRefusedError(
+                msg, where=f"registry {registry}", reason=Reason.INPUT_UNREADABLE
+            )
         name, port = _split(netloc, 443)
         _seal.admit(name, port)
         allowed.add(netloc)
@@ -114,7 +202,7 @@ def registry(
             plain_http=access.plain_http,
             login=credentials,
             tls_options=tls_options,
-            admit=_admitter(allowed),
+            admit=_admitter(allowed, target.hostname),
             proxies=proxies,
             notice=say,
         )

@@ -65,6 +65,10 @@ UNUSABLE = {
     "3" * 64: "http://sto rage/data",  # a space in the host
 }
 
+# Storage redirects to internal addresses a registry may not name (#21 review).
+METADATA = "sha256:" + "4" * 64
+ANY_ADDRESS = "sha256:" + "5" * 64
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -143,6 +147,14 @@ class _Front(_Handler):
             # urllib3, which dials, the one before it (the storage host).
             here = self.headers.get("Host")
             location = f"http://{self.storage}\\@{here}/elsewhere"
+            self._send(307, headers={"Location": location})
+        elif path == f"/v2/r/blobs/{METADATA}":
+            # Where clouds serve instance metadata (link-local): never dialled.
+            self._send(307, headers={"Location": "http://169.254.169.254/latest/"})
+        elif path == f"/v2/r/blobs/{ANY_ADDRESS}":
+            # 0.0.0.0 dials this machine (Linux): the storage, by another name.
+            port = self.storage.rpartition(":")[2]
+            location = f"http://0.0.0.0:{port}/data/{DIGEST}"
             self._send(307, headers={"Location": location})
         elif path.startswith("/v2/r/blobs/sha256:") and path[-64:] in UNUSABLE:
             self._send(307, headers={"Location": UNUSABLE[path[-64:]]})
@@ -394,6 +406,46 @@ def test_the_seal_admits_a_storage_redirect_and_refuses_another_redirect(
     assert f"to another host ({storage})" in error
     assert "--allow-host" in error
     assert out["contacted"] == [host, storage]
+
+
+def test_the_seal_refuses_a_redirect_to_a_link_local_address(
+    front: tuple[str, str], tmp_path: Path
+) -> None:
+    """A loopback registry may send its blobs to loopback storage, not to 169.254.169.254."""
+    host, _ = front
+    out, _ = _sealed(
+        {"DOCKER_CONFIG": str(tmp_path)}, host=host, calls=[["has_blob", METADATA]]
+    )
+    error = str(out["error"])
+    assert "refused 169.254.169.254:80, a link-local address" in error
+    assert "named by a storage redirect of blob" in error
+    assert "--allow-host" in error
+    assert "\n" not in error
+    assert "169.254.169.254:80" not in out["contacted"]  # type: ignore[operator]
+    assert out["contacted"] == [host]
+
+
+def test_the_seal_refuses_a_redirect_to_the_unspecified_address_unless_allowed(
+    front: tuple[str, str], tmp_path: Path
+) -> None:
+    """``0.0.0.0`` reaches this machine's services: refused, then admitted by --allow-host."""
+    host, storage = front
+    any_address = "0.0.0.0:" + storage.rpartition(":")[2]
+    calls = [["has_blob", ANY_ADDRESS]]
+    out, _ = _sealed({"DOCKER_CONFIG": str(tmp_path)}, host=host, calls=calls)
+    assert f"refused {any_address}, an unspecified address" in str(out["error"])
+    assert out["contacted"] == [host]
+    assert not any(s[1].startswith("/data/") for s in _Handler.seen)
+
+    out, _ = _sealed(
+        {"DOCKER_CONFIG": str(tmp_path)},
+        host=host,
+        calls=calls,
+        allow_hosts=[any_address],
+    )
+    assert out.get("error") is None, out
+    assert out[ANY_ADDRESS] is True
+    assert out["contacted"] == [host, any_address]
 
 
 def test_the_sealed_appliance_ignores_an_environment_proxy_and_says_so(

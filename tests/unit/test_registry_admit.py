@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from airlock_registry.transport import Transport
+from appliance.load.connect import guarded
 
 
 def _admitted(url: str, *, plain_http: bool = False) -> list[str]:
@@ -53,3 +54,110 @@ def test_a_refusal_from_admit_stops_the_origin() -> None:
     transport = Transport("registry.test:5000", admit=refuse)
     with pytest.raises(PermissionError, match=r"auth\.test:80"):
         transport._origin("http://auth.test/t", "token realm")
+
+
+# The rule the registry door applies before admitting a host the registry
+# named (appliance.load.connect.guarded): a loopback, link-local or
+# unspecified IP literal only when the registry is on that kind of address
+# too, or when --allow-host names it. Pure: nothing is dialled.
+REMOTE = "registry.gap.local"
+
+
+@pytest.mark.parametrize(
+    ("netloc", "kind"),
+    [
+        ("169.254.169.254:80", "link-local"),  # cloud instance metadata
+        ("[fe80::1]:443", "link-local"),
+        ("[fe80::1%25eth0]:443", "link-local"),  # with a zone (RFC 6874)
+        ("127.0.0.1:80", "loopback"),
+        ("127.9.9.9:8080", "loopback"),
+        ("[::1]:443", "loopback"),
+        ("[::ffff:127.0.0.1]:80", "loopback"),  # IPv4-mapped, dialled as IPv4
+        ("[::ffff:169.254.169.254]:80", "link-local"),
+        ("127.1:80", "loopback"),  # inet_aton(3) short form, as getaddrinfo dials it
+        ("0x7f000001:80", "loopback"),
+        ("2130706433:80", "loopback"),
+        ("0251.0376.0251.0376:80", "link-local"),  # octal 169.254.169.254
+        ("localhost:80", "loopback"),  # RFC 6761 §6.3
+        ("LOCALHOST.:80", "loopback"),
+        ("metadata.localhost:80", "loopback"),
+        ("0.0.0.0:80", "unspecified"),
+        ("[::]:80", "unspecified"),
+    ],
+)
+def test_an_internal_literal_named_by_a_remote_registry_is_refused(
+    netloc: str, kind: str | None
+) -> None:
+    refused = guarded(netloc, registry=REMOTE, allowed=set())
+    if kind is None:
+        assert refused is None
+    else:
+        assert refused is not None
+        assert refused.startswith((f"a {kind} address", f"an {kind} address"))
+        assert REMOTE in refused
+
+
+@pytest.mark.parametrize(
+    "netloc",
+    [
+        "10.0.0.5:9000",  # RFC 1918: in-gap registries and their storage live there
+        "192.168.1.20:443",
+        "172.16.0.1:443",
+        "[fd00::5]:443",  # RFC 4193 unique local
+        "storage.gap.local:443",  # names are not resolved to decide
+        "203.0.113.7:443",
+        "256.1.1.1:80",  # no literal at all: a name (that will not resolve)
+        "08.0.0.1:80",  # not octal: a name too
+    ],
+)
+def test_private_public_and_named_hosts_are_not_refused(netloc: str) -> None:
+    assert guarded(netloc, registry=REMOTE, allowed=set()) is None
+
+
+@pytest.mark.parametrize(
+    ("netloc", "registry"),
+    [
+        ("127.0.0.1:5001", "127.0.0.1"),
+        ("127.0.0.1:5001", "[::1]"),  # loopback either family
+        ("[::1]:5001", "localhost"),
+        ("169.254.1.1:80", "169.254.9.9"),
+        ("0.0.0.0:80", "0.0.0.0"),  # noqa: S104 - a host named, nothing bound
+    ],
+)
+def test_a_registry_on_the_same_kind_of_address_may_name_it(
+    netloc: str, registry: str
+) -> None:
+    assert guarded(netloc, registry=registry, allowed=set()) is None
+
+
+@pytest.mark.parametrize(
+    ("registry", "netloc"),
+    [
+        ("127.0.0.1", "169.254.169.254:80"),
+        ("[::1]", "[fe80::1]:80"),
+        ("127.0.0.1", "0.0.0.0:5001"),
+        ("169.254.9.9", "127.0.0.1:80"),
+        ("10.0.0.5", "127.0.0.1:80"),  # a private registry is not a loopback one
+    ],
+)
+def test_a_registry_on_another_kind_of_address_may_not(
+    registry: str, netloc: str
+) -> None:
+    assert guarded(netloc, registry=registry, allowed=set()) is not None
+
+
+@pytest.mark.parametrize(
+    ("allowed", "admitted"),
+    [
+        ({"169.254.169.254:80"}, True),
+        ({"169.254.169.254"}, True),  # HOST alone: any port
+        ({"169.254.169.254:8080"}, False),  # another port
+        ({"169.254.169.25"}, False),
+        ({"metadata.internal:80"}, False),
+    ],
+)
+def test_allow_host_admits_exactly_what_it_names(
+    allowed: set[str], *, admitted: bool
+) -> None:
+    refused = guarded("169.254.169.254:80", registry=REMOTE, allowed=allowed)
+    assert (refused is None) is admitted
