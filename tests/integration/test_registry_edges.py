@@ -448,6 +448,33 @@ def test_the_seal_refuses_a_redirect_to_the_unspecified_address_unless_allowed(
     assert out["contacted"] == [host, any_address]
 
 
+class _MetadataRealm(_Handler):
+    """A registry whose token realm is the cloud's instance-metadata service."""
+
+    def do_GET(self) -> None:
+        self.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        realm = 'Bearer realm="http://169.254.169.254/latest/meta-data/",service="s"'
+        self._send(401, headers={"WWW-Authenticate": realm})
+
+
+def test_the_seal_refuses_a_token_realm_at_a_link_local_address(
+    loopback: None, tmp_path: Path
+) -> None:
+    del loopback
+    _Handler.seen.clear()
+    with fronts.serve(_MetadataRealm) as httpd:
+        host = f"127.0.0.1:{httpd.server_address[1]}"
+        out, _ = _sealed(
+            {"DOCKER_CONFIG": str(tmp_path)}, host=host, calls=[["tags", "p/q"]]
+        )
+    error = str(out["error"])
+    assert "refused 169.254.169.254:80, a link-local address" in error
+    assert "token realm" in error
+    assert "--allow-host" in error
+    assert "p/q" not in out
+    assert out["contacted"] == [host]
+
+
 def test_the_sealed_appliance_ignores_an_environment_proxy_and_says_so(
     token_site: Registry, proxy: fronts.ConnectProxy, tmp_path: Path
 ) -> None:
