@@ -191,6 +191,7 @@ def _import(
                 result,
                 None if previous is None else previous.root_version,
                 None,
+                name=store.PUBLIC_GOOD,  # the archive's capsule feeds public-good
             )
         except InputError as exc:
             return (
