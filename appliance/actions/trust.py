@@ -174,6 +174,7 @@ def trust_import(request: TrustImportRequest) -> Imported:
                 result,
                 None if update.previous is None else update.previous.root_version,
                 request.approvals,
+                name=request.name,
             )
             state = update.commit(result, source=source.label, now=now)
         memory.raise_floor(

@@ -112,8 +112,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "approve",
         help="two-person integrity: approve a trust change by the digest the refused command printed",
         description=(
-            "Sign an approval of a trust change (a new TUF root version: the SHA-256 of its "
-            "N.root.json; a forget-split: the digest the refused command printed) with your "
+            "Sign an approval of a trust change (a new TUF root version under a trust root "
+            "name, or a forget-split: the digest the refused command printed; "
+            "docs/revocation.md §4) with your "
             "approver key, and append it to FILE."
         ),
     )

@@ -191,6 +191,7 @@ def _import(
                 result,
                 None if previous is None else previous.root_version,
                 None,
+                name=store.PUBLIC_GOOD,  # the archive's capsule feeds public-good
             )
         except InputError as exc:
             return (
@@ -233,6 +234,7 @@ def _import_named(
     """
     from appliance.core.archive.capsule import fetcher  # noqa: PLC0415
     from appliance.trust import held, replay  # noqa: PLC0415 - tuf only when a capsule comes
+    from appliance.trust.controls import root_change  # noqa: PLC0415
 
     store = held.store(state_dir, name)
     not_held = f"not held: start it with `appliance trust import --name {name} --bootstrap-root ROOT`; not used"
@@ -258,6 +260,15 @@ def _import_named(
                 reason=exc.reason,
                 where=exc.where,
             ) from exc
+        try:
+            # As for public-good's capsule: no new root version of any name
+            # on one person's say-so (docs/revocation.md §4).
+            root_change(state_dir, result, previous.root_version, None, name=name)
+        except InputError as exc:
+            return (
+                f"not imported, the trust held is used: {exc.message}; import its capsule with "
+                f"`appliance trust import DIR --name {name} --approvals FILE`"
+            )
         state = update.commit(result, source="transfer archive", now=now)
     held.memory(state_dir, name).raise_floor(
         [

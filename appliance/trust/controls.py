@@ -121,15 +121,37 @@ def read_approvals(path: Path | None) -> dict[str, Any]:
     )
 
 
+def root_import_digest(name: str, root: bytes) -> str:
+    """What approvers sign to let ``trust import --name NAME`` commit ``root`` (docs/revocation.md §4).
+
+    The SHA-256 of the RFC 8785 bytes of ``{"kind": "trust-import", "name":
+    NAME, "root_sha256": sha256(N.root.json)}``: policy rules select roots
+    by name (``trust = [...]``), so approvals of a root as ``public-good``
+    must not import the same root as another name. A name is
+    ``[a-z0-9-]`` (appliance/trust/held.py), so approvers on the connected
+    side can compute it with ``printf ... | sha256sum``.
+    """
+    doc = {
+        "kind": "trust-import",
+        "name": name,
+        "root_sha256": hashlib.sha256(root).hexdigest(),
+    }
+    return hashlib.sha256(canonical(doc)).hexdigest()
+
+
 def root_change(
-    state_dir: Path, result: ReplayResult, held: int | None, approvals: Path | None
+    state_dir: Path,
+    result: ReplayResult,
+    held: int | None,
+    approvals: Path | None,
+    *,
+    name: str,
 ) -> tuple[bytes, ...] | None:
-    """The approvers of committing ``result``, if it brings a new root version under controls.
+    """The approvers of committing ``result`` as trust root ``name``, if it brings a new root version under controls.
 
     A timestamp, snapshot or targets refresh under the root already held
-    needs no approval; a new root version (or a first import) does, over the
-    SHA-256 of the new ``root.json`` (what ``sha256sum N.root.json`` prints
-    on the connected side).
+    needs no approval; a new root version (or a first import) does, over
+    :func:`root_import_digest` of the name and the new ``root.json``.
 
     Raises:
         InputError: under-approved (``approvals-missing``).
@@ -139,8 +161,11 @@ def root_change(
         return None
     return trust_change(
         state_dir,
-        sha256=hashlib.sha256(result.root).hexdigest(),
-        what=f"TUF root v{version}",
+        sha256=root_import_digest(name, result.root),
+        what=(
+            f"TUF root v{version} as trust root {name!r} "
+            f"(root.json sha256 {hashlib.sha256(result.root).hexdigest()})"
+        ),
         approvals=read_approvals(approvals),
         where=str(approvals or "--approvals"),
     )

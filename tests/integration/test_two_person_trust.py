@@ -25,6 +25,34 @@ if TYPE_CHECKING:
 BOOTSTRAP_5 = ROOT_SIGNING / "metadata" / "root_history" / "5.root.json"
 
 
+def _root_import_digest(name: str, root: bytes) -> str:
+    """What approvers compute on the connected side (docs/revocation.md §4), written out by hand.
+
+    RFC 8785 of a flat object of ASCII strings is its keys sorted, no
+    whitespace: ``printf '{"kind":"trust-import",...}' | sha256sum``.
+    """
+    root_sha256 = hashlib.sha256(root).hexdigest()
+    doc = f'{{"kind":"trust-import","name":"{name}","root_sha256":"{root_sha256}"}}'
+    return hashlib.sha256(doc.encode()).hexdigest()
+
+
+def _approve(
+    capsys: pytest.CaptureFixture[str], digest: str, key: Path, approvals: Path
+) -> None:
+    code, _, err = _run(
+        capsys,
+        "trust",
+        "approve",
+        "--sha256",
+        digest,
+        "--key",
+        key,
+        "--approvals",
+        approvals,
+    )
+    assert code == 0, err
+
+
 def _approver(directory: Path, name: str) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     private, public = directory / f"{name}.key", directory / f"{name}.pem"
@@ -86,11 +114,12 @@ def test_a_new_root_version_needs_the_thresholds_approvals(
     assert "approved by nobody: 2 more" in err
     digest = re.search(r"approve sha256 ([0-9a-f]{64})", err)
     assert digest is not None
-    # What approvers check on the connected side: the new root.json's SHA-256.
-    assert (
-        digest.group(1)
-        == hashlib.sha256((served / "15.root.json").read_bytes()).hexdigest()
-    )
+    # What approvers check on the connected side: the new root.json's
+    # SHA-256 under the name it is imported as.
+    root = (served / "15.root.json").read_bytes()
+    assert digest.group(1) == _root_import_digest("public-good", root)
+    assert hashlib.sha256(root).hexdigest() in err
+    assert "as trust root 'public-good'" in err
     approvals = tmp_path / "root.approvals.json"
     assert (
         _run(
@@ -151,6 +180,50 @@ def test_a_new_root_version_needs_the_thresholds_approvals(
         if e["command"] == "trust-import" and e.get("exit_code") == 0
     ]
     assert any(e.get("approved_by") for e in imported)
+
+
+def test_approvals_of_a_root_under_one_name_do_not_import_it_under_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], approvers: list[Path]
+) -> None:
+    """Attack: approvals given for ``public-good`` replayed by one operator for ``--name internal``.
+
+    Policy rules pick roots by name (``trust = [...]``): the same root.json
+    held under another name widens what a rule trusts, so the approval is
+    of the root and the name together.
+    """
+    served = serve_root_signing(tmp_path / "served")
+    root = (served / "15.root.json").read_bytes()
+    imp: list[str | Path] = [
+        "trust",
+        "import",
+        served,
+        "--bootstrap-root",
+        BOOTSTRAP_5,
+        "--trust-max-age",
+        "3650d",
+    ]
+    approvals = tmp_path / "public-good.approvals.json"
+    for key in approvers:
+        _approve(capsys, _root_import_digest("public-good", root), key, approvals)
+    code, _, err = _run(capsys, *imp, "--name", "internal", "--approvals", approvals)
+    assert code == 2
+    assert "approvals-missing" in err or "approved by nobody: 2 more" in err
+    assert "as trust root 'internal'" in err
+    assert f"approve sha256 {_root_import_digest('internal', root)}" in err
+    code, out, _ = _run(capsys, "trust", "show", "-o", "json")
+    assert code == 0
+    shown = json.loads(out)
+    assert "internal" not in shown["roots"]
+    assert "internal" not in shown["named_roots"]
+    # The approvals still import it under the name they were given for.
+    code, _, err = _run(capsys, *imp, "--approvals", approvals)
+    assert code == 0, err
+    # And a single approval of the other name does not reach the threshold.
+    other = tmp_path / "internal.approvals.json"
+    _approve(capsys, _root_import_digest("internal", root), approvers[0], other)
+    code, _, err = _run(capsys, *imp, "--name", "internal", "--approvals", other)
+    assert code == 2
+    assert "1 more" in err
 
 
 def test_forget_split_needs_the_thresholds_approvals(

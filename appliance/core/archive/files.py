@@ -24,7 +24,7 @@ the artifact. Here, for each file, in order:
    ``threshold`` distinct signers must have signed (:mod:`.signers`);
 6. through a checksum file, the verified checksum file must list the file's
    name with the file's SHA-256 (``sha256sum`` format);
-7. the name (docs/image-sets.md §7.3): the ledger and ``index.json`` only
+7. the name (docs/image-sets.md §7, "Whose word is the name"): the ledger and ``index.json`` only
    claim it. Where a signature covers a name it must be this one, or the
    file is refused: the signed checksum file's line (6), or the subject of a
    verified in-toto statement (a DSSE bundle; in-toto Statement v1
