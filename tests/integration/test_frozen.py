@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from PyInstaller.archive.readers import CArchiveReader
 
 from appliance import __version__
+from appliance.core.archive.reference import parse_reference
 from tests.helpers import pki, token_server
 from tests.helpers import registry as registry_mod
 from tests.helpers.cosign_keys import encrypt_cosign_key
@@ -326,6 +328,14 @@ def test_frozen_loads_into_a_tls_token_registry_twice(
         assert reports[0]["blobs_sent"] > 0
         assert reports[1]["blobs_sent"] == 0
         assert tokens.realm.split("/")[2] in reports[0]["hosts"]
+        _frozen_sign_attest_inventory(
+            frozen,
+            site.address,
+            exported.ref("app"),
+            flags=["--registry-cacert", str(ca.cert), "--registry-username", "op"],
+            env=env,
+            tmp_path=tmp_path,
+        )
         unknown = subprocess.run(
             [a for a in argv if a not in ("--registry-cacert", str(ca.cert))],
             input="Frozen-pw-1\n",
@@ -340,3 +350,61 @@ def test_frozen_loads_into_a_tls_token_registry_twice(
     finally:
         site.stop()
         tokens.stop()
+
+
+def _frozen_sign_attest_inventory(
+    frozen: Path,
+    address: str,
+    exported_ref: str,
+    *,
+    flags: list[str],
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """sign, attest and inventory --registry from the sealed build, through token auth and TLS (#21)."""
+    repository, tag = (
+        parse_reference(exported_ref).repository,
+        exported_ref.rsplit(":", 1)[1],
+    )
+    loaded = f"{address}/{repository}:{tag}"
+    key = tmp_path / "frozen-signer.pem"
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    predicate = tmp_path / "predicate.json"
+    predicate.write_text(json.dumps({"builder": {"id": "https://airlock.test/frozen"}}))
+    inventory = tmp_path / "inventory.json"
+    for argv in (
+        ["sign", loaded, "--key", str(key), "-o", "json"],
+        [
+            "attest",
+            loaded,
+            "--key",
+            str(key),
+            "--predicate",
+            str(predicate),
+            "--type",
+            "https://slsa.dev/provenance/v1",
+            "-o",
+            "json",
+        ],
+        ["inventory", "-o", str(inventory), "--registry", address],
+    ):
+        done = subprocess.run(
+            [str(frozen), *argv, *flags],
+            input="Frozen-pw-1\n",
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 0, (argv[0], done.stderr)
+        assert "Frozen-pw-1" not in done.stdout + done.stderr
+    listed = json.loads(inventory.read_text())
+    assert listed["source"] == f"registry {address}"
+    assert listed["blobs"], "the inventory of the site lists what was loaded"
