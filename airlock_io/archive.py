@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
+from airlock_io.spool import FileSpool
 from appliance.core.archive import layout, media
 from appliance.core.archive.intake import Contents, Intake
 from appliance.core.archive.ledger import Ledger
@@ -280,7 +281,7 @@ class _Reader:
         self.limits = limits
         self.on_progress = on_progress
         self.cancel = cancel
-        self.intake = Intake(limits)
+        self.intake = Intake(limits, FileSpool())
         self.read_bytes = 0
         self.members = 0
         self.blob_bytes = 0
