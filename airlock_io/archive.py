@@ -424,7 +424,10 @@ class _Reader:
             sink.finish("sha256:" + hasher.hexdigest())
         self.members += 1
         self.blob_bytes += got
-        data = None if kept is None else bytes(kept)
+        # Handed over as it is (a bytearray): a document the intake holds in
+        # memory is copied to bytes there, one it spools or parses is not
+        # copied at all (a 50 MB ledger: 50 MB less at the peak).
+        data = kept
         self.intake.end(
             name, size=got, sha256="sha256:" + hasher.hexdigest(), data=data
         )
@@ -434,7 +437,7 @@ class _Reader:
             and digest
             and self.intake.media_type(digest) == media.LEDGER
         ):
-            raise _LedgerFound(data)
+            raise _LedgerFound(bytes(data))
         if self.members % 64 == 0 or size > CHUNK:
             self._progress()
 

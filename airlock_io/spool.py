@@ -43,7 +43,7 @@ class FileSpool:
         weakref.finalize(self, os.close, fd)
         return fd
 
-    def put(self, data: bytes) -> int:
+    def put(self, data: bytes | bytearray) -> int:
         """Append ``data``; return its offset.
 
         Raises:

@@ -7,6 +7,7 @@ can show an auditor exactly what was established.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -75,6 +76,10 @@ class VerificationResult:
         """
         return replace(
             self,
+            # Signers, issuers and logs repeat across an archive's signatures.
+            signer=sys.intern(self.signer),
+            issuer=None if self.issuer is None else sys.intern(self.issuer),
+            log_url=None if self.log_url is None else sys.intern(self.log_url),
             checks=(),
             payload=None,
             identity=None,

@@ -483,7 +483,7 @@ class Ledger:
         )
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Ledger:
+    def from_bytes(cls, data: bytes | bytearray) -> Ledger:
         """Parse a ledger.
 
         Raises:
@@ -498,6 +498,7 @@ class Ledger:
             key="ledgerVersion",
             version=LEDGER_VERSION,
             where="ledger",
+            share=True,  # its evidence repeats for every layer (#26)
         )
         try:
             return cls._from_doc(doc)
