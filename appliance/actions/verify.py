@@ -287,8 +287,7 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         ),
         cancel=run.cancel,
     )
-    parsed = view.ledger(archive.contents)
-    ledger = parsed[0]
+    ledger, _ = view.ledger(archive.contents)  # parsed by the intake, as it arrived
     carried = ledger.revocations
     trust, trust_report = trust_for(
         archive.contents,
@@ -319,7 +318,6 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         others=others,
         deny=revocations.deny,
         runner=runner(usable_cpus() if request.jobs is None else request.jobs),
-        parsed=parsed,  # parsed once (#26: 50 MB of JSON at 10,000 images)
         finish=_finisher(review=policy.review, compact=not request.keep_evidence),
     )
     for image in verdict.images:

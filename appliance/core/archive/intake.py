@@ -486,6 +486,14 @@ class Intake:
                 raise InputError(msg, where="archive")
         return seen
 
+    def ledger(self, digest: str) -> Ledger | InputError:
+        """The ledger ``digest`` as parsed when it arrived (or the error it gave).
+
+        Raises:
+            KeyError: no ledger of that digest arrived.
+        """
+        return self._ledgers[digest]
+
     def media_type(self, digest: str) -> str | None:
         """The media type the descriptors seen so far give ``digest``."""
         return self._types.get(digest)

@@ -89,8 +89,7 @@ if TYPE_CHECKING:
     from datetime import datetime, timedelta
 
     from appliance.core.archive.intake import Contents
-    from appliance.core.archive.ledger import Ledger
-    from appliance.core.archive.manifest import Descriptor, Platform
+    from appliance.core.archive.manifest import Platform
     from appliance.core.policyfile import ResolvedRule, Rule
     from appliance.core.trust import TrustMaterial
 
@@ -470,7 +469,6 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     others: Mapping[str, TrustMaterial] | None = None,
     deny: DenyList = NOTHING_DENIED,
     runner: Callable[[Work], Sequence[ImageVerdict]] = in_order,
-    parsed: tuple[Ledger, Descriptor] | None = None,
     finish: Callable[[ImageVerdict], ImageVerdict] | None = None,
 ) -> ArchiveVerdict:
     """Verify the archive's images against ``rules`` under ``trust``.
@@ -490,9 +488,6 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
         runner: judges every image of a :class:`Work` and returns the
             verdicts in claim order (default :func:`in_order`, here; the
             edge may spread them over processes, ``--jobs``).
-        parsed: the archive's ledger and its entry, if the caller parsed
-            them already (``view.ledger(contents)``; parsed here otherwise):
-            a ledger of 10,000 images is 50 MB of JSON, parsed once.
         finish: applied to each image's final verdict where it is judged
             (:attr:`Work.finish`).
 
@@ -505,7 +500,7 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
         InputError: the archive has no readable ledger.
     """
     options = options or Options()
-    ledger, entry = parsed or view.ledger(contents)
+    ledger, entry = view.ledger(contents)
     claims, disagreements = read_claims(contents, ledger)
     problems = [*check_ledger(contents, ledger, entry), *disagreements]
     chosen, missing = _selected(claims, options.images)
