@@ -92,7 +92,7 @@ def test_an_unwritable_tmpdir_is_one_input_error(
     import tempfile  # noqa: PLC0415
 
     monkeypatch.setattr(tempfile, "tempdir", "/nonexistent/airlock")
-    with pytest.raises(InputError, match="/nonexistent/airlock .TMPDIR.: No such"):
+    with pytest.raises(InputError, match=r"/nonexistent/airlock \(TMPDIR\): No such"):
         FileSpool().put(b"x")
 
 
