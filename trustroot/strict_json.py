@@ -63,26 +63,47 @@ def _sharing() -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
 
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         result = _no_duplicates(pairs)
+        if len(pairs) > _SHARED_MEMBERS:
+            return result
+        # Flat: every member adds its name, its type and its value (a list:
+        # its length, then each item's type and value), so that the key
+        # costs a few pointers per member, never more than the object.
         key: list[object] = []
         for name, value in pairs:
-            if type(value) in _SCALARS:
-                key += (name, *_scalar_key(value))
-            elif isinstance(value, list) and all(type(v) in _SCALARS for v in value):
-                key += (name, list, *(_scalar_key(v) for v in value))
+            kind = type(value)
+            if kind in _SCALARS:
+                key += (name, kind, repr(value) if kind is float else value)
+            elif (
+                kind is list
+                and len(value) <= _SHARED_MEMBERS
+                and all(type(v) in _SCALARS for v in value)
+            ):
+                key += (name, list, len(value))
+                for item in value:
+                    kind = type(item)
+                    key += (kind, repr(item) if kind is float else item)
             else:
                 return result
+        if len(seen) >= _SHARED_RECENT:
+            seen.clear()
         return seen.setdefault(tuple(key), result)
 
     return hook
 
 
+# type() in the key: 1, 1.0 and true are equal in Python, not in JSON;
+# repr() for floats: 0.0 and -0.0 are equal in Python, not in JSON.
 _SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _scalar_key(value: object) -> tuple[object, object]:
-    # type() in the key: 1, 1.0 and true are equal in Python, not in JSON;
-    # repr() for floats: 0.0 and -0.0 are equal in Python, not in JSON.
-    return (type(value), repr(value) if type(value) is float else value)
+# Only small objects (and lists) are shared: what repeats in our documents
+# is small (an evidence entry: 8 members), and the key of a large one would
+# cost as much as the object (a list of a million zeros, keyed item by item,
+# took eleven times the parse's memory).
+_SHARED_MEMBERS = 16
+# The memo holds the keys of this many distinct objects at most, then starts
+# again: repeats in our documents are near each other (one entry per layer
+# of one manifest), and a document of distinct objects must not pay a key
+# for each (that took three times the parse's memory).
+_SHARED_RECENT = 4096
 
 
 def _refuse_constant(name: str) -> Any:  # noqa: ANN401 - json's hook signature
