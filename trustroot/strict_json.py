@@ -38,7 +38,10 @@ class StrictJSONError(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
+    result = dict(pairs)
+    if len(result) == len(pairs):  # the common case, decided in C
+        return result
+    result = {}
     for key, value in pairs:
         if key in result:
             msg = f"duplicate JSON key {key[:60]!r}"
@@ -201,15 +204,20 @@ class ProtoMessage:
             StrictJSONError: a field given twice, or an unknown field.
         """
         fields: dict[str, Any] = {}
+        spellings = self._spellings
         for key, value in obj.items():
-            name = self._spellings.get(key)
+            name = spellings.get(key)
             if name is None:
                 if ignore_unknown:
                     continue
                 msg = f"{where}: unknown field {key[:60]!r}"
                 raise StrictJSONError(msg)
-            if name in fields:
+            # A field has at most two spellings, and ``obj``'s keys are
+            # unique: a proto-name key clashes exactly when its JSON name is
+            # also a key (null or not).
+            if key != name and name in obj:
                 msg = f"{where}: field {name!r} is given twice (as {name!r} and its proto name)"
                 raise StrictJSONError(msg)
-            fields[name] = value
-        return {k: v for k, v in fields.items() if v is not None}
+            if value is not None:
+                fields[name] = value
+        return fields

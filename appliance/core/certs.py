@@ -7,6 +7,7 @@ bundle carries is never trusted: paths are built only from the trusted root.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ ISSUER_V2 = ObjectIdentifier(f"{FULCIO}.8")
 OTHERNAME_SAN = ObjectIdentifier(f"{FULCIO}.7")
 PRECERT_SIGNING = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.4")
 # Fulcio extensions: .2-.6 hold raw strings, .8 and up DER UTF8Strings.
-_RAW_EXTENSIONS = frozenset(range(1, 7))
+_RAW_EXTENSIONS = frozenset(str(n) for n in range(1, 7))  # OID arcs: no leading zeros
+_FULCIO_ARC = FULCIO + "."
 _ISSUER_SUFFIXES = frozenset({"1", "8"})
 
 
@@ -162,6 +164,20 @@ def verify_chain(
     return ca
 
 
+@functools.lru_cache(maxsize=64)
+def _anchored(anchor: x509.Certificate) -> PolicyBuilder:
+    """A policy builder anchored at one CA certificate of the trusted root.
+
+    Built once per trust anchor (trust material, loaded once; the builder is
+    immutable): only the time, the bundle's, is set per verification.
+    """
+    return (
+        PolicyBuilder()
+        .store(Store([anchor]))
+        .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
+    )
+
+
 def _chain_at(
     leaf: x509.Certificate, *, trust: TrustMaterial, when: datetime
 ) -> TrustedAuthority:
@@ -183,13 +199,7 @@ def _chain_at(
                 f"{ca.uri or 'CA'}: a CA certificate is not valid at that time"
             )
             continue
-        verifier = (
-            PolicyBuilder()
-            .store(Store([ca.certificates[0]]))
-            .time(when)
-            .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
-            .build_client_verifier()
-        )
+        verifier = _anchored(ca.certificates[0]).time(when).build_client_verifier()
         try:
             verifier.verify(leaf, [])
         except (
@@ -338,15 +348,16 @@ def identity_of(leaf: x509.Certificate) -> Identity:
         pass
     extensions: dict[str, str] = {}
     for ext in leaf.extensions:
+        value = ext.value
+        if not isinstance(value, x509.UnrecognizedExtension):
+            continue  # a standard extension, never a Fulcio claim
         dotted = ext.oid.dotted_string
-        if not dotted.startswith(FULCIO + ".") or not isinstance(
-            ext.value, x509.UnrecognizedExtension
-        ):
+        if not dotted.startswith(_FULCIO_ARC):
             continue
-        suffix = dotted[len(FULCIO) + 1 :]
-        raw = ext.value.value
+        suffix = dotted[len(_FULCIO_ARC) :]
+        raw = value.value
         text: str | None
-        if suffix.isdigit() and int(suffix) in _RAW_EXTENSIONS:
+        if suffix in _RAW_EXTENSIONS:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:

@@ -51,13 +51,27 @@ class Signer:
     encoded: bytes = b""
 
     @classmethod
-    def of(cls, certificate: x509.Certificate | None, key: PublicKey) -> Signer:
-        """The signer, with its DER encoding computed once."""
-        encoded = (
-            certificate.public_bytes(serialization.Encoding.DER)
-            if certificate is not None
-            else keys.spki_der(key)
-        )
+    def of(
+        cls,
+        certificate: x509.Certificate | None,
+        key: PublicKey,
+        *,
+        der: bytes | None = None,
+    ) -> Signer:
+        """The signer, with its encoding computed once.
+
+        ``der`` is the exact bytes ``certificate`` was parsed from (the
+        bundle's): a body naming those bytes names this certificate, and
+        re-encoding the parsed certificate (a fifth of a millisecond's
+        budget) is then needed only when a body spells it differently
+        (:func:`_signer_matches`).
+        """
+        if certificate is None:
+            encoded = keys.spki_der(key)
+        elif der is not None:
+            encoded = der
+        else:
+            encoded = certificate.public_bytes(serialization.Encoding.DER)
         return cls(certificate=certificate, key=key, encoded=encoded)
 
 
@@ -107,17 +121,20 @@ def _signer_matches(signer: Signer, pem_or_der: bytes) -> bool:
         if signer.certificate is not None
         else keys.spki_der(signer.key)
     )
-    # Fast path: the body's PEM decodes to exactly the signer's DER. Any
+    # Fast path: the body's PEM decodes to exactly the signer's bytes. Any
     # other shape goes through the full parsers below, which decide.
     if pem_or_der == want or _pem_body(pem_or_der) == want:
         return True
     if signer.certificate is not None:
+        canonical = signer.certificate.public_bytes(serialization.Encoding.DER)
+        if pem_or_der == canonical or _pem_body(pem_or_der) == canonical:
+            return True
         try:
             return (
                 x509.load_pem_x509_certificate(pem_or_der).public_bytes(
                     serialization.Encoding.DER
                 )
-                == want
+                == canonical
             )
         except ValueError:
             return False

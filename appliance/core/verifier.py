@@ -357,7 +357,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
     signed = rekor_body.Signed(
         digests=signed_digests, signature=bundle.signature, envelope=envelope
     )
-    bundle_signer = rekor_body.Signer.of(leaf, key)
+    bundle_signer = rekor_body.Signer.of(leaf, key, der=bundle.certificate)
     _check_entries(bundle, bundle_signer, signed, trust, progress)
     _check_timestamps(bundle, trust, progress)
     _count_entries(
