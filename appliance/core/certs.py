@@ -12,7 +12,7 @@ import hashlib
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -74,11 +74,30 @@ def load_certificate(der: bytes, *, where: str) -> x509.Certificate:
     return cert
 
 
+_E = TypeVar("_E", bound=x509.ExtensionType)
+
+
+def _extension(cert: x509.Certificate, kind: type[_E]) -> _E:
+    """The parsed value of ``cert``'s extension of ``kind``.
+
+    Looked up by the class's OID, not by ``isinstance`` over every
+    extension (a Fulcio leaf has some 25): ``cryptography`` parsed each
+    extension it knows into its class when :func:`load_certificate` touched
+    them, so the extension with that OID is of that class.
+
+    Raises:
+        x509.ExtensionNotFound: the certificate has no such extension.
+    """
+    value = cert.extensions.get_extension_for_oid(kind.oid).value
+    if not isinstance(value, kind):  # not reached: the OID decides the class
+        msg = f"extension {kind.oid.dotted_string} is not a {kind.__name__}"
+        raise x509.ExtensionNotFound(msg, kind.oid)
+    return value
+
+
 def _is_ca(cert: x509.Certificate) -> bool:
     try:
-        return bool(
-            cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        )
+        return bool(_extension(cert, x509.BasicConstraints).ca)
     except x509.ExtensionNotFound:
         return False
 
@@ -99,8 +118,8 @@ def check_leaf_profile(leaf: x509.Certificate) -> None:
             where="certificate",
         )
     try:
-        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        usage = _extension(leaf, x509.KeyUsage)
+        eku = _extension(leaf, x509.ExtendedKeyUsage)
     except x509.ExtensionNotFound as exc:
         raise VerificationError(
             f"signing certificate lacks {exc.oid.dotted_string}",
@@ -228,9 +247,7 @@ def verify_sct(
         VerificationError: no embedded SCT verifies (reason ``sct-invalid``).
     """
     try:
-        scts = leaf.extensions.get_extension_for_class(
-            x509.PrecertificateSignedCertificateTimestamps
-        ).value
+        scts = _extension(leaf, x509.PrecertificateSignedCertificateTimestamps)
     except x509.ExtensionNotFound as exc:
         raise VerificationError(
             "certificate has no embedded SCT",
@@ -285,8 +302,7 @@ def sct_issuer_key_hash(chain: Sequence[x509.Certificate]) -> bytes:
     issuer = chain[0]
     try:
         if (
-            PRECERT_SIGNING
-            in issuer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            PRECERT_SIGNING in _extension(issuer, x509.ExtendedKeyUsage)
             and len(chain) > 1
         ):
             issuer = chain[1]
@@ -333,9 +349,7 @@ def identity_of(leaf: x509.Certificate) -> Identity:
     """
     sans: list[str] = []
     try:
-        names = leaf.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName
-        ).value
+        names = _extension(leaf, x509.SubjectAlternativeName)
         sans.extend(names.get_values_for_type(x509.RFC822Name))
         sans.extend(names.get_values_for_type(x509.UniformResourceIdentifier))
         others = names.get_values_for_type(x509.OtherName)
