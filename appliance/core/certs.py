@@ -341,6 +341,17 @@ class Identity:
     extensions: dict[str, str]  # Fulcio OID suffix ("9", "12", ...) to value
 
 
+@functools.lru_cache(maxsize=256)
+def _fulcio_suffix(oid: ObjectIdentifier) -> str | None:
+    """The arc after Fulcio's (``"8"`` for ``1.3.6.1.4.1.57264.1.8``), or None.
+
+    A pure function of the OID, remembered: a leaf carries some twenty
+    Fulcio extensions, always the same few OIDs.
+    """
+    dotted = oid.dotted_string
+    return dotted[len(_FULCIO_ARC) :] if dotted.startswith(_FULCIO_ARC) else None
+
+
 def identity_of(leaf: x509.Certificate) -> Identity:
     """Read the signer's identity from a Fulcio leaf.
 
@@ -365,10 +376,9 @@ def identity_of(leaf: x509.Certificate) -> Identity:
         value = ext.value
         if not isinstance(value, x509.UnrecognizedExtension):
             continue  # a standard extension, never a Fulcio claim
-        dotted = ext.oid.dotted_string
-        if not dotted.startswith(_FULCIO_ARC):
+        suffix = _fulcio_suffix(ext.oid)
+        if suffix is None:
             continue
-        suffix = dotted[len(_FULCIO_ARC) :]
         raw = value.value
         text: str | None
         if suffix in _RAW_EXTENSIONS:
@@ -382,7 +392,7 @@ def identity_of(leaf: x509.Certificate) -> Identity:
             if suffix in _ISSUER_SUFFIXES:
                 # A damaged issuer claim must not fall back to the other OID:
                 # the certificate names no issuer we can read, so it fails.
-                msg = f"certificate issuer extension {dotted} is malformed"
+                msg = f"certificate issuer extension {_FULCIO_ARC}{suffix} is malformed"
                 raise VerificationError(
                     msg, reason=Reason.CERTIFICATE_INVALID, where="certificate"
                 )
