@@ -32,15 +32,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
+from airlock_io.spool import FileSpool
 from appliance.core.archive import layout, media
 from appliance.core.archive.intake import Contents, Intake
-from appliance.core.archive.ledger import Ledger
 from appliance.core.errors import ApplianceError, InputError, Reason
 from appliance.core.limits import DEFAULT_ARCHIVE_LIMITS, ArchiveLimits
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from appliance.core.archive.ledger import Ledger
 
 CHUNK: Final = 1024 * 1024
 _DEPTH: Final = 6  # chunks in flight between two stages
@@ -87,9 +89,9 @@ class Cancelled(Exception):  # noqa: N818 - a request, not a failure
 
 
 class _LedgerFound(Exception):  # noqa: N818 - control flow, caught in read_ledger
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, ledger: Ledger | InputError) -> None:
         super().__init__("ledger found")
-        self.data = data
+        self.ledger = ledger  # as the intake parsed it (or why it did not parse)
 
 
 class Sink(Protocol):
@@ -280,7 +282,7 @@ class _Reader:
         self.limits = limits
         self.on_progress = on_progress
         self.cancel = cancel
-        self.intake = Intake(limits)
+        self.intake = Intake(limits, FileSpool())
         self.read_bytes = 0
         self.members = 0
         self.blob_bytes = 0
@@ -423,7 +425,10 @@ class _Reader:
             sink.finish("sha256:" + hasher.hexdigest())
         self.members += 1
         self.blob_bytes += got
-        data = None if kept is None else bytes(kept)
+        # Handed over as it is (a bytearray): a document the intake holds in
+        # memory is copied to bytes there, one it spools or parses is not
+        # copied at all (a 50 MB ledger: 50 MB less at the peak).
+        data = kept
         self.intake.end(
             name, size=got, sha256="sha256:" + hasher.hexdigest(), data=data
         )
@@ -433,7 +438,7 @@ class _Reader:
             and digest
             and self.intake.media_type(digest) == media.LEDGER
         ):
-            raise _LedgerFound(data)
+            raise _LedgerFound(self.intake.ledger(digest))
         if self.members % 64 == 0 or size > CHUNK:
             self._progress()
 
@@ -654,6 +659,8 @@ def read_ledger(
     try:
         _read(reader, path)
     except _LedgerFound as found:
-        return Ledger.from_bytes(found.data)
+        if isinstance(found.ledger, InputError):
+            raise found.ledger from None
+        return found.ledger
     msg = "the archive carries no export ledger"
     raise InputError(msg, where=str(path))

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING
 from airlock_io.oserrors import write_error
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from typing import BinaryIO
 
 PUBLIC_MODE = 0o644
 SECRET_MODE = 0o600
@@ -151,12 +152,15 @@ def resolve_target(path: Path) -> Path:
     return target
 
 
-def write_atomically(path: Path, data: bytes, *, secret: bool = False) -> None:
+def write_atomically(
+    path: Path, data: bytes | Callable[[BinaryIO], object], *, secret: bool = False
+) -> None:
     """Replace ``path`` with ``data`` atomically and durably.
 
     Args:
         path: the file to write (a symlink is written through).
-        data: the new content.
+        data: the new content, or a function writing it to the open file
+            (a report of 100,000 signatures is never held whole).
         secret: a new file is created 0600 instead of 0644.
 
     Raises:
@@ -175,7 +179,10 @@ def write_atomically(path: Path, data: bytes, *, secret: bool = False) -> None:
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, bytes):
+                handle.write(data)
+            else:
+                data(handle)
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             if owner is not None and (os.geteuid() == 0 or owner[0] == os.geteuid()):
@@ -201,7 +208,7 @@ def check_output(path: Path) -> None:
         raise write_error(exc, path, doing="cannot write there") from exc
 
 
-def write_output(path: Path, data: bytes) -> None:
+def write_output(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
     """:func:`write_atomically` for a command's output, failures as one clear line.
 
     Raises:

@@ -47,12 +47,13 @@ from appliance.trust.archive import TrustReport, trust_for
 from appliance.trust.memory import Memory
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from airlock_io.archive import Archive
     from appliance.core.archive.ledger import Ledger
     from appliance.core.archive.manifest import Platform
+    from appliance.core.archive.verdict import ImageVerdict
 
 REPORT_VERSION = 1
 
@@ -79,6 +80,12 @@ class VerifyRequest:
     # --jobs: worker processes judging the images (None: every usable CPU;
     # 1: none, in this process). The verdict is the same whatever it is.
     jobs: int | None = None
+    # Keep every verification result whole (the TUI shows each check and
+    # certificate); False (the CLI): each image's report entry is rendered
+    # as it is judged and only what the table, the gate, the audit line and
+    # the memories read is kept (#26: memory at 100,000 signatures). The
+    # report is the same byte for byte either way.
+    keep_evidence: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,7 +134,7 @@ class Verified:
             "policy_approved_by": list(self.policy.approved_by),
             "revocations": self.revocations.to_json(self.now),
             "problems": list(self.verdict.problems),
-            "images": [image.to_json() for image in self.verdict.images],
+            "images": _images_json(self.verdict.images),
             "files": [file.to_json() for file in self.verdict.files],
         }
 
@@ -172,6 +179,38 @@ class Verified:
                 for f in self.verdict.files
             ],
         }
+
+
+def _images_json(images: tuple[ImageVerdict, ...]) -> list[Any] | jsonout.Prerendered:
+    """The report's images: as rendered where they were judged, or rendered now."""
+    if images and all(i.rendered is not None for i in images):
+        return jsonout.Prerendered([i.rendered for i in images if i.rendered])
+    return [image.to_json() for image in images]
+
+
+def _finisher(
+    *, review: bool, compact: bool
+) -> Callable[[ImageVerdict], ImageVerdict] | None:
+    """What is done to each image's final verdict where it is judged (in a worker with --jobs)."""
+    if not review and not compact:
+        return None
+
+    def finish(verdict: ImageVerdict) -> ImageVerdict:
+        if review:
+            verdict = dataclasses.replace(
+                verdict,
+                verified=False,
+                reason=Reason.POLICY_UNSATISFIED,
+                message=REVIEW_ONLY,
+            )
+        if compact:
+            verdict = verdict.compact(jsonout.render(verdict.to_json()))
+        return verdict
+
+    return finish
+
+
+REVIEW_ONLY = "no policy given: signers shown for review only"
 
 
 def _delta_json(ledger: Ledger) -> dict[str, Any] | None:
@@ -248,7 +287,7 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         ),
         cancel=run.cancel,
     )
-    ledger, _ = view.ledger(archive.contents)
+    ledger, _ = view.ledger(archive.contents)  # parsed by the intake, as it arrived
     carried = ledger.revocations
     trust, trust_report = trust_for(
         archive.contents,
@@ -269,8 +308,6 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         if name != trust.name
     }
     _check_rule_roots(policy, {trust.name, *others})
-    # The parsed ledger is not kept through judging (#26: memory at scale).
-    del ledger
     revocations = in_force(policy, request.state_dir, carried=carried, now=now)
     verdict = verify_archive(
         archive.contents,
@@ -281,6 +318,7 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         others=others,
         deny=revocations.deny,
         runner=runner(usable_cpus() if request.jobs is None else request.jobs),
+        finish=_finisher(review=policy.review, compact=not request.keep_evidence),
     )
     for image in verdict.images:
         for error in image.errors:
@@ -294,24 +332,15 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         ],
         now=now,
     )
-    if policy.review:
+    if policy.review:  # images: refused where judged (_finisher)
         verdict = dataclasses.replace(
             verdict,
-            images=tuple(
-                dataclasses.replace(
-                    i,
-                    verified=False,
-                    reason=Reason.POLICY_UNSATISFIED,
-                    message="no policy given: signers shown for review only",
-                )
-                for i in verdict.images
-            ),
             files=tuple(
                 dataclasses.replace(
                     f,
                     verified=False,
                     reason=Reason.POLICY_UNSATISFIED,
-                    message="no policy given: signers shown for review only",
+                    message=REVIEW_ONLY,
                 )
                 for f in verdict.files
             ),
@@ -339,7 +368,9 @@ class VerifyOutcome:
 def write_report(path: Path | None, report: dict[str, Any]) -> None:
     """The JSON report, atomically, if one was asked for."""
     if path is not None:
-        write_output(path, jsonout.dump_bytes(report))
+        write_output(
+            path, lambda out: jsonout.dump(report, lambda t: out.write(t.encode()))
+        )
 
 
 def verify(request: VerifyRequest, run: Run = QUIETLY) -> VerifyOutcome:

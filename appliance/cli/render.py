@@ -22,6 +22,8 @@ from rich.text import Text
 from airlock_io.terminal import untrusted
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from appliance.actions.verify import Verified
 
 
@@ -39,31 +41,66 @@ def _cell(text: str) -> Text:
     return Text(untrusted(text, markup=False))
 
 
-def render_verdict(
-    verified: Verified, report: dict[str, Any], file: IO[str] | None = None
-) -> None:
-    """The table and its summary lines (stderr unless ``file``)."""
-    verdict, trust = verified.verdict, verified.trust
-    console = Console(file=file or sys.stderr, highlight=False)
-    ok, bad = marks(console)
-    where = report["archive"]
-    table = Table(
-        title=f"{untrusted(where['path'])} ({untrusted(where['exporter'])}, exported {where['export_time']})"
-    )
-    table.add_column("image", overflow="fold")
+_BATCH_ROWS = 500
+
+
+def _table(
+    rows: list[tuple[Text | str, ...]],
+    title: str | None,
+    *,
+    batched: bool,
+    header: bool,
+) -> Table:
+    table = Table(title=title, expand=batched, show_header=header)
+    fold = {"overflow": "fold", "ratio": 1} if batched else {"overflow": "fold"}
+    table.add_column("image", **fold)
     table.add_column("digest", no_wrap=True, min_width=12)
-    table.add_column("platforms", overflow="fold")
-    table.add_column("verdict", no_wrap=True, min_width=len(f"{bad} REFUSED"))
-    table.add_column("signer", overflow="fold")
-    table.add_column("signed at", overflow="fold")
-    table.add_column("reason", overflow="fold")
+    table.add_column("platforms", **fold)
+    table.add_column("verdict", no_wrap=True, min_width=len("✖ REFUSED"))
+    table.add_column("signer", **fold)
+    table.add_column("signed at", **fold)
+    table.add_column("reason", **fold)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _print_rows(
+    console: Console, title: str, rows: Iterator[tuple[Text | str, ...]], count: int
+) -> None:
+    """The rows as one table, or past one batch as a table per batch.
+
+    Rich lays a table out whole before printing it: tens of thousands of
+    rows held several times over (#26: memory at 100,000 signatures). Past
+    one batch the rows go out in tables of one batch each, every column
+    sized by the terminal's width alone, so that the batches line up.
+    """
+    batched = count > _BATCH_ROWS
+    batch: list[tuple[Text | str, ...]] = []
+    first = True
+    for row in rows:
+        batch.append(row)
+        if len(batch) == _BATCH_ROWS:
+            console.print(
+                _table(batch, title if first else None, batched=batched, header=first)
+            )
+            batch, first = [], False
+    if batch or first:
+        console.print(
+            _table(batch, title if first else None, batched=batched, header=first)
+        )
+
+
+def _rows(verified: Verified, ok: str, bad: str) -> Iterator[tuple[Text | str, ...]]:
+    """Each image's row, then each file's, as the table shows them."""
+    verdict = verified.verdict
     for image in verdict.images:
         signed = next((s for s in image.signatures if s.verified and s.satisfies), None)
         when = signed.result.signing_time if signed and signed.result else None
         platforms = (
             ", ".join(p for p, _, carried in image.platforms if carried) or "single"
         )
-        table.add_row(
+        yield (
             _cell(image.reference),
             _cell(image.digest[7:19]),
             _cell(platforms),
@@ -78,7 +115,7 @@ def render_verdict(
             (s for s in carried.signatures if s.verified and s.satisfies), None
         )
         when = signed.result.signing_time if signed and signed.result else None
-        table.add_row(
+        yield (
             _cell(f"file:{carried.name}"),
             _cell(carried.blob[7:19]),
             "",
@@ -87,7 +124,23 @@ def render_verdict(
             when.strftime("%Y-%m-%d %H:%M") if when else "",
             _cell("" if carried.verified else carried.message),
         )
-    console.print(table)
+
+
+def render_verdict(
+    verified: Verified, report: dict[str, Any], file: IO[str] | None = None
+) -> None:
+    """The table and its summary lines (stderr unless ``file``)."""
+    verdict, trust = verified.verdict, verified.trust
+    console = Console(file=file or sys.stderr, highlight=False)
+    ok, bad = marks(console)
+    where = report["archive"]
+    title = f"{untrusted(where['path'])} ({untrusted(where['exporter'])}, exported {where['export_time']})"
+    _print_rows(
+        console,
+        title,
+        _rows(verified, ok, bad),
+        len(verdict.images) + len(verdict.files),
+    )
     console.print(
         f"trust: {untrusted(trust.source)}"
         + (f", stale since {trust.stale_since:%Y-%m-%d}" if trust.stale_since else "")

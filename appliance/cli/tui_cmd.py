@@ -63,7 +63,11 @@ def session(args: argparse.Namespace) -> Session:
     """
     # No archive yet is fine: the app asks for one, and sets it then.
     request = verify_request(
-        args, review=True, via="tui", archive=args.archive or Path()
+        args,
+        review=True,
+        via="tui",
+        archive=args.archive or Path(),
+        keep_evidence=True,  # the detail screens show every check
     )
     return Session(
         verify=request,

@@ -200,6 +200,7 @@ def verify_request(  # noqa: PLR0913 - keyword-only, each part of the request na
     report: Path | None = None,
     request_out: Path | None = None,
     via: str = "cli",
+    keep_evidence: bool = False,
 ) -> VerifyRequest:
     """The verification the flags describe.
 
@@ -224,4 +225,7 @@ def verify_request(  # noqa: PLR0913 - keyword-only, each part of the request na
         request_out=request_out,
         via=via,
         jobs=parse_jobs(args.jobs),
+        # The CLI prints a table and writes a report: each image's entry is
+        # rendered as it is judged (#26); the TUI keeps every check to show.
+        keep_evidence=keep_evidence,
     )

@@ -26,14 +26,14 @@ MAX_INT64 = 2**63 - 1
 MAX_UNIX_SECONDS = 253_402_300_799
 
 
-def loads(data: bytes, *, what: str) -> Any:  # noqa: ANN401 - JSON is untyped until read
-    """Parse JSON bytes strictly (see :mod:`trustroot.strict_json`).
+def loads(data: bytes | bytearray, *, what: str, share: bool = False) -> Any:  # noqa: ANN401 - JSON is untyped until read
+    """Parse JSON bytes strictly (see :mod:`trustroot.strict_json`; ``share``: equal flat objects as one).
 
     Raises:
         InputError: the bytes are not strict JSON; names ``what``.
     """
     try:
-        return strict_json.loads(data)
+        return strict_json.loads(data, share=share)
     except StrictJSONError as exc:
         raise InputError(str(exc), where=what) from exc
 
@@ -55,15 +55,21 @@ def document(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, sort_keys=True, indent=1).encode() + b"\n"
 
 
-def versioned(
-    data: bytes, *, what: str, key: str, version: int, where: str
+def versioned(  # noqa: PLR0913 - keyword-only, each named
+    data: bytes | bytearray,
+    *,
+    what: str,
+    key: str,
+    version: int,
+    where: str,
+    share: bool = False,
 ) -> dict[str, Any]:
     """Parse one of our own documents: an object whose ``key`` is the version we read.
 
     Raises:
         InputError: not JSON, not an object, or another version.
     """
-    doc = obj(loads(data, what=what), where)
+    doc = obj(loads(data, what=what, share=share), where)
     found = doc.get(key)
     if type(found) is not int or found != version:  # not true, not 1.0
         msg = f"unknown {what} version {str(found)[:20]}"

@@ -7,7 +7,8 @@ can show an auditor exactly what was established.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,28 @@ class VerificationResult:
     # and of the trusted CA chain it was validated to, leaf first.
     log_entries: tuple[tuple[bytes, int], ...] = ()
     certificate_serials: tuple[int, ...] = ()
+
+    def compact(self) -> VerificationResult:
+        """The result without what only a detailed view reads (once its report entry is written).
+
+        Kept: who signed, when, where in the log, under which root, and what
+        the appliance's memories need (verified times, checkpoints). Dropped:
+        the checks' wording, the statement, the certificate identity, what a
+        deny entry could name (deny entries were applied while judging).
+        """
+        return replace(
+            self,
+            # Signers, issuers and logs repeat across an archive's signatures.
+            signer=sys.intern(self.signer),
+            issuer=None if self.issuer is None else sys.intern(self.issuer),
+            log_url=None if self.log_url is None else sys.intern(self.log_url),
+            checks=(),
+            payload=None,
+            identity=None,
+            subject_annotations=None,
+            log_entries=(),
+            certificate_serials=(),
+        )
 
     def to_json(self) -> dict[str, object]:
         """A stable JSON object for ``-o json`` (keys never renamed)."""

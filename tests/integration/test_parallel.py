@@ -250,19 +250,63 @@ def test_extract_writes_the_same_layout_for_any_number_of_workers(
     assert written["3"] == written["1"]
 
 
-def test_documents_held_compressed_give_the_same_report(
+def test_documents_held_in_the_spool_give_the_same_report(
     exported: Exported,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Past the threshold (here: at once) the intake packs its documents; nothing else may change."""
+    """Past the threshold (here: at once) the intake spools its documents; nothing else may change."""
     from appliance.core.archive import intake  # noqa: PLC0415
 
     code, out, _ = _verify(exported, capsys, "-o", "json", "--jobs", "1")
     plain = _normal(json.loads(out))
     monkeypatch.setattr(intake, "PLAIN_BYTES", 0)
-    assert read_archive(exported.archive).contents.documents._packed  # type: ignore[attr-defined]
+    assert read_archive(exported.archive).contents.documents.spooled  # type: ignore[attr-defined]
     for jobs in ("1", "2"):
         packed_code, packed, _ = _verify(exported, capsys, "-o", "json", "--jobs", jobs)
         assert packed_code == code
         assert _normal(json.loads(packed)) == plain
+
+
+def _raw(out: str) -> str:
+    """The report's text as written, but for the clock and the audit object (differ between runs)."""
+    now = json.loads(out)["appliance"]["now"]
+    text = re.sub(r',\n  "audit": \{.*?\n  \}', "", out, flags=re.DOTALL)
+    return text.replace(now, "NOW")
+
+
+def test_compact_verdicts_write_the_report_of_whole_ones_byte_for_byte(
+    exported: Exported,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CLI renders each image's entry where it is judged and keeps less (#26); nothing shown may change."""
+    from appliance.actions import verify as action  # noqa: PLC0415
+
+    flags = [*KEYLESS, "-o", "json"]
+
+    def run(jobs: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = appliance(
+            ["verify", str(exported.archive), "--trusted-root", str(exported.root),
+             *flags, "--jobs", jobs]
+        )  # fmt: skip
+        captured = capsys.readouterr()
+        # The table, but for the audit line (its head differs between runs).
+        table = re.sub(r"audit: line \d+, head\s+[0-9a-f]{64}", "", captured.err)
+        return code, _raw(captured.out), table
+
+    compact = {jobs: run(jobs) for jobs in ("1", "2")}
+    finisher = action._finisher
+    monkeypatch.setattr(
+        action,
+        "_finisher",
+        lambda *, review, compact: finisher(review=review, compact=False),  # noqa: ARG005
+    )
+    whole = run("1")
+    assert whole[0] == 1  # the world's troubles fail
+    assert '"checks": [\n' in whole[1]  # every check's wording is in the report
+    for jobs in ("1", "2"):
+        assert compact[jobs][0] == whole[0]
+        assert compact[jobs][1] == whole[1]  # the report, byte for byte
+        assert compact[jobs][2] == whole[2]  # the table

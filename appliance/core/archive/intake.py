@@ -20,15 +20,16 @@ exactly what the export accounted for, nothing more).
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import sys
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from appliance.core import _json
 from appliance.core.archive import layout, media
+from appliance.core.archive.ledger import Ledger
 from appliance.core.archive.manifest import (
     Descriptor,
     ImageIndex,
@@ -74,66 +75,103 @@ def _is_document(media_type: str) -> bool:
 
 # Parsed manifests kept at once: those of the image being judged (its
 # signatures', attestations' and platforms'), with room to spare.
-_PARSED_KEPT = 512
+_PARSED_KEPT = 64
 
 
-# Kept documents are held as they came up to this many bytes in all; past
-# it (archives of tens of thousands of signatures), each further document of
-# PACK_FROM bytes or more is held zlib-compressed and inflated when read. A
-# cosign .sig manifest repeats its chain in every layer and packs to about a
-# quarter: 100,000 signatures keep about 600 MiB of documents. Below the
-# threshold nothing is packed, so a smaller archive pays no CPU for it.
-PLAIN_BYTES = 128 * 1024 * 1024
-PACK_FROM = 4096
+# Kept documents are held in memory up to this many bytes in all; past it
+# (archives of tens of thousands of signatures: 100,000 cosign signatures
+# keep about 640 MB of documents), each further document goes to the spool
+# the edge gives the intake (an unlinked temporary file,
+# :class:`airlock_io.spool.FileSpool`), and only where it lies stays in
+# memory. Below the threshold nothing is spooled, so an archive of ordinary
+# size writes nothing to disk. Without a spool everything is held in memory.
+PLAIN_BYTES = 32 * 1024 * 1024
+
+
+class Spool(Protocol):
+    """Where documents past the threshold wait: bytes in, a place out, the bytes back."""
+
+    def put(self, data: bytes | bytearray) -> int:
+        """Store ``data``; return where it lies (its offset)."""
+        ...
+
+    def get(self, offset: int, size: int) -> bytes:
+        """The ``size`` bytes stored at ``offset``."""
+        ...
 
 
 class Documents(Mapping[str, bytes]):
-    """The documents kept, by digest: the exact bytes, some held compressed.
+    """The documents kept, by digest: the exact bytes, some held in a spool.
+
+    A spooled document is hashed again whenever it is read back, so what is
+    judged is always what the intake hashed, whatever happened to the spool
+    in between (it lives outside the process's memory).
 
     Args:
-        plain_bytes: bytes held as they came before packing begins.
+        plain_bytes: bytes held in memory before spooling begins.
+        spool: where documents go past the threshold (None: nowhere, all
+            held in memory).
     """
 
-    def __init__(self, plain_bytes: int = PLAIN_BYTES) -> None:
+    def __init__(
+        self, plain_bytes: int = PLAIN_BYTES, spool: Spool | None = None
+    ) -> None:
         self._plain: dict[str, bytes] = {}
-        self._packed: dict[str, bytes] = {}
+        self._spooled: dict[str, tuple[int, int]] = {}
+        self._spool = spool
         self._room = plain_bytes
 
-    def keep(self, digest: str, data: bytes) -> None:
-        """Keep ``data`` as the document ``digest`` (compressed past the threshold)."""
-        if len(data) < PACK_FROM or len(data) <= self._room:
-            if len(data) >= PACK_FROM:
-                self._room -= len(data)
-            self._plain[digest] = data
+    def keep(self, digest: str, data: bytes | bytearray) -> None:
+        """Keep ``data`` as the document ``digest`` (spooled past the threshold)."""
+        if self._spool is None or len(data) <= self._room:
+            self._room -= len(data)
+            self._plain[digest] = bytes(data)
         else:
-            # Level 1: the repetition within a document is what pays.
-            self._packed[digest] = zlib.compress(data, 1)
+            self._spooled[digest] = (self._spool.put(data), len(data))
 
     def only(self, digests: AbstractSet[str]) -> Documents:
         """These documents alone (the reachable ones), as held."""
-        kept = Documents(0)
+        kept = Documents(0, self._spool)
         kept._plain = {d: v for d, v in self._plain.items() if d in digests}
-        kept._packed = {d: v for d, v in self._packed.items() if d in digests}
+        kept._spooled = {d: v for d, v in self._spooled.items() if d in digests}
         return kept
 
     def __getitem__(self, digest: str) -> bytes:
-        """The document's exact bytes (KeyError: not kept)."""
+        """The document's exact bytes (KeyError: not kept).
+
+        Raises:
+            VerificationError: a spooled document no longer hashes to its
+                digest (the spool was altered while the archive was judged).
+        """
         data = self._plain.get(digest)
         if data is not None:
             return data
-        return zlib.decompress(self._packed[digest])
+        offset, size = self._spooled[digest]
+        assert self._spool is not None  # noqa: S101 - spooled only with a spool
+        data = self._spool.get(offset, size)
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            msg = "a document read back from the intake's spool no longer hashes to its name"
+            raise VerificationError(
+                msg, reason=Reason.DIGEST_MISMATCH, where=f"document {digest}"
+            )
+        return data
 
     def __contains__(self, digest: object) -> bool:
-        """Whether the document is kept (nothing inflated)."""
-        return digest in self._plain or digest in self._packed
+        """Whether the document is kept (nothing read)."""
+        return digest in self._plain or digest in self._spooled
 
     def __iter__(self) -> Iterator[str]:
         """The kept documents' digests."""
-        return itertools.chain(self._plain, self._packed)
+        return itertools.chain(self._plain, self._spooled)
 
     def __len__(self) -> int:
         """How many documents are kept."""
-        return len(self._plain) + len(self._packed)
+        return len(self._plain) + len(self._spooled)
+
+    @property
+    def spooled(self) -> int:
+        """How many documents are held in the spool, not in memory."""
+        return len(self._spooled)
 
 
 class Manifests(Mapping[str, Manifest]):
@@ -197,6 +235,9 @@ class Contents:
     # Named by a descriptor, not carried: only what the ledger says was left
     # out on purpose (a platform not asked for, a blob the gap holds) may be.
     missing: frozenset[str] = frozenset()
+    # The ledger, parsed as it arrived (or why it does not parse, raised
+    # when it is asked for): by its blob digest.
+    ledgers: Mapping[str, Ledger | InputError] = field(default_factory=dict)
 
 
 class Intake:
@@ -204,14 +245,19 @@ class Intake:
 
     Args:
         limits: caps on the archive (defaults documented in ArchiveLimits).
+        spool: where documents past :data:`PLAIN_BYTES` wait (None: memory).
     """
 
-    def __init__(self, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS) -> None:
+    def __init__(
+        self,
+        limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+        spool: Spool | None = None,
+    ) -> None:
         self.limits = limits
         self._members: set[str] = set()
         self._blobs: dict[str, int] = {}
         self._order: list[str] = []
-        self._documents = Documents(PLAIN_BYTES)
+        self._documents = Documents(PLAIN_BYTES, spool)
         self._kept_bytes = 0
         self._sizes: dict[str, int] = {}  # size each descriptor gives a digest
         self._types: dict[str, str] = {}  # media type each descriptor gives
@@ -219,6 +265,7 @@ class Intake:
         self._children: dict[str, tuple[str, ...]] = {}
         self._index: ImageIndex | None = None
         self._layout_seen = False
+        self._ledgers: dict[str, Ledger | InputError] = {}
 
     # -- as members stream by ---------------------------------------------
 
@@ -289,8 +336,15 @@ class Intake:
             raise InputError(msg, where="archive", reason=Reason.LIMIT_EXCEEDED)
         return size
 
-    def end(self, name: str, *, size: int, sha256: str, data: bytes | None) -> None:
+    def end(
+        self, name: str, *, size: int, sha256: str, data: bytes | bytearray | None
+    ) -> None:
         """A member ended: its size, SHA-256, and its bytes if :meth:`begin` kept them.
+
+        The export ledger is parsed here, as it arrives (it comes first of
+        the blobs): at 10,000 images it is 50 MB of JSON, and its parse
+        needs twice that for a moment, better spent before the other
+        documents are held than after.
 
         Raises:
             InputError: a document that does not parse.
@@ -299,10 +353,10 @@ class Intake:
         if name in layout.DIRECTORIES:
             return
         if name == layout.OCI_LAYOUT_NAME:
-            self._oci_layout(data or b"")
+            self._oci_layout(bytes(data or b""))
             return
         if name == layout.INDEX_NAME:
-            self._index = layout.parse_index(data or b"")
+            self._index = layout.parse_index(bytes(data or b""))
             for entry in self._index.manifests:
                 self._named(entry, "index.json")
             return
@@ -318,8 +372,14 @@ class Intake:
         self._order.append(digest)
         if data is not None:
             self._documents.keep(digest, data)
-            if self._types.get(digest) in media.ALL_MANIFEST_TYPES:
-                self._manifest(digest, data)
+            media_type = self._types.get(digest)
+            if media_type in media.ALL_MANIFEST_TYPES:
+                self._manifest(digest, bytes(data))
+            elif media_type == media.LEDGER:
+                try:
+                    self._ledgers[digest] = Ledger.from_bytes(data)
+                except InputError as exc:
+                    self._ledgers[digest] = exc
 
     # -- documents --------------------------------------------------------------
 
@@ -402,6 +462,7 @@ class Intake:
             media_types={d: self._types[d] for d in reachable},
             order=tuple(self._order),
             missing=missing,
+            ledgers={d: v for d, v in self._ledgers.items() if d in reachable},
         )
 
     def _reachable(self) -> set[str]:
@@ -424,6 +485,14 @@ class Intake:
                 msg = f"manifest {digest} arrived before anything named it and was too large to keep"
                 raise InputError(msg, where="archive")
         return seen
+
+    def ledger(self, digest: str) -> Ledger | InputError:
+        """The ledger ``digest`` as parsed when it arrived (or the error it gave).
+
+        Raises:
+            KeyError: no ledger of that digest arrived.
+        """
+        return self._ledgers[digest]
 
     def media_type(self, digest: str) -> str | None:
         """The media type the descriptors seen so far give ``digest``."""

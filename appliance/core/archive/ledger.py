@@ -66,6 +66,13 @@ def _strings(obj: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+# Equal evidence entries parsed from one ledger, shared: a cosign .sig
+# manifest of ten signatures repeats one entry per layer, for every image
+# (at 10,000 images, most of the parsed ledger). Frozen values, so sharing
+# is invisible; emptied after each ledger is parsed.
+_SHARED: dict[Evidence, Evidence] = {}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Evidence:
     """What offline evidence one signature (a layer or a bundle) carries."""
@@ -94,9 +101,9 @@ class Evidence:
 
     @classmethod
     def from_json(cls, value: object, where: str) -> Evidence:
-        """Parse what :meth:`to_json` wrote."""
+        """Parse what :meth:`to_json` wrote (equal entries share one object)."""
         obj = _json.obj(value, where)
-        return cls(
+        parsed = cls(
             blob=check_digest(obj.get("blob"), f"{where}.blob"),
             form=_json.string(obj, "form", where),
             signer=_json.string(obj, "signer", where),
@@ -106,6 +113,7 @@ class Evidence:
             rfc3161=_int(obj, "rfc3161", where),
             lacks=_strings(obj, "lacks", where),
         )
+        return _SHARED.setdefault(parsed, parsed)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -475,7 +483,7 @@ class Ledger:
         )
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Ledger:
+    def from_bytes(cls, data: bytes | bytearray) -> Ledger:
         """Parse a ledger.
 
         Raises:
@@ -490,7 +498,15 @@ class Ledger:
             key="ledgerVersion",
             version=LEDGER_VERSION,
             where="ledger",
+            share=True,  # its evidence repeats for every layer (#26)
         )
+        try:
+            return cls._from_doc(doc)
+        finally:
+            _SHARED.clear()
+
+    @classmethod
+    def _from_doc(cls, doc: dict[str, Any]) -> Ledger:
         tool = _json.obj(doc.get("tool"), "ledger.tool")
         return cls(
             tool=_json.string(tool, "name", "ledger.tool"),

@@ -9,7 +9,7 @@ not met; it never leaves :mod:`.verify`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -70,6 +70,12 @@ class Evidence:
     message: str | None = None
     result: VerificationResult | None = None
     error: VerificationError | None = None  # kept for the edge (split views)
+
+    def compact(self) -> Evidence:
+        """The evidence with its result compacted (:meth:`VerificationResult.compact`)."""
+        if self.result is None:
+            return self
+        return replace(self, result=self.result.compact())
 
     @property
     def signer(self) -> str | None:
@@ -151,6 +157,27 @@ class ImageVerdict:
     # Signatures about what travels with the image (an attestation's, an
     # SBOM's own): what ties each to the image, for the verified view.
     attached: tuple[Evidence, ...] = ()
+    # The image's report entry (:meth:`to_json`), rendered where it was
+    # judged and compressed, when the edge asked for compact verdicts
+    # (:meth:`compact`); None: render it from this value.
+    rendered: bytes | None = None
+
+    def compact(self, rendered: bytes) -> ImageVerdict:
+        """The verdict with its report entry already ``rendered`` and its evidence compacted.
+
+        What stays is what the table, the gate (what may leave the archive),
+        the audit line and the appliance's memories read; the report entry
+        carries the rest. An archive of 100,000 signatures kept every
+        check's wording and every certificate identity until the report was
+        written: most of ``appliance verify``'s memory.
+        """
+        return replace(
+            self,
+            signatures=tuple(e.compact() for e in self.signatures),
+            attestations=tuple(e.compact() for e in self.attestations),
+            attached=tuple(e.compact() for e in self.attached),
+            rendered=rendered,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON of one image."""

@@ -413,14 +413,21 @@ class Work:
     now: datetime
     options: Options
     deny: DenyList = NOTHING_DENIED
+    # What was wrong with the archive as a whole (known before any image is
+    # judged): a signed image is refused all the same.
+    problems: tuple[str, ...] = ()
+    foreign: str | None = None  # a delta against an inventory not ours
+    # Applied to each final verdict where it was judged (the edge's: a
+    # review's refusal, a report entry rendered and the evidence compacted).
+    finish: Callable[[ImageVerdict], ImageVerdict] | None = None
 
     def __len__(self) -> int:
         """How many images there are to judge."""
         return len(self.claims)
 
     def judge(self, index: int) -> ImageVerdict:
-        """The verdict of the ``index``-th claimed image (before archive-level problems)."""
-        return _verify_image(
+        """The final verdict of the ``index``-th claimed image (archive-level problems applied)."""
+        verdict = _verify_image(
             self.claims[index],
             deny=self.deny,
             contents=self.contents,
@@ -431,6 +438,20 @@ class Work:
             now=self.now,
             options=self.options,
         )
+        if self.problems and verdict.verified:
+            # Signed, but not what the export accounted for: refused all the same.
+            msg = f"the archive is not what its ledger says: {self.problems[0]}"
+            verdict = replace(
+                verdict, verified=False, reason=Reason.DIGEST_MISMATCH, message=msg
+            )
+        elif self.foreign is not None and verdict.verified:
+            verdict = replace(
+                verdict,
+                verified=False,
+                reason=Reason.POLICY_UNSATISFIED,
+                message=self.foreign,
+            )
+        return verdict if self.finish is None else self.finish(verdict)
 
 
 def in_order(work: Work) -> list[ImageVerdict]:
@@ -448,6 +469,7 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
     others: Mapping[str, TrustMaterial] | None = None,
     deny: DenyList = NOTHING_DENIED,
     runner: Callable[[Work], Sequence[ImageVerdict]] = in_order,
+    finish: Callable[[ImageVerdict], ImageVerdict] | None = None,
 ) -> ArchiveVerdict:
     """Verify the archive's images against ``rules`` under ``trust``.
 
@@ -466,6 +488,8 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
         runner: judges every image of a :class:`Work` and returns the
             verdicts in claim order (default :func:`in_order`, here; the
             edge may spread them over processes, ``--jobs``).
+        finish: applied to each image's final verdict where it is judged
+            (:attr:`Work.finish`).
 
     Returns:
         The verdict of each selected image (one per name it is claimed
@@ -493,29 +517,15 @@ def verify_archive(  # noqa: PLR0913 - keyword-only, each input named
         now=now,
         options=options,
         deny=deny,
+        problems=tuple(problems),
+        foreign=foreign,
+        finish=finish,
     )
-    judged = runner(work)
-    if len(judged) != len(work):
+    verdicts = runner(work)
+    if len(verdicts) != len(work):
         # A runner that lost an image must not let the others pass for all.
-        msg = f"the runner judged {len(judged)} of {len(work)} images"
+        msg = f"the runner judged {len(verdicts)} of {len(work)} images"
         raise AssertionError(msg)
-    verdicts = []
-    for judged_verdict in judged:
-        verdict = judged_verdict
-        if problems and verdict.verified:
-            # Signed, but not what the export accounted for: refused all the same.
-            msg = f"the archive is not what its ledger says: {problems[0]}"
-            verdict = replace(
-                verdict, verified=False, reason=Reason.DIGEST_MISMATCH, message=msg
-            )
-        elif foreign is not None and verdict.verified:
-            verdict = replace(
-                verdict,
-                verified=False,
-                reason=Reason.POLICY_UNSATISFIED,
-                message=foreign,
-            )
-        verdicts.append(verdict)
     # Files (verify_files) are judged under the default root, as before.
     stale_for = None if trust.stale_since is None else now - trust.stale_since
     files, disagreements = (

@@ -53,11 +53,24 @@ def ledger(contents: Contents) -> tuple[Ledger, Descriptor]:
     if len(found) != 1:
         msg = f"an archive carries exactly one ledger; this one has {len(found)}"
         raise InputError(msg, where="index.json")
-    manifest, data = _single_layer(contents, found[0], "ledger")
-    if manifest.artifact_type != media.LEDGER:
+    manifest = contents.manifests.get(found[0].digest)
+    parsed = (
+        contents.ledgers.get(manifest.layers[0].digest)
+        if isinstance(manifest, ImageManifest) and len(manifest.layers) == 1
+        else None
+    )
+    if parsed is None:  # not parsed as it arrived (not our member order)
+        manifest, data = _single_layer(contents, found[0], "ledger")
+        parsed = Ledger.from_bytes(data)
+    if (
+        not isinstance(manifest, ImageManifest)
+        or manifest.artifact_type != media.LEDGER
+    ):
         msg = "the ledger entry is not a ledger artifact"
         raise InputError(msg, where="index.json")
-    return Ledger.from_bytes(data), found[0]
+    if isinstance(parsed, InputError):
+        raise parsed
+    return parsed, found[0]
 
 
 def trust_files(contents: Contents) -> tuple[str, dict[str, bytes]] | None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trustroot import strict_json
 from trustroot.strict_json import ProtoMessage, StrictJSONError
@@ -87,3 +91,56 @@ def test_proto_unknown_field_refused_or_skipped() -> None:
 
 def test_proto_null_means_absent() -> None:
     assert ENTRY.read({"logIndex": None}, where="e") == {}
+
+
+# -- share=True: equal flat objects come back as one ---------------------------
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**20), max_value=10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=16,
+)
+
+
+@given(_json_values)
+def test_sharing_never_changes_what_is_read(value: object) -> None:
+    data = json.dumps(value).encode()
+    assert strict_json.loads(data, share=True) == strict_json.loads(data)
+    # The same values, of the same types (1, 1.0 and true are not one object).
+    assert json.dumps(strict_json.loads(data, share=True)) == json.dumps(
+        strict_json.loads(data)
+    )
+
+
+def test_equal_flat_objects_are_one_object_and_unequal_ones_are_not() -> None:
+    doc = strict_json.loads(
+        b'[{"a": 1, "l": ["x"]}, {"a": 1, "l": ["x"]}, {"a": 1.0, "l": ["x"]},'
+        b' {"a": true, "l": ["x"]}, {"a": 1, "l": ["x", "y"]}, {"l": ["x"], "a": 1}]',
+        share=True,
+    )
+    assert doc[0] is doc[1]
+    assert doc[2] is not doc[0]  # 1.0 is not 1 in JSON
+    assert type(doc[2]["a"]) is float
+    assert doc[3] is not doc[0]  # true is not 1
+    assert doc[3]["a"] is True
+    assert doc[4] is not doc[0]
+    assert doc[5] is not doc[0]  # another member order: another document's bytes
+
+
+def test_zero_and_negative_zero_are_not_one_object() -> None:
+    doc = strict_json.loads(
+        b'[{"a": 0.0}, {"a": -0.0}, {"l": [0.0]}, {"l": [-0.0]}]', share=True
+    )
+    assert json.dumps(doc) == '[{"a": 0.0}, {"a": -0.0}, {"l": [0.0]}, {"l": [-0.0]}]'
+
+
+def test_sharing_still_refuses_duplicate_keys() -> None:
+    with pytest.raises(strict_json.StrictJSONError, match="duplicate"):
+        strict_json.loads(b'[{"a": 1}, {"a": 1, "a": 2}]', share=True)

@@ -1,43 +1,104 @@
-"""Kept documents: past the threshold held compressed, always read back as the exact bytes."""
+"""Kept documents: past the threshold held in the spool, always read back as the exact bytes, re-hashed."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import pytest
 
+from airlock_io.spool import FileSpool
 from appliance.core.archive import intake
 from appliance.core.archive.intake import Documents
+from appliance.core.errors import InputError, VerificationError
 
 SIG_MANIFEST = (
     b'{"layers":[' + b",".join([b'{"chain":"' + b"A" * 3000 + b'"}'] * 10) + b"]}"
 )
 
 
-def test_under_the_threshold_nothing_is_packed() -> None:
-    docs = Documents(plain_bytes=1 << 20)
-    docs.keep("sha256:a", SIG_MANIFEST)
-    assert docs["sha256:a"] is SIG_MANIFEST  # held as it came, not a copy
+def _d(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def test_past_the_threshold_documents_are_packed_and_read_back_exactly() -> None:
+def test_under_the_threshold_nothing_is_spooled() -> None:
+    spool = FileSpool()
+    docs = Documents(plain_bytes=1 << 20, spool=spool)
+    docs.keep(_d(SIG_MANIFEST), SIG_MANIFEST)
+    assert docs[_d(SIG_MANIFEST)] is SIG_MANIFEST  # held as it came, not a copy
+    assert spool.size == 0  # no file was even made
+    assert docs.spooled == 0
+
+
+def test_without_a_spool_everything_is_held_in_memory() -> None:
     docs = Documents(plain_bytes=0)
-    noise = os.urandom(8000)  # incompressible: still exact
-    docs.keep("sha256:a", SIG_MANIFEST)
-    docs.keep("sha256:b", noise)
-    docs.keep("sha256:c", b"small payload")  # under PACK_FROM: held as it came
-    assert docs["sha256:a"] == SIG_MANIFEST
-    assert docs["sha256:b"] == noise
-    assert docs["sha256:c"] == b"small payload"
-    assert docs._packed
-    assert len(docs._packed["sha256:a"]) < len(SIG_MANIFEST) // 4
-    assert sorted(docs) == ["sha256:a", "sha256:b", "sha256:c"]
+    docs.keep(_d(SIG_MANIFEST), SIG_MANIFEST)
+    assert docs[_d(SIG_MANIFEST)] is SIG_MANIFEST
+    assert docs.spooled == 0
+
+
+def test_past_the_threshold_documents_are_spooled_and_read_back_exactly() -> None:
+    spool = FileSpool()
+    docs = Documents(plain_bytes=0, spool=spool)
+    noise = os.urandom(8000)
+    for data in (SIG_MANIFEST, noise, b"small payload"):
+        docs.keep(_d(data), data)
+    for data in (SIG_MANIFEST, noise, b"small payload"):
+        assert docs[_d(data)] == data
+    assert docs.spooled == 3
+    assert spool.size == len(SIG_MANIFEST) + len(noise) + len(b"small payload")
+    assert sorted(docs) == sorted(
+        _d(x) for x in (SIG_MANIFEST, noise, b"small payload")
+    )
     assert len(docs) == 3
 
 
+def test_a_spooled_document_altered_on_disk_is_refused_not_returned() -> None:
+    spool = FileSpool()
+    docs = Documents(plain_bytes=0, spool=spool)
+    docs.keep(_d(SIG_MANIFEST), SIG_MANIFEST)
+    assert spool._fd is not None
+    os.pwrite(spool._fd, b"B", 20)  # another process writing to it
+    with pytest.raises(VerificationError, match="no longer hashes"):
+        docs[_d(SIG_MANIFEST)]
+
+
+def test_a_truncated_spool_is_one_input_error() -> None:
+    spool = FileSpool()
+    docs = Documents(plain_bytes=0, spool=spool)
+    docs.keep(_d(SIG_MANIFEST), SIG_MANIFEST)
+    assert spool._fd is not None
+    os.ftruncate(spool._fd, 100)
+    with pytest.raises(InputError, match="returned 100 of"):
+        docs[_d(SIG_MANIFEST)]
+
+
+def test_the_spool_leaves_nothing_in_tmpdir(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile  # noqa: PLC0415
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    spool = FileSpool()
+    spool.put(b"x" * 10)
+    assert list(Path(tmp_path).iterdir()) == []  # unlinked from the moment it exists
+    assert spool.get(0, 10) == b"x" * 10
+
+
+def test_an_unwritable_tmpdir_is_one_input_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile  # noqa: PLC0415
+
+    monkeypatch.setattr(tempfile, "tempdir", "/nonexistent/airlock")
+    with pytest.raises(InputError, match=r"/nonexistent/airlock \(TMPDIR\): No such"):
+        FileSpool().put(b"x")
+
+
 def test_a_document_not_kept_is_absent_whichever_way_it_is_asked() -> None:
-    docs = Documents(plain_bytes=0)
-    docs.keep("sha256:a", SIG_MANIFEST)
+    docs = Documents(plain_bytes=0, spool=FileSpool())
+    docs.keep(_d(SIG_MANIFEST), SIG_MANIFEST)
     assert "sha256:z" not in docs
     assert docs.get("sha256:z") is None
     with pytest.raises(KeyError):
@@ -45,16 +106,17 @@ def test_a_document_not_kept_is_absent_whichever_way_it_is_asked() -> None:
 
 
 def test_only_keeps_the_named_documents_as_held() -> None:
-    docs = Documents(plain_bytes=len(SIG_MANIFEST))
-    docs.keep("sha256:a", SIG_MANIFEST)  # plain: fits the room
-    docs.keep("sha256:b", SIG_MANIFEST + b" ")  # packed: the room is used up
-    docs.keep("sha256:c", b"tiny")
-    kept = docs.only(frozenset({"sha256:b", "sha256:c"}))
-    assert sorted(kept) == ["sha256:b", "sha256:c"]
-    assert kept["sha256:b"] == SIG_MANIFEST + b" "
-    assert "sha256:a" not in kept
+    a, b, c = SIG_MANIFEST, SIG_MANIFEST + b" ", b"tiny"
+    docs = Documents(plain_bytes=len(a), spool=FileSpool())
+    docs.keep(_d(a), a)  # in memory: fits the room
+    docs.keep(_d(b), b)  # spooled: the room is used up
+    docs.keep(_d(c), c)
+    kept = docs.only(frozenset({_d(b), _d(c)}))
+    assert sorted(kept) == sorted([_d(b), _d(c)])
+    assert kept[_d(b)] == b
+    assert _d(a) not in kept
 
 
 def test_the_threshold_is_a_real_archives_size() -> None:
-    assert intake.PLAIN_BYTES >= 64 * 1024 * 1024
+    assert intake.PLAIN_BYTES >= 16 * 1024 * 1024
     assert Documents()._room == intake.PLAIN_BYTES
