@@ -58,10 +58,19 @@ def load_certificate(der: bytes, *, where: str) -> x509.Certificate:
     Raises:
         InputError: not a DER X.509 certificate with well-formed extensions.
     """
+    return load_leaf(der, where=where)[0]
+
+
+def load_leaf(der: bytes, *, where: str) -> tuple[x509.Certificate, object]:
+    """:func:`load_certificate`, with the public key it parsed (not parsed twice).
+
+    Raises:
+        InputError: not a DER X.509 certificate with well-formed extensions.
+    """
     try:
         cert = x509.load_der_x509_certificate(der)
         _ = cert.extensions
-        _ = cert.public_key()
+        key = cert.public_key()
         _ = cert.not_valid_before_utc, cert.not_valid_after_utc
     except (
         ValueError,
@@ -71,7 +80,7 @@ def load_certificate(der: bytes, *, where: str) -> x509.Certificate:
     ) as exc:
         msg = f"not a well-formed X.509 certificate ({type(exc).__name__}: {exc})"
         raise InputError(msg, where=where) from exc
-    return cert
+    return cert, key
 
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
