@@ -229,6 +229,7 @@ class ProtoMessage:
             json_name = _camel(name)
             self._spellings[name] = json_name
             self._spellings[json_name] = json_name
+        self._json_names = frozenset(self._spellings.values())
 
     def read(
         self, obj: dict[str, Any], *, where: str, ignore_unknown: bool = False
@@ -245,6 +246,10 @@ class ProtoMessage:
         Raises:
             StrictJSONError: a field given twice, or an unknown field.
         """
+        if obj.keys() <= self._json_names:
+            # Every key a JSON name (the usual spelling): no key is unknown,
+            # none can be a second spelling of another; only nulls drop.
+            return {k: v for k, v in obj.items() if v is not None}
         fields: dict[str, Any] = {}
         spellings = self._spellings
         for key, value in obj.items():
