@@ -246,43 +246,106 @@ def per_process(runs: int = 10) -> list[tuple[str, float, float]]:
         return rows
 
 
-def crypto_floor_ms(iterations: int = 300) -> float:
-    """The public-key operations alone of the first case, with nothing around them.
+def _recorded_signatures(
+    case: Case, trust: TrustMaterial
+) -> list[Callable[[], object]]:
+    """Every signature check one verification of ``case`` makes, as bare calls.
 
-    One RFC 5280 path validation by ``cryptography`` (its P-384 signature) and
-    the four P-256 checks (artifact signature, SET, checkpoint, SCT), timed
-    without parsing or policy: no verifier can go below this without
-    skipping a check. Printed beside the in-process ratios.
+    The verifier runs once with :mod:`appliance.core.keys`'s two checks
+    recording their arguments; each is replayed as the one ``cryptography``
+    call it comes to (ECDSA with the curve's hash, or prehashed; Ed25519),
+    with no dispatch, parsing or policy around it.
     """
-    import base64  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import (  # noqa: PLC0415
+        ec,
+        ed25519,
+        utils,
+    )
 
+    from appliance.core import keys  # noqa: PLC0415
+
+    calls: list[Callable[[], object]] = []
+    plain, prehashed = keys.verify, keys.verify_prehashed
+
+    def record(key: keys.PublicKey, signature: bytes, data: bytes, **kw: str) -> None:
+        plain(key, signature, data, **kw)
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            calls.append(lambda: key.verify(signature, data))
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            algorithm = ec.ECDSA(keys._CURVE_HASH[key.curve.name]())  # noqa: SLF001
+            calls.append(lambda: key.verify(signature, data, algorithm))
+
+    def record_prehashed(
+        key: keys.PublicKey, signature: bytes, digest: bytes, name: str, **kw: str
+    ) -> None:
+        prehashed(key, signature, digest, name, **kw)
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            algorithm = ec.ECDSA(utils.Prehashed(keys._HASHLIB[name]()))  # noqa: SLF001
+            calls.append(lambda: key.verify(signature, digest, algorithm))
+
+    keys.verify, keys.verify_prehashed = record, record_prehashed  # type: ignore[assignment]
+    try:
+        verify_bundle(
+            Bundle.from_bytes(case.bundle.read_bytes()),
+            artifact=Artifact.from_digest("sha256", _digest(case)),
+            trust=trust,
+            policy=IdentityPolicy(identity=case.identity, issuer=case.issuer),
+            now=datetime.now(UTC),
+        )
+    finally:
+        keys.verify, keys.verify_prehashed = plain, prehashed
+    return calls
+
+
+def crypto_floor_ms(case: Case | None = None, iterations: int = 300) -> float:
+    """The public-key operations of one bundle alone, with nothing around them.
+
+    For ``case`` (the first by default): one RFC 5280 path validation of its
+    leaf by ``cryptography`` (the CA's signature on it) at its signing time,
+    every signature check the verifier makes on it, replayed bare (artifact
+    or DSSE, SET, checkpoint, SCT: :func:`_recorded_signatures`), and for
+    each RFC 3161 stamp ``rfc3161-client``'s one cryptographic call (the CMS
+    signature and the TSA's chain, in OpenSSL). No verifier of this bundle
+    can go below it without skipping a check. Printed beside each bundle.
+    """
     from cryptography import x509  # noqa: PLC0415
-    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415
+        Encoding,
+    )
     from cryptography.x509.verification import PolicyBuilder, Store  # noqa: PLC0415
 
     from appliance.core import certs  # noqa: PLC0415
 
-    case = CASES[0]
-    doc = json.loads(case.bundle.read_bytes())
-    chain = doc["verificationMaterial"]["x509CertificateChain"]["certificates"]
-    leaf = x509.load_der_x509_certificate(base64.b64decode(chain[0]["rawBytes"]))
+    case = case or CASES[0]
     trust = TrustMaterial.from_bytes(
         case.trusted_root.read_bytes(), source="bench", tuf_backed=False
     )
+    bundle = Bundle.from_bytes(case.bundle.read_bytes())
+    assert bundle.certificate is not None  # noqa: S101 - every case is keyless
+    leaf = x509.load_der_x509_certificate(bundle.certificate)
     when = leaf.not_valid_before_utc
     issuer = trust.fulcio_at(when)[0].certificates[0]
-    key = ec.generate_private_key(ec.SECP256R1())
-    message = b"x" * 300
-    signature = key.sign(message, ec.ECDSA(hashes.SHA256()))
-    public = key.public_key()
+    calls = _recorded_signatures(case, trust)
+    stamps = []
+    if bundle.rfc3161_timestamps:
+        from rfc3161_client import decode_timestamp_response  # noqa: PLC0415
+        from rfc3161_client._rust import verify as tsa  # noqa: PLC0415
+
+        anchors = [c.public_bytes(Encoding.DER) for c in trust.tsas[0].certificates]
+        for stamp in bundle.rfc3161_timestamps:
+            response = decode_timestamp_response(stamp)
+            stamps.append(
+                (response.time_stamp_token(), response.tst_info.gen_time, anchors)
+            )
 
     def floor() -> None:
         PolicyBuilder().store(Store([issuer])).time(when).extension_policies(
             ca_policy=certs._CA_POLICY,  # noqa: SLF001 - the policies the verifier uses
             ee_policy=certs._EE_POLICY,  # noqa: SLF001
         ).build_client_verifier().verify(leaf, [])
-        for _ in range(4):
-            public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        for call in calls:
+            call()
+        for token, gen_time, anchors in stamps:
+            tsa.pkcs7_verify(token, gen_time, anchors)
 
     return _per_call_ms(floor, iterations=iterations)

@@ -41,7 +41,10 @@ class StrictJSONError(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
+    result = dict(pairs)
+    if len(result) == len(pairs):  # the common case, decided in C
+        return result
+    result = {}
     for key, value in pairs:
         if key in result:
             msg = f"duplicate JSON key {key[:60]!r}"
@@ -247,6 +250,7 @@ class ProtoMessage:
             json_name = _camel(name)
             self._spellings[name] = json_name
             self._spellings[json_name] = json_name
+        self._json_names = frozenset(self._spellings.values())
 
     def read(
         self, obj: dict[str, Any], *, where: str, ignore_unknown: bool = False
@@ -263,16 +267,25 @@ class ProtoMessage:
         Raises:
             StrictJSONError: a field given twice, or an unknown field.
         """
+        if obj.keys() <= self._json_names:
+            # Every key a JSON name (the usual spelling): no key is unknown,
+            # none can be a second spelling of another; only nulls drop.
+            return {k: v for k, v in obj.items() if v is not None}
         fields: dict[str, Any] = {}
+        spellings = self._spellings
         for key, value in obj.items():
-            name = self._spellings.get(key)
+            name = spellings.get(key)
             if name is None:
                 if ignore_unknown:
                     continue
                 msg = f"{where}: unknown field {key[:60]!r}"
                 raise StrictJSONError(msg)
-            if name in fields:
+            # A field has at most two spellings, and ``obj``'s keys are
+            # unique: a proto-name key clashes exactly when its JSON name is
+            # also a key (null or not).
+            if key != name and name in obj:
                 msg = f"{where}: field {name!r} is given twice (as {name!r} and its proto name)"
                 raise StrictJSONError(msg)
-            fields[name] = value
-        return {k: v for k, v in fields.items() if v is not None}
+            if value is not None:
+                fields[name] = value
+        return fields

@@ -189,6 +189,20 @@ def b64(value: object, where: str, *, allow_empty: bool = False) -> bytes:
         raise InputError(msg, where=where) from exc
 
 
+def b64_items(values: list[Any], where: str) -> tuple[bytes, ...]:
+    """Decode a list of proto3-JSON bytes, each as :func:`b64` would.
+
+    The common case (every item standard, padded base64) is decoded in one
+    pass; otherwise each item goes through :func:`b64`, which names it.
+    """
+    if all(type(value) is str and value for value in values):
+        try:
+            return tuple(binascii.a2b_base64(v, strict_mode=True) for v in values)
+        except (binascii.Error, ValueError):
+            pass
+    return tuple(b64(v, f"{where}[{i}]") for i, v in enumerate(values))
+
+
 def member_list(parent: dict[str, Any], key: str, where: str) -> list[Any]:
     """An optional list member (absent or null is empty)."""
     value = parent.get(key)

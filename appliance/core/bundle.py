@@ -332,9 +332,7 @@ def _inclusion_proof(
         log_index=_json.int64(proof, "logIndex", where),
         root_hash=_json.b64(proof.get("rootHash"), f"{where}.rootHash"),
         tree_size=_json.int64(proof, "treeSize", where),
-        hashes=tuple(
-            _json.b64(h, f"{where}.hashes[{i}]") for i, h in enumerate(hashes)
-        ),
+        hashes=_json.b64_items(hashes, f"{where}.hashes"),
         checkpoint=envelope or None,
     )
 

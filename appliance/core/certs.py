@@ -7,11 +7,12 @@ bundle carries is never trusted: paths are built only from the trusted root.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -43,7 +44,8 @@ ISSUER_V2 = ObjectIdentifier(f"{FULCIO}.8")
 OTHERNAME_SAN = ObjectIdentifier(f"{FULCIO}.7")
 PRECERT_SIGNING = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.4")
 # Fulcio extensions: .2-.6 hold raw strings, .8 and up DER UTF8Strings.
-_RAW_EXTENSIONS = frozenset(range(1, 7))
+_RAW_EXTENSIONS = frozenset(str(n) for n in range(1, 7))  # OID arcs: no leading zeros
+_FULCIO_ARC = FULCIO + "."
 _ISSUER_SUFFIXES = frozenset({"1", "8"})
 
 
@@ -56,10 +58,19 @@ def load_certificate(der: bytes, *, where: str) -> x509.Certificate:
     Raises:
         InputError: not a DER X.509 certificate with well-formed extensions.
     """
+    return load_leaf(der, where=where)[0]
+
+
+def load_leaf(der: bytes, *, where: str) -> tuple[x509.Certificate, object]:
+    """:func:`load_certificate`, with the public key it parsed (not parsed twice).
+
+    Raises:
+        InputError: not a DER X.509 certificate with well-formed extensions.
+    """
     try:
         cert = x509.load_der_x509_certificate(der)
         _ = cert.extensions
-        _ = cert.public_key()
+        key = cert.public_key()
         _ = cert.not_valid_before_utc, cert.not_valid_after_utc
     except (
         ValueError,
@@ -69,14 +80,33 @@ def load_certificate(der: bytes, *, where: str) -> x509.Certificate:
     ) as exc:
         msg = f"not a well-formed X.509 certificate ({type(exc).__name__}: {exc})"
         raise InputError(msg, where=where) from exc
-    return cert
+    return cert, key
+
+
+_E = TypeVar("_E", bound=x509.ExtensionType)
+
+
+def _extension(cert: x509.Certificate, kind: type[_E]) -> _E:
+    """The parsed value of ``cert``'s extension of ``kind``.
+
+    Looked up by the class's OID, not by ``isinstance`` over every
+    extension (a Fulcio leaf has some 25): ``cryptography`` parsed each
+    extension it knows into its class when :func:`load_certificate` touched
+    them, so the extension with that OID is of that class.
+
+    Raises:
+        x509.ExtensionNotFound: the certificate has no such extension.
+    """
+    value = cert.extensions.get_extension_for_oid(kind.oid).value
+    if not isinstance(value, kind):  # not reached: the OID decides the class
+        msg = f"extension {kind.oid.dotted_string} is not a {kind.__name__}"
+        raise x509.ExtensionNotFound(msg, kind.oid)
+    return value
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
     try:
-        return bool(
-            cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        )
+        return bool(_extension(cert, x509.BasicConstraints).ca)
     except x509.ExtensionNotFound:
         return False
 
@@ -97,8 +127,8 @@ def check_leaf_profile(leaf: x509.Certificate) -> None:
             where="certificate",
         )
     try:
-        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        usage = _extension(leaf, x509.KeyUsage)
+        eku = _extension(leaf, x509.ExtendedKeyUsage)
     except x509.ExtensionNotFound as exc:
         raise VerificationError(
             f"signing certificate lacks {exc.oid.dotted_string}",
@@ -162,6 +192,20 @@ def verify_chain(
     return ca
 
 
+@functools.lru_cache(maxsize=64)
+def _anchored(anchor: x509.Certificate) -> PolicyBuilder:
+    """A policy builder anchored at one CA certificate of the trusted root.
+
+    Built once per trust anchor (trust material, loaded once; the builder is
+    immutable): only the time, the bundle's, is set per verification.
+    """
+    return (
+        PolicyBuilder()
+        .store(Store([anchor]))
+        .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
+    )
+
+
 def _chain_at(
     leaf: x509.Certificate, *, trust: TrustMaterial, when: datetime
 ) -> TrustedAuthority:
@@ -183,13 +227,7 @@ def _chain_at(
                 f"{ca.uri or 'CA'}: a CA certificate is not valid at that time"
             )
             continue
-        verifier = (
-            PolicyBuilder()
-            .store(Store([ca.certificates[0]]))
-            .time(when)
-            .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
-            .build_client_verifier()
-        )
+        verifier = _anchored(ca.certificates[0]).time(when).build_client_verifier()
         try:
             verifier.verify(leaf, [])
         except (
@@ -218,9 +256,7 @@ def verify_sct(
         VerificationError: no embedded SCT verifies (reason ``sct-invalid``).
     """
     try:
-        scts = leaf.extensions.get_extension_for_class(
-            x509.PrecertificateSignedCertificateTimestamps
-        ).value
+        scts = _extension(leaf, x509.PrecertificateSignedCertificateTimestamps)
     except x509.ExtensionNotFound as exc:
         raise VerificationError(
             "certificate has no embedded SCT",
@@ -275,8 +311,7 @@ def sct_issuer_key_hash(chain: Sequence[x509.Certificate]) -> bytes:
     issuer = chain[0]
     try:
         if (
-            PRECERT_SIGNING
-            in issuer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            PRECERT_SIGNING in _extension(issuer, x509.ExtendedKeyUsage)
             and len(chain) > 1
         ):
             issuer = chain[1]
@@ -315,6 +350,17 @@ class Identity:
     extensions: dict[str, str]  # Fulcio OID suffix ("9", "12", ...) to value
 
 
+@functools.lru_cache(maxsize=256)
+def _fulcio_suffix(oid: ObjectIdentifier) -> str | None:
+    """The arc after Fulcio's (``"8"`` for ``1.3.6.1.4.1.57264.1.8``), or None.
+
+    A pure function of the OID, remembered: a leaf carries some twenty
+    Fulcio extensions, always the same few OIDs.
+    """
+    dotted = oid.dotted_string
+    return dotted[len(_FULCIO_ARC) :] if dotted.startswith(_FULCIO_ARC) else None
+
+
 def identity_of(leaf: x509.Certificate) -> Identity:
     """Read the signer's identity from a Fulcio leaf.
 
@@ -323,9 +369,7 @@ def identity_of(leaf: x509.Certificate) -> Identity:
     """
     sans: list[str] = []
     try:
-        names = leaf.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName
-        ).value
+        names = _extension(leaf, x509.SubjectAlternativeName)
         sans.extend(names.get_values_for_type(x509.RFC822Name))
         sans.extend(names.get_values_for_type(x509.UniformResourceIdentifier))
         others = names.get_values_for_type(x509.OtherName)
@@ -338,15 +382,15 @@ def identity_of(leaf: x509.Certificate) -> Identity:
         pass
     extensions: dict[str, str] = {}
     for ext in leaf.extensions:
-        dotted = ext.oid.dotted_string
-        if not dotted.startswith(FULCIO + ".") or not isinstance(
-            ext.value, x509.UnrecognizedExtension
-        ):
+        value = ext.value
+        if not isinstance(value, x509.UnrecognizedExtension):
+            continue  # a standard extension, never a Fulcio claim
+        suffix = _fulcio_suffix(ext.oid)
+        if suffix is None:
             continue
-        suffix = dotted[len(FULCIO) + 1 :]
-        raw = ext.value.value
+        raw = value.value
         text: str | None
-        if suffix.isdigit() and int(suffix) in _RAW_EXTENSIONS:
+        if suffix in _RAW_EXTENSIONS:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -357,7 +401,7 @@ def identity_of(leaf: x509.Certificate) -> Identity:
             if suffix in _ISSUER_SUFFIXES:
                 # A damaged issuer claim must not fall back to the other OID:
                 # the certificate names no issuer we can read, so it fails.
-                msg = f"certificate issuer extension {dotted} is malformed"
+                msg = f"certificate issuer extension {_FULCIO_ARC}{suffix} is malformed"
                 raise VerificationError(
                     msg, reason=Reason.CERTIFICATE_INVALID, where="certificate"
                 )

@@ -11,6 +11,8 @@ import hashlib
 
 from appliance.core.errors import Reason, VerificationError
 
+_HASH_SIZE = 32  # SHA-256
+
 
 def leaf_hash(data: bytes) -> bytes:
     """``SHA-256(0x00 || data)``."""
@@ -37,7 +39,7 @@ def root_from_proof(
     if len(proof) != inner + border:
         msg = f"proof has {len(proof)} hashes; index {index} of size {size} needs {inner + border}"
         raise VerificationError(msg, reason=Reason.INCLUSION_PROOF_INVALID)
-    if any(len(h) != hashlib.sha256().digest_size for h in proof):
+    if any(len(h) != _HASH_SIZE for h in proof):
         msg = "proof hash of the wrong length"
         raise VerificationError(msg, reason=Reason.INCLUSION_PROOF_INVALID)
     node = leaf

@@ -59,10 +59,10 @@ def _signer(
             raise VerificationError(
                 msg, reason=Reason.POLICY_UNSATISFIED, where="bundle"
             )
-        leaf = certs.load_certificate(bundle.certificate, where="bundle certificate")
+        leaf, public = certs.load_leaf(bundle.certificate, where="bundle certificate")
         certs.check_leaf_profile(leaf)
         try:
-            key = keys.supported(leaf.public_key(), "bundle certificate")
+            key = keys.supported(public, "bundle certificate")
         except (ValueError, UnsupportedAlgorithm, InputError) as exc:
             # A damaged or exotic key in the leaf: nothing it signed can verify.
             msg = f"certificate key unusable: {exc}"
@@ -104,7 +104,12 @@ def _message(
 
 
 def _envelope(
-    content: DsseEnvelope, key: keys.PublicKey, artifact: Artifact, limits: Limits
+    content: DsseEnvelope,
+    key: keys.PublicKey,
+    artifact: Artifact,
+    limits: Limits,
+    *,
+    rekor_v2: bool,
 ) -> tuple[dict[str, bytes], dsse.Statement, dsse.Subject]:
     if content.payload_type != dsse.INTOTO_PAYLOAD_TYPE:
         msg = f"DSSE payload type {content.payload_type!r} is not an in-toto statement"
@@ -121,11 +126,16 @@ def _envelope(
     )
     statement = dsse.parse_statement(content.payload, limits=limits)
     subject = dsse.match_subject(statement, artifact.digests())
-    # Rekor v2 logs a DSSE envelope as a hashedrekord over H(PAE).
-    pae_digests = {
-        name: hashlib.new(name, signed).digest()
-        for name in ("sha256", "sha384", "sha512")
-    }
+    # Rekor v2 logs a DSSE envelope as a hashedrekord over H(PAE); only a
+    # hashedrekord 0.0.2 body (a Rekor v2 entry) is compared with these.
+    pae_digests = (
+        {
+            name: hashlib.new(name, signed).digest()
+            for name in ("sha256", "sha384", "sha512")
+        }
+        if rekor_v2
+        else {}
+    )
     return pae_digests, statement, subject
 
 
@@ -344,7 +354,11 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
         progress.checks.append("signature over the artifact digest verifies")
     else:
         signed_digests, statement, subject = _envelope(
-            bundle.content, key, artifact, limits
+            bundle.content,
+            key,
+            artifact,
+            limits,
+            rekor_v2=any(tlog.is_rekor_v2(e) for e in bundle.tlog_entries),
         )
         progress.checks.extend(
             [
@@ -357,7 +371,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
     signed = rekor_body.Signed(
         digests=signed_digests, signature=bundle.signature, envelope=envelope
     )
-    bundle_signer = rekor_body.Signer.of(leaf, key)
+    bundle_signer = rekor_body.Signer.of(leaf, key, der=bundle.certificate)
     _check_entries(bundle, bundle_signer, signed, trust, progress)
     _check_timestamps(bundle, trust, progress)
     _count_entries(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from appliance.core import timestamp
 from appliance.core.errors import Reason, VerificationError
 from appliance.core.timestamp import verify_timestamp
 from appliance.core.trust import TrustMaterial
@@ -64,3 +65,34 @@ def test_truncated_tokens(length: int) -> None:
     with pytest.raises(VerificationError) as caught:
         verify_timestamp(TOKEN[:length], signature=SIGNATURE, trust=TRUST, where="t")
     assert caught.value.reason is Reason.TIMESTAMP_INVALID
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [SIGNATURE, SIGNATURE[:-1], SIGNATURE + b"\x00", b"", b"another signature"],
+)
+def test_the_read_once_response_decides_as_the_library_does(signature: bytes) -> None:
+    """The verifier is handed each part of the response decoded once: its
+    verdict is the library's own on the response as parsed, for the stamped
+    signature and for any other bytes (message imprint mismatch)."""
+    from rfc3161_client import decode_timestamp_response  # noqa: PLC0415
+
+    authority = TRUST.tsas[0]
+    try:
+        timestamp._verifier(authority).verify_message(
+            decode_timestamp_response(TOKEN), signature
+        )
+    except Exception:  # noqa: BLE001 - whatever the library raises
+        library_verified = False
+    else:
+        library_verified = True
+    assert library_verified is (signature == SIGNATURE)
+    if library_verified:
+        assert (
+            verify_timestamp(TOKEN, signature=signature, trust=TRUST, where="t")
+            == ORIGINAL
+        )
+    else:
+        with pytest.raises(VerificationError) as caught:
+            verify_timestamp(TOKEN, signature=signature, trust=TRUST, where="t")
+        assert caught.value.reason is Reason.TIMESTAMP_INVALID

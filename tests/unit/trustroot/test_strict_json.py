@@ -72,6 +72,8 @@ def test_proto_fields_accept_either_spelling() -> None:
     [
         {"logIndex": "1", "log_index": "2"},
         {"canonicalized_body": "a", "canonicalizedBody": None},
+        {"canonicalizedBody": "a", "canonicalized_body": None},
+        {"log_index": None, "kindVersion": {}, "logIndex": None},
     ],
 )
 def test_proto_field_given_twice_is_refused(obj: dict[str, object]) -> None:

@@ -1,0 +1,195 @@
+"""A log entry's body must name exactly the bundle's signer (CVE-2022-36056).
+
+The comparison has a fast path (the body holds the standard base64 PEM of the
+bundle's certificate) and the full decoding path behind it; these tests hold
+both to the same verdicts on real bundles: the genuine body matches, the same
+certificate spelled otherwise still matches, another certificate, a damaged
+encoding or a missing field never does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from appliance.core import certs, rekor_body
+from appliance.core.artifact import Artifact
+from appliance.core.bundle import Bundle, DsseEnvelope, MessageSignature
+from appliance.core.errors import Reason, VerificationError
+from appliance.core.policy import IdentityPolicy
+from appliance.core.trust import TrustMaterial
+from appliance.core.verifier import verify_bundle
+from tests.helpers.vectors import CONFORMANCE, PUBLIC_GOOD_ROOT, VECTORS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+HASHEDREKORD = CONFORMANCE / "bundle-verify/happy-path-v0.3/bundle.sigstore.json"
+DSSE = CONFORMANCE / "bundle-verify/happy-path-intoto-in-dsse-v3/bundle.sigstore.json"
+OTHER = VECTORS / "bundles/public-good/bundle_v3_github.whl.sigstore"
+DIGEST = bytes.fromhex(
+    "a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
+)
+
+
+def _parts(
+    path: Path,
+) -> tuple[Bundle, rekor_body.Signer, rekor_body.Signed, dict[str, Any]]:
+    bundle = Bundle.from_bytes(path.read_bytes())
+    assert bundle.certificate is not None
+    leaf = certs.load_certificate(bundle.certificate, where="leaf")
+    signer = rekor_body.Signer.of(
+        leaf,
+        leaf.public_key(),  # type: ignore[arg-type]
+        der=bundle.certificate,
+    )
+    if isinstance(bundle.content, MessageSignature):
+        signed = rekor_body.Signed(
+            digests={"sha256": DIGEST}, signature=bundle.signature, envelope=None
+        )
+    else:
+        assert isinstance(bundle.content, DsseEnvelope)
+        signed = rekor_body.Signed(
+            digests={}, signature=bundle.signature, envelope=bundle.content
+        )
+    body = json.loads(bundle.tlog_entries[0].canonicalized_body)
+    return bundle, signer, signed, body
+
+
+def _check(
+    bundle: Bundle,
+    signer: rekor_body.Signer,
+    signed: rekor_body.Signed,
+    body: dict[str, Any],
+) -> None:
+    entry = bundle.tlog_entries[0]
+    rekor_body.check_body(
+        json.dumps(body).encode(),
+        kind=entry.kind,
+        version=entry.version,
+        signer=signer,
+        signed=signed,
+    )
+
+
+def _other_pem() -> bytes:
+    other = Bundle.from_bytes(OTHER.read_bytes())
+    assert other.certificate is not None
+    return certs.load_certificate(other.certificate, where="other").public_bytes(
+        Encoding.PEM
+    )
+
+
+def _wide_pem(der: bytes) -> bytes:
+    # The same certificate in PEM with 76-column lines: not what clients
+    # submit, but a PEM of the signer all the same.
+    return (
+        b"-----BEGIN CERTIFICATE-----\n"
+        + base64.encodebytes(der)
+        + b"-----END CERTIFICATE-----\n"
+    )
+
+
+def _set_hashedrekord_key(body: dict[str, Any], value: object) -> None:
+    body["spec"]["signature"]["publicKey"]["content"] = value
+
+
+def _set_dsse_verifier(body: dict[str, Any], value: object) -> None:
+    body["spec"]["signatures"][0]["verifier"] = value
+
+
+CASES: list[tuple[str, Path, Callable[[dict[str, Any], object], None]]] = [
+    ("hashedrekord", HASHEDREKORD, _set_hashedrekord_key),
+    ("dsse", DSSE, _set_dsse_verifier),
+]
+
+
+@pytest.mark.parametrize(("kind", "path", "setter"), CASES, ids=[c[0] for c in CASES])
+def test_the_logged_body_names_the_signer(
+    kind: str, path: Path, setter: Callable[[dict[str, Any], object], None]
+) -> None:
+    bundle, signer, signed, body = _parts(path)
+    assert bundle.tlog_entries[0].kind == kind
+    _check(bundle, signer, signed, body)
+    # The same certificate spelled otherwise: decided by the full path.
+    assert bundle.certificate is not None
+    setter(body, base64.b64encode(_wide_pem(bundle.certificate)).decode())
+    _check(bundle, signer, signed, body)
+    setter(body, base64.b64encode(bundle.certificate).decode())  # bare DER
+    _check(bundle, signer, signed, body)
+
+
+@pytest.mark.parametrize(("kind", "path", "setter"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(lambda: base64.b64encode(_other_pem()).decode(), id="other-cert"),
+        pytest.param(lambda: "not base64!", id="not-base64"),
+        pytest.param(lambda: "", id="empty"),
+        pytest.param(lambda: None, id="null"),
+        pytest.param(lambda: 7, id="number"),
+    ],
+)
+def test_a_body_naming_anyone_else_is_refused(
+    kind: str,
+    path: Path,
+    setter: Callable[[dict[str, Any], object], None],
+    value: Callable[[], object],
+) -> None:
+    bundle, signer, signed, body = _parts(path)
+    assert bundle.tlog_entries[0].kind == kind
+    setter(body, value())
+    with pytest.raises(VerificationError) as caught:
+        _check(bundle, signer, signed, body)
+    assert caught.value.reason is Reason.TLOG_ENTRY_INVALID
+
+
+def test_a_signer_named_by_its_re_encoding_still_matches() -> None:
+    """Without the bundle's bytes, the signer is its certificate re-encoded:
+    the same verdicts (the bundle's bytes only save that re-encoding)."""
+    bundle, signer, signed, body = _parts(HASHEDREKORD)
+    assert signer.certificate is not None
+    plain = rekor_body.Signer.of(signer.certificate, signer.key)
+    assert plain.encoded == signer.encoded
+    _check(bundle, plain, signed, body)
+    _set_hashedrekord_key(body, base64.b64encode(_other_pem()).decode())
+    with pytest.raises(VerificationError):
+        _check(bundle, plain, signed, body)
+
+
+def test_the_whole_verification_still_refuses_a_body_about_another_signer() -> None:
+    """End to end: a genuine log entry about other material proves nothing."""
+    data = json.loads(HASHEDREKORD.read_bytes())
+    entry = data["verificationMaterial"]["tlogEntries"][0]
+    body = json.loads(base64.b64decode(entry["canonicalizedBody"]))
+    _set_hashedrekord_key(body, base64.b64encode(_other_pem()).decode())
+    entry["canonicalizedBody"] = base64.b64encode(json.dumps(body).encode()).decode()
+    trust = TrustMaterial.from_bytes(
+        PUBLIC_GOOD_ROOT.read_bytes(), source="t", tuf_backed=False
+    )
+    with pytest.raises(VerificationError) as caught:
+        verify_bundle(
+            Bundle.from_bytes(json.dumps(data).encode()),
+            artifact=Artifact.from_digest("sha256", DIGEST),
+            trust=trust,
+            policy=IdentityPolicy(
+                identity="https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main",
+                issuer="https://token.actions.githubusercontent.com",
+            ),
+            now=datetime(2026, 11, 1, tzinfo=UTC),
+        )
+    # The body is covered by the proof and the SET: either the body check
+    # or the log evidence refuses it, never a pass.
+    assert caught.value.reason in {
+        Reason.TLOG_ENTRY_INVALID,
+        Reason.INCLUSION_PROOF_INVALID,
+        Reason.SET_INVALID,
+        Reason.SIGNATURE_INVALID,
+        Reason.CHECKPOINT_INVALID,
+    }
