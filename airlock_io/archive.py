@@ -267,7 +267,7 @@ def _parse_header(block: bytes) -> tuple[str, int, bytes]:
 
 
 class _Reader:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only, each named
         self,
         path: Path,
         *,
@@ -275,6 +275,7 @@ class _Reader:
         on_progress: Callable[[Progress], None] | None,
         cancel: threading.Event,
         tap: Tap | None = None,
+        documents: bool = True,
     ) -> None:
         self.path = path
         self.tap = tap
@@ -282,7 +283,7 @@ class _Reader:
         self.limits = limits
         self.on_progress = on_progress
         self.cancel = cancel
-        self.intake = Intake(limits, FileSpool())
+        self.intake = Intake(limits, FileSpool(), documents=documents)
         self.read_bytes = 0
         self.members = 0
         self.blob_bytes = 0
@@ -597,13 +598,14 @@ def _as_input_error(exc: BaseException, path: Path) -> BaseException:
     )
 
 
-def read_archive(
+def read_archive(  # noqa: PLR0913 - keyword-only, each named
     path: Path,
     *,
     limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
     tap: Tap | None = None,
+    documents: bool = True,
 ) -> Archive:
     """Read an archive (``.tar.zst``, ``.tar``) or a layout directory in one pass.
 
@@ -614,6 +616,9 @@ def read_archive(
         cancel: set it to stop intake promptly (raises :class:`Cancelled`).
         tap: asked for each blob (digest, size) as it starts; a sink it
             returns gets the blob's bytes as they are hashed, then the hash.
+        documents: keep the documents (False: a second pass over an
+            archive already verified, read again only to stream its blobs
+            through ``tap`` and to prove its bytes unchanged).
 
     Raises:
         InputError: unreadable, truncated, corrupt, refused or over a limit.
@@ -627,6 +632,7 @@ def read_archive(
         on_progress=on_progress,
         cancel=cancel or threading.Event(),
         tap=tap,
+        documents=documents,
     )
     return _read(reader, path)
 

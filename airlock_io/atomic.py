@@ -179,10 +179,10 @@ def write_atomically(
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
-            if isinstance(data, bytes):
-                handle.write(data)
-            else:
+            if callable(data):
                 data(handle)
+            else:
+                handle.write(data)
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             if owner is not None and (os.geteuid() == 0 or owner[0] == os.geteuid()):

@@ -32,10 +32,12 @@ class FileSpool:
         self._fd: int | None = None
         self._end = 0
 
-    def _open(self) -> int:
-        directory = tempfile.gettempdir()
+    def _open(self, directory: str) -> int:
         try:
-            fd = os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            # O_EXCL: the file can never be given a name (linkat) by anyone.
+            fd = os.open(
+                directory, os.O_TMPFILE | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC, 0o600
+            )
         except (AttributeError, OSError):  # no O_TMPFILE (not Linux, old fs)
             fd, name = tempfile.mkstemp(prefix="airlock-spool-", dir=directory)
             Path(name).unlink()
@@ -51,16 +53,18 @@ class FileSpool:
                 (a full disk: one line naming TMPDIR).
         """
         offset = self._end
+        directory = "TMPDIR"
         try:
             if self._fd is None:
-                self._fd = self._open()
+                directory = tempfile.gettempdir()
+                self._fd = self._open(directory)
             view = memoryview(data)
             while view:
                 written = os.pwrite(self._fd, view, self._end)
                 view = view[written:]
                 self._end += written
         except OSError as exc:
-            msg = f"cannot keep documents past the in-memory threshold in {tempfile.gettempdir()} (TMPDIR): {exc.strerror or exc}"
+            msg = f"cannot keep documents past the in-memory threshold in {directory} (TMPDIR): {exc.strerror or exc}"
             raise InputError(msg, where=_WHERE) from exc
         return offset
 

@@ -119,7 +119,9 @@ def extract(request: ExtractRequest, run: Run = QUIETLY) -> Extracted:  # noqa: 
 
         if writer is not None or file_writer is not None:
             try:
-                second = read_archive(verified.path, tap=tap, cancel=run.cancel)
+                second = read_archive(
+                    verified.path, tap=tap, cancel=run.cancel, documents=False
+                )
                 _same_archive(verified, second.sha256)
                 written = writer.finish() if writer is not None else None
                 files = file_writer.finish() if file_writer is not None else None

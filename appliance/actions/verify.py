@@ -183,9 +183,15 @@ class Verified:
 
 def _images_json(images: tuple[ImageVerdict, ...]) -> list[Any] | jsonout.Prerendered:
     """The report's images: as rendered where they were judged, or rendered now."""
-    if images and all(i.rendered is not None for i in images):
-        return jsonout.Prerendered([i.rendered for i in images if i.rendered])
-    return [image.to_json() for image in images]
+    rendered = [i.rendered for i in images if i.rendered is not None]
+    if not rendered:
+        return [image.to_json() for image in images]
+    if len(rendered) != len(images):
+        # Never: all are compacted or none. A compact verdict rendered again
+        # would lose its checks; refuse rather than write less.
+        msg = "some images were rendered where judged and some not"
+        raise AssertionError(msg)
+    return jsonout.Prerendered(rendered)
 
 
 def _finisher(

@@ -56,7 +56,8 @@ def _table(
     table.add_column("image", **fold)
     table.add_column("digest", no_wrap=True, min_width=12)
     table.add_column("platforms", **fold)
-    table.add_column("verdict", no_wrap=True, min_width=len("✖ REFUSED"))
+    # As wide as the wider word, so that every batch lines up.
+    table.add_column("verdict", no_wrap=True, min_width=len("✔ verified"))
     table.add_column("signer", **fold)
     table.add_column("signed at", **fold)
     table.add_column("reason", **fold)

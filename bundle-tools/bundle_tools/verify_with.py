@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from airlock_io import inputs
+from airlock_io.spool import FileSpool
 from appliance.core.archive import layout, media, view
 from appliance.core.archive.intake import Contents, Intake
 from appliance.core.archive.verify import ArchiveVerdict, Options, verify_archive
@@ -144,7 +145,7 @@ def planned_contents(
     Blobs from the cache were checked when fetched; they are hashed again
     only when the intake keeps them (documents), as the appliance will.
     """
-    intake = Intake()
+    intake = Intake(spool=FileSpool())  # as the appliance's intake: bounded memory
     for name, document in (
         (layout.OCI_LAYOUT_NAME, layout.OCI_LAYOUT),
         (layout.INDEX_NAME, index),

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import itertools
 import sys
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -33,6 +34,7 @@ from appliance.core.archive.ledger import Ledger
 from appliance.core.archive.manifest import (
     Descriptor,
     ImageIndex,
+    ImageManifest,
     Manifest,
     parse,
 )
@@ -86,6 +88,7 @@ _PARSED_KEPT = 64
 # memory. Below the threshold nothing is spooled, so an archive of ordinary
 # size writes nothing to disk. Without a spool everything is held in memory.
 PLAIN_BYTES = 32 * 1024 * 1024
+PACK_FROM = 4096  # spooled documents this large or larger are compressed
 
 
 class Spool(Protocol):
@@ -117,7 +120,8 @@ class Documents(Mapping[str, bytes]):
         self, plain_bytes: int = PLAIN_BYTES, spool: Spool | None = None
     ) -> None:
         self._plain: dict[str, bytes] = {}
-        self._spooled: dict[str, tuple[int, int]] = {}
+        # digest -> (offset, bytes stored, the document's size, compressed?)
+        self._spooled: dict[str, tuple[int, int, int, bool]] = {}
         self._spool = spool
         self._room = plain_bytes
 
@@ -126,8 +130,18 @@ class Documents(Mapping[str, bytes]):
         if self._spool is None or len(data) <= self._room:
             self._room -= len(data)
             self._plain[digest] = bytes(data)
-        else:
-            self._spooled[digest] = (self._spool.put(data), len(data))
+            return
+        # Spooled compressed (level 1): a .sig manifest repeats its chain in
+        # every layer and packs to about a quarter, and a spool in a TMPDIR
+        # that is a tmpfs is memory too.
+        packed = len(data) >= PACK_FROM
+        stored = zlib.compress(data, 1) if packed else data
+        self._spooled[digest] = (
+            self._spool.put(stored),
+            len(stored),
+            len(data),
+            packed,
+        )
 
     def only(self, digests: AbstractSet[str]) -> Documents:
         """These documents alone (the reachable ones), as held."""
@@ -146,10 +160,17 @@ class Documents(Mapping[str, bytes]):
         data = self._plain.get(digest)
         if data is not None:
             return data
-        offset, size = self._spooled[digest]
+        offset, stored, size, packed = self._spooled[digest]
         assert self._spool is not None  # noqa: S101 - spooled only with a spool
-        data = self._spool.get(offset, size)
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        data = self._spool.get(offset, stored)
+        if packed:
+            # Never more than the document's own size, whatever the spool
+            # now holds (a rewritten spool cannot inflate without bound).
+            try:
+                data = zlib.decompressobj().decompress(data, size)
+            except zlib.error:
+                data = b""
+        if len(data) != size or "sha256:" + hashlib.sha256(data).hexdigest() != digest:
             msg = "a document read back from the intake's spool no longer hashes to its name"
             raise VerificationError(
                 msg, reason=Reason.DIGEST_MISMATCH, where=f"document {digest}"
@@ -240,20 +261,40 @@ class Contents:
     ledgers: Mapping[str, Ledger | InputError] = field(default_factory=dict)
 
 
+def _parse_ledger(data: bytes | bytearray) -> Ledger | InputError:
+    """The ledger, or why it does not parse (raised when it is asked for, :func:`view.ledger`).
+
+    The error is kept without its traceback and chain: they would hold the
+    ledger's bytes and its half-parsed document until the run ends.
+    """
+    try:
+        return Ledger.from_bytes(data)
+    except InputError as exc:
+        kept = InputError(exc.message, where=exc.where, reason=exc.reason)
+        exc.__traceback__ = None
+        return kept
+
+
 class Intake:
     """The state of one intake; feed it members in archive order.
 
     Args:
         limits: caps on the archive (defaults documented in ArchiveLimits).
         spool: where documents past :data:`PLAIN_BYTES` wait (None: memory).
+        documents: keep the documents and parse the ledger (False: a second
+            pass over an archive already verified, which only hashes it
+            again: its contents are never read).
     """
 
     def __init__(
         self,
         limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
         spool: Spool | None = None,
+        *,
+        documents: bool = True,
     ) -> None:
         self.limits = limits
+        self._keeps_documents = documents
         self._members: set[str] = set()
         self._blobs: dict[str, int] = {}
         self._order: list[str] = []
@@ -266,6 +307,8 @@ class Intake:
         self._index: ImageIndex | None = None
         self._layout_seen = False
         self._ledgers: dict[str, Ledger | InputError] = {}
+        self._ledger_manifest: str | None = None  # index.json's one ledger entry
+        self._ledger_blob: str | None = None  # that manifest's one layer
 
     # -- as members stream by ---------------------------------------------
 
@@ -357,6 +400,15 @@ class Intake:
             return
         if name == layout.INDEX_NAME:
             self._index = layout.parse_index(bytes(data or b""))
+            ledgers = [
+                e.digest
+                for e in self._index.manifests
+                if e.annotations.get(media.KIND) == layout.Kind.LEDGER
+            ]
+            # Only the ledger index.json names (and only if it names one) is
+            # parsed as it arrives; anything else is left to the verification
+            # (view.ledger), which refuses it without parsing.
+            self._ledger_manifest = ledgers[0] if len(ledgers) == 1 else None
             for entry in self._index.manifests:
                 self._named(entry, "index.json")
             return
@@ -370,16 +422,21 @@ class Intake:
             )
         self._blobs[digest] = size
         self._order.append(digest)
-        if data is not None:
+        if data is None:
+            return
+        media_type = self._types.get(digest)
+        # A second pass (documents=False) keeps only what arrived before
+        # anything named it (it may be a manifest named later).
+        if self._keeps_documents or media_type is None:
             self._documents.keep(digest, data)
-            media_type = self._types.get(digest)
-            if media_type in media.ALL_MANIFEST_TYPES:
-                self._manifest(digest, bytes(data))
-            elif media_type == media.LEDGER:
-                try:
-                    self._ledgers[digest] = Ledger.from_bytes(data)
-                except InputError as exc:
-                    self._ledgers[digest] = exc
+        if media_type in media.ALL_MANIFEST_TYPES:
+            self._manifest(digest, bytes(data))
+        elif (
+            digest == self._ledger_blob
+            and media_type == media.LEDGER
+            and self._keeps_documents
+        ):
+            self._ledgers[digest] = _parse_ledger(data)
 
     # -- documents --------------------------------------------------------------
 
@@ -415,6 +472,13 @@ class Intake:
     def _manifest(self, digest: str, data: bytes) -> None:
         where = f"manifest {digest}"
         manifest = parse(data, media_type=self._types.get(digest), where=where)
+        if (
+            digest == self._ledger_manifest
+            and isinstance(manifest, ImageManifest)
+            and manifest.artifact_type == media.LEDGER
+            and len(manifest.layers) == 1
+        ):
+            self._ledger_blob = sys.intern(manifest.layers[0].digest)
         self._children[digest] = tuple(sys.intern(c.digest) for c in manifest.children)
         for child in manifest.children:
             self._named(child, where)
@@ -440,7 +504,8 @@ class Intake:
         missing = frozenset(d for d in reachable if d not in self._blobs)
         for digest in reachable - missing:
             if (
-                _is_document(self._types.get(digest, ""))
+                self._keeps_documents
+                and _is_document(self._types.get(digest, ""))
                 and digest not in self._documents
             ):
                 msg = (

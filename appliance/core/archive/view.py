@@ -30,12 +30,15 @@ def entries(contents: Contents, kind: str) -> list[Descriptor]:
 
 
 def _single_layer(
-    contents: Contents, entry: Descriptor, what: str
+    contents: Contents, entry: Descriptor, what: str, *, read: bool = True
 ) -> tuple[ImageManifest, bytes]:
+    """The one-layer artifact ``entry`` names, and its layer's bytes (``b""`` unless ``read``)."""
     manifest = contents.manifests.get(entry.digest)
     if not isinstance(manifest, ImageManifest) or len(manifest.layers) != 1:
         msg = f"the {what} entry is not a one-layer artifact"
         raise InputError(msg, where="index.json")
+    if not read:
+        return manifest, b""
     data = contents.documents.get(manifest.layers[0].digest)
     if data is None:
         msg = f"the {what} is not in the archive"
@@ -53,21 +56,15 @@ def ledger(contents: Contents) -> tuple[Ledger, Descriptor]:
     if len(found) != 1:
         msg = f"an archive carries exactly one ledger; this one has {len(found)}"
         raise InputError(msg, where="index.json")
-    manifest = contents.manifests.get(found[0].digest)
-    parsed = (
-        contents.ledgers.get(manifest.layers[0].digest)
-        if isinstance(manifest, ImageManifest) and len(manifest.layers) == 1
-        else None
-    )
-    if parsed is None:  # not parsed as it arrived (not our member order)
-        manifest, data = _single_layer(contents, found[0], "ledger")
-        parsed = Ledger.from_bytes(data)
-    if (
-        not isinstance(manifest, ImageManifest)
-        or manifest.artifact_type != media.LEDGER
-    ):
+    manifest, _ = _single_layer(contents, found[0], "ledger", read=False)
+    if manifest.artifact_type != media.LEDGER:
         msg = "the ledger entry is not a ledger artifact"
         raise InputError(msg, where="index.json")
+    # Parsed by the intake as it arrived (the usual case), or parsed now.
+    parsed = contents.ledgers.get(manifest.layers[0].digest)
+    if parsed is None:
+        _, data = _single_layer(contents, found[0], "ledger")
+        parsed = Ledger.from_bytes(data)
     if isinstance(parsed, InputError):
         raise parsed
     return parsed, found[0]

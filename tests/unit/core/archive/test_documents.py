@@ -47,7 +47,10 @@ def test_past_the_threshold_documents_are_spooled_and_read_back_exactly() -> Non
     for data in (SIG_MANIFEST, noise, b"small payload"):
         assert docs[_d(data)] == data
     assert docs.spooled == 3
-    assert spool.size == len(SIG_MANIFEST) + len(noise) + len(b"small payload")
+    # Compressed past PACK_FROM (a .sig manifest packs well), the rest as it came.
+    assert spool.size < len(SIG_MANIFEST) // 4 + len(noise) + 100 + len(
+        b"small payload"
+    )
     assert sorted(docs) == sorted(
         _d(x) for x in (SIG_MANIFEST, noise, b"small payload")
     )
@@ -64,13 +67,37 @@ def test_a_spooled_document_altered_on_disk_is_refused_not_returned() -> None:
         docs[_d(SIG_MANIFEST)]
 
 
+def test_a_spool_rewritten_to_inflate_without_bound_is_refused_not_inflated() -> None:
+    """A compressed document is inflated to its own size at most, then hashed."""
+    import zlib  # noqa: PLC0415
+
+    spool = FileSpool()
+    docs = Documents(plain_bytes=0, spool=spool)
+    docs.keep(_d(SIG_MANIFEST), SIG_MANIFEST)
+    bomb = zlib.compress(b"\0" * (64 << 20), 9)
+    assert spool._fd is not None
+    os.pwrite(spool._fd, bomb[: spool.size].ljust(spool.size, b"\0"), 0)
+    with pytest.raises(VerificationError, match="no longer hashes"):
+        docs[_d(SIG_MANIFEST)]
+
+
+def test_a_spool_holding_garbage_where_a_compressed_document_was_is_refused() -> None:
+    spool = FileSpool()
+    docs = Documents(plain_bytes=0, spool=spool)
+    docs.keep(_d(SIG_MANIFEST), SIG_MANIFEST)
+    assert spool._fd is not None
+    os.pwrite(spool._fd, b"not zlib at all", 0)
+    with pytest.raises(VerificationError, match="no longer hashes"):
+        docs[_d(SIG_MANIFEST)]
+
+
 def test_a_truncated_spool_is_one_input_error() -> None:
     spool = FileSpool()
     docs = Documents(plain_bytes=0, spool=spool)
     docs.keep(_d(SIG_MANIFEST), SIG_MANIFEST)
     assert spool._fd is not None
-    os.ftruncate(spool._fd, 100)
-    with pytest.raises(InputError, match="returned 100 of"):
+    os.ftruncate(spool._fd, 10)
+    with pytest.raises(InputError, match="returned 10 of"):
         docs[_d(SIG_MANIFEST)]
 
 
