@@ -85,50 +85,76 @@ def load_leaf(der: bytes, *, where: str) -> tuple[x509.Certificate, object]:
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
 
+Extensions = dict[ObjectIdentifier, x509.ExtensionType]
 
-def _extension(cert: x509.Certificate, kind: type[_E]) -> _E:
+
+def extensions_of(cert: x509.Certificate) -> Extensions:
+    """``cert``'s parsed extensions by OID, for the checks of one verification.
+
+    ``cryptography``'s own lookup walks the list for each extension asked
+    for (a Fulcio leaf has some 27, the SCT list last); the leaf's checks
+    ask for six, so the map is built once, from the bundle's certificate,
+    for the one verification (never kept beyond it). The OIDs are unique:
+    ``cryptography`` refuses a certificate with an extension given twice.
+    """
+    return {ext.oid: ext.value for ext in cert.extensions}
+
+
+def _extension(
+    cert: x509.Certificate, kind: type[_E], extensions: Extensions | None = None
+) -> _E:
     """The parsed value of ``cert``'s extension of ``kind``.
 
     Looked up by the class's OID, not by ``isinstance`` over every
     extension (a Fulcio leaf has some 25): ``cryptography`` parsed each
     extension it knows into its class when :func:`load_certificate` touched
-    them, so the extension with that OID is of that class.
+    them, so the extension with that OID is of that class. ``extensions``:
+    the map :func:`extensions_of` made of ``cert``, when the caller has it.
 
     Raises:
         x509.ExtensionNotFound: the certificate has no such extension.
     """
-    value = cert.extensions.get_extension_for_oid(kind.oid).value
+    if extensions is None:
+        value: object = cert.extensions.get_extension_for_oid(kind.oid).value
+    else:
+        value = extensions.get(kind.oid)
+        if value is None:
+            msg = f"No {kind.oid} extension was found"
+            raise x509.ExtensionNotFound(msg, kind.oid)
     if not isinstance(value, kind):  # not reached: the OID decides the class
         msg = f"extension {kind.oid.dotted_string} is not a {kind.__name__}"
         raise x509.ExtensionNotFound(msg, kind.oid)
     return value
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
+def _is_ca(cert: x509.Certificate, extensions: Extensions | None = None) -> bool:
     try:
-        return bool(_extension(cert, x509.BasicConstraints).ca)
+        return bool(_extension(cert, x509.BasicConstraints, extensions).ca)
     except x509.ExtensionNotFound:
         return False
 
 
-def check_leaf_profile(leaf: x509.Certificate) -> None:
+def check_leaf_profile(
+    leaf: x509.Certificate, *, extensions: Extensions | None = None
+) -> None:
     """The Fulcio leaf profile: not a CA, digitalSignature, codeSigning.
 
     ``leaf`` comes from :func:`load_certificate`, so its extensions are
-    already parsed and well-formed.
+    already parsed and well-formed; ``extensions``: their map
+    (:func:`extensions_of`), if the caller made it.
 
     Raises:
         VerificationError: the certificate is not a code-signing leaf.
     """
-    if _is_ca(leaf):
+    if _is_ca(leaf, extensions):
         raise VerificationError(
             "signing certificate is a CA",
             reason=Reason.CERTIFICATE_INVALID,
             where="certificate",
         )
     try:
-        usage = _extension(leaf, x509.KeyUsage)
-        eku = _extension(leaf, x509.ExtendedKeyUsage)
+        usage = _extension(leaf, x509.KeyUsage, extensions)
+        eku = _extension(leaf, x509.ExtendedKeyUsage, extensions)
     except x509.ExtensionNotFound as exc:
         raise VerificationError(
             f"signing certificate lacks {exc.oid.dotted_string}",
@@ -243,7 +269,11 @@ def _chain_at(
 
 
 def verify_sct(
-    leaf: x509.Certificate, issuer: TrustedAuthority, *, trust: TrustMaterial
+    leaf: x509.Certificate,
+    issuer: TrustedAuthority,
+    *,
+    trust: TrustMaterial,
+    extensions: Extensions | None = None,
 ) -> None:
     """Verify at least one embedded SCT from a trusted CT log (RFC 6962 §3.2).
 
@@ -256,7 +286,9 @@ def verify_sct(
         VerificationError: no embedded SCT verifies (reason ``sct-invalid``).
     """
     try:
-        scts = _extension(leaf, x509.PrecertificateSignedCertificateTimestamps)
+        scts = _extension(
+            leaf, x509.PrecertificateSignedCertificateTimestamps, extensions
+        )
     except x509.ExtensionNotFound as exc:
         raise VerificationError(
             "certificate has no embedded SCT",
@@ -361,31 +393,44 @@ def _fulcio_suffix(oid: ObjectIdentifier) -> str | None:
     return dotted[len(_FULCIO_ARC) :] if dotted.startswith(_FULCIO_ARC) else None
 
 
-def identity_of(leaf: x509.Certificate) -> Identity:
+def _sans(leaf: x509.Certificate, extensions: Extensions) -> list[str]:
+    sans: list[str] = []
+    try:
+        names = _extension(leaf, x509.SubjectAlternativeName, extensions)
+    except x509.ExtensionNotFound:
+        return sans
+    sans.extend(names.get_values_for_type(x509.RFC822Name))
+    sans.extend(names.get_values_for_type(x509.UniformResourceIdentifier))
+    others = names.get_values_for_type(x509.OtherName)
+    sans.extend(
+        t
+        for o in others
+        if o.type_id == OTHERNAME_SAN and (t := _utf8_der(o.value)) is not None
+    )
+    return sans
+
+
+def identity_of(
+    leaf: x509.Certificate, *, extensions: Extensions | None = None
+) -> Identity:
     """Read the signer's identity from a Fulcio leaf.
+
+    ``extensions``: the leaf's map (:func:`extensions_of`), if the caller
+    made it.
 
     Raises:
         VerificationError: the issuer extensions disagree or are malformed.
     """
-    sans: list[str] = []
-    try:
-        names = _extension(leaf, x509.SubjectAlternativeName)
-        sans.extend(names.get_values_for_type(x509.RFC822Name))
-        sans.extend(names.get_values_for_type(x509.UniformResourceIdentifier))
-        others = names.get_values_for_type(x509.OtherName)
-        sans.extend(
-            t
-            for o in others
-            if o.type_id == OTHERNAME_SAN and (t := _utf8_der(o.value)) is not None
-        )
-    except x509.ExtensionNotFound:
-        pass
-    extensions: dict[str, str] = {}
-    for ext in leaf.extensions:
-        value = ext.value
-        if not isinstance(value, x509.UnrecognizedExtension):
+    if extensions is None:
+        extensions = extensions_of(leaf)
+    sans = _sans(leaf, extensions)
+    claims: dict[str, str] = {}
+    for oid, value in extensions.items():
+        # Exactly the class cryptography gives an extension it does not
+        # know (a type test, not isinstance's walk of the ABC's registry).
+        if type(value) is not x509.UnrecognizedExtension:
             continue  # a standard extension, never a Fulcio claim
-        suffix = _fulcio_suffix(ext.oid)
+        suffix = _fulcio_suffix(oid)
         if suffix is None:
             continue
         raw = value.value
@@ -406,12 +451,12 @@ def identity_of(leaf: x509.Certificate) -> Identity:
                     msg, reason=Reason.CERTIFICATE_INVALID, where="certificate"
                 )
             continue  # an unreadable claim is absent: a policy demanding it fails
-        extensions[suffix] = text
-    v1, v2 = extensions.get("1"), extensions.get("8")
+        claims[suffix] = text
+    v1, v2 = claims.get("1"), claims.get("8")
     if v1 is not None and v2 is not None and v1 != v2:
         # Our choice (docs/verification.md §10.3): two issuers that disagree name no one.
         msg = f"certificate names two different OIDC issuers: {v2!r} and {v1!r}"
         raise VerificationError(msg, reason=Reason.ISSUER_MISMATCH, where="certificate")
     return Identity(
-        sans=tuple(sans), issuer=v2 if v2 is not None else v1, extensions=extensions
+        sans=tuple(sans), issuer=v2 if v2 is not None else v1, extensions=claims
     )

@@ -32,6 +32,16 @@ _HASHLIB: dict[str, type[hashes.HashAlgorithm]] = {
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
 }
+# The signature algorithms, built once: each is an immutable description
+# (a hash and a flag), and building one per check cost more than its use.
+_ECDSA_BY_CURVE: dict[str, ec.ECDSA] = {
+    curve: ec.ECDSA(hash_type()) for curve, hash_type in _CURVE_HASH.items()
+}
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_ECDSA_PREHASHED: dict[str, tuple[ec.ECDSA, int]] = {
+    name: (ec.ECDSA(utils.Prehashed(hash_type())), hash_type().digest_size)
+    for name, hash_type in _HASHLIB.items()
+}
 
 
 def load_der(data: bytes, *, where: str) -> PublicKey:
@@ -106,20 +116,20 @@ def verify(
             ``signature-invalid``).
     """
     try:
+        if isinstance(key, ec.EllipticCurvePublicKey):  # the usual key: tested first
+            preferred = _ECDSA_BY_CURVE.get(key.curve.name, _ECDSA_SHA256)
+            try:
+                key.verify(signature, data, preferred)
+            except InvalidSignature:
+                if preferred is _ECDSA_SHA256:
+                    raise
+                # sigstore-go's compatibility fallback: P-384/P-521 over SHA-256.
+                key.verify(signature, data, _ECDSA_SHA256)
+            return
         if isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(signature, data)
             return
-        if isinstance(key, rsa.RSAPublicKey):
-            _verify_rsa(key, signature, data, hashes.SHA256(), prehashed=False)
-            return
-        preferred = _CURVE_HASH.get(key.curve.name, hashes.SHA256)
-        try:
-            key.verify(signature, data, ec.ECDSA(preferred()))
-        except InvalidSignature:
-            if preferred is hashes.SHA256:
-                raise
-            # sigstore-go's compatibility fallback: P-384/P-521 over SHA-256.
-            key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        _verify_rsa(key, signature, data, hashes.SHA256(), prehashed=False)
     except InvalidSignature as exc:
         raise _fail(what, where) from exc
 
@@ -143,14 +153,15 @@ def verify_prehashed(  # noqa: PLR0913 - keyword-only labels, not inputs
     if hash_type is None or isinstance(key, ed25519.Ed25519PublicKey):
         msg = f"{what}: a {type(key).__name__} cannot verify a {algorithm} digest without the artifact"
         raise VerificationError(msg, reason=Reason.SIGNATURE_INVALID, where=where)
-    if hash_type().digest_size != len(digest):
+    prehashed, digest_size = _ECDSA_PREHASHED[algorithm]
+    if digest_size != len(digest):
         msg = f"{what}: digest length does not fit {algorithm}"
         raise VerificationError(msg, reason=Reason.DIGEST_MISMATCH, where=where)
     try:
-        if isinstance(key, rsa.RSAPublicKey):
-            _verify_rsa(key, signature, digest, hash_type(), prehashed=True)
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, digest, prehashed)
         else:
-            key.verify(signature, digest, ec.ECDSA(utils.Prehashed(hash_type())))
+            _verify_rsa(key, signature, digest, hash_type(), prehashed=True)
     except InvalidSignature as exc:
         raise _fail(what, where) from exc
 

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 def _signer(
     bundle: Bundle, policy: Policy
-) -> tuple[x509.Certificate | None, keys.PublicKey]:
+) -> tuple[x509.Certificate | None, keys.PublicKey, certs.Extensions]:
     if bundle.certificate is not None:
         if isinstance(policy, KeyPolicy):
             msg = "bundle is signed with a certificate, but a key was given; verify it with an identity"
@@ -60,7 +60,9 @@ def _signer(
                 msg, reason=Reason.POLICY_UNSATISFIED, where="bundle"
             )
         leaf, public = certs.load_leaf(bundle.certificate, where="bundle certificate")
-        certs.check_leaf_profile(leaf)
+        # This leaf's extensions by OID, for this verification's checks only.
+        extensions = certs.extensions_of(leaf)
+        certs.check_leaf_profile(leaf, extensions=extensions)
         try:
             key = keys.supported(public, "bundle certificate")
         except (ValueError, UnsupportedAlgorithm, InputError) as exc:
@@ -69,11 +71,11 @@ def _signer(
             raise VerificationError(
                 msg, reason=Reason.CERTIFICATE_INVALID, where="certificate"
             ) from exc
-        return leaf, key
+        return leaf, key, extensions
     if not isinstance(policy, KeyPolicy):
         msg = "bundle is signed with a key, not a certificate; verify it with --key"
         raise VerificationError(msg, reason=Reason.POLICY_UNSATISFIED, where="bundle")
-    return None, policy.key
+    return None, policy.key, {}
 
 
 def _message(
@@ -273,7 +275,11 @@ def _check_timestamps(
 
 
 def _check_certificate(
-    leaf: x509.Certificate, policy: Policy, trust: TrustMaterial, progress: _Progress
+    leaf: x509.Certificate,
+    extensions: certs.Extensions,
+    policy: Policy,
+    trust: TrustMaterial,
+    progress: _Progress,
 ) -> tuple[str, certs.Identity, tuple[int, ...]]:
     if not progress.times:
         msg = "no verified signing time: no SET and no trusted timestamp"
@@ -285,13 +291,13 @@ def _check_certificate(
         f"certificate chains to a trusted Fulcio CA at each of {len(progress.times)} verified time(s)"
     )
     if trust.requires_sct:
-        certs.verify_sct(leaf, issuer, trust=trust)
+        certs.verify_sct(leaf, issuer, trust=trust, extensions=extensions)
         progress.checks.append("embedded SCT verifies under a trusted CT log")
     else:
         progress.checks.append(
             f"trusted root {trust.name} lists no CT log: by its rule, no SCT is demanded"
         )
-    identity = certs.identity_of(leaf)
+    identity = certs.identity_of(leaf, extensions=extensions)
     if isinstance(policy, KeyPolicy):  # _signer() guarantees it; this narrows the type
         raise VerificationError("no identity policy", reason=Reason.POLICY_UNSATISFIED)
     try:
@@ -341,7 +347,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
         VerificationError: any check failed (the reason names which).
     """
     progress = _Progress(checks=[f"bundle v{bundle.version} is well-formed"])
-    leaf, key = _signer(bundle, policy)
+    leaf, key, extensions = _signer(bundle, policy)
     if leaf is not None:
         progress.checks.append(
             "signing certificate has the Fulcio code-signing profile"
@@ -386,7 +392,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
     serials: tuple[int, ...] = ()
     if leaf is not None:
         signer_name, identity, serials = _check_certificate(
-            leaf, policy, trust, progress
+            leaf, extensions, policy, trust, progress
         )
         issuer = identity.issuer
     else:
