@@ -60,6 +60,54 @@ class _SignedDataOnce:
         return set(self._signer_infos)
 
 
+_SEQUENCE = 0x30
+_MAX_LENGTH_OCTETS = 4  # a stamp is bounded far below 4 GiB
+
+
+def _sequence_at(data: bytes, at: int) -> tuple[int, int] | None:
+    """(start, end) of the contents of the DER SEQUENCE whose tag is at ``at``.
+
+    None when there is no definite-length SEQUENCE there lying within ``data``.
+    """
+    if at + 2 > len(data) or data[at] != _SEQUENCE:
+        return None
+    first = data[at + 1]
+    if first < 0x80:  # noqa: PLR2004 - X.690 §8.1.3.4: the short form
+        start, length = at + 2, first
+    else:
+        count = first & 0x7F
+        start = at + 2 + count
+        if not 0 < count <= _MAX_LENGTH_OCTETS or start > len(data):
+            return None
+        length = int.from_bytes(data[at + 2 : start], "big")
+    end = start + length
+    return (start, end) if end <= len(data) else None
+
+
+def token_of(stamp: bytes) -> bytes | None:
+    """The ``timeStampToken`` of a ``TimeStampResp`` (RFC 3161 §2.4.2), as its bytes.
+
+    ``TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken
+    TimeStampToken OPTIONAL }``: the token is what follows the status, up to
+    the end. ``rfc3161-client`` gives the token by writing out again what its
+    parser read (a twentieth of a millisecond); its parser accepts DER only,
+    whose encoding of a value is unique, so for a response it parses these
+    bytes are the same (a test holds the two equal on every stamp we have).
+    None when the response is not plainly so (no token, trailing bytes):
+    the caller then asks the library.
+    """
+    outer = _sequence_at(stamp, 0)
+    if outer is None or outer[1] != len(stamp):
+        return None
+    status = _sequence_at(stamp, outer[0])
+    if status is None:
+        return None
+    token = _sequence_at(stamp, status[1])
+    if token is None or token[1] != len(stamp):
+        return None
+    return stamp[status[1] :]
+
+
 class _ResponseOnce:
     """A parsed timestamp response whose parts are each decoded once.
 
@@ -73,11 +121,12 @@ class _ResponseOnce:
 
     __slots__ = ("_token", "signed_data", "status", "tst_info")
 
-    def __init__(self, response: TimeStampResponse) -> None:
+    def __init__(self, response: TimeStampResponse, stamp: bytes) -> None:
         self.status = response.status
         self.tst_info = response.tst_info
         self.signed_data = _SignedDataOnce(response.signed_data)
-        self._token = response.time_stamp_token()
+        token = token_of(stamp)
+        self._token = response.time_stamp_token() if token is None else token
 
     def time_stamp_token(self) -> bytes:
         """The token's DER, as the response gives it."""
@@ -113,7 +162,7 @@ def verify_timestamp(
         )
         raise VerificationError(msg, reason=Reason.TIMESTAMP_INVALID, where=where)
     try:
-        response = _ResponseOnce(decode_timestamp_response(stamp))
+        response = _ResponseOnce(decode_timestamp_response(stamp), stamp)
         gen_time = response.tst_info.gen_time
         gen_time = (
             gen_time.replace(tzinfo=UTC)

@@ -96,3 +96,74 @@ def test_the_read_once_response_decides_as_the_library_does(signature: bytes) ->
         with pytest.raises(VerificationError) as caught:
             verify_timestamp(TOKEN, signature=signature, trust=TRUST, where="t")
         assert caught.value.reason is Reason.TIMESTAMP_INVALID
+
+
+def _stamps() -> list[bytes]:
+    from tests.helpers.vectors import VECTORS  # noqa: PLC0415
+
+    found = []
+    for path in sorted(VECTORS.rglob("*.json")):
+        try:
+            doc = json.loads(path.read_bytes())
+        except ValueError:
+            continue
+        material = doc.get("verificationMaterial") if isinstance(doc, dict) else None
+        data = (material or {}).get("timestampVerificationData") or {}
+        found.extend(
+            base64.b64decode(s["signedTimestamp"])
+            for s in data.get("rfc3161Timestamps") or []
+        )
+    return found
+
+
+STAMPS = _stamps()
+
+
+def test_the_token_sliced_is_the_token_the_library_writes() -> None:
+    """``token_of`` hands pkcs7 verification the response's own bytes; on every
+    real stamp they are exactly what rfc3161-client writes out of its parse."""
+    from rfc3161_client import decode_timestamp_response  # noqa: PLC0415
+
+    compared = 0
+    for stamp in STAMPS:
+        try:
+            theirs = decode_timestamp_response(stamp).time_stamp_token()
+        except ValueError:
+            # Not DER (one conformance stamp's certificates are out of SET
+            # OF order): the library refuses it, and so does verify_timestamp.
+            with pytest.raises(VerificationError):
+                verify_timestamp(stamp, signature=SIGNATURE, trust=TRUST, where="t")
+            continue
+        assert timestamp.token_of(stamp) == theirs
+        compared += 1
+    assert compared > 20  # the conformance suite's and ours
+
+
+def test_a_damaged_response_is_sliced_as_the_library_reads_it_or_not_at_all() -> None:
+    """Every byte of the response's framing (its header, the status, the
+    token's header) flipped: whatever the library still parses, the slice is
+    its token, or there is none and the library's own is used."""
+    from rfc3161_client import decode_timestamp_response  # noqa: PLC0415
+
+    sliced = 0
+    for index in range(64):
+        for flip in (0x01, 0x02, 0x40, 0x80, 0xFF):
+            damaged = bytearray(TOKEN)
+            damaged[index] ^= flip
+            ours = timestamp.token_of(bytes(damaged))
+            try:
+                theirs = decode_timestamp_response(bytes(damaged)).time_stamp_token()
+            except ValueError:
+                theirs = None  # unparsed: verify_timestamp refuses it first
+            if ours is not None and theirs is not None:
+                sliced += 1
+                assert ours == theirs, f"byte {index} ^ {flip:#x}"
+    assert sliced > 0  # flips of the status value still parse: compared above
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [b"", b"\x30", b"\x30\x00", b"\x30\x80", b"\x31\x03\x30\x01\x00", TOKEN + b"\x00"],
+)
+def test_what_is_not_plainly_a_response_is_not_sliced(stamp: bytes) -> None:
+    assert timestamp.token_of(stamp) is None
