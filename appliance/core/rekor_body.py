@@ -154,10 +154,14 @@ def _standard_pem_b64(signer: Signer) -> str:
     der = signer.encoded
     label = b"CERTIFICATE" if signer.certificate is not None else b"PUBLIC KEY"
     text = binascii.b2a_base64(der, newline=False)
+    # Lines of 64 columns, each ending in a newline (RFC 7468 §2), joined in
+    # one call rather than each concatenated with its newline.
+    lines = [text[i : i + 64] for i in range(0, len(text), 64)]
+    lines.append(b"")
     pem = b"".join(
         (
             b"-----BEGIN " + label + b"-----\n",
-            *(text[i : i + 64] + b"\n" for i in range(0, len(text), 64)),
+            b"\n".join(lines),
             b"-----END " + label + b"-----\n",
         )
     )
