@@ -24,6 +24,7 @@ parses; field-level checks (types, ranges) belong to each document's reader.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -40,7 +41,15 @@ class StrictJSONError(ValueError):
     """The bytes are not JSON this reader accepts; ``str()`` says why."""
 
 
+# Every object any parse builds draws one number (``next`` is one C call,
+# atomic under the GIL): a parse's draws bound the objects in its document
+# from above (a parse in another thread only adds draws), without a scan of
+# the text for "{" (_needs_tree_check).
+_OBJECTS = itertools.count()
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    next(_OBJECTS)
     result = dict(pairs)
     if len(result) == len(pairs):  # the common case, decided in C
         return result
@@ -171,12 +180,14 @@ def _check_tree(doc: object, max_depth: int) -> None:
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
-def _needs_tree_check(text: str, max_depth: int) -> bool:
+def _needs_tree_check(text: str, max_depth: int, objects: int) -> bool:
     # The walk costs more than the parse; skip it when it cannot find
-    # anything: no surrogate escape, and fewer brackets than the depth cap.
-    # An escape needs a backslash, which base64, hex and URLs never hold: a
-    # one-byte search (memchr) saves the regex's scan of most documents.
-    return text.count("[") + text.count("{") > max_depth or (
+    # anything: no surrogate escape, and fewer containers than the depth cap
+    # (``objects``: at least the objects parsed; every list opens with a
+    # "[", and a "[" in a string only counts one more). An escape needs a
+    # backslash, which base64, hex and URLs never hold: a one-byte search
+    # (memchr) saves the regex's scan of most documents.
+    return objects + text.count("[") > max_depth or (
         "\\" in text and _SURROGATE_ESCAPE.search(text) is not None
     )
 
@@ -227,6 +238,7 @@ def loads(
         # As json.loads says it: a byte-order mark is not JSON (RFC 8259 §8.1).
         msg = "not valid JSON (Unexpected UTF-8 BOM)"
         raise StrictJSONError(msg)
+    first = next(_OBJECTS)
     try:
         doc = decoder.decode(text)
     except StrictJSONError:
@@ -237,7 +249,7 @@ def loads(
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         msg = f"not valid JSON ({exc})"
         raise StrictJSONError(msg) from exc
-    if _needs_tree_check(text, max_depth):
+    if _needs_tree_check(text, max_depth, next(_OBJECTS) - first - 1):
         _check_tree(doc, max_depth)
     return doc
 

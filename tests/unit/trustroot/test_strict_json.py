@@ -57,6 +57,22 @@ def test_max_depth_is_a_parameter() -> None:
         strict_json.loads(b"[[[]]]", max_depth=2)
 
 
+@pytest.mark.parametrize(
+    ("opening", "closing"), [(b'{"a":', b"}"), (b'[{"a":', b"}]"), (b"[", b"]")]
+)
+def test_depth_is_decided_for_objects_lists_and_both(
+    opening: bytes, closing: bytes
+) -> None:
+    """Objects are counted as parsed, lists by their brackets in the text:
+    a document of objects alone (no bracket at all) is held to the cap too."""
+    levels = 64 // (len(closing))  # containers per repeat: one or two
+    strict_json.loads(opening * levels + b"1" + closing * levels)
+    with pytest.raises(StrictJSONError, match="levels deep"):
+        strict_json.loads(opening * (levels + 1) + b"1" + closing * (levels + 1))
+    with pytest.raises(StrictJSONError, match="levels deep"):
+        strict_json.loads(b"[" + opening * levels + b"1" + closing * levels + b"]")
+
+
 ENTRY = ProtoMessage("log_index", "kind_version", "canonicalized_body")
 
 
