@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from appliance.core.trust import TrustedAuthority, TrustMaterial
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+_PRE_CERTIFICATE = x509.certificate_transparency.LogEntryType.PRE_CERTIFICATE
 
 FULCIO = "1.3.6.1.4.1.57264.1"
 ISSUER_V1 = ObjectIdentifier(f"{FULCIO}.1")
@@ -309,18 +311,21 @@ def verify_sct(
                 f"SCT from {log.base_url} stamped outside the log's validity"
             )
             continue
-        if sct.entry_type != x509.certificate_transparency.LogEntryType.PRE_CERTIFICATE:
+        if sct.entry_type != _PRE_CERTIFICATE:
             problems.append("SCT is not over a precertificate")
             continue
         # Integer arithmetic: a float product can land one millisecond short.
-        millis = (stamped - _EPOCH) // timedelta(milliseconds=1)
-        signed = (
-            struct.pack("!BBQH", sct.version.value, 0, millis, 1)
-            + issuer_key_hash
-            + len(tbs).to_bytes(3, "big")
-            + tbs
-            + struct.pack("!H", len(sct.extension_bytes))
-            + sct.extension_bytes
+        millis = (stamped - _EPOCH) // _MILLISECOND
+        extension_bytes = sct.extension_bytes
+        signed = b"".join(  # one copy of the TBS, not one per concatenation
+            (
+                struct.pack("!BBQH", sct.version.value, 0, millis, 1),
+                issuer_key_hash,
+                len(tbs).to_bytes(3, "big"),
+                tbs,
+                struct.pack("!H", len(extension_bytes)),
+                extension_bytes,
+            )
         )
         try:
             keys.verify(log.key, sct.signature, signed, what="SCT")
