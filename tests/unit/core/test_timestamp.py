@@ -101,7 +101,7 @@ def test_the_read_once_response_decides_as_the_library_does(signature: bytes) ->
 def _stamps() -> list[bytes]:
     from tests.helpers.vectors import VECTORS  # noqa: PLC0415
 
-    found = []
+    found: list[bytes] = []
     for path in sorted(VECTORS.rglob("*.json")):
         try:
             doc = json.loads(path.read_bytes())
