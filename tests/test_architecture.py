@@ -87,6 +87,19 @@ def test_core_loads_no_presentation_or_edge_libraries() -> None:
         assert name not in loaded
 
 
+def test_verify_blob_starts_without_the_archive_verification() -> None:
+    """One bundle per process: its start-up pays for no archive machinery (benchmarks: per process)."""
+    loaded = _loaded_by("import appliance.cli.verify_blob")
+    for name in (
+        "appliance.actions.verify",
+        "appliance.core.archive.verify",
+        "airlock_io.archive",
+        "zstandard",
+        "rich",
+    ):
+        assert name not in loaded
+
+
 def _imports_of(package: Path) -> set[str]:
     found: set[str] = set()
     for path in package.rglob("*.py"):

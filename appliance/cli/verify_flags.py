@@ -19,7 +19,6 @@ from appliance.actions.policy import (
     ReviewOnly,
     SignerFlags,
 )
-from appliance.actions.verify import VerifyRequest
 from appliance.cli import env
 from appliance.cli.identity_flags import add_identity_flags, signer_flags
 from appliance.core.archive.manifest import Platform
@@ -28,6 +27,8 @@ from appliance.core.policyfile import parse_duration
 
 if TYPE_CHECKING:
     import argparse
+
+    from appliance.actions.verify import VerifyRequest
 
 
 def add_report_flags(parser: argparse.ArgumentParser) -> None:
@@ -208,6 +209,10 @@ def verify_request(  # noqa: PLR0913 - keyword-only, each part of the request na
         InputError: flags that contradict each other, a bad duration, platform
             or annotation.
     """
+    # Here, not at the top: verify-blob shares this module's flags and must
+    # not import the whole archive verification to start (~70 ms).
+    from appliance.actions.verify import VerifyRequest  # noqa: PLC0415
+
     return VerifyRequest(
         archive=args.archive if archive is None else archive,
         policy=policy_source(args, review=review),
