@@ -79,6 +79,7 @@ def load_leaf(der: bytes, *, where: str) -> tuple[x509.Certificate, object]:
         UnsupportedAlgorithm,
         x509.DuplicateExtension,  # an extension given twice (RFC 5280 §4.2)
         x509.UnsupportedGeneralNameType,  # e.g. an ediPartyName SAN
+        x509.InvalidVersion,  # not v1-v3 (RFC 5280 §4.1.2.1); not a ValueError
     ) as exc:
         msg = f"not a well-formed X.509 certificate ({type(exc).__name__}: {exc})"
         raise InputError(msg, where=where) from exc
