@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
 from airlock_io.spool import FileSpool
 from appliance.core.archive import layout, media
-from appliance.core.archive.intake import Contents, Intake
+from appliance.core.archive.intake import Contents, Intake, parse_ledger
 from appliance.core.errors import ApplianceError, InputError, Reason
 from appliance.core.limits import DEFAULT_ARCHIVE_LIMITS, ArchiveLimits
 
@@ -439,7 +439,8 @@ class _Reader:
             and digest
             and self.intake.media_type(digest) == media.LEDGER
         ):
-            raise _LedgerFound(self.intake.ledger(digest))
+            parsed = self.intake.ledger(digest)
+            raise _LedgerFound(parse_ledger(data) if parsed is None else parsed)
         if self.members % 64 == 0 or size > CHUNK:
             self._progress()
 

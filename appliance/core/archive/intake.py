@@ -261,7 +261,7 @@ class Contents:
     ledgers: Mapping[str, Ledger | InputError] = field(default_factory=dict)
 
 
-def _parse_ledger(data: bytes | bytearray) -> Ledger | InputError:
+def parse_ledger(data: bytes | bytearray) -> Ledger | InputError:
     """The ledger, or why it does not parse (raised when it is asked for, :func:`view.ledger`).
 
     The error is kept without its traceback and chain: they would hold the
@@ -436,7 +436,7 @@ class Intake:
             and media_type == media.LEDGER
             and self._keeps_documents
         ):
-            self._ledgers[digest] = _parse_ledger(data)
+            self._ledgers[digest] = parse_ledger(data)
 
     # -- documents --------------------------------------------------------------
 
@@ -551,13 +551,13 @@ class Intake:
                 raise InputError(msg, where="archive")
         return seen
 
-    def ledger(self, digest: str) -> Ledger | InputError:
+    def ledger(self, digest: str) -> Ledger | InputError | None:
         """The ledger ``digest`` as parsed when it arrived (or the error it gave).
 
-        Raises:
-            KeyError: no ledger of that digest arrived.
+        None: not parsed as it arrived (it is not the one ledger index.json
+        names); the caller parses it if it must (:func:`parse_ledger`).
         """
-        return self._ledgers[digest]
+        return self._ledgers.get(digest)
 
     def media_type(self, digest: str) -> str | None:
         """The media type the descriptors seen so far give ``digest``."""

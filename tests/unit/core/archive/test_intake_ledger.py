@@ -12,16 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 
+from airlock_io.archive import read_ledger
 from airlock_io.spool import FileSpool
 from appliance.core.archive import layout, media, view
 from appliance.core.archive.intake import Contents, Intake
 from appliance.core.archive.ledger import Ledger
 from appliance.core.errors import InputError
 from tests.helpers import oci
-from tests.helpers.archives import Member, tiny_layout
+from tests.helpers.archives import Member, tiny_layout, write_tar
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -142,3 +147,20 @@ def test_a_second_pass_keeps_no_document_and_parses_nothing() -> None:
     assert len(second.documents) == 0
     assert second.ledgers == {}
     assert second.blobs == first.blobs  # the same archive, hashed again
+
+
+def test_read_ledger_of_an_index_naming_two_ledgers_reads_the_first_never_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """The intake parsed nothing as it arrived (two entries): ``read_ledger`` parses what it stops at."""
+    members = tiny_layout(NOW)
+    index = json.loads(dict(members)[layout.INDEX_NAME])
+    ledger_entry = next(
+        e for e in index["manifests"] if e["annotations"][media.KIND] == "ledger"
+    )
+    index["manifests"].append(ledger_entry)
+    members = [
+        (n, oci.canonical(index) if n == layout.INDEX_NAME else d) for n, d in members
+    ]
+    archive = write_tar(tmp_path / "two.tar.zst", members)
+    assert isinstance(read_ledger(archive), Ledger)
