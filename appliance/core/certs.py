@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import struct
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
@@ -48,7 +49,6 @@ PRECERT_SIGNING = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.4")
 # Fulcio extensions: .2-.6 hold raw strings, .8 and up DER UTF8Strings.
 _RAW_EXTENSIONS = frozenset(str(n) for n in range(1, 7))  # OID arcs: no leading zeros
 _FULCIO_ARC = FULCIO + "."
-_ISSUER_SUFFIXES = frozenset({"1", "8"})
 
 
 def load_certificate(der: bytes, *, where: str) -> x509.Certificate:
@@ -379,13 +379,76 @@ def _utf8_der(value: bytes) -> str | None:
         return None
 
 
+def _claim_text(suffix: str, raw: bytes) -> str | None:
+    """A Fulcio claim's text: raw UTF-8 for .1-.6, a DER UTF8String from .8 on."""
+    if suffix in _RAW_EXTENSIONS:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return _utf8_der(raw)
+
+
+class Claims(Mapping[str, str]):
+    """A leaf's Fulcio claims, OID suffix (``"9"``, ``"12"``) to text, read when first asked.
+
+    Most verifications ask for none of them (an identity policy reads the SAN
+    and the issuer, which :func:`identity_of` decodes and checks eagerly);
+    decoding the twenty-odd others up front was a tenth of the work around a
+    bundle's public-key operations. The raw values are kept (a few hundred
+    bytes; never the leaf or its parsed extensions, which a verdict must not
+    hold on to), decoded once on first use. An unreadable claim is absent,
+    exactly as when every claim was decoded eagerly: a policy demanding it
+    fails. Equal to any mapping with the same items; pickles as its raw
+    values (a verdict crosses a worker's pipe).
+    """
+
+    __slots__ = ("_decoded", "_raw")
+
+    def __init__(self, raw: dict[str, bytes]) -> None:
+        """Hold ``raw`` (suffix to the extension's raw value), undecoded."""
+        self._raw = raw
+        self._decoded: dict[str, str] | None = None
+
+    def _claims(self) -> dict[str, str]:
+        decoded = self._decoded
+        if decoded is None:
+            decoded = {
+                suffix: text
+                for suffix, raw in self._raw.items()
+                if (text := _claim_text(suffix, raw)) is not None
+            }
+            self._decoded = decoded  # a race only decodes twice, to the same
+        return decoded
+
+    def __getitem__(self, suffix: str) -> str:
+        """The claim's text (KeyError: absent or unreadable)."""
+        return self._claims()[suffix]
+
+    def __iter__(self) -> Iterator[str]:
+        """The suffixes of the readable claims."""
+        return iter(self._claims())
+
+    def __len__(self) -> int:
+        """How many claims are readable."""
+        return len(self._claims())
+
+    def __repr__(self) -> str:
+        """As the dict of readable claims."""
+        return repr(self._claims())
+
+    def __reduce__(self) -> tuple[type[Claims], tuple[dict[str, bytes]]]:
+        """Pickle the raw values: the copy decodes them when it is asked."""
+        return (Claims, (self._raw,))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Identity:
     """Who a Fulcio certificate says signed: SAN values, issuer, other claims."""
 
     sans: tuple[str, ...]
     issuer: str | None
-    extensions: dict[str, str]  # Fulcio OID suffix ("9", "12", ...) to value
+    extensions: Mapping[str, str]  # Fulcio OID suffix ("9", "12", ...) to value
 
 
 @functools.lru_cache(maxsize=256)
@@ -421,6 +484,8 @@ def identity_of(
 ) -> Identity:
     """Read the signer's identity from a Fulcio leaf.
 
+    The SAN values and the issuer are decoded and checked here; the other
+    claims are kept raw and decoded when first read (:class:`Claims`).
     ``extensions``: the leaf's map (:func:`extensions_of`), if the caller
     made it.
 
@@ -430,39 +495,32 @@ def identity_of(
     if extensions is None:
         extensions = extensions_of(leaf)
     sans = _sans(leaf, extensions)
-    claims: dict[str, str] = {}
+    raw: dict[str, bytes] = {}
     for oid, value in extensions.items():
         # Exactly the class cryptography gives an extension it does not
         # know (a type test, not isinstance's walk of the ABC's registry).
         if type(value) is not x509.UnrecognizedExtension:
             continue  # a standard extension, never a Fulcio claim
         suffix = _fulcio_suffix(oid)
-        if suffix is None:
-            continue
-        raw = value.value
-        text: str | None
-        if suffix in _RAW_EXTENSIONS:
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                text = None
-        else:
-            text = _utf8_der(raw)
-        if text is None:
-            if suffix in _ISSUER_SUFFIXES:
-                # A damaged issuer claim must not fall back to the other OID:
-                # the certificate names no issuer we can read, so it fails.
-                msg = f"certificate issuer extension {_FULCIO_ARC}{suffix} is malformed"
-                raise VerificationError(
-                    msg, reason=Reason.CERTIFICATE_INVALID, where="certificate"
-                )
-            continue  # an unreadable claim is absent: a policy demanding it fails
-        claims[suffix] = text
-    v1, v2 = claims.get("1"), claims.get("8")
+        if suffix is not None:
+            raw[suffix] = value.value
+    issuers: list[str | None] = []
+    for suffix in ("1", "8"):
+        claim = raw.get(suffix)
+        text = None if claim is None else _claim_text(suffix, claim)
+        if claim is not None and text is None:
+            # A damaged issuer claim must not fall back to the other OID:
+            # the certificate names no issuer we can read, so it fails.
+            msg = f"certificate issuer extension {_FULCIO_ARC}{suffix} is malformed"
+            raise VerificationError(
+                msg, reason=Reason.CERTIFICATE_INVALID, where="certificate"
+            )
+        issuers.append(text)
+    v1, v2 = issuers
     if v1 is not None and v2 is not None and v1 != v2:
         # Our choice (docs/verification.md §10.3): two issuers that disagree name no one.
         msg = f"certificate names two different OIDC issuers: {v2!r} and {v1!r}"
         raise VerificationError(msg, reason=Reason.ISSUER_MISMATCH, where="certificate")
     return Identity(
-        sans=tuple(sans), issuer=v2 if v2 is not None else v1, extensions=claims
+        sans=tuple(sans), issuer=v2 if v2 is not None else v1, extensions=Claims(raw)
     )
