@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -154,18 +156,29 @@ def _standard_pem_b64(signer: Signer) -> str:
     der = signer.encoded
     label = b"CERTIFICATE" if signer.certificate is not None else b"PUBLIC KEY"
     text = binascii.b2a_base64(der, newline=False)
-    # Lines of 64 columns, each ending in a newline (RFC 7468 §2), joined in
-    # one call rather than each concatenated with its newline.
-    lines = [text[i : i + 64] for i in range(0, len(text), 64)]
-    lines.append(b"")
+    # Lines of 64 columns, each ending in a newline (RFC 7468 §2): cut in
+    # one C call (a slice per line in Python cost half of this function).
+    lines = _pem_lines(len(text)).unpack(text)
     pem = b"".join(
         (
             b"-----BEGIN " + label + b"-----\n",
             b"\n".join(lines),
+            b"\n" if lines else b"",
             b"-----END " + label + b"-----\n",
         )
     )
     return binascii.b2a_base64(pem, newline=False).decode("ascii")
+
+
+@functools.lru_cache(maxsize=32)
+def _pem_lines(length: int) -> struct.Struct:
+    """Cuts ``length`` bytes of base64 into 64-column lines, the last shorter.
+
+    One layout per length (a certificate's DER length varies little; a
+    key's not at all), so the format is built once per length.
+    """
+    full, rest = divmod(length, 64)
+    return struct.Struct("64s" * full + (f"{rest}s" if rest else ""))
 
 
 def _names_signer(signer: Signer, value: object, field: str) -> bool:

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance.core import certs, rekor_body
 from appliance.core.artifact import Artifact
@@ -29,6 +33,8 @@ from tests.helpers.vectors import CONFORMANCE, PUBLIC_GOOD_ROOT, VECTORS
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+
+    from cryptography import x509
 
 HASHEDREKORD = CONFORMANCE / "bundle-verify/happy-path-v0.3/bundle.sigstore.json"
 DSSE = CONFORMANCE / "bundle-verify/happy-path-intoto-in-dsse-v3/bundle.sigstore.json"
@@ -193,3 +199,35 @@ def test_the_whole_verification_still_refuses_a_body_about_another_signer() -> N
         Reason.SIGNATURE_INVALID,
         Reason.CHECKPOINT_INVALID,
     }
+
+
+@settings(max_examples=300)
+@given(der=st.binary(min_size=1, max_size=3000))
+def test_the_standard_pem_text_is_the_standard_library_s_for_every_length(
+    der: bytes,
+) -> None:
+    """The fast comparison's expected text, for any DER, is base64 of the PEM the
+    standard library writes (64-column lines, RFC 7468 §2): no length cuts a
+    line wrong (the lines are cut by a fixed layout per length)."""
+    signer = rekor_body.Signer(certificate=_LEAF, key=_LEAF_KEY, encoded=der)
+    expected = base64.b64encode(ssl.DER_cert_to_PEM_cert(der).encode()).decode()
+    assert rekor_body._standard_pem_b64(signer) == expected
+
+
+def test_the_standard_pem_text_of_a_key_is_cryptography_s() -> None:
+    key = ec.generate_private_key(ec.SECP384R1()).public_key()
+    signer = rekor_body.Signer.of(None, key)
+    pem = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    assert rekor_body._standard_pem_b64(signer) == base64.b64encode(pem).decode()
+
+
+def _leaf_and_key() -> tuple[x509.Certificate, ec.EllipticCurvePublicKey]:
+    bundle = Bundle.from_bytes(HASHEDREKORD.read_bytes())
+    assert bundle.certificate is not None
+    leaf = certs.load_certificate(bundle.certificate, where="leaf")
+    key = leaf.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return leaf, key
+
+
+_LEAF, _LEAF_KEY = _leaf_and_key()
