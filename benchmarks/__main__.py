@@ -167,7 +167,8 @@ def _verification(results: Results) -> None:
             )
         )
     results.section(
-        "Bundle verification in process, per bundle (median of 3 x 150)", rows
+        "Bundle verification in process, per bundle (alternating batches, median of 9 x 50)",
+        rows,
     )
     rows = [
         Row(
