@@ -167,7 +167,7 @@ def _verification(results: Results) -> None:
             )
         )
     results.section(
-        "Bundle verification in process, per bundle (alternating batches, median of 9 x 50)",
+        "Bundle verification in process, per bundle (alternating batches, median of 10 x 50)",
         rows,
     )
     rows = [

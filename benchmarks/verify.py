@@ -122,7 +122,7 @@ def _per_call_ms(
 
 
 def _paired_ms(
-    fns: Sequence[Callable[[], object]], *, iterations: int, rounds: int = 9
+    fns: Sequence[Callable[[], object]], *, iterations: int, rounds: int = 10
 ) -> list[float]:
     """Per call ms of each of ``fns``, measured in alternating batches.
 

@@ -363,13 +363,21 @@ def sct_issuer_key_hash(chain: Sequence[x509.Certificate]) -> bytes:
 
 
 def _utf8_der(value: bytes) -> str | None:
-    # A DER UTF8String: tag 0x0C, definite length (short or long form).
+    # A DER UTF8String: tag 0x0C, definite length in its shortest form
+    # (X.690 §10.1: the short form below 128, else the long form with no
+    # leading zero byte). BER's other spellings of a length (0x80, the
+    # indefinite form, read as an empty string) are not DER: None.
     if len(value) < 2 or value[0] != 0x0C:  # noqa: PLR2004
         return None
     length, offset = value[1], 2
     if length & 0x80:
         count = length & 0x7F
-        length, offset = int.from_bytes(value[2 : 2 + count], "big"), 2 + count
+        digits = value[2 : 2 + count]
+        if not digits or digits[0] == 0 or len(digits) != count:
+            return None
+        length, offset = int.from_bytes(digits, "big"), 2 + count
+        if length < 0x80:  # noqa: PLR2004 - the short form's range
+            return None
     body = value[offset:]
     if len(body) != length:
         return None
@@ -439,7 +447,7 @@ class Claims(Mapping[str, str]):
 
     def __reduce__(self) -> tuple[type[Claims], tuple[dict[str, bytes]]]:
         """Pickle the raw values: the copy decodes them when it is asked."""
-        return (Claims, (self._raw,))
+        return (Claims, (dict(self._raw),))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -170,13 +170,31 @@ def _standard_pem_b64(signer: Signer) -> str:
     return binascii.b2a_base64(pem, newline=False).decode("ascii")
 
 
-@functools.lru_cache(maxsize=32)
+# The longest base64 text whose line layout is remembered: real leaves are
+# 1-3 KB of base64, keys less. A longer one (a bundle may carry a leaf of
+# megabytes) gets its layout built for that call and dropped, so that no
+# length a bundle chooses keeps memory beyond its verification.
+_REMEMBERED_LAYOUT = 8192
+
+
 def _pem_lines(length: int) -> struct.Struct:
     """Cuts ``length`` bytes of base64 into 64-column lines, the last shorter.
 
-    One layout per length (a certificate's DER length varies little; a
-    key's not at all), so the format is built once per length.
+    One layout per length, remembered for the lengths of real certificates
+    and keys (:data:`_REMEMBERED_LAYOUT`): a certificate's DER length varies
+    little, a key's not at all.
     """
+    if length <= _REMEMBERED_LAYOUT:
+        return _remembered_pem_lines(length)
+    return _layout(length)
+
+
+@functools.lru_cache(maxsize=64)
+def _remembered_pem_lines(length: int) -> struct.Struct:
+    return _layout(length)
+
+
+def _layout(length: int) -> struct.Struct:
     full, rest = divmod(length, 64)
     return struct.Struct("64s" * full + (f"{rest}s" if rest else ""))
 

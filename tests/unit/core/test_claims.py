@@ -106,6 +106,10 @@ REAL = _real_leaves()
         b"\x0c\x10short",  # length beyond the value
         b"\x0c\x02\xff\xfe",  # not UTF-8
         b"",
+        b"\x0c\x80",  # BER's indefinite length: once read as an empty issuer
+        b"\x0c\x81\x05https",  # a long form for a short length: not DER
+        b"\x0c\x82\x00\x05https",  # a leading zero length byte: not DER
+        b"\x0c\x81",  # a long form with its length byte missing
     ],
 )
 @pytest.mark.parametrize("suffix", ["1", "8"])
@@ -135,6 +139,8 @@ def test_disagreeing_issuer_claims_name_no_one() -> None:
         ("9", b"\x0c\x02\xff\xfe"),  # not UTF-8
         ("5", b"\xff"),  # a raw claim that is not UTF-8
         ("11", b""),
+        ("12", b"\x0c\x80"),  # BER's indefinite length
+        ("12", b"\x0c\x81\x05https"),  # not the shortest length form
     ],
 )
 def test_an_unreadable_claim_is_absent_and_a_demand_for_it_fails(
@@ -227,3 +233,11 @@ def test_claims_cross_a_pipe_and_read_the_same(name: str, der: bytes) -> None:
     copied = pickle.loads(pickle.dumps(identity))  # noqa: S301 - our own bytes
     assert dict(copied.extensions) == read == dict(unread.extensions)
     assert repr(copied.extensions) == repr(read)
+
+
+def test_a_long_claim_in_the_shortest_long_form_is_read() -> None:
+    value = "https://github.com/" + "a" * 200  # over 127 bytes: the long form
+    raw = b"\x0c\x81" + bytes([len(value)]) + value.encode()
+    identity = certs.identity_of(_leaf({**GOOD, "12": raw}))
+    assert identity.extensions["12"] == value
+    assert der_utf8(value) == raw  # what an encoder writes, byte for byte

@@ -231,3 +231,17 @@ def _leaf_and_key() -> tuple[x509.Certificate, ec.EllipticCurvePublicKey]:
 
 
 _LEAF, _LEAF_KEY = _leaf_and_key()
+
+
+@pytest.mark.parametrize("length", [8191, 8192 * 3 // 4 + 1, 20_000, 1_000_003])
+def test_a_long_signer_s_pem_is_right_and_its_layout_not_kept(length: int) -> None:
+    """A bundle chooses its leaf's length: layouts of lengths no real leaf has
+    are built for the call and dropped, so no verification keeps memory."""
+    der = bytes(range(256)) * (length // 256) + bytes(length % 256)
+    signer = rekor_body.Signer(certificate=_LEAF, key=_LEAF_KEY, encoded=der)
+    before = rekor_body._remembered_pem_lines.cache_info().currsize
+    expected = base64.b64encode(ssl.DER_cert_to_PEM_cert(der).encode()).decode()
+    assert rekor_body._standard_pem_b64(signer) == expected
+    remembered = len(base64.b64encode(der)) <= rekor_body._REMEMBERED_LAYOUT
+    grew = rekor_body._remembered_pem_lines.cache_info().currsize - before
+    assert grew <= (1 if remembered else 0)
