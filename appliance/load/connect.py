@@ -12,8 +12,10 @@ loopback, link-local or unspecified range (RFC 6890; ``169.254.169.254`` is
 where clouds serve instance metadata) and the registry itself is not on that
 kind of address, unless ``--allow-host`` names it (:func:`guarded`): a hostile
 registry may not aim the appliance's ``GET`` at the machine's own services.
-Private ranges (RFC 1918, RFC 4193) are let through: in-gap registries and
-their storage live there. Names are not checked (beyond ``localhost``, RFC
+Cloud instance-metadata addresses (:data:`_METADATA_NETWORKS`) are refused
+whatever the registry's own address, unless ``--allow-host`` names them.
+Private ranges (RFC 1918, RFC 4193) are let through otherwise: in-gap
+registries and their storage live there. Names are not checked (beyond ``localhost``, RFC
 6761 §6.3): the seal resolves nothing to decide, so a name that resolves to
 such an address is admitted as any other name.
 
@@ -52,6 +54,10 @@ def _split(host: str, default_port: int) -> tuple[str, int]:
         name, _, rest = host[1:].partition("]")
         port = rest.removeprefix(":")
         return name, int(port) if port.isdigit() else default_port
+    if host.count(":") > 1:
+        # A bare IPv6 literal (``--allow-host fd00::5``): with a port it
+        # needs brackets (RFC 3986 §3.2.2), so its last group is no port.
+        return host, default_port
     name, sep, port = host.rpartition(":")
     if sep and port.isdigit():
         return name, int(port)
@@ -65,6 +71,37 @@ _KINDS = (
     ("link-local", "is_link_local"),
     ("unspecified", "is_unspecified"),
 )
+# Where clouds serve an instance its own metadata and credentials. Whatever
+# range holds the address (link-local, RFC 6598 shared, RFC 4193 unique local,
+# even public), it answers only the machine that asks: never a registry's
+# storage or token realm, so refused whatever the registry's own address is,
+# unless --allow-host names it. From each provider's documentation and SDKs:
+# AWS EC2 (169.254.169.254; fd00:ec2::254, the rest of fd00:ec2::/32 its other
+# instance services), ECS task metadata (169.254.170.2) and EKS Pod Identity
+# (169.254.170.23); Google Cloud (169.254.169.254, fd20:ce::254); Azure
+# (169.254.169.254, the WireServer 168.63.129.16); Alibaba Cloud
+# (100.100.100.200); Oracle Cloud (169.254.169.254, fd00:c1::a9fe:a9fe, and
+# Classic's 192.0.0.192); Scaleway (169.254.42.42, fd00:42::42).
+_METADATA = "cloud instance-metadata"
+_METADATA_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "169.254.169.254/32",
+        "169.254.170.2/32",
+        "169.254.170.23/32",
+        "169.254.42.42/32",
+        "168.63.129.16/32",
+        "100.100.100.200/32",
+        "192.0.0.192/32",
+        "fd00:ec2::/32",
+        "fd20:ce::254/128",
+        "fd00:c1::a9fe:a9fe/128",
+        "fd00:42::42/128",
+    )
+)
+# The names Google Cloud documents for its metadata server (a name, unlike an
+# address, could be anything; these two can only mean that server).
+_METADATA_NAMES = frozenset({"metadata.google.internal", "metadata.goog"})
 # One part of an IPv4 literal as inet_aton(3) reads it (hex, octal, decimal),
 # which is what getaddrinfo dials: ``127.1`` and ``0x7f000001`` are loopback.
 _INET_ATON_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
@@ -92,10 +129,12 @@ def _inet_aton(host: str) -> ipaddress.IPv4Address | None:
 
 
 def _kind(host: str) -> str | None:
-    """``loopback``, ``link-local`` or ``unspecified`` for such an IP literal (or ``localhost``); else None."""
+    """``loopback``, ``link-local``, ``unspecified`` or cloud instance metadata, for such an IP literal or name; else None."""
     bare = host.removeprefix("[").removesuffix("]").rstrip(".").lower()
     if bare == "localhost" or bare.endswith(".localhost"):
         return "loopback"  # RFC 6761 §6.3: always the loopback address
+    if bare in _METADATA_NAMES:
+        return _METADATA
     address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
     try:
         address = ipaddress.ip_address(bare)
@@ -105,6 +144,8 @@ def _kind(host: str) -> str | None:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is dialled as 127.0.0.1
     if address is None:
         return None
+    if any(address in network for network in _METADATA_NETWORKS):
+        return _METADATA
     return next((kind for kind, test in _KINDS if getattr(address, test)), None)
 
 
@@ -118,10 +159,14 @@ def guarded(netloc: str, *, registry: str, allowed: set[str]) -> str | None:
     """
     name, _ = _split(netloc, 443)
     kind = _kind(name)
-    if kind is None or kind == _kind(_split(registry, 443)[0]):
+    if kind is None or (kind != _METADATA and kind == _kind(_split(registry, 443)[0])):
         return None
     if netloc in allowed or any(_split(a, 0) == (name, 0) for a in allowed):
         return None
+    if kind == _METADATA:
+        # A registry on a link-local address is still no reason to reach
+        # the machine's metadata service at 169.254.169.254.
+        return f"a {kind} address, which no registry has reason to name"
     article = "an" if kind[0] in "aeiou" else "a"
     return f"{article} {kind} address, and the registry ({registry}) is not on one"
 

@@ -67,6 +67,9 @@ UNUSABLE = {
 
 # Storage redirects to internal addresses a registry may not name (#21 review).
 METADATA = "sha256:" + "4" * 64
+# AWS's IPv6 metadata address: unique local (RFC 4193), the range in-gap
+# storage lives in, and still refused.
+METADATA_V6 = "sha256:" + "6" * 64
 ANY_ADDRESS = "sha256:" + "5" * 64
 
 
@@ -151,6 +154,8 @@ class _Front(_Handler):
         elif path == f"/v2/r/blobs/{METADATA}":
             # Where clouds serve instance metadata (link-local): never dialled.
             self._send(307, headers={"Location": "http://169.254.169.254/latest/"})
+        elif path == f"/v2/r/blobs/{METADATA_V6}":
+            self._send(307, headers={"Location": "http://[fd00:ec2::254]/latest/"})
         elif path == f"/v2/r/blobs/{ANY_ADDRESS}":
             # 0.0.0.0 dials this machine (Linux): the storage, by another name.
             port = self.storage.rpartition(":")[2]
@@ -408,20 +413,24 @@ def test_the_seal_admits_a_storage_redirect_and_refuses_another_redirect(
     assert out["contacted"] == [host, storage]
 
 
-def test_the_seal_refuses_a_redirect_to_a_link_local_address(
-    front: tuple[str, str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("digest", "netloc"),
+    [(METADATA, "169.254.169.254:80"), (METADATA_V6, "[fd00:ec2::254]:80")],
+)
+def test_the_seal_refuses_a_redirect_to_cloud_instance_metadata(
+    front: tuple[str, str], tmp_path: Path, digest: str, netloc: str
 ) -> None:
-    """A loopback registry may send its blobs to loopback storage, not to 169.254.169.254."""
+    """A loopback registry may send its blobs to loopback storage, not to the metadata service."""
     host, _ = front
     out, _ = _sealed(
-        {"DOCKER_CONFIG": str(tmp_path)}, host=host, calls=[["has_blob", METADATA]]
+        {"DOCKER_CONFIG": str(tmp_path)}, host=host, calls=[["has_blob", digest]]
     )
     error = str(out["error"])
-    assert "refused 169.254.169.254:80, a link-local address" in error
+    assert f"refused {netloc}, a cloud instance-metadata address" in error
     assert "named by a storage redirect of blob" in error
     assert "--allow-host" in error
     assert "\n" not in error
-    assert "169.254.169.254:80" not in out["contacted"]  # type: ignore[operator]
+    assert netloc not in out["contacted"]  # type: ignore[operator]
     assert out["contacted"] == [host]
 
 
@@ -457,7 +466,7 @@ class _MetadataRealm(_Handler):
         self._send(401, headers={"WWW-Authenticate": realm})
 
 
-def test_the_seal_refuses_a_token_realm_at_a_link_local_address(
+def test_the_seal_refuses_a_token_realm_at_the_metadata_address(
     loopback: None, tmp_path: Path
 ) -> None:
     del loopback
@@ -468,7 +477,7 @@ def test_the_seal_refuses_a_token_realm_at_a_link_local_address(
             {"DOCKER_CONFIG": str(tmp_path)}, host=host, calls=[["tags", "p/q"]]
         )
     error = str(out["error"])
-    assert "refused 169.254.169.254:80, a link-local address" in error
+    assert "refused 169.254.169.254:80, a cloud instance-metadata address" in error
     assert "token realm" in error
     assert "--allow-host" in error
     assert "p/q" not in out

@@ -66,18 +66,18 @@ REMOTE = "registry.gap.local"
 @pytest.mark.parametrize(
     ("netloc", "kind"),
     [
-        ("169.254.169.254:80", "link-local"),  # cloud instance metadata
+        ("169.254.1.1:80", "link-local"),
         ("[fe80::1]:443", "link-local"),
         ("[fe80::1%25eth0]:443", "link-local"),  # with a zone (RFC 6874)
         ("127.0.0.1:80", "loopback"),
         ("127.9.9.9:8080", "loopback"),
         ("[::1]:443", "loopback"),
         ("[::ffff:127.0.0.1]:80", "loopback"),  # IPv4-mapped, dialled as IPv4
-        ("[::ffff:169.254.169.254]:80", "link-local"),
+        ("[::ffff:169.254.1.1]:80", "link-local"),
         ("127.1:80", "loopback"),  # inet_aton(3) short form, as getaddrinfo dials it
         ("0x7f000001:80", "loopback"),
         ("2130706433:80", "loopback"),
-        ("0251.0376.0251.0376:80", "link-local"),  # octal 169.254.169.254
+        ("0251.0376.0001.0001:80", "link-local"),  # octal 169.254.1.1
         ("localhost:80", "loopback"),  # RFC 6761 §6.3
         ("LOCALHOST.:80", "loopback"),
         ("metadata.localhost:80", "loopback"),
@@ -95,6 +95,78 @@ def test_an_internal_literal_named_by_a_remote_registry_is_refused(
         assert refused is not None
         assert refused.startswith((f"a {kind} address", f"an {kind} address"))
         assert REMOTE in refused
+
+
+# Cloud instance metadata: refused whatever the registry's own address, and
+# whichever range the address is in (link-local, RFC 6598, RFC 4193, public).
+METADATA = [
+    "169.254.169.254:80",  # AWS, Google Cloud, Azure, Oracle
+    "[::ffff:169.254.169.254]:80",  # IPv4-mapped, dialled as IPv4
+    "0251.0376.0251.0376:80",  # octal, as inet_aton(3) reads it
+    "2852039166:80",  # one decimal number
+    "169.254.170.2:80",  # AWS ECS task metadata
+    "169.254.170.23:80",  # AWS EKS Pod Identity
+    "169.254.42.42:80",  # Scaleway
+    "168.63.129.16:80",  # Azure WireServer: a public address
+    "100.100.100.200:80",  # Alibaba Cloud: RFC 6598 shared space
+    "192.0.0.192:80",  # Oracle Cloud Classic
+    "[fd00:ec2::254]:80",  # AWS IPv6: unique local, like in-gap storage
+    "[FD00:EC2:0::254]:443",
+    "[fd00:ec2::23]:80",  # AWS's other instance services in fd00:ec2::/32
+    "[fd00:ec2::254%25eth0]:80",  # with a zone (RFC 6874)
+    "[fd20:ce::254]:80",  # Google Cloud IPv6
+    "[fd00:c1::a9fe:a9fe]:80",  # Oracle Cloud IPv6
+    "[fd00:42::42]:80",  # Scaleway IPv6
+    "metadata.google.internal:80",  # the names Google Cloud documents
+    "METADATA.GOOGLE.INTERNAL.:80",
+    "metadata.goog:443",
+]
+
+
+@pytest.mark.parametrize("netloc", METADATA)
+@pytest.mark.parametrize(
+    "registry", [REMOTE, "127.0.0.1", "169.254.9.9", "10.0.0.5", "[fd00::5]"]
+)
+def test_cloud_instance_metadata_is_refused_whatever_the_registry(
+    netloc: str, registry: str
+) -> None:
+    refused = guarded(netloc, registry=registry, allowed=set())
+    assert (
+        refused
+        == "a cloud instance-metadata address, which no registry has reason to name"
+    )
+
+
+@pytest.mark.parametrize(
+    "netloc",
+    [
+        "169.254.169.253:80",  # the neighbours of a metadata address are not it
+        "168.63.129.17:80",
+        "100.100.100.201:80",
+        "[fd00:ec3::254]:80",
+        "[fd20:ce::255]:80",
+        "metadata.google.internal.example:80",
+        "google.internal:80",
+    ],
+)
+def test_only_the_metadata_addresses_themselves_are_metadata(netloc: str) -> None:
+    refused = guarded(netloc, registry="169.254.9.9", allowed=set())
+    assert refused is None or "metadata" not in refused
+
+
+def test_allow_host_admits_a_metadata_address_it_names() -> None:
+    assert (
+        guarded("[fd00:ec2::254]:80", registry=REMOTE, allowed={"fd00:ec2::254"})
+        is None
+    )
+    assert (
+        guarded("metadata.goog:443", registry=REMOTE, allowed={"metadata.goog:443"})
+        is None
+    )
+    assert (
+        guarded("metadata.goog:80", registry=REMOTE, allowed={"metadata.goog:443"})
+        is not None
+    )
 
 
 @pytest.mark.parametrize(
@@ -160,4 +232,22 @@ def test_allow_host_admits_exactly_what_it_names(
     allowed: set[str], *, admitted: bool
 ) -> None:
     refused = guarded("169.254.169.254:80", registry=REMOTE, allowed=allowed)
+    assert (refused is None) is admitted
+
+
+@pytest.mark.parametrize(
+    ("allowed", "netloc", "admitted"),
+    [
+        ({"fe80::1"}, "[fe80::1]:443", True),  # a bare IPv6 literal: any port
+        ({"[fe80::1]"}, "[fe80::1]:80", True),
+        ({"[fe80::1]:443"}, "[fe80::1]:443", True),
+        ({"[fe80::1]:443"}, "[fe80::1]:80", False),
+        ({"fe80::1"}, "[fe80::2]:443", False),
+        ({"fe80::1:443"}, "[fe80::1]:443", False),  # one address, not fe80::1 at 443
+    ],
+)
+def test_allow_host_reads_an_ipv6_literal_as_rfc_3986_writes_it(
+    allowed: set[str], netloc: str, *, admitted: bool
+) -> None:
+    refused = guarded(netloc, registry=REMOTE, allowed=allowed)
     assert (refused is None) is admitted
