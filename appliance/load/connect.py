@@ -81,7 +81,10 @@ _KINDS = (
 # (169.254.170.23); Google Cloud (169.254.169.254, fd20:ce::254); Azure
 # (169.254.169.254, the WireServer 168.63.129.16); Alibaba Cloud
 # (100.100.100.200); Oracle Cloud (169.254.169.254, fd00:c1::a9fe:a9fe, and
-# Classic's 192.0.0.192); Scaleway (169.254.42.42, fd00:42::42).
+# Classic's 192.0.0.192); Scaleway (169.254.42.42, fd00:42::42); OpenStack's
+# IPv6 metadata (fe80::a9fe:a9fe); Tencent Cloud (169.254.0.23, which
+# metadata.tencentyun.com names); Akamai/Linode (fd00:a9fe:a9fe::1, cloud-init's
+# Akamai source); Alibaba Cloud's IPv6 (fd00:100::100:200, cloud-init's).
 _METADATA = "cloud instance-metadata"
 _METADATA_NETWORKS = tuple(
     ipaddress.ip_network(network)
@@ -97,11 +100,19 @@ _METADATA_NETWORKS = tuple(
         "fd20:ce::254/128",
         "fd00:c1::a9fe:a9fe/128",
         "fd00:42::42/128",
+        "fe80::a9fe:a9fe/128",
+        "169.254.0.23/32",
+        "fd00:a9fe:a9fe::1/128",
+        "fd00:100::100:200/128",
     )
 )
-# The names Google Cloud documents for its metadata server (a name, unlike an
-# address, could be anything; these two can only mean that server).
-_METADATA_NAMES = frozenset({"metadata.google.internal", "metadata.goog"})
+# The fully qualified names providers document for their metadata servers
+# (Google Cloud's two, Tencent Cloud's): only these names are checked. A name
+# resolves to anything, so others are not (``metadata`` alone is a site's
+# host as often as Google's search-path shortcut).
+_METADATA_NAMES = frozenset(
+    {"metadata.google.internal", "metadata.goog", "metadata.tencentyun.com"}
+)
 # One part of an IPv4 literal as inet_aton(3) reads it (hex, octal, decimal),
 # which is what getaddrinfo dials: ``127.1`` and ``0x7f000001`` are loopback.
 _INET_ATON_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
@@ -128,13 +139,11 @@ def _inet_aton(host: str) -> ipaddress.IPv4Address | None:
     )
 
 
-def _kind(host: str) -> str | None:
-    """``loopback``, ``link-local``, ``unspecified`` or cloud instance metadata, for such an IP literal or name; else None."""
+def _address(
+    host: str,
+) -> tuple[str, ipaddress.IPv4Address | ipaddress.IPv6Address | None]:
+    """``host`` without brackets, trailing dot or case, and the address it dials if it is a literal."""
     bare = host.removeprefix("[").removesuffix("]").rstrip(".").lower()
-    if bare == "localhost" or bare.endswith(".localhost"):
-        return "loopback"  # RFC 6761 §6.3: always the loopback address
-    if bare in _METADATA_NAMES:
-        return _METADATA
     address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
     try:
         address = ipaddress.ip_address(bare)
@@ -142,11 +151,37 @@ def _kind(host: str) -> str | None:
         address = _inet_aton(bare)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is dialled as 127.0.0.1
+    return bare, address
+
+
+def _canonical(host: str) -> str:
+    """One spelling per host: an IP literal as ``ipaddress`` prints it, a name in lower case."""
+    bare, address = _address(host)
+    return bare if address is None else str(address)
+
+
+def _kind(host: str, *, metadata: bool = True) -> str | None:
+    """``loopback``, ``link-local``, ``unspecified`` or (with ``metadata``) cloud instance metadata, for such an IP literal or name; else None."""
+    bare, address = _address(host)
+    if bare == "localhost" or bare.endswith(".localhost"):
+        return "loopback"  # RFC 6761 §6.3: always the loopback address
+    if metadata and bare in _METADATA_NAMES:
+        return _METADATA
     if address is None:
         return None
-    if any(address in network for network in _METADATA_NETWORKS):
+    if metadata and any(address in network for network in _METADATA_NETWORKS):
         return _METADATA
     return next((kind for kind, test in _KINDS if getattr(address, test)), None)
+
+
+def _allows(allowed: set[str], name: str, port: int) -> bool:
+    """Whether an ``--allow-host`` names ``name`` at ``port``, however either spells the host."""
+    host = _canonical(name)
+    for entry in allowed:
+        entry_name, entry_port = _split(entry, 0)
+        if _canonical(entry_name) == host and entry_port in (0, port):
+            return True
+    return False
 
 
 def guarded(netloc: str, *, registry: str, allowed: set[str]) -> str | None:
@@ -157,11 +192,18 @@ def guarded(netloc: str, *, registry: str, allowed: set[str]) -> str | None:
         registry: the registry's host as the operator named it (no port).
         allowed: each ``--allow-host`` (``HOST`` admits any port, ``HOST:PORT`` that one).
     """
-    name, _ = _split(netloc, 443)
+    name, port = _split(netloc, 443)
     kind = _kind(name)
-    if kind is None or (kind != _METADATA and kind == _kind(_split(registry, 443)[0])):
+    if kind is None:
         return None
-    if netloc in allowed or any(_split(a, 0) == (name, 0) for a in allowed):
+    registry_host = _split(registry, 443)[0]
+    if _canonical(name) == _canonical(registry_host):
+        return None  # the registry's own host, at another port: what the operator named
+    # The range the registry's address is in, a metadata address or not: a
+    # registry on 169.254.169.254 is on a link-local address.
+    if kind != _METADATA and kind == _kind(registry_host, metadata=False):
+        return None
+    if _allows(allowed, name, port):
         return None
     if kind == _METADATA:
         # A registry on a link-local address is still no reason to reach

@@ -117,6 +117,14 @@ METADATA = [
     "[fd20:ce::254]:80",  # Google Cloud IPv6
     "[fd00:c1::a9fe:a9fe]:80",  # Oracle Cloud IPv6
     "[fd00:42::42]:80",  # Scaleway IPv6
+    "[fe80::a9fe:a9fe]:80",  # OpenStack IPv6: link-local, refused beside a link-local registry too
+    "169.254.0.23:80",  # Tencent Cloud
+    "[fd00:a9fe:a9fe::1]:80",  # Akamai/Linode IPv6
+    "[fd00:100::100:200]:80",  # Alibaba Cloud IPv6
+    "[fd00:ec2::0.0.2.84]:80",  # fd00:ec2::254 with its last 32 bits dotted
+    "0xa9fea9fe:80",
+    "169.16689662:80",  # inet_aton(3): 169 then 24 bits
+    "metadata.tencentyun.com:80",
     "metadata.google.internal:80",  # the names Google Cloud documents
     "METADATA.GOOGLE.INTERNAL.:80",
     "metadata.goog:443",
@@ -152,6 +160,50 @@ def test_cloud_instance_metadata_is_refused_whatever_the_registry(
 def test_only_the_metadata_addresses_themselves_are_metadata(netloc: str) -> None:
     refused = guarded(netloc, registry="169.254.9.9", allowed=set())
     assert refused is None or "metadata" not in refused
+
+
+@pytest.mark.parametrize(
+    ("allowed", "netloc"),
+    [
+        ({"FD00:EC2::254"}, "[fd00:ec2::254]:80"),
+        ({"fd00:ec2::254"}, "[fd00:ec2:0::254]:80"),
+        ({"[fd00:0ec2:0000:0000:0000:0000:0000:0254]:80"}, "[fd00:ec2::254]:80"),
+        ({"metadata.goog"}, "METADATA.GOOG.:443"),
+        ({"169.254.169.254"}, "0251.0376.0251.0376:80"),
+        ({"0xa9fea9fe:80"}, "169.254.169.254:80"),
+    ],
+)
+def test_allow_host_names_a_host_however_either_spells_it(
+    allowed: set[str], netloc: str
+) -> None:
+    assert guarded(netloc, registry=REMOTE, allowed=allowed) is None
+
+
+@pytest.mark.parametrize(
+    ("registry", "netloc"),
+    [
+        (
+            "169.254.169.254",
+            "169.254.1.1:80",
+        ),  # a registry on 169.254.169.254 is link-local
+        ("100.100.100.200", "100.100.100.200:8443"),  # its own host, at another port
+        ("[fd00:ec2::254]", "[FD00:EC2::254]:444"),
+    ],
+)
+def test_a_registry_on_a_metadata_address_is_judged_by_its_range_and_host(
+    registry: str, netloc: str
+) -> None:
+    assert guarded(netloc, registry=registry, allowed=set()) is None
+
+
+def test_a_registry_on_a_metadata_address_is_told_apart_from_its_range() -> None:
+    refused = guarded("127.0.0.1:80", registry="169.254.169.254", allowed=set())
+    assert refused == (
+        "a loopback address, and the registry (169.254.169.254) is not on one"
+    )
+    refused = guarded("[fd00:ec2::254]:80", registry="169.254.169.254", allowed=set())
+    assert refused is not None
+    assert "instance-metadata" in refused
 
 
 def test_allow_host_admits_a_metadata_address_it_names() -> None:
