@@ -8,6 +8,7 @@ network guard refuses every socket unless a test asks for ``loopback``.
 from __future__ import annotations
 
 import os
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +40,12 @@ FIXED_NOW = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 def pytest_configure(config: pytest.Config) -> None:
     del config
     netguard.install()
+    # The interruption tests send SIGINT to the children they start, and a
+    # child inherits an ignored SIGINT (a shell's background job starts so,
+    # POSIX.1-2017 XCU 2.11): it would never see one. A handled signal is
+    # reset to its default across exec, so handling it here reaches them.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

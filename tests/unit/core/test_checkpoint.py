@@ -76,30 +76,37 @@ def test_signature_over_other_text_fails() -> None:
         cp.verify(KEY.public_key(), names=frozenset({"log.example"}), hint=HINT)
 
 
+# Named by their index and what they must say: the texts hold fresh
+# signatures, and a test's name must not change from one collection to the
+# next (pytest-xdist's workers each collect the suite).
+MALFORMED = [
+    (BODY, "no blank line"),
+    (_note(""), "no blank line|signature"),
+    (BODY + "\n" + "\u2014 log.example AAAA", "end with a newline"),
+    (BODY + "\n" + "- log.example AAAAAAAA\n", "malformed signature line"),
+    (BODY + "\n" + "\u2014 log.example !!!!\n", "not base64"),
+    (BODY + "\n" + "\u2014 log.example AAAA\n", "too short"),
+    (_note(_good(), body=f"\n12\n{ROOT}\n"), "origin"),
+    (_note(_good(), body=f"log\ntwelve\n{ROOT}\n"), "not a decimal int64"),
+    (_note(_good(), body="log\n12\n"), "origin, size or root hash"),
+    (_note(_good(), body="log\n12\nAAAA\n"), "32 bytes"),
+    # C2SP signed-note: no ASCII control character but newline in the text
+    (_note(_good(), body=f"log\x1b[2J\n12\n{ROOT}\n"), "control character"),
+    (_note(_good(), body=f"log\n12\n{ROOT}\nTime: 1\r\n"), "control character"),
+    (_note(_good(), body=f"log\t7\n12\n{ROOT}\n"), "control character"),
+    (_note(_good(), body=f"log\x7f\n12\n{ROOT}\n"), "control character"),
+    (_note(_good(), body=f"log\x00\n12\n{ROOT}\n"), "control character"),
+    # ... and a key name holds no Unicode space and no "+"
+    (_note(_line("log+example", HINT, b"x" * 64)), "space or"),
+    (_note(_line("log\u00a0example", HINT, b"x" * 64)), "space or"),
+    (_note(_line("log\u2003example", HINT, b"x" * 64)), "space or"),
+]
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [
-        (BODY, "no blank line"),
-        (_note(""), "no blank line|signature"),
-        (BODY + "\n" + "\u2014 log.example AAAA", "end with a newline"),
-        (BODY + "\n" + "- log.example AAAAAAAA\n", "malformed signature line"),
-        (BODY + "\n" + "\u2014 log.example !!!!\n", "not base64"),
-        (BODY + "\n" + "\u2014 log.example AAAA\n", "too short"),
-        (_note(_good(), body=f"\n12\n{ROOT}\n"), "origin"),
-        (_note(_good(), body=f"log\ntwelve\n{ROOT}\n"), "not a decimal int64"),
-        (_note(_good(), body="log\n12\n"), "origin, size or root hash"),
-        (_note(_good(), body="log\n12\nAAAA\n"), "32 bytes"),
-        # C2SP signed-note: no ASCII control character but newline in the text
-        (_note(_good(), body=f"log\x1b[2J\n12\n{ROOT}\n"), "control character"),
-        (_note(_good(), body=f"log\n12\n{ROOT}\nTime: 1\r\n"), "control character"),
-        (_note(_good(), body=f"log\t7\n12\n{ROOT}\n"), "control character"),
-        (_note(_good(), body=f"log\x7f\n12\n{ROOT}\n"), "control character"),
-        (_note(_good(), body=f"log\x00\n12\n{ROOT}\n"), "control character"),
-        # ... and a key name holds no Unicode space and no "+"
-        (_note(_line("log+example", HINT, b"x" * 64)), "space or"),
-        (_note(_line("log\u00a0example", HINT, b"x" * 64)), "space or"),
-        (_note(_line("log\u2003example", HINT, b"x" * 64)), "space or"),
-    ],
+    MALFORMED,
+    ids=[f"{n}-{needle}" for n, (_, needle) in enumerate(MALFORMED)],
 )
 def test_malformed_notes(text: str, needle: str) -> None:
     with pytest.raises(VerificationError, match=needle):
