@@ -4,7 +4,10 @@ Two measurements (issue: offline verification core):
 
 * in-process, per bundle: parse + verify, trust material loaded once, as a
   long-running verifier would (our ``Bundle.from_bytes`` + ``verify_bundle``
-  against sigstore-python's ``Bundle.from_json`` + ``Verifier.verify_*``);
+  against sigstore-python's ``Bundle.from_json`` + ``Verifier.verify_*``;
+  for a DSSE bundle, the same verdict as ours, "this bundle attests to this
+  digest", is what sigstore-python's own ``sigstore verify`` does after
+  ``verify_dsse``: the payload type, then the statement and its subject);
 * per process: ``appliance verify-blob`` against
   ``sigstore --trust-config ... verify identity``, both offline.
 
@@ -24,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sigstore import dsse as sp_dsse
 from sigstore.hashes import Hashed
 from sigstore.models import Bundle as SpBundle
 from sigstore.models import TrustedRoot as SpTrustedRoot
@@ -147,47 +151,56 @@ def _paired_ms(
     return [statistics.median(side) for side in samples]
 
 
+def sides(
+    case: Case, now: datetime, digest: bytes | None = None
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Ours and sigstore-python's verification of ``case``: the same verdict, each raising if not.
+
+    ``digest`` (default: the case's own) is the artifact both are asked about.
+    """
+    data = case.bundle.read_bytes()
+    digest = _digest(case) if digest is None else digest
+    trust = TrustMaterial.from_bytes(
+        case.trusted_root.read_bytes(), source="bench", tuf_backed=False
+    )
+    ours_policy = IdentityPolicy(identity=case.identity, issuer=case.issuer)
+    artifact = Artifact.from_digest("sha256", digest)
+    theirs = Verifier(trusted_root=SpTrustedRoot.from_file(str(case.trusted_root)))
+    their_policy = policy.Identity(identity=case.identity, issuer=case.issuer)
+    hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=digest)
+
+    def ours() -> None:
+        verify_bundle(
+            Bundle.from_bytes(data),
+            artifact=artifact,
+            trust=trust,
+            policy=ours_policy,
+            now=now,
+        )
+
+    def sigstore_python() -> None:
+        bundle = SpBundle.from_json(data)
+        if not case.dsse:
+            theirs.verify_artifact(hashed, bundle, their_policy)
+            return
+        # As sigstore/_cli.py's _verify_common: verify_dsse binds the bundle
+        # to no artifact until the statement's subject does (ours checks the
+        # same subject inside verify_bundle).
+        payload_type, payload = theirs.verify_dsse(bundle, their_policy)
+        if payload_type != sp_dsse.Envelope._TYPE:  # noqa: SLF001 - the CLI's own check
+            raise ValueError(payload_type)
+        if not sp_dsse.Statement(payload)._matches_digest(hashed):  # noqa: SLF001 - as the CLI
+            raise ValueError(digest.hex())
+
+    return ours, sigstore_python
+
+
 def in_process(iterations: int = 50) -> list[tuple[str, float, float]]:
     """(label, ours ms, sigstore-python ms) per bundle, in alternating batches."""
-    rows = []
     now = datetime.now(UTC)
+    rows = []
     for case in CASES:
-        data = case.bundle.read_bytes()
-        digest = _digest(case)
-        trust = TrustMaterial.from_bytes(
-            case.trusted_root.read_bytes(), source="bench", tuf_backed=False
-        )
-        ours_policy = IdentityPolicy(identity=case.identity, issuer=case.issuer)
-        artifact = Artifact.from_digest("sha256", digest)
-        theirs = Verifier(trusted_root=SpTrustedRoot.from_file(str(case.trusted_root)))
-        their_policy = policy.Identity(identity=case.identity, issuer=case.issuer)
-        hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=digest)
-
-        def ours(
-            data: bytes = data,
-            trust: TrustMaterial = trust,
-            pol: IdentityPolicy = ours_policy,
-            art: Artifact = artifact,
-        ) -> None:
-            verify_bundle(
-                Bundle.from_bytes(data), artifact=art, trust=trust, policy=pol, now=now
-            )
-
-        def sigstore_python(
-            data: bytes = data,
-            v: Verifier = theirs,
-            pol: policy.Identity = their_policy,
-            h: Hashed = hashed,
-            *,
-            dsse: bool = case.dsse,
-        ) -> None:
-            bundle = SpBundle.from_json(data)
-            if dsse:
-                v.verify_dsse(bundle, pol)
-            else:
-                v.verify_artifact(h, bundle, pol)
-
-        mine, peer = _paired_ms([ours, sigstore_python], iterations=iterations)
+        mine, peer = _paired_ms(list(sides(case, now)), iterations=iterations)
         rows.append((case.label, mine, peer))
     return rows
 
