@@ -114,7 +114,13 @@ def test_the_parts_are_media_sized_and_verify_in_place(
     state = sum(
         p.stat().st_size for p in (tmp_path / "state").rglob("*") if p.is_file()
     )
-    assert run.blocks_written * 512 <= state + 64 * 1024
+    # A reassembled archive would write every part again (6 MiB, over 12,000
+    # blocks); the slack is for what the file system charges to a process that
+    # fsyncs (journal and metadata blocks), which grows when other tests write
+    # beside it (`make test` runs on every core): 68 KiB was seen under load.
+    slack = 512 * 1024
+    assert sum(p["size"] for p in index["parts"]) > 8 * slack
+    assert run.blocks_written * 512 <= state + slack
     # No temporary file, no reassembled archive: only states (the in-process one's too).
     assert {p.name for p in tmp_path.iterdir()} <= {"state", "appliance-state"}
 
