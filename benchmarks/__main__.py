@@ -52,6 +52,38 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).parents[1]
 
 
+def _cpu_model() -> str:
+    """The processor's name (Linux: /proc/cpuinfo), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, object]:
+    """Where the figures were measured.
+
+    Ratios to a peer move with the processor and the crypto library: the
+    public-key floor is most of a bundle's time, and one host's P-384 is
+    not another's (0.80x on one 2-vCPU host was 0.84x on another).
+    """
+    import cryptography  # noqa: PLC0415
+    from cryptography.hazmat.backends.openssl import backend  # noqa: PLC0415
+
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "cryptography": cryptography.__version__,
+        "openssl": backend.openssl_version_text(),
+    }
+
+
 @dataclass(frozen=True)
 class Row:
     """One comparison: ours, the peer's, in one unit, and the goal."""
@@ -117,11 +149,7 @@ class Results:
         doc = {
             "commit": commit,
             "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "machine": {
-                "python": sys.version.split()[0],
-                "platform": platform.platform(),
-                "cpus": os.cpu_count(),
-            },
+            "machine": machine(),
             "rows": [{**asdict(r), "ratio": round(r.ratio, 4)} for r in self.rows],
         }
         folder = ROOT / "benchmarks" / "results"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,18 @@ def test_the_table_names_sections_once_each_with_a_callable() -> None:
     assert all(name.isidentifier() and name.islower() for name in SECTIONS)
     assert all(what.strip() for what, _ in SECTIONS.values())
     assert len({run for _, run in SECTIONS.values()}) == len(SECTIONS)
+
+
+def test_results_name_the_processor_and_the_crypto_library() -> None:
+    # A ratio to the peer is mostly public-key time: without the processor
+    # and the OpenSSL that did it, two results files cannot be compared.
+    import cryptography  # noqa: PLC0415
+
+    from benchmarks.__main__ import machine  # noqa: PLC0415
+
+    found = machine()
+    assert found["cryptography"] == cryptography.__version__
+    assert str(found["openssl"]).startswith("OpenSSL ")
+    assert isinstance(found["cpu"], str)
+    assert found["cpu"]
+    assert found["cpus"] == os.cpu_count()
