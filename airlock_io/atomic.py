@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from airlock_io.oserrors import write_error
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from typing import BinaryIO
 
 PUBLIC_MODE = 0o644
@@ -93,7 +93,22 @@ def temporary_name(path: Path) -> Path:
 
 def sweep(path: Path) -> None:
     """Remove temporaries of ``path`` left by processes that no longer run."""
-    _sweep(path.parent, f".{path.name}{_MARK}")
+    sweep_all([path])
+
+
+def sweep_all(paths: Iterable[Path]) -> None:
+    """:func:`sweep` each of ``paths``, listing each directory once.
+
+    For a writer of many files into one directory: one :func:`sweep` per
+    file lists the directory each time, which makes the writer quadratic
+    (a blob cache of 60,000 blobs: 113 ms a blob by the end). Only the
+    temporaries of the files named are taken, as :func:`sweep` takes them.
+    """
+    names: dict[Path, set[str]] = {}
+    for path in paths:
+        names.setdefault(path.parent, set()).add(path.name)
+    for directory, targets in names.items():
+        _sweep(directory, targets.__contains__)
 
 
 def sweep_directory(directory: Path) -> None:
@@ -103,24 +118,25 @@ def sweep_directory(directory: Path) -> None:
     new directory each run): what a killed run left, whatever it was
     writing, is found by its name alone.
     """
-    _sweep(directory, ".")
+    _sweep(directory, lambda _target: True)
 
 
-def _sweep(directory: Path, prefix: str) -> None:
-    """Remove ``directory``'s temporaries named ``PREFIX...{_MARK}PID-HEX.tmp`` of dead PIDs."""
+def _sweep(directory: Path, wanted: Callable[[str], bool]) -> None:
+    """Remove ``directory``'s temporaries ``.{TARGET}{_MARK}PID-HEX.tmp`` of dead PIDs whose TARGET is ``wanted``."""
     try:
-        entries = list(directory.iterdir())
+        with os.scandir(directory) as listing:
+            entries = [e.name for e in listing]
     except OSError:
         return
-    for entry in entries:
-        name = entry.name
-        if not name.startswith(prefix) or not name.endswith(".tmp"):
+    for name in entries:
+        if not name.startswith(".") or not name.endswith(".tmp"):
             continue
-        _, mark, owner = name.rpartition(_MARK)
-        if not mark:
+        target, mark, owner = name[1:].rpartition(_MARK)
+        if not mark or not wanted(target):
             continue
         pid_text = owner.split("-", 1)[0]
         if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            entry = directory / name
             with contextlib.suppress(OSError):
                 if entry.is_dir() and not entry.is_symlink():
                     import shutil  # noqa: PLC0415 - rare: only a dead run's leftovers

@@ -251,18 +251,23 @@ class RegistryClient:
         destination: Path,
         *,
         progress: Callable[[int], None] | None = None,
+        swept: bool = False,
     ) -> None:
         """Stream a blob to ``destination``, checked while it arrives.
 
         Written under a temporary name and renamed only when its size and
         SHA-256 are the descriptor's: ``destination`` never holds a bad blob.
+        A killed run's temporaries of ``destination`` are swept first, unless
+        ``swept``: the caller swept a whole batch (:func:`sweep_all`, one
+        listing of the directory, not one per blob).
 
         Raises:
             InputError: the registry failed, the blob is absent, or its bytes
                 are not the descriptor's (reason ``digest-mismatch``).
         """
         what = f"blob {descriptor.digest} of {repository}"
-        sweep(destination)
+        if not swept:
+            sweep(destination)
         temp = temporary_name(destination)
         try:
             response = self._request(

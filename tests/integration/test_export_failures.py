@@ -399,3 +399,52 @@ def test_an_interrupted_export_leaves_nothing_and_resumes(
     total = 1 + 4  # the config, four layers (the manifest is fetched by tag)
     assert summary["fetched"] == total - len([c for c in cached if c])
     assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_a_blob_killed_in_flight_is_swept_by_the_next_export(
+    registry: Registry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = publish.image(
+        registry, "failures/in-flight", "v1", layer_bytes=64 * 1024, layers=3
+    )
+    out = tmp_path / "t.tar.zst"
+    cache = tmp_path / "cache"
+    # SIGKILL once a blob's bytes are whole under its temporary name, before
+    # the rename: no clean-up runs, the temporary stays.
+    setup = """
+    real = oci.RegistryClient._stream_to
+    def stream_to(self, temp, *args, **kwargs):
+        found = real(self, temp, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+        return found
+    oci.RegistryClient._stream_to = stream_to
+    """
+    argv = [
+        image.reference, "--out", str(out), "--cache", str(cache),
+        "--allow-http-registry", registry.address, "--jobs", "1",
+    ]  # fmt: skip
+    done = _subprocess(tmp_path, setup, *argv)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    blobs = cache / "blobs" / "sha256"
+    (left,) = (p for p in blobs.iterdir() if p.name.endswith(".tmp"))
+    assert left.name.startswith(".")
+    assert ".airlock-" in left.name
+    # The next export lists the cache once for all its blobs, and takes the
+    # dead run's temporary before it fetches that blob again.
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: str | os.PathLike[str]) -> object:
+        listed.append(os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    code = bundle_tools(["export", *argv, "--no-trust", "-o", "json"])
+    monkeypatch.undo()
+    assert code == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["fetched"] == 1 + 3
+    assert listed.count(os.fspath(blobs)) == 1
+    assert not list(tmp_path.rglob(".*.tmp"))

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airlock_io.atomic import sweep_all
 from airlock_io.oserrors import write_error
 
 if TYPE_CHECKING:
@@ -112,6 +113,9 @@ class BlobCache:
             else:
                 todo.append((host, repository, desc))
         if todo:
+            # What killed runs left of these blobs, in one listing of the
+            # cache (one per blob was quadratic: 60,000 blobs took hours).
+            sweep_all(self.path(desc.digest) for _, _, desc in todo)
             self._parallel(todo, pool=pool, jobs=jobs, on_bytes=on_bytes, done=done)
         return len(todo)
 
@@ -134,7 +138,7 @@ class BlobCache:
 
         def one(host: str, repository: str, desc: Descriptor) -> Descriptor:
             pool.client(host).blob(
-                repository, desc, self.path(desc.digest), progress=arrived
+                repository, desc, self.path(desc.digest), progress=arrived, swept=True
             )
             return desc
 

@@ -166,3 +166,40 @@ def test_an_interruption_leaves_nothing(
         atomic.write_atomically(target, b"new")
     assert [p.name for p in tmp_path.iterdir()] == ["b.json"]
     assert target.read_bytes() == b"old"
+
+
+def test_a_batch_sweep_lists_each_directory_once_and_takes_only_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = 2**22 + 12345  # above Linux's largest pid_max: never a live process
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    targets = [one / "aa", one / "bb", two / "cc"]
+    gone = [p.with_name(f".{p.name}.airlock-{dead}-0000.tmp") for p in targets]
+    kept = [
+        one / f".dd.airlock-{dead}-0000.tmp",  # a file not in the batch
+        one / f".aa.airlock-x.airlock-{dead}-0000.tmp",  # "aa.airlock-x"'s, not aa's
+        atomic.temporary_name(one / "bb"),  # this process: alive
+        two / "cc",
+    ]
+    for path in gone + kept:
+        path.write_bytes(b"x")
+    listed: list[str] = []
+    real = os.scandir
+
+    def scandir(path: str | os.PathLike[str]) -> object:
+        listed.append(os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    atomic.sweep_all(iter(targets))  # any iterable, read once
+    assert sorted(listed) == sorted([os.fspath(one), os.fspath(two)])
+    assert not any(p.exists() for p in gone)
+    assert all(p.exists() for p in kept)
+
+
+def test_a_sweep_of_a_missing_directory_is_nothing(tmp_path: Path) -> None:
+    atomic.sweep_all([tmp_path / "absent" / "file"])
+    atomic.sweep(tmp_path / "absent" / "file")
+    assert list(tmp_path.iterdir()) == []
