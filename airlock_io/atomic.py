@@ -169,7 +169,11 @@ def resolve_target(path: Path) -> Path:
 
 
 def write_atomically(
-    path: Path, data: bytes | Callable[[BinaryIO], object], *, secret: bool = False
+    path: Path,
+    data: bytes | Callable[[BinaryIO], object],
+    *,
+    secret: bool = False,
+    swept: bool = False,
 ) -> None:
     """Replace ``path`` with ``data`` atomically and durably.
 
@@ -178,6 +182,8 @@ def write_atomically(
         data: the new content, or a function writing it to the open file
             (a report of 100,000 signatures is never held whole).
         secret: a new file is created 0600 instead of 0644.
+        swept: the caller already swept ``path``'s leftovers, with a batch
+            (:func:`sweep_all`); otherwise they are swept here.
 
     Raises:
         UnsafeTargetError: the target exists and is not a regular file.
@@ -185,7 +191,8 @@ def write_atomically(
     """
     target = resolve_target(path)
     directory = target.parent if str(target.parent) else Path()
-    sweep(target)
+    if not swept:
+        sweep(target)
     mode = SECRET_MODE if secret else PUBLIC_MODE
     owner: tuple[int, int] | None = None
     with contextlib.suppress(FileNotFoundError):

@@ -412,9 +412,7 @@ def export(request: Request, reporter: Reporter | None = None) -> Summary:  # no
             fetch.setdefault(digest, item)
             roles.setdefault(digest, _role(item[2]))
         missing |= collection.missing
-    for digest, data in raw.items():
-        if digest in fetch:
-            cache.put(digest, data)
+    cache.put_all({digest: data for digest, data in raw.items() if digest in fetch})
     files = carry_files(request, reporter)
     for carried in files:
         for entry in carried.entries:

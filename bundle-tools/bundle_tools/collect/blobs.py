@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airlock_io.atomic import sweep_all
+from airlock_io.atomic import sweep_all, write_atomically
 from airlock_io.oserrors import write_error
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
     from appliance.core.archive.manifest import Descriptor
     from bundle_tools.collect.discover import ClientPool
@@ -71,12 +71,20 @@ class BlobCache:
         except OSError:
             return False
 
-    def put(self, digest: str, data: bytes) -> None:
-        """Keep a blob fetched another way (small documents), checked by the caller."""
-        from airlock_io.atomic import write_atomically  # noqa: PLC0415
+    def put_all(self, blobs: Mapping[str, bytes]) -> None:
+        """Keep blobs fetched another way (small documents), checked by the caller.
 
-        if not self.path(digest).exists():
-            write_atomically(self.path(digest), data)
+        Those not cached yet are written; what killed runs left of them is
+        swept in one listing of the cache (one per blob is quadratic).
+        """
+        new = {
+            path: data
+            for path, data in ((self.path(d), data) for d, data in blobs.items())
+            if not path.exists()
+        }
+        sweep_all(new)
+        for path, data in new.items():
+            write_atomically(path, data, swept=True)
 
     def forget(self, digest: str) -> None:
         """Drop a damaged entry, so the next run fetches it again."""
