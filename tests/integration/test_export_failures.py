@@ -395,9 +395,14 @@ def test_an_interrupted_export_leaves_nothing_and_resumes(
     # The next run resumes: what arrived whole is not fetched again.
     code = bundle_tools(["export", *argv, "--no-trust", "-o", "json"])
     assert code == 0
-    summary = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
     total = 1 + 4  # the config, four layers (the manifest is fetched by tag)
     assert summary["fetched"] == total - len([c for c in cached if c])
+    # The progress line counts what was fetched, not what the cache held.
+    (line,) = (x for x in captured.err.splitlines() if "blob(s), " in x)
+    assert line.startswith(f"bundle-tools: fetched {summary['fetched']} blob(s), ")
+    assert line.endswith(f"; {total - summary['fetched']} already in the cache")
     assert not list(tmp_path.rglob(".*.tmp"))
 
 
