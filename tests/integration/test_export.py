@@ -317,3 +317,48 @@ def test_a_cached_blob_changed_on_disk_never_reaches_an_archive(
     assert _export(world, env, out, "-o", "json") == 0
     assert json.loads(capsys.readouterr().out)["fetched"] == 1
     assert out.read_bytes() == (tmp_path / "first.tar.zst").read_bytes()
+
+
+def test_the_plan_keeps_no_signature_annotations_beside_the_manifest_bytes(
+    world: World,
+    env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Cosign's bundle and certificate annotations, parsed and kept beside each
+    # signature manifest's bytes until the archive was written, were half of
+    # an export's memory (1.6 GB at 10,000 images). They are read once, into
+    # the ledger's evidence; the archive takes the manifest's own bytes.
+    from appliance.core.archive.manifest import ImageManifest  # noqa: PLC0415
+    from bundle_tools.collect import discover  # noqa: PLC0415
+
+    collected: list[discover.Collection] = []
+    real = discover.Collector.collect
+
+    def collect(self: discover.Collector, *args: object) -> discover.Collection:
+        found = real(self, *args)  # type: ignore[arg-type]
+        collected.append(found)
+        return found
+
+    monkeypatch.setattr(discover.Collector, "collect", collect)
+    out = tmp_path / "transfer.tar.zst"
+    assert _export(world, env, out, "-o", "json") == 0, capsys.readouterr().err
+    signed = [
+        (c, n)
+        for c in collected
+        for n in c.nodes.values()
+        if b"dev.cosignproject.cosign/signature" in n.data
+    ]
+    assert signed  # the world's cosign signatures carry their bundles as annotations
+    for collection, node in signed:
+        assert isinstance(node.manifest, ImageManifest)
+        for desc in node.manifest.children:
+            assert desc.annotations == {}
+            assert collection.blobs[desc.digest][2].annotations == {}
+    # ... and what they said is in the ledger's evidence, as before.
+    ledger, _ = view.ledger(read_archive(out).contents)
+    related = {r.digest: r for image in ledger.images for r in image.related}
+    for _, node in signed:
+        assert related[node.digest].evidence
+        assert all(e.signer for e in related[node.digest].evidence)
