@@ -23,6 +23,7 @@ from airlock_registry import client as oci_client
 from bundle_tools.cli import main as bundle_tools
 from tests.helpers import netguard, publish
 from tests.helpers import registry as registry_mod
+from tests.helpers.listings import record_listings
 from tests.helpers.small_fs import small_fs
 
 if TYPE_CHECKING:
@@ -439,14 +440,7 @@ def test_a_blob_killed_in_flight_is_swept_by_the_next_export(
     assert ".airlock-" in left.name
     # The next export lists the cache once for all its blobs, and takes the
     # dead run's temporary before it fetches that blob again.
-    listed: list[str] = []
-    real_scandir = os.scandir
-
-    def scandir(path: str | os.PathLike[str]) -> object:
-        listed.append(os.fspath(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    listed = record_listings(monkeypatch)
     code = bundle_tools(["export", *argv, "--no-trust", "-o", "json"])
     monkeypatch.undo()
     assert code == 0, capsys.readouterr().err

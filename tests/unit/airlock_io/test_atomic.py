@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from airlock_io import atomic
+from tests.helpers.listings import record_listings
 
 
 def test_replaces_the_file(tmp_path: Path) -> None:
@@ -185,14 +186,7 @@ def test_a_batch_sweep_lists_each_directory_once_and_takes_only_its_files(
     ]
     for path in gone + kept:
         path.write_bytes(b"x")
-    listed: list[str] = []
-    real = os.scandir
-
-    def scandir(path: str | os.PathLike[str]) -> object:
-        listed.append(os.fspath(path))
-        return real(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    listed = record_listings(monkeypatch)
     atomic.sweep_all(iter(targets))  # any iterable, read once
     assert sorted(listed) == sorted([os.fspath(one), os.fspath(two)])
     assert not any(p.exists() for p in gone)

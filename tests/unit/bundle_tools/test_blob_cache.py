@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from bundle_tools.collect.blobs import BlobCache
+from tests.helpers.listings import record_listings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -14,19 +15,6 @@ if TYPE_CHECKING:
     import pytest
 
 DEAD = 2**22 + 12345  # above Linux's largest pid_max: never a live process
-
-
-def _listings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every directory listed (``os.scandir``) from now on, in order."""
-    listed: list[str] = []
-    real = os.scandir
-
-    def scandir(path: str | os.PathLike[str]) -> object:
-        listed.append(os.fspath(path))
-        return real(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
-    return listed
 
 
 def _digest(data: bytes) -> str:
@@ -47,7 +35,7 @@ def test_documents_are_kept_once_and_a_dead_runs_temporaries_swept_in_one_listin
     other = cache.blobs / f".{'0' * 64}.airlock-{DEAD}-0000.tmp"  # not in this batch
     for path in [*left, other]:
         path.write_bytes(b"half")
-    listed = _listings(monkeypatch)
+    listed = record_listings(monkeypatch)
     cache.put_all(documents)
     assert listed == [os.fspath(cache.blobs)]
     assert cache.path(first).read_bytes() == b"kept as it was"
@@ -61,7 +49,7 @@ def test_nothing_to_keep_lists_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = BlobCache(tmp_path / "cache")
-    listed = _listings(monkeypatch)
+    listed = record_listings(monkeypatch)
     cache.put_all({})
     assert listed == []
     assert list(cache.blobs.iterdir()) == []
