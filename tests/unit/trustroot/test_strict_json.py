@@ -160,3 +160,34 @@ def test_zero_and_negative_zero_are_not_one_object() -> None:
 def test_sharing_still_refuses_duplicate_keys() -> None:
     with pytest.raises(strict_json.StrictJSONError, match="duplicate"):
         strict_json.loads(b'[{"a": 1}, {"a": 1, "a": 2}]', share=True)
+
+
+# -- the gate before the tree walk ----------------------------------------------
+
+
+def _gate_by_scan(text: str, max_depth: int, objects: int) -> bool:
+    """The gate as it was written first: a count and a regex over the whole text."""
+    return objects + text.count("[") > max_depth or (
+        strict_json._SURROGATE_ESCAPE.search(text) is not None
+    )
+
+
+@given(
+    st.text(alphabet='\\u[dD89aAfF0x"é', max_size=200),
+    st.integers(min_value=0, max_value=70),
+    st.integers(min_value=-3, max_value=70),
+)
+def test_the_gate_decides_as_a_full_scan(text: str, objects: int, depth: int) -> None:
+    """Stopping at the cap, and looking at backslashes one by one, never
+    skips a walk the whole-text scan would make (nor makes one it would not)."""
+    gate = strict_json._needs_tree_check
+    assert gate(text, depth, objects) == _gate_by_scan(text, depth, objects)
+
+
+@pytest.mark.parametrize("escapes", [0, 31, 32, 33, 1000])
+def test_a_surrogate_after_many_escapes_is_still_found(escapes: int) -> None:
+    """Past the backslashes looked at by hand, the regex takes the rest."""
+    text = '{"s": "' + "\\n" * escapes + '\\udc00"}'
+    with pytest.raises(StrictJSONError, match="surrogate"):
+        strict_json.loads(text.encode())
+    assert strict_json.loads(('{"s": "' + "\\n" * escapes + '"}').encode())
