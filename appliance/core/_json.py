@@ -14,6 +14,7 @@ import binascii
 import json
 from typing import Any
 
+from appliance.core import _base64
 from appliance.core.errors import InputError
 from trustroot import strict_json
 from trustroot.strict_json import ProtoMessage, StrictJSONError
@@ -175,7 +176,7 @@ def b64(value: object, where: str, *, allow_empty: bool = False) -> bytes:
         msg = "expected base64 text"
         raise InputError(msg, where=where)
     try:  # the common case first: standard, padded, on one line
-        return binascii.a2b_base64(value, strict_mode=True)
+        return _base64.decode(value)
     except (binascii.Error, ValueError):
         pass
     # Go's decoder (protojson) skips CR and LF, and real bundles carry MIME

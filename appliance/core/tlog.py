@@ -16,14 +16,13 @@ vouches for nothing.
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import rfc8785
 
-from appliance.core import _json, keys, merkle
+from appliance.core import _base64, _json, keys, merkle
 from appliance.core.checkpoint import Checkpoint
 from appliance.core.errors import Reason, SplitViewError, VerificationError
 
@@ -99,7 +98,7 @@ def set_payload(entry: TlogEntry) -> bytes:
         and 0 <= integrated <= _json.MAX_SAFE_INTEGER
     ):
         return set_payload_reference(entry)
-    body = binascii.b2a_base64(entry.canonicalized_body, newline=False)
+    body = _base64.encode(entry.canonicalized_body)
     return b"".join(
         (
             b'{"body":"',
