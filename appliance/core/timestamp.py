@@ -12,9 +12,12 @@ import functools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from appliance.core.errors import Reason, VerificationError
 
 if TYPE_CHECKING:
+    from cryptography import x509
     from rfc3161_client import SignedData, SignerInfo, TimeStampResponse
     from rfc3161_client.verify import Verifier
 
@@ -36,12 +39,53 @@ def _verifier(authority: TrustedAuthority) -> Verifier:
     if len(certs) < min_chain:
         msg = "TSA chain in the trusted root is incomplete"
         raise TsaVerificationError(msg)
-    builder = (
-        VerifierBuilder().tsa_certificate(certs[0]).add_root_certificate(certs[-1])
-    )
-    for intermediate in certs[1:-1]:
-        builder = builder.add_intermediate_certificate(intermediate)
+    held = [_EncodedOnce(cert) for cert in certs]
+    builder = VerifierBuilder().tsa_certificate(held[0]).add_root_certificate(held[-1])  # type: ignore[arg-type]
+    for intermediate in held[1:-1]:
+        builder = builder.add_intermediate_certificate(intermediate)  # type: ignore[arg-type]
     return builder.build()
+
+
+class _EncodedOnce:
+    """A trusted root's TSA certificate, its DER and names read once.
+
+    ``rfc3161-client``'s verifier hands its trusted certificates to OpenSSL
+    as DER on every timestamp, asking ``cryptography`` to encode each again
+    (10 us a certificate: it writes the parsed structure out afresh), and
+    compares the token's signer with the TSA's issuer and serial, which
+    ``cryptography`` builds anew on each read. The verifier is built once
+    per TSA (:func:`_verifier`) with these instead: the same values, read
+    when the verifier is built; every other read, and the comparison with
+    the token's certificate, is the certificate's own.
+    """
+
+    __slots__ = ("_certificate", "_der", "issuer", "serial_number")
+
+    def __init__(self, certificate: x509.Certificate) -> None:
+        self._certificate = certificate
+        self._der = certificate.public_bytes(Encoding.DER)
+        self.issuer = certificate.issuer
+        self.serial_number = certificate.serial_number
+
+    def public_bytes(self, encoding: Encoding) -> bytes:
+        """The certificate's encoding: DER as encoded once, others afresh."""
+        if encoding is Encoding.DER:
+            return self._der
+        return self._certificate.public_bytes(encoding)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._certificate, name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _EncodedOnce):
+            other = other._certificate
+        return self._certificate == other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self._certificate)
 
 
 class _SignedDataOnce:

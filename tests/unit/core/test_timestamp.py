@@ -13,9 +13,11 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from appliance.core import timestamp
-from appliance.core.errors import Reason, VerificationError
+from appliance.core.errors import Reason, TrustRootError, VerificationError
 from appliance.core.timestamp import verify_timestamp
 from appliance.core.trust import TrustMaterial
 from tests.helpers.vectors import CONFORMANCE
@@ -167,3 +169,77 @@ def test_a_damaged_response_is_sliced_as_the_library_reads_it_or_not_at_all() ->
 )
 def test_what_is_not_plainly_a_response_is_not_sliced(stamp: bytes) -> None:
     assert timestamp.token_of(stamp) is None
+
+
+def _library_verifier(authority: object) -> object:
+    """rfc3161-client's verifier for ``authority``, as its README builds one."""
+    from rfc3161_client import VerifierBuilder  # noqa: PLC0415
+
+    certs = authority.certificates  # type: ignore[attr-defined]
+    builder = (
+        VerifierBuilder().tsa_certificate(certs[0]).add_root_certificate(certs[-1])
+    )
+    for intermediate in certs[1:-1]:
+        builder = builder.add_intermediate_certificate(intermediate)
+    return builder.build()
+
+
+def _verdict(verifier: object, stamp: bytes, signature: bytes) -> str:
+    from rfc3161_client import decode_timestamp_response  # noqa: PLC0415
+
+    try:
+        verifier.verify_message(decode_timestamp_response(stamp), signature)  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001 - whatever the library raises
+        return f"{type(exc).__name__}: {exc}"
+    return "verified"
+
+
+def test_the_verifier_holding_encoded_certificates_decides_as_the_library() -> None:
+    """Its trusted certificates' DER, issuer and serial are read once
+    (``_EncodedOnce``): on every conformance stamp, under every TSA the
+    conformance roots name (the stamp's own, others, and ones that are not
+    its signer), the verdict and its message are the library's own."""
+    roots = {}
+    for path in sorted((CONFORMANCE / "bundle-verify").glob("*/trusted_root.json")):
+        try:
+            roots[path] = TrustMaterial.from_bytes(
+                path.read_bytes(), source="t", tuf_backed=False
+            )
+        except TrustRootError:
+            continue  # a case about a broken root: nothing to verify under it
+    authorities = {
+        a.certificates[0].fingerprint(hashes.SHA256()): a
+        for t in roots.values()
+        for a in t.tsas
+    }
+    verified = refused = 0
+    for path in roots:
+        bundle = json.loads((path.parent / "bundle.sigstore.json").read_bytes())
+        material = bundle["verificationMaterial"].get("timestampVerificationData") or {}
+        content = (
+            bundle.get("messageSignature") or bundle["dsseEnvelope"]["signatures"][0]
+        )
+        signature = base64.b64decode(content.get("signature") or content["sig"])
+        for entry in material.get("rfc3161Timestamps") or []:
+            stamp = base64.b64decode(entry["signedTimestamp"])
+            for authority in authorities.values():
+                ours = _verdict(timestamp._verifier(authority), stamp, signature)
+                assert ours == _verdict(_library_verifier(authority), stamp, signature)
+                verified += ours == "verified"
+                refused += ours != "verified"
+    assert verified > 5
+    assert refused > 20
+
+
+def test_encoded_once_is_its_certificate() -> None:
+    cert, other = TRUST.tsas[0].certificates[0], TRUST.tsas[0].certificates[-1]
+    held = timestamp._EncodedOnce(cert)
+    assert held == cert
+    assert held == timestamp._EncodedOnce(cert)
+    assert held != other
+    assert not held != cert  # noqa: SIM202 - the library asks with !=
+    assert hash(held) == hash(cert)
+    assert held.public_bytes(Encoding.DER) == cert.public_bytes(Encoding.DER)
+    assert held.public_bytes(Encoding.PEM) == cert.public_bytes(Encoding.PEM)
+    assert (held.issuer, held.serial_number) == (cert.issuer, cert.serial_number)
+    assert held.subject == cert.subject
