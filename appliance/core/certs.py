@@ -30,6 +30,7 @@ from cryptography.x509.verification import (
 )
 
 from appliance.core import keys
+from appliance.core._memo import by_identity
 from appliance.core.errors import InputError, Reason, VerificationError
 
 if TYPE_CHECKING:
@@ -131,6 +132,11 @@ def _extension(
 
 
 def _is_ca(cert: x509.Certificate, extensions: Extensions | None = None) -> bool:
+    if extensions is not None:
+        # A leaf usually has no basicConstraints: asked of the map, not by
+        # raising and catching ExtensionNotFound on every bundle.
+        constraints = extensions.get(x509.BasicConstraints.oid)
+        return isinstance(constraints, x509.BasicConstraints) and constraints.ca
     try:
         return bool(_extension(cert, x509.BasicConstraints, extensions).ca)
     except x509.ExtensionNotFound:
@@ -221,7 +227,7 @@ def verify_chain(
     return ca
 
 
-@functools.lru_cache(maxsize=64)
+@by_identity(maxsize=64)
 def _anchored(anchor: x509.Certificate) -> PolicyBuilder:
     """A policy builder anchored at one CA certificate of the trusted root.
 

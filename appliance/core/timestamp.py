@@ -8,12 +8,12 @@ root's validity window for the TSA, inclusive at both ends.
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from appliance.core._memo import by_identity
 from appliance.core.errors import Reason, VerificationError
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from appliance.core.trust import TrustedAuthority, TrustMaterial
 
 
-@functools.lru_cache(maxsize=64)
+@by_identity(maxsize=64)
 def _verifier(authority: TrustedAuthority) -> Verifier:
     """``rfc3161-client``'s verifier for one TSA of the trusted root.
 
