@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from appliance.core import certs, rekor_body
 from appliance.core.artifact import Artifact
-from appliance.core.bundle import Bundle, DsseEnvelope, MessageSignature
+from appliance.core.bundle import Bundle, DsseEnvelope, DsseSignature, MessageSignature
 from appliance.core.errors import Reason, VerificationError
 from appliance.core.policy import IdentityPolicy
 from appliance.core.trust import TrustMaterial
@@ -245,3 +245,134 @@ def test_a_long_signer_s_pem_is_right_and_its_layout_not_kept(length: int) -> No
     remembered = len(base64.b64encode(der)) <= rekor_body._REMEMBERED_LAYOUT
     grew = rekor_body._remembered_pem_lines.cache_info().currsize - before
     assert grew <= (1 if remembered else 0)
+
+
+# -- a body exactly as Rekor v1 logs it is matched without parsing --------------
+
+
+def _full_comparison_accepts(
+    monkeypatch: pytest.MonkeyPatch,
+    body: bytes,
+    entry_kind: tuple[str, str],
+    signer: rekor_body.Signer,
+    signed: rekor_body.Signed,
+) -> bool:
+    with monkeypatch.context() as m:
+        m.setattr(rekor_body, "_is_as_logged", lambda *_, **__: False)
+        try:
+            rekor_body.check_body(
+                body,
+                kind=entry_kind[0],
+                version=entry_kind[1],
+                signer=signer,
+                signed=signed,
+            )
+        except VerificationError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("path", [HASHEDREKORD, DSSE], ids=["hashedrekord", "dsse"])
+def test_the_logged_bytes_are_recognised_and_every_flip_goes_to_the_comparison(
+    monkeypatch: pytest.MonkeyPatch, path: Path
+) -> None:
+    """Real Rekor bodies take the byte comparison; a body it accepts is one the
+    field-by-field comparison accepts too, for every byte of the body flipped
+    (only a flip inside the dsse envelope hash that stays lowercase hex, a
+    value neither path reads, is still accepted)."""
+    bundle, signer, signed, _ = _parts(path)
+    entry = bundle.tlog_entries[0]
+    genuine = entry.canonicalized_body
+    kind = (entry.kind, entry.version)
+    assert rekor_body._is_as_logged(
+        genuine, kind=kind[0], version=kind[1], signer=signer, signed=signed
+    )
+    still = 0
+    for index in range(len(genuine)):
+        for flip in (0x01, 0x20, 0x80):
+            damaged = bytearray(genuine)
+            damaged[index] ^= flip
+            if rekor_body._is_as_logged(
+                bytes(damaged),
+                kind=kind[0],
+                version=kind[1],
+                signer=signer,
+                signed=signed,
+            ):
+                still += 1
+                assert _full_comparison_accepts(
+                    monkeypatch, bytes(damaged), kind, signer, signed
+                ), f"byte {index} ^ {flip:#x}"
+    if kind[0] == "hashedrekord":
+        assert still == 0
+    else:
+        assert 0 < still < 64 * 3  # within the envelope hash's 64 hex digits
+
+
+def _changed(signed: rekor_body.Signed) -> list[rekor_body.Signed]:
+    """The same entry's material with one thing about it changed."""
+    envelope = signed.envelope
+    if envelope is None:
+        return [
+            rekor_body.Signed(
+                digests={"sha256": bytes(32)}, signature=signed.signature, envelope=None
+            ),
+            rekor_body.Signed(
+                digests={"sha384": bytes(48)}, signature=signed.signature, envelope=None
+            ),
+            rekor_body.Signed(
+                digests=signed.digests, signature=signed.signature[:-1], envelope=None
+            ),
+        ]
+
+    def with_envelope(payload: bytes, sig: bytes) -> rekor_body.Signed:
+        signature = DsseSignature(sig=sig, keyid="")
+        return rekor_body.Signed(
+            digests={},
+            signature=sig,
+            envelope=DsseEnvelope(
+                payload=payload,
+                payload_type=envelope.payload_type,
+                signatures=(signature,),
+            ),
+        )
+
+    return [
+        with_envelope(envelope.payload + b" ", envelope.signatures[0].sig),
+        with_envelope(envelope.payload, envelope.signatures[0].sig[:-1]),
+        rekor_body.Signed(digests={}, signature=signed.signature, envelope=None),
+    ]
+
+
+@pytest.mark.parametrize("path", [HASHEDREKORD, DSSE], ids=["hashedrekord", "dsse"])
+def test_the_logged_bytes_of_other_material_are_not_recognised(
+    monkeypatch: pytest.MonkeyPatch, path: Path
+) -> None:
+    """Another signer, digest, signature or payload: not the logged bytes (and
+    the comparison refuses the body too); another kind or version: never."""
+    bundle, signer, signed, _ = _parts(path)
+    entry = bundle.tlog_entries[0]
+    body = entry.canonicalized_body
+    kind = (entry.kind, entry.version)
+    other = certs.load_certificate(
+        Bundle.from_bytes(OTHER.read_bytes()).certificate or b"", where="other"
+    )
+    someone = rekor_body.Signer.of(other, other.public_key())  # type: ignore[arg-type]
+    cases = [(someone, signed)] + [(signer, what) for what in _changed(signed)]
+    for who, what in cases:
+        assert not rekor_body._is_as_logged(
+            body, kind=kind[0], version=kind[1], signer=who, signed=what
+        )
+        assert not _full_comparison_accepts(monkeypatch, body, kind, who, what)
+    for other_kind in [
+        ("hashedrekord", "0.0.2"),
+        ("intoto", "0.0.1"),
+        ("dsse", "0.0.2"),
+    ]:
+        assert not rekor_body._is_as_logged(
+            body,
+            kind=other_kind[0],
+            version=other_kind[1],
+            signer=signer,
+            signed=signed,
+        )
