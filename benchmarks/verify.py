@@ -125,17 +125,17 @@ def _per_call_ms(
     return statistics.median(best)
 
 
-def _paired_ms(
-    fns: Sequence[Callable[[], object]], *, iterations: int, rounds: int = 10
-) -> list[float]:
-    """Per call ms of each of ``fns``, measured in alternating batches.
+def _paired_samples(
+    fns: Sequence[Callable[[], object]], *, iterations: int, rounds: int
+) -> list[list[float]]:
+    """Per call ms of each of ``fns`` in each round, in alternating batches.
 
     Each round times a batch of ``iterations`` calls of every function in
-    turn, the order reversed every other round; each figure is the median
-    of its rounds. A machine whose load drifts (another process, a noisy
-    neighbour) then slows every side alike, where timing one side's batches
-    and then the other's put the drift on one of them (the same code's
-    ratio to sigstore-python swung from 0.71x to 0.94x between runs).
+    turn, the order reversed every other round. A machine whose load drifts
+    (another process, a noisy neighbour) then slows every side alike, where
+    timing one side's batches and then the other's put the drift on one of
+    them (the same code's ratio to sigstore-python swung from 0.71x to 0.94x
+    between runs).
     """
     for fn in fns:
         fn()  # warm
@@ -148,7 +148,58 @@ def _paired_ms(
             for _ in range(iterations):
                 fn()
             samples[i].append((time.perf_counter() - start) / iterations * 1000)
+    return samples
+
+
+def _paired_ms(
+    fns: Sequence[Callable[[], object]], *, iterations: int, rounds: int = 10
+) -> list[float]:
+    """Per call ms of each of ``fns``: the median of its alternating batches."""
+    samples = _paired_samples(fns, iterations=iterations, rounds=rounds)
     return [statistics.median(side) for side in samples]
+
+
+@dataclass(frozen=True)
+class Paired:
+    """One bundle kind, ours, the peer's and the floor, timed in the same alternating batches (ms a call).
+
+    ``ours``, ``peer`` and ``floor`` are each side's fastest batch: noise
+    (another tenant of the host, an interrupt) only ever adds time, so the
+    fastest of many short batches is the figure that least depends on the
+    machine's other load (``timeit``'s advice). On a host whose speed swings
+    by half within a minute (seen on a 2-vCPU Xeon VM: the median's ratio
+    went from 0.80x to 0.97x between two runs of the same code) medians
+    measure the neighbours; they are kept beside, from the same batches.
+    """
+
+    label: str
+    ours: float
+    peer: float
+    floor: float
+    ours_median: float
+    peer_median: float
+
+
+def measured(iterations: int = 10, rounds: int = 60) -> list[Paired]:
+    """Every bundle kind: ours, sigstore-python's and the floor in alternating batches."""
+    now = datetime.now(UTC)
+    rows = []
+    for case in CASES:
+        mine, theirs = sides(case, now)
+        samples = _paired_samples(
+            [mine, theirs, crypto_floor(case)], iterations=iterations, rounds=rounds
+        )
+        rows.append(
+            Paired(
+                label=case.label,
+                ours=min(samples[0]),
+                peer=min(samples[1]),
+                floor=min(samples[2]),
+                ours_median=statistics.median(samples[0]),
+                peer_median=statistics.median(samples[1]),
+            )
+        )
+    return rows
 
 
 def sides(
@@ -331,7 +382,7 @@ def _recorded_signatures(
     return calls
 
 
-def crypto_floor_ms(case: Case | None = None, iterations: int = 300) -> float:
+def crypto_floor(case: Case | None = None) -> Callable[[], None]:
     """The public-key operations of one bundle alone, with nothing around them.
 
     For ``case`` (the first by default): one RFC 5280 path validation of its
@@ -382,4 +433,4 @@ def crypto_floor_ms(case: Case | None = None, iterations: int = 300) -> float:
         for token, gen_time, anchors in stamps:
             tsa.pkcs7_verify(token, gen_time, anchors)
 
-    return _per_call_ms(floor, iterations=iterations)
+    return floor

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from typing import TYPE_CHECKING
 
-from benchmarks.verify import _paired_ms
+from benchmarks.verify import CASES, _paired_ms, _paired_samples, measured
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,3 +36,28 @@ def test_a_slower_side_measures_slower() -> None:
     )
     assert slow > 1.5  # ms per call
     assert fast < slow / 10
+
+
+def test_each_side_keeps_every_batch_and_the_figures_are_its_fastest_and_median() -> (
+    None
+):
+    """The verify section reports each side's fastest batch (noise only adds
+    time) and, beside it, the median of the same batches."""
+    durations = iter([0.004, 0.001, 0.002] * 10)
+
+    def side() -> None:
+        time.sleep(next(durations))
+
+    samples = _paired_samples([side], iterations=1, rounds=5)
+    assert len(samples) == 1
+    assert len(samples[0]) == 5
+    assert min(samples[0]) < statistics.median(samples[0]) < max(samples[0])
+    assert min(samples[0]) >= 1.0  # ms: the 1 ms batch, never less
+
+
+def test_the_floor_is_timed_in_the_same_batches_as_both_sides() -> None:
+    kinds = measured(iterations=1, rounds=2)
+    assert [k.label for k in kinds] == [c.label for c in CASES]
+    for kind in kinds:
+        assert 0 < kind.floor < kind.ours <= kind.ours_median
+        assert 0 < kind.peer <= kind.peer_median
