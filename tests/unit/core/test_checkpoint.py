@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sys
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -189,3 +190,17 @@ def test_lone_surrogate_in_the_text_is_refused() -> None:
     body = BODY.replace("log.example", "log.\ud800example")
     with pytest.raises(VerificationError, match="not valid Unicode"):
         Checkpoint.from_text(body + "\n" + _line("x", HINT, b"y" * 8))
+
+
+def test_a_key_name_s_forbidden_characters_are_str_isspace_and_plus() -> None:
+    """The signature line's name check is one regex: on every code point it
+    decides as ``ch.isspace() or ch == "+"`` does."""
+    from appliance.core.checkpoint import _SPACE_OR_PLUS  # noqa: PLC0415
+
+    differ = [
+        hex(point)
+        for point in range(sys.maxunicode + 1)
+        if (chr(point).isspace() or chr(point) == "+")
+        != (_SPACE_OR_PLUS.search(chr(point)) is not None)
+    ]
+    assert differ == []
