@@ -292,8 +292,29 @@ _DSSE_V1 = (
     b'","verifier":"',
     b'"}]}}',
 )
+# Rekor v2's hashedrekord 0.0.2 for a certificate; between the two, the
+# verifier's keyDetails (an enum name the comparison does not read).
+_HASHEDREKORD_V2 = (
+    b'{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{"hashedRekordV002":{"data":{"algorithm":"',
+    b'","digest":"',
+    b'"},"signature":{"content":"',
+    b'","verifier":{"keyDetails":"',
+    b'","x509Certificate":{"rawBytes":"',
+    b'"}}}}}}',
+)
 _HEX = frozenset(b"0123456789abcdef")
 _SHA256_HEX = 64
+_ENUM_NAME = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_LONGEST_ENUM_NAME = 64
+
+
+def _fills(body: bytes, head: bytes, tail: bytes) -> bytes | None:
+    """The bytes between ``head`` and ``tail`` if ``body`` is exactly head + them + tail."""
+    if len(body) < len(head) + len(tail) or not (
+        body.startswith(head) and body.endswith(tail)
+    ):
+        return None
+    return body[len(head) : len(body) - len(tail)]
 
 
 def _is_as_logged(
@@ -309,11 +330,16 @@ def _is_as_logged(
     accepts, without parsing it (a seventh of a bundle's work above its
     public-key operations went to that). For dsse, the envelope's hash (of
     the submitted envelope bytes, which a bundle does not keep, and which
-    the comparison does not read) may be any 64 lowercase hex digits. Any
-    other spelling, and every other kind, goes through the comparison,
-    which decides.
+    the comparison does not read) may be any 64 lowercase hex digits; for
+    Rekor v2's hashedrekord 0.0.2 (:func:`_is_as_logged_v2`), the key's
+    details any enum name. Any other spelling, and every other kind, goes
+    through the comparison, which decides.
     """
-    if version != "0.0.1" or not signer.encoded:
+    if not signer.encoded:
+        return False
+    if kind == "hashedrekord" and version == "0.0.2":
+        return _is_as_logged_v2(body, signer=signer, signed=signed)
+    if version != "0.0.1":
         return False
     envelope = signed.envelope
     if kind == "hashedrekord" and envelope is None:
@@ -350,13 +376,40 @@ def _is_as_logged(
                 tail,
             )
         )
-        hole = body[len(head) : len(body) - len(rest)]
-        return (
-            len(hole) == _SHA256_HEX
-            and body.startswith(head)
-            and body.endswith(rest)
-            and _HEX.issuperset(hole)
+        hole = _fills(body, head, rest)
+        return hole is not None and len(hole) == _SHA256_HEX and _HEX.issuperset(hole)
+    return False
+
+
+def _is_as_logged_v2(body: bytes, *, signer: Signer, signed: Signed) -> bool:
+    """:func:`_is_as_logged` for Rekor v2's hashedrekord 0.0.2 over a certificate."""
+    if signer.certificate is None:
+        return False
+    head, digest_at, content, details, certificate, tail = _HASHEDREKORD_V2
+    rest = b"".join((certificate, _base64.encode(signer.encoded), tail))
+    signature = _base64.encode(signed.signature)
+    for name, algorithm in _V2_HASHES.items():
+        digest = signed.digests.get(algorithm)
+        if digest is None:
+            continue
+        start = b"".join(
+            (
+                head,
+                name.encode(),
+                digest_at,
+                _base64.encode(digest),
+                content,
+                signature,
+                details,
+            )
         )
+        hole = _fills(body, start, rest)
+        if (
+            hole is not None
+            and 0 < len(hole) <= _LONGEST_ENUM_NAME
+            and _ENUM_NAME.issuperset(hole)
+        ):
+            return True
     return False
 
 

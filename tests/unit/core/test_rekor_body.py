@@ -10,6 +10,7 @@ encoding or a missing field never does.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import ssl
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.core import certs, rekor_body
+from appliance.core import certs, dsse, rekor_body
 from appliance.core.artifact import Artifact
 from appliance.core.bundle import Bundle, DsseEnvelope, DsseSignature, MessageSignature
 from appliance.core.errors import Reason, VerificationError
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 
 HASHEDREKORD = CONFORMANCE / "bundle-verify/happy-path-v0.3/bundle.sigstore.json"
 DSSE = CONFORMANCE / "bundle-verify/happy-path-intoto-in-dsse-v3/bundle.sigstore.json"
+REKOR2 = CONFORMANCE / "bundle-verify/rekor2-happy-path/bundle.sigstore.json"
+REKOR2_DSSE = CONFORMANCE / "bundle-verify/rekor2-dsse-happy-path/bundle.sigstore.json"
+LOGGED = [HASHEDREKORD, DSSE, REKOR2, REKOR2_DSSE]
+LOGGED_IDS = ["hashedrekord", "dsse", "rekor2", "rekor2-dsse"]
 OTHER = VECTORS / "bundles/public-good/bundle_v3_github.whl.sigstore"
 DIGEST = bytes.fromhex(
     "a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
@@ -61,8 +66,14 @@ def _parts(
         )
     else:
         assert isinstance(bundle.content, DsseEnvelope)
+        # Rekor v2 logs an envelope as a hashedrekord over H(PAE).
+        pae = dsse.pae(bundle.content.payload_type, bundle.content.payload)
         signed = rekor_body.Signed(
-            digests={}, signature=bundle.signature, envelope=bundle.content
+            digests={"sha256": hashlib.sha256(pae).digest()}
+            if bundle.tlog_entries[0].kind == "hashedrekord"
+            else {},
+            signature=bundle.signature,
+            envelope=bundle.content,
         )
     body = json.loads(bundle.tlog_entries[0].canonicalized_body)
     return bundle, signer, signed, body
@@ -272,14 +283,14 @@ def _full_comparison_accepts(
     return True
 
 
-@pytest.mark.parametrize("path", [HASHEDREKORD, DSSE], ids=["hashedrekord", "dsse"])
+@pytest.mark.parametrize("path", LOGGED, ids=LOGGED_IDS)
 def test_the_logged_bytes_are_recognised_and_every_flip_goes_to_the_comparison(
     monkeypatch: pytest.MonkeyPatch, path: Path
 ) -> None:
     """Real Rekor bodies take the byte comparison; a body it accepts is one the
     field-by-field comparison accepts too, for every byte of the body flipped
-    (only a flip inside the dsse envelope hash that stays lowercase hex, a
-    value neither path reads, is still accepted)."""
+    (only a flip inside a value neither reads, the dsse envelope hash or
+    Rekor v2's keyDetails, that stays in its alphabet, is still accepted)."""
     bundle, signer, signed, _ = _parts(path)
     entry = bundle.tlog_entries[0]
     genuine = entry.canonicalized_body
@@ -303,10 +314,10 @@ def test_the_logged_bytes_are_recognised_and_every_flip_goes_to_the_comparison(
                 assert _full_comparison_accepts(
                     monkeypatch, bytes(damaged), kind, signer, signed
                 ), f"byte {index} ^ {flip:#x}"
-    if kind[0] == "hashedrekord":
+    if kind == ("hashedrekord", "0.0.1"):
         assert still == 0
     else:
-        assert 0 < still < 64 * 3  # within the envelope hash's 64 hex digits
+        assert 0 < still < 64 * 3  # within the one value neither reads
 
 
 def _changed(signed: rekor_body.Signed) -> list[rekor_body.Signed]:
@@ -344,7 +355,7 @@ def _changed(signed: rekor_body.Signed) -> list[rekor_body.Signed]:
     ]
 
 
-@pytest.mark.parametrize("path", [HASHEDREKORD, DSSE], ids=["hashedrekord", "dsse"])
+@pytest.mark.parametrize("path", LOGGED, ids=LOGGED_IDS)
 def test_the_logged_bytes_of_other_material_are_not_recognised(
     monkeypatch: pytest.MonkeyPatch, path: Path
 ) -> None:
@@ -364,11 +375,9 @@ def test_the_logged_bytes_of_other_material_are_not_recognised(
             body, kind=kind[0], version=kind[1], signer=who, signed=what
         )
         assert not _full_comparison_accepts(monkeypatch, body, kind, who, what)
-    for other_kind in [
-        ("hashedrekord", "0.0.2"),
-        ("intoto", "0.0.1"),
-        ("dsse", "0.0.2"),
-    ]:
+    kinds = [("hashedrekord", "0.0.1"), ("hashedrekord", "0.0.2"), ("intoto", "0.0.1")]
+    kinds += [("dsse", "0.0.1"), ("dsse", "0.0.2")]
+    for other_kind in (k for k in kinds if k != kind):
         assert not rekor_body._is_as_logged(
             body,
             kind=other_kind[0],
