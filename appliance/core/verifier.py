@@ -43,7 +43,7 @@ from appliance.core.report import TimeSource, VerificationResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     from cryptography import x509
 
@@ -318,9 +318,12 @@ def _check_certificate(
 
 
 @functools.lru_cache(maxsize=8)
-def _clock_line(now: datetime) -> str:
+def _clock_line(now: datetime, offset: timedelta | None) -> str:
     # One ``now`` stands for every bundle of an archive: formatted once
-    # (strftime is 2-3 us, a bundle's largest check line).
+    # (strftime is 2-3 us, a bundle's largest check line). The offset is in
+    # the key because equal instants in two zones are equal datetimes and
+    # print differently.
+    del offset
     return f"verified at {now:%Y-%m-%dT%H:%M:%SZ} (appliance clock)"
 
 
@@ -407,7 +410,7 @@ def verify_bundle(  # noqa: PLR0913 - every input is keyword-only and named (doc
         signer_name = "key " + keys.key_id(key).hex()[:16]
 
     first = min(progress.times, key=lambda t: t[0]) if progress.times else None
-    progress.checks.append(_clock_line(now))
+    progress.checks.append(_clock_line(now, now.utcoffset()))
     best = progress.entries[0] if progress.entries else None
     return VerificationResult(
         signer=signer_name,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -67,6 +67,33 @@ def test_result_reports_what_was_verified(sigstore_stack: SigstoreStack) -> None
     assert result.signing_time == sigstore_stack.now + timedelta(seconds=2)
     assert result.log_index == signed.entry.log_index
     assert result.to_json()["verified"] is True
+
+
+def test_the_clock_line_names_each_now_as_given(sigstore_stack: SigstoreStack) -> None:
+    """The line naming the caller's clock is formatted once per ``now``; the
+    same instant given in another zone is another line, as it always was."""
+    signed = sigstore_stack.sign_blob(DATA, identity=IDENTITY)
+    trust = TrustMaterial.from_bytes(
+        sigstore_stack.trusted_root_json(), source="stack", tuf_backed=False
+    )
+    utc = sigstore_stack.now.astimezone(UTC)
+    elsewhere = utc.astimezone(timezone(timedelta(hours=1)))
+    assert utc == elsewhere
+    lines = []
+    for now in (utc, elsewhere, utc + timedelta(seconds=1), utc):
+        result = verify_bundle(
+            Bundle.from_bytes(json.dumps(signed.bundle()).encode()),
+            artifact=Artifact(DATA),
+            trust=trust,
+            policy=POLICY,
+            now=now,
+        )
+        lines.append(result.checks[-1])
+    assert lines[0] == f"verified at {utc:%Y-%m-%dT%H:%M:%SZ} (appliance clock)"
+    assert lines[1] == f"verified at {elsewhere:%Y-%m-%dT%H:%M:%SZ} (appliance clock)"
+    assert lines[1] != lines[0]
+    assert lines[2] != lines[0]
+    assert lines[3] == lines[0]
 
 
 # -- key-signed bundles --------------------------------------------------------
