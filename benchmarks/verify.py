@@ -161,23 +161,29 @@ def _paired_ms(
 
 @dataclass(frozen=True)
 class Paired:
-    """One bundle kind, ours, the peer's and the floor, timed in the same alternating batches (ms a call).
+    """One bundle kind: ours, the peer's and the floor, timed in the same alternating batches.
 
-    ``ours``, ``peer`` and ``floor`` are each side's fastest batch: noise
-    (another tenant of the host, an interrupt) only ever adds time, so the
-    fastest of many short batches is the figure that least depends on the
-    machine's other load (``timeit``'s advice). On a host whose speed swings
-    by half within a minute (seen on a 2-vCPU Xeon VM: the median's ratio
-    went from 0.80x to 0.97x between two runs of the same code) medians
-    measure the neighbours; they are kept beside, from the same batches.
+    ``ours``, ``peer`` and ``floor`` are medians (ms a call). ``ratio`` is
+    the median, over the rounds, of our batch's time over the peer's batch
+    beside it (``floor_ratio`` likewise): the two batches of a round run
+    back to back, so a host whose speed drifts (seen on a 2-vCPU Xeon VM:
+    whole seconds at 1.7x the time, then faster again) slows both alike, and
+    the ratio of each pair does not move with it. The fastest batch of each
+    side, which ``timeit`` advises for one side, is no estimate of a ratio
+    there: the two fastest batches may fall in different seconds (it gave
+    0.55x to 0.91x for the same code where the pairs gave 0.80x to 0.81x).
     """
 
     label: str
     ours: float
     peer: float
     floor: float
-    ours_median: float
-    peer_median: float
+    ratio: float
+    floor_ratio: float
+
+
+def _median_ratio(mine: Sequence[float], theirs: Sequence[float]) -> float:
+    return statistics.median(a / b for a, b in zip(mine, theirs, strict=True))
 
 
 def measured(iterations: int = 10, rounds: int = 60) -> list[Paired]:
@@ -186,17 +192,17 @@ def measured(iterations: int = 10, rounds: int = 60) -> list[Paired]:
     rows = []
     for case in CASES:
         mine, theirs = sides(case, now)
-        samples = _paired_samples(
+        ours_ms, peer_ms, floor_ms = _paired_samples(
             [mine, theirs, crypto_floor(case)], iterations=iterations, rounds=rounds
         )
         rows.append(
             Paired(
                 label=case.label,
-                ours=min(samples[0]),
-                peer=min(samples[1]),
-                floor=min(samples[2]),
-                ours_median=statistics.median(samples[0]),
-                peer_median=statistics.median(samples[1]),
+                ours=statistics.median(ours_ms),
+                peer=statistics.median(peer_ms),
+                floor=statistics.median(floor_ms),
+                ratio=_median_ratio(ours_ms, peer_ms),
+                floor_ratio=_median_ratio(floor_ms, peer_ms),
             )
         )
     return rows

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import TYPE_CHECKING
 
-from benchmarks.verify import CASES, _paired_ms, _paired_samples, measured
+from benchmarks.verify import (
+    CASES,
+    _median_ratio,
+    _paired_ms,
+    _paired_samples,
+    measured,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,26 +43,30 @@ def test_a_slower_side_measures_slower() -> None:
     assert fast < slow / 10
 
 
-def test_each_side_keeps_every_batch_and_the_figures_are_its_fastest_and_median() -> (
-    None
-):
-    """The verify section reports each side's fastest batch (noise only adds
-    time) and, beside it, the median of the same batches."""
-    durations = iter([0.004, 0.001, 0.002] * 10)
+def test_the_ratio_is_the_median_of_each_round_s_pair() -> None:
+    """A host that slows by 1.7x for whole rounds slows both batches of a
+    round alike: each pair's ratio stays, and so does their median."""
+    calls = [0]
 
-    def side() -> None:
-        time.sleep(next(durations))
+    def side(ms: float) -> Callable[[], object]:
+        def call() -> None:
+            # Two warm-up calls, then two calls (one pair) per round.
+            round_ = (calls[0] - 2) // 2
+            calls[0] += 1
+            time.sleep(ms * (1.7 if round_ in {1, 2, 4} else 1.0) / 1000)
 
-    samples = _paired_samples([side], iterations=1, rounds=5)
-    assert len(samples) == 1
-    assert len(samples[0]) == 5
-    assert min(samples[0]) < statistics.median(samples[0]) < max(samples[0])
-    assert min(samples[0]) >= 1.0  # ms: the 1 ms batch, never less
+        return call
+
+    samples = _paired_samples([side(4.0), side(5.0)], iterations=1, rounds=6)
+    assert [len(side) for side in samples] == [6, 6]
+    assert max(samples[0]) > 1.5 * min(samples[0])  # the slow rounds were slow
+    assert abs(_median_ratio(*samples) - 0.8) < 0.05
 
 
 def test_the_floor_is_timed_in_the_same_batches_as_both_sides() -> None:
     kinds = measured(iterations=1, rounds=2)
     assert [k.label for k in kinds] == [c.label for c in CASES]
     for kind in kinds:
-        assert 0 < kind.floor < kind.ours <= kind.ours_median
-        assert 0 < kind.peer <= kind.peer_median
+        assert 0 < kind.floor < kind.ours
+        assert 0 < kind.floor_ratio < kind.ratio
+        assert kind.peer > 0
