@@ -72,6 +72,7 @@ def machine() -> dict[str, object]:
     not another's (0.80x on one 2-vCPU host was 0.84x on another).
     """
     import cryptography  # noqa: PLC0415
+    import pybase64  # noqa: PLC0415
     from cryptography.hazmat.backends.openssl import backend  # noqa: PLC0415
 
     return {
@@ -81,6 +82,9 @@ def machine() -> dict[str, object]:
         "cpu": _cpu_model(),
         "cryptography": cryptography.__version__,
         "openssl": backend.openssl_version_text(),
+        # Which of libbase64's codecs ran (AVX2, AVX512, NEON, or none):
+        # the bundle's long base64 fields go through it.
+        "pybase64": pybase64.get_version(),
     }
 
 

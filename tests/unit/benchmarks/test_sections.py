@@ -67,3 +67,4 @@ def test_results_name_the_processor_and_the_crypto_library() -> None:
     assert isinstance(found["cpu"], str)
     assert found["cpu"]
     assert found["cpus"] == os.cpu_count()
+    assert "C extension active" in str(found["pybase64"])  # and which codec
