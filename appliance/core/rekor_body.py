@@ -320,20 +320,20 @@ def _fills(body: bytes, head: bytes, tail: bytes) -> bytes | None:
 def _is_as_logged(
     body: bytes, *, kind: str, version: str, signer: Signer, signed: Signed
 ) -> bool:
-    """Whether ``body`` is, byte for byte, what Rekor v1 logs for this bundle.
+    """Whether ``body`` is, byte for byte, what Rekor logs for this bundle.
 
     A client submits the signature and digest as standard base64 and
     lowercase hex, and the signer as a 64-column PEM (what
     :func:`_standard_pem_b64` writes); Rekor logs the entry in RFC 8785
     form. A body equal to those bytes records exactly this signer,
     signature and digest, so it is what the field-by-field comparison
-    accepts, without parsing it (a seventh of a bundle's work above its
-    public-key operations went to that). For dsse, the envelope's hash (of
-    the submitted envelope bytes, which a bundle does not keep, and which
-    the comparison does not read) may be any 64 lowercase hex digits; for
-    Rekor v2's hashedrekord 0.0.2 (:func:`_is_as_logged_v2`), the key's
-    details any enum name. Any other spelling, and every other kind, goes
-    through the comparison, which decides.
+    accepts, without parsing it (14-17 us a bundle went to that). For
+    dsse, the envelope's hash (of the submitted envelope bytes, which a
+    bundle does not keep, and which the comparison does not read) may be
+    any 64 lowercase hex digits; for Rekor v2's hashedrekord 0.0.2
+    (:func:`_is_as_logged_v2`), the key's details any enum name. Any other
+    spelling, and every other kind, goes through the comparison, which
+    decides.
     """
     if not signer.encoded:
         return False
