@@ -11,6 +11,7 @@ once, whichever of the two it is; a verdict's claims survive a worker's pipe.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import pickle
 from datetime import UTC, datetime, timedelta
@@ -241,3 +242,114 @@ def test_a_long_claim_in_the_shortest_long_form_is_read() -> None:
     identity = certs.identity_of(_leaf({**GOOD, "12": raw}))
     assert identity.extensions["12"] == value
     assert der_utf8(value) == raw  # what an encoder writes, byte for byte
+
+
+# -- the one-pass readers, held to the library's own --------------------------
+
+
+def _san_leaf(names: list[x509.GeneralName]) -> x509.Certificate:
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "t")]))
+        .public_key(_KEY.public_key())
+        .serial_number(3)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(minutes=10))
+        .add_extension(x509.SubjectAlternativeName(names), critical=True)
+        .sign(_KEY, hashes.SHA256())
+    )
+
+
+_OTHERNAME = ObjectIdentifier(f"{FULCIO}.7")
+MIXED: list[x509.GeneralName] = [
+    x509.UniformResourceIdentifier(
+        "https://github.com/o/r/.github/workflows/w.yml@refs/heads/main"
+    ),
+    x509.DNSName("ci.example"),
+    x509.OtherName(_OTHERNAME, der_utf8("first-other")),
+    x509.RFC822Name("b@example.com"),
+    x509.IPAddress(ipaddress.ip_address("192.0.2.1")),
+    x509.OtherName(_OTHERNAME, b"\x13\x05https"),  # not a UTF8String: no name
+    x509.OtherName(ObjectIdentifier("1.2.3.4"), der_utf8("another arc")),
+    x509.RFC822Name("a@example.com"),
+    x509.OtherName(_OTHERNAME, der_utf8("")),  # an empty name is still one
+    x509.DirectoryName(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "d")])),
+    x509.RegisteredID(ObjectIdentifier("1.2.3.5")),
+    x509.UniformResourceIdentifier("https://second.example"),
+]
+
+
+class _Email(x509.RFC822Name):
+    """A subclass, as no parse makes: the one pass hands it to the library."""
+
+
+@pytest.mark.parametrize(("name", "der"), REAL, ids=[n for n, _ in REAL])
+def test_one_pass_readers_agree_with_the_library_on_real_leaves(
+    name: str, der: bytes
+) -> None:
+    leaf = x509.load_der_x509_certificate(der)
+    extensions = certs.extensions_of(leaf)
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert certs._sans(leaf, extensions) == certs._sans_by_type(san), name
+    by_property = {
+        suffix: ext.value.value
+        for ext in leaf.extensions
+        if isinstance(ext.value, x509.UnrecognizedExtension)
+        and (suffix := certs._fulcio_suffix(ext.oid)) is not None
+    }
+    assert certs._raw_claims(extensions) == by_property, name
+
+
+def test_every_kind_of_san_is_read_in_the_library_s_order() -> None:
+    leaf = _san_leaf(MIXED)
+    sans = certs._sans(leaf, certs.extensions_of(leaf))
+    assert sans == certs._sans_by_type(
+        leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    )
+    assert sans == [
+        "b@example.com",
+        "a@example.com",
+        "https://github.com/o/r/.github/workflows/w.yml@refs/heads/main",
+        "https://second.example",
+        "first-other",
+        "",
+    ]
+
+
+def test_a_san_of_an_unknown_class_takes_the_library_s_reading() -> None:
+    san = x509.SubjectAlternativeName(
+        [x509.DNSName("x.example"), _Email("s@example.com")]
+    )
+    leaf = _san_leaf([x509.DNSName("unused.example")])
+    extensions = {x509.SubjectAlternativeName.oid: san}
+    assert certs._sans(leaf, extensions) == ["s@example.com"]  # type: ignore[arg-type]
+
+
+def test_no_san_is_no_name() -> None:
+    leaf = _leaf({})
+    assert certs._sans(leaf, {}) == []
+    assert certs._raw_claims({}) == {}
+
+
+class _Renamed:
+    """An unrecognized extension as a release that renamed ``_value`` would make it."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    @property
+    def value(self) -> bytes:
+        return self.raw
+
+
+def test_claims_read_by_the_public_name_when_the_private_one_is_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(x509, "UnrecognizedExtension", _Renamed)
+    extensions = {
+        ObjectIdentifier(f"{FULCIO}.9"): _Renamed(b"raw"),
+        ObjectIdentifier("1.2.3.4"): _Renamed(b"not a claim"),
+    }
+    assert certs._raw_claims(extensions) == {"9": b"raw"}  # type: ignore[arg-type]
