@@ -495,9 +495,12 @@ _SAN_OTHER_KINDS = frozenset(
 def _sans(leaf: x509.Certificate, extensions: Extensions) -> list[str]:
     """The SAN's e-mail addresses, then its URIs, then its Fulcio othernames (.7).
 
-    What ``get_values_for_type`` gives for each of the three kinds, in that
-    order, read in one pass. A name of a class this does not know (a
-    subclass: ``cryptography`` makes none) takes the library's reading.
+    What the library's reading (:func:`_sans_by_type`) gives, in that order:
+    the e-mail and URI values, then each othername of Fulcio's arc .7 whose
+    value is a DER UTF8String. Read in one pass by exact class; a name of
+    any other class (a subclass, or one registered into an ABC: no parse
+    makes either) takes the library's reading. Nothing here registers a
+    general-name class into another's ABC, which ``isinstance`` would follow.
     """
     try:
         names = _extension(leaf, x509.SubjectAlternativeName, extensions)
