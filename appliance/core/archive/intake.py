@@ -23,7 +23,6 @@ import functools
 import hashlib
 import itertools
 import sys
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -88,18 +87,21 @@ _PARSED_KEPT = 64
 # memory. Below the threshold nothing is spooled, so an archive of ordinary
 # size writes nothing to disk. Without a spool everything is held in memory.
 PLAIN_BYTES = 32 * 1024 * 1024
-PACK_FROM = 4096  # spooled documents this large or larger are compressed
 
 
 class Spool(Protocol):
-    """Where documents past the threshold wait: bytes in, a place out, the bytes back."""
+    """Where documents past the threshold wait: bytes in, a place out, the bytes back.
 
-    def put(self, data: bytes | bytearray) -> int:
-        """Store ``data``; return where it lies (its offset)."""
+    The spool may store a document compressed; what it gives back is not
+    trusted (:class:`Documents` hashes it again).
+    """
+
+    def put(self, data: bytes | bytearray) -> tuple[int, int]:
+        """Store ``data``; return where it lies (its offset) and how many bytes it takes there."""
         ...
 
-    def get(self, offset: int, size: int) -> bytes:
-        """The ``size`` bytes stored at ``offset``."""
+    def get(self, offset: int, stored: int, size: int) -> bytes:
+        """The document stored at ``offset`` (``stored`` bytes there): at most ``size`` bytes."""
         ...
 
 
@@ -120,8 +122,8 @@ class Documents(Mapping[str, bytes]):
         self, plain_bytes: int = PLAIN_BYTES, spool: Spool | None = None
     ) -> None:
         self._plain: dict[str, bytes] = {}
-        # digest -> (offset, bytes stored, the document's size, compressed?)
-        self._spooled: dict[str, tuple[int, int, int, bool]] = {}
+        # digest -> (offset, bytes stored, the document's size)
+        self._spooled: dict[str, tuple[int, int, int]] = {}
         self._spool = spool
         self._room = plain_bytes
 
@@ -131,17 +133,8 @@ class Documents(Mapping[str, bytes]):
             self._room -= len(data)
             self._plain[digest] = bytes(data)
             return
-        # Spooled compressed (level 1): a .sig manifest repeats its chain in
-        # every layer and packs to about a quarter, and a spool in a TMPDIR
-        # that is a tmpfs is memory too.
-        packed = len(data) >= PACK_FROM
-        stored = zlib.compress(data, 1) if packed else data
-        self._spooled[digest] = (
-            self._spool.put(stored),
-            len(stored),
-            len(data),
-            packed,
-        )
+        offset, stored = self._spool.put(data)
+        self._spooled[digest] = (offset, stored, len(data))
 
     def only(self, digests: AbstractSet[str]) -> Documents:
         """These documents alone (the reachable ones), as held."""
@@ -160,16 +153,9 @@ class Documents(Mapping[str, bytes]):
         data = self._plain.get(digest)
         if data is not None:
             return data
-        offset, stored, size, packed = self._spooled[digest]
+        offset, stored, size = self._spooled[digest]
         assert self._spool is not None  # noqa: S101 - spooled only with a spool
-        data = self._spool.get(offset, stored)
-        if packed:
-            # Never more than the document's own size, whatever the spool
-            # now holds (a rewritten spool cannot inflate without bound).
-            try:
-                data = zlib.decompressobj().decompress(data, size)
-            except zlib.error:
-                data = b""
+        data = self._spool.get(offset, stored, size)
         if len(data) != size or "sha256:" + hashlib.sha256(data).hexdigest() != digest:
             msg = "a document read back from the intake's spool no longer hashes to its name"
             raise VerificationError(

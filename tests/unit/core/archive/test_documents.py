@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from pathlib import Path
 
 import pytest
+import zstandard
 
+from airlock_io import spool as spool_mod
 from airlock_io.spool import FileSpool
 from appliance.core.archive import intake
 from appliance.core.archive.intake import Documents
 from appliance.core.errors import InputError, VerificationError
 
-SIG_MANIFEST = (
-    b'{"layers":[' + b",".join([b'{"chain":"' + b"A" * 3000 + b'"}'] * 10) + b"]}"
+# As a cosign .sig manifest is: the same chain (here 4 KB of base64 noise) in every layer.
+_CHAIN = base64.b64encode(
+    b"".join(hashlib.sha256(bytes([i])).digest() for i in range(96))
 )
+SIG_MANIFEST = b'{"layers":[' + b",".join([b'{"chain":"' + _CHAIN + b'"}'] * 10) + b"]}"
 
 
 def _d(data: bytes) -> str:
@@ -47,7 +52,9 @@ def test_past_the_threshold_documents_are_spooled_and_read_back_exactly() -> Non
     for data in (SIG_MANIFEST, noise, b"small payload"):
         assert docs[_d(data)] == data
     assert docs.spooled == 3
-    # Compressed past PACK_FROM (a .sig manifest packs well), the rest as it came.
+    # Compressed past PACK_FROM (a .sig manifest packs well), the rest as it
+    # came; one byte each says which.
+    assert len(SIG_MANIFEST) >= spool_mod.PACK_FROM > len(b"small payload")
     assert spool.size < len(SIG_MANIFEST) // 4 + len(noise) + 100 + len(
         b"small payload"
     )
@@ -67,26 +74,81 @@ def test_a_spooled_document_altered_on_disk_is_refused_not_returned() -> None:
         docs[_d(SIG_MANIFEST)]
 
 
-def test_a_spool_rewritten_to_inflate_without_bound_is_refused_not_inflated() -> None:
-    """A compressed document is inflated to its own size at most, then hashed."""
-    import zlib  # noqa: PLC0415
+def _rewrite(spool: FileSpool, stored: bytes) -> None:
+    """Another process replaces the spool's one document with ``stored``, same length."""
+    assert spool._fd is not None
+    assert len(stored) <= spool.size
+    os.pwrite(spool._fd, stored.ljust(spool.size, b"\0"), 0)
 
+
+def _frame(data: bytes, *, content_size: bool = True) -> bytes:
+    return zstandard.ZstdCompressor(level=3, write_content_size=content_size).compress(
+        data
+    )
+
+
+def test_a_spool_rewritten_to_inflate_without_bound_is_refused_not_inflated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A frame claiming another size is not inflated at all (its word would size the buffer)."""
     spool = FileSpool()
     docs = Documents(plain_bytes=0, spool=spool)
     docs.keep(_d(SIG_MANIFEST), SIG_MANIFEST)
-    bomb = zlib.compress(b"\0" * (64 << 20), 9)
-    assert spool._fd is not None
-    os.pwrite(spool._fd, bomb[: spool.size].ljust(spool.size, b"\0"), 0)
+    bomb = _frame(b"\0" * (64 << 20))  # 64 MiB in a few KB: fits the slot
+    assert zstandard.frame_content_size(bomb) == 64 << 20
+    _rewrite(spool, b"Z" + bomb)
+
+    def no_inflating() -> None:
+        pytest.fail("a frame claiming another size was inflated")
+
+    monkeypatch.setattr(zstandard, "ZstdDecompressor", no_inflating)
     with pytest.raises(VerificationError, match="no longer hashes"):
         docs[_d(SIG_MANIFEST)]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(b"not zstd at all", id="garbage"),
+        pytest.param(b"Znot zstd at all", id="garbage-marked-packed"),
+        pytest.param(b"X" + _frame(SIG_MANIFEST), id="unknown-marker"),
+        pytest.param(b"Z", id="marker-alone"),
+        # The right bytes, but a frame that does not say its size: its
+        # inflation would be bounded only by the frame itself.
+        pytest.param(b"Z" + _frame(SIG_MANIFEST, content_size=False), id="no-size"),
+        pytest.param(b"Z" + _frame(SIG_MANIFEST) + b"tail", id="bytes-after-frame"),
+        pytest.param(b"Z" + _frame(SIG_MANIFEST[:-1]), id="one-byte-short"),
+        pytest.param(b"Z" + _frame(SIG_MANIFEST + b" "), id="one-byte-long"),
+        pytest.param(
+            b"Z" + _frame(SIG_MANIFEST[:100]) + _frame(SIG_MANIFEST[100:]),
+            id="two-frames",
+        ),
+        pytest.param(b"Z" + _frame(SIG_MANIFEST)[:-3], id="frame-cut-short"),
+    ],
+)
+def test_stored_bytes_that_are_not_the_document_come_back_empty(stored: bytes) -> None:
+    """Whatever a slot of the spool now holds, it inflates to the document's size or not at all."""
+    spool = FileSpool()
+    spool.put(b"opens the file")
+    assert spool._fd is not None
+    os.pwrite(spool._fd, stored, 0)
+    assert spool.get(0, len(stored), len(SIG_MANIFEST)) == b""
+
+
+def test_a_packed_document_reads_back_whatever_level_packed_it() -> None:
+    spool = FileSpool()
+    spool.put(b"opens the file")
+    assert spool._fd is not None
+    stored = b"Z" + _frame(SIG_MANIFEST)  # level 3, not the spool's 1
+    os.pwrite(spool._fd, stored, 0)
+    assert spool.get(0, len(stored), len(SIG_MANIFEST)) == SIG_MANIFEST
 
 
 def test_a_spool_holding_garbage_where_a_compressed_document_was_is_refused() -> None:
     spool = FileSpool()
     docs = Documents(plain_bytes=0, spool=spool)
     docs.keep(_d(SIG_MANIFEST), SIG_MANIFEST)
-    assert spool._fd is not None
-    os.pwrite(spool._fd, b"not zlib at all", 0)
+    _rewrite(spool, b"Znot zstd at all")
     with pytest.raises(VerificationError, match="no longer hashes"):
         docs[_d(SIG_MANIFEST)]
 
@@ -108,9 +170,9 @@ def test_the_spool_leaves_nothing_in_tmpdir(
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     spool = FileSpool()
-    spool.put(b"x" * 10)
+    assert spool.put(b"x" * 10) == (0, 11)  # one byte says how it is stored
     assert list(Path(tmp_path).iterdir()) == []  # unlinked from the moment it exists
-    assert spool.get(0, 10) == b"x" * 10
+    assert spool.get(0, 11, 10) == b"x" * 10
 
 
 def test_an_unwritable_tmpdir_is_one_input_error(
