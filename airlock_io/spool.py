@@ -19,7 +19,8 @@ zlib: at 10,000 signatures zlib's fastest level spent 0.4-0.8 s of the
 intake (serial, before any worker starts) compressing 56 MB, and the workers
 another 0.3 s inflating it; zstd's level 1 does both in a fifth of that,
 smaller (RFC 8878; ``zstandard`` already reads the archive). Each stored
-document starts with one byte saying which (``P``: plain, ``Z``: a zstd frame).
+document starts with one byte saying which (``P``: plain, ``Z``: a zstd frame
+with its content size and checksum).
 """
 
 from __future__ import annotations
@@ -46,7 +47,13 @@ class FileSpool:
         self._end = 0
         # Only the intake puts (one thread); reads make their own decompressor
         # (a zstd context is not thread-safe, and pushes read in threads).
-        self._packer = zstandard.ZstdCompressor(level=1, write_content_size=True)
+        # The frame says its size (the read inflates nothing else) and ends
+        # with a checksum of its content (RFC 8878 §3.1.1: the low 32 bits
+        # of XXH64), so a bit changed in the file is refused by the read
+        # itself, before the caller's hash.
+        self._packer = zstandard.ZstdCompressor(
+            level=1, write_content_size=True, write_checksum=True
+        )
 
     def _open(self, directory: str) -> int:
         try:
@@ -94,8 +101,9 @@ class FileSpool:
         What the file now holds is not trusted: bytes that do not decode
         come back as ``b""``, and a compressed document is inflated only if
         its frame says it is ``size`` bytes (the frame's word decides the
-        allocation), so a rewritten file cannot inflate without bound. The
-        caller hashes what comes back.
+        allocation), so a rewritten file cannot inflate without bound, and
+        its content matches the frame's checksum. The caller hashes what
+        comes back.
 
         Raises:
             InputError: the file cannot be read, or holds fewer bytes than
@@ -111,11 +119,14 @@ class FileSpool:
             raise InputError(msg, where=_WHERE)
         kind, body = data[:1], data[1:]
         if kind == _PLAIN:
-            return body
+            return body if len(body) == size else b""
         if kind != _PACKED:
             return b""
         try:
-            if zstandard.frame_content_size(body) != size:
+            frame = zstandard.get_frame_parameters(body)
+            # Only a frame as put() writes it: its size, its checksum, no
+            # dictionary.
+            if frame.content_size != size or not frame.has_checksum or frame.dict_id:
                 return b""
             # One frame, nothing after it.
             return zstandard.ZstdDecompressor().decompress(body, allow_extra_data=False)

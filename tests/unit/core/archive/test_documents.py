@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -81,10 +82,28 @@ def _rewrite(spool: FileSpool, stored: bytes) -> None:
     os.pwrite(spool._fd, stored.ljust(spool.size, b"\0"), 0)
 
 
-def _frame(data: bytes, *, content_size: bool = True) -> bytes:
-    return zstandard.ZstdCompressor(level=3, write_content_size=content_size).compress(
-        data
-    )
+def _frame(
+    data: bytes,
+    *,
+    content_size: bool = True,
+    checksum: bool = True,
+    dictionary: zstandard.ZstdCompressionDict | None = None,
+) -> bytes:
+    return zstandard.ZstdCompressor(
+        level=3,
+        write_content_size=content_size,
+        write_checksum=checksum,
+        dict_data=dictionary,
+    ).compress(data)
+
+
+def _dictionary() -> zstandard.ZstdCompressionDict:
+    """A trained dictionary (it has an ID, which a frame made with it names)."""
+    pick = random.Random(26).choice
+    samples: list[bytes | bytearray | memoryview[int]] = [
+        bytes(pick(b'abcdefgh{}":,') for _ in range(300)) for _ in range(200)
+    ]
+    return zstandard.train_dictionary(2048, samples)
 
 
 def test_a_spool_rewritten_to_inflate_without_bound_is_refused_not_inflated(
@@ -124,6 +143,15 @@ def test_a_spool_rewritten_to_inflate_without_bound_is_refused_not_inflated(
             id="two-frames",
         ),
         pytest.param(b"Z" + _frame(SIG_MANIFEST)[:-3], id="frame-cut-short"),
+        # The right bytes in a frame put() never writes: nothing to check
+        # them against, or a dictionary the spool does not have.
+        pytest.param(b"Z" + _frame(SIG_MANIFEST, checksum=False), id="no-checksum"),
+        pytest.param(
+            b"Z" + _frame(SIG_MANIFEST, dictionary=_dictionary()), id="dictionary"
+        ),
+        # Stored plain, but longer or shorter than the document.
+        pytest.param(b"P" + SIG_MANIFEST + b" ", id="plain-one-byte-long"),
+        pytest.param(b"P" + SIG_MANIFEST[:-1], id="plain-one-byte-short"),
     ],
 )
 def test_stored_bytes_that_are_not_the_document_come_back_empty(stored: bytes) -> None:
@@ -133,6 +161,27 @@ def test_stored_bytes_that_are_not_the_document_come_back_empty(stored: bytes) -
     assert spool._fd is not None
     os.pwrite(spool._fd, stored, 0)
     assert spool.get(0, len(stored), len(SIG_MANIFEST)) == b""
+
+
+def test_a_packed_document_with_any_byte_changed_never_reads_back_as_other_bytes() -> (
+    None
+):
+    """The frame's checksum refuses a changed byte itself: the read is the document or nothing."""
+    spool = FileSpool()
+    offset, stored = spool.put(SIG_MANIFEST)
+    assert spool._fd is not None
+    original = os.pread(spool._fd, stored, offset)
+    assert original[:1] == b"Z"
+    refused = 0
+    for at in range(1, stored):
+        for flip in (0x01, 0x80):
+            changed = bytearray(original)
+            changed[at] ^= flip
+            os.pwrite(spool._fd, changed, offset)
+            back = spool.get(offset, stored, len(SIG_MANIFEST))
+            assert back in (b"", SIG_MANIFEST), (at, flip)
+            refused += back == b""
+    assert refused >= 2 * (stored - 1) - 16  # a few flips may hit unused bits
 
 
 def test_a_packed_document_reads_back_whatever_level_packed_it() -> None:
