@@ -11,29 +11,40 @@ table repeat most of their cells (the signer, the date, the verdict,
 drawn by Rich (a table of the same columns fixed at those widths, with no
 rows), and each distinct cell of a column is wrapped once by ``Text.wrap``
 with the options Rich's ``Text`` would pass it, padded and cropped as
-``Padding`` and ``Segment.set_shape`` do. The output is Rich's own, byte for
-byte, on a plain stream and on a colour terminal
+``Padding`` and ``Segment.set_shape`` do, each line cut into segments where
+Rich cuts it (a style applied from outside, a panel's or ``print``'s, codes
+each segment). Its measure is the table's. The output is Rich's own, byte
+for byte, on a plain stream, on a colour terminal and under an outer style
 (``tests/unit/cli/test_long_table.py`` compares the two for generated rows
-at every width).
+at every width); a cell's markup error is the one Rich raises first.
 
 Only what that holds for is drawn here; any other table is handed to Rich
-whole: a cell that is not a plain ``str`` or an unstyled ``Text``, a style on
-the table, a column or a row, a vertical alignment other than the top, a
-footer, lines between rows, a box whose verticals are blank, or a Rich
-without the method the widths come from.
+whole: a cell that is not a plain ``str`` or an unstyled ``Text`` or that
+holds a zero-width joiner (Rich measures it with what follows it in its
+segment), a style on the console, the table, a column or a row, a vertical
+alignment other than the top, an ``ignore`` overflow, a footer, lines
+between rows, a box whose verticals are blank, a column added after the
+rows, or a Rich without the method the widths come from.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
-from rich.cells import set_cell_size
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.table import Column, Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from rich.box import Box
     from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.measure import Measurement
+
+
+_JOINER = "\u200d"
 
 
 class LongTable:
@@ -41,6 +52,12 @@ class LongTable:
 
     def __init__(self, table: Table) -> None:
         self.table = table
+
+    def __rich_measure__(
+        self, console: Console, options: ConsoleOptions
+    ) -> Measurement:
+        """The table's own measurement (what a panel or a column fits it to)."""
+        return self.table.__rich_measure__(console, options)
 
     def __rich_console__(
         self, console: Console, options: ConsoleOptions
@@ -57,8 +74,18 @@ class LongTable:
         )
         # Rich's own corner cases: a table wider than the terminal (Rich
         # crops it), a column too narrow for its padding.
-        fits = sum(widths) + extra <= options.max_width and min(widths) > 2  # noqa: PLR2004
-        rows = _rows(console, table, options, widths) if fits else None
+        if sum(widths) + extra > options.max_width or min(widths) <= 2:  # noqa: PLR2004
+            yield table
+            return
+        # The title, the top border and the header (if any), as Rich draws
+        # them: its own table of these columns at these widths, every line
+        # but the last (the bottom border, drawn after the rows). Drawn
+        # before the rows are laid out, as Rich does: a cell's markup error
+        # is the same error, found in the same order (title, header, rows).
+        frame = list(
+            Segment.split_lines(console.render(_frame(table, widths), options))
+        )
+        rows = _rows(console, table, options, widths)
         if rows is None:  # a cell Rich must draw
             yield table
             return
@@ -67,27 +94,51 @@ class LongTable:
         box = table.box.substitute(options, safe=safe)
         if not table.show_header:
             box = box.get_plain_headed_box()
-        # The title, the top border and the header (if any), as Rich draws
-        # them: its own table of these columns at these widths, every line
-        # but the last (the bottom border, drawn after the rows).
-        frame = console.render(_frame(table, widths), options)
-        for segments in list(Segment.split_lines(frame))[:-1]:
+        for segments in frame[:-1]:
             yield from segments
             yield Segment.line()
-        # Rich's first row of a table without a header takes the head's
-        # verticals, its last the foot's (Table._render).
-        for index, lines in enumerate(rows):
-            if index == 0 and not table.show_header:
-                left, right, divider = box.head_left, box.head_right, box.head_vertical
-            elif index == len(rows) - 1:
-                left, right, divider = box.foot_left, box.foot_right, box.foot_vertical
-            else:
-                left, right, divider = box.mid_left, box.mid_right, box.mid_vertical
-            for cells in lines:
-                yield Segment(left + divider.join(cells) + right)
-                yield Segment.line()
+        yield from _lines(box, rows, widths, header=table.show_header)
         yield Segment(box.get_bottom(widths))
         yield Segment.line()
+
+
+def _lines(
+    box: Box,
+    rows: list[list[list[tuple[str, ...] | None]]],
+    widths: list[int],
+    *,
+    header: bool,
+) -> Iterator[Segment]:
+    """The rows' lines between the box's verticals.
+
+    Rich's first row of a table without a header takes the head's verticals,
+    its last the foot's (``Table._render``). A line is cut into segments
+    where Rich cuts it (border, padding, text, its padding to the width,
+    padding, ...), so a style applied from outside (``print``'s ``style=``)
+    codes it alike.
+    """
+    pad = Segment(" ")
+    blanks = [Segment(" " * width) for width in widths]
+    for index, lines in enumerate(rows):
+        if index == 0 and not header:
+            left, right, divider = box.head_left, box.head_right, box.head_vertical
+        elif index == len(rows) - 1:
+            left, right, divider = box.foot_left, box.foot_right, box.foot_vertical
+        else:
+            left, right, divider = box.mid_left, box.mid_right, box.mid_vertical
+        edges = [Segment(divider)] * (len(widths) - 1) + [Segment(right)]
+        for cells in lines:
+            yield Segment(left)
+            for cell, blank, edge in zip(cells, blanks, edges, strict=True):
+                if cell is None:
+                    yield blank
+                else:
+                    yield pad
+                    for part in cell:
+                        yield Segment(part)
+                    yield pad
+                yield edge
+            yield Segment.line()
 
 
 def _plain_table(console: Console, table: Table) -> bool:
@@ -118,6 +169,13 @@ def _plain_table(console: Console, table: Table) -> bool:
             for c in table.columns
         )
         and not any(row.style or row.end_section for row in table.rows)
+        # A column added after rows has fewer cells: Rich draws none.
+        and all(len(c._cells) == len(table.rows) for c in table.columns)  # noqa: SLF001
+        # Rich crops an "ignore" line by segment, where a zero-width joiner
+        # measures otherwise than in set_cell_size.
+        and all(c.overflow != "ignore" for c in table.columns)
+        # A console's own style is applied to each of Rich's segments.
+        and console.style is None
     )
 
 
@@ -142,6 +200,7 @@ def _frame(table: Table, widths: list[int]) -> Table:
             justify=column.justify,
             no_wrap=column.no_wrap,
             overflow=column.overflow,
+            highlight=column.highlight,
             width=width - 2,  # the padding of a cell, one space each side
         )
     return frame
@@ -149,46 +208,61 @@ def _frame(table: Table, widths: list[int]) -> Table:
 
 def _rows(
     console: Console, table: Table, options: ConsoleOptions, widths: list[int]
-) -> list[list[list[str]]] | None:
-    """Each row's lines, each line its cells' text at their widths (None: a cell Rich must draw)."""
-    per_column: list[list[list[str]]] = []
-    for column, width in zip(table.columns, widths, strict=True):
-        laid: dict[tuple[bool, str], list[str]] = {}
-        cells: list[list[str]] = []
-        for cell in column._cells:  # noqa: SLF001 - the cells as added, in order
-            # A str is markup (Rich parses it), a Text is not: never one key.
-            is_str = isinstance(cell, str)
-            key = (
-                is_str,
-                cell if isinstance(cell, str) else getattr(cell, "plain", ""),
-            )
-            lines = laid.get(key)
+) -> list[list[list[tuple[str, ...] | None]]] | None:
+    """Each row's lines, each line its cells' text (None: blank) at their widths (None: a cell Rich must draw).
+
+    Row by row, as Rich renders them (a markup error is the same one Rich
+    raises first). Each cell is checked; only its layout is remembered, by
+    column, for a ``str`` (markup, the same for the same string in one
+    column) or an unstyled ``Text`` (its plain text).
+    """
+    columns = table.columns
+    laid: list[dict[tuple[bool, str], list[tuple[str, ...]]]] = [{} for _ in columns]
+    rows: list[list[list[tuple[str, ...] | None]]] = []
+    for at in range(len(table.rows)):
+        row: list[list[tuple[str, ...]]] = []
+        for column, width, memo in zip(columns, widths, laid, strict=True):
+            cell = column._cells[at]  # noqa: SLF001 - the cells as added, in order
+            if isinstance(cell, str):
+                key = (True, cell)
+            elif _plain(cell):
+                key = (False, cell.plain)
+            else:
+                return None
+            lines = memo.get(key)
             if lines is None:
                 text = _as_text(console, options, column, cell)
                 if text is None:
                     return None
                 lines = _lay_out(console, column, width, text)
-                laid[key] = lines
-            cells.append(lines)
-        per_column.append(cells)
-    rows: list[list[list[str]]] = []
-    blanks = [" " * width for width in widths]
-    for row in zip(*per_column, strict=True):
+                memo[key] = lines
+            row.append(lines)
         height = max(len(cell) for cell in row)
         rows.append(
             [
-                [
-                    cell[n] if n < len(cell) else blank
-                    for cell, blank in zip(row, blanks, strict=True)
-                ]
+                [cell[n] if n < len(cell) else None for cell in row]
                 for n in range(height)
             ]
         )
     return rows
 
 
+def _plain(cell: object) -> TypeGuard[Text]:
+    """Whether ``cell`` is a ``Text`` with nothing but its characters (no style, span or option)."""
+    return (
+        type(cell) is Text
+        and not cell.spans
+        and not cell.style
+        and cell.end == "\n"
+        and cell.justify is None
+        and cell.overflow is None
+        and cell.no_wrap is None
+        and cell.tab_size is None
+    )
+
+
 def _as_text(
-    console: Console, options: ConsoleOptions, column: Column, cell: object
+    console: Console, options: ConsoleOptions, column: Column, cell: str | Text
 ) -> Text | None:
     """The cell as the ``Text`` Rich lays out, if it is plain (else None: Rich draws it)."""
     if isinstance(cell, str):
@@ -196,29 +270,24 @@ def _as_text(
         text = console.render_str(
             cell, highlight=column.highlight, markup=options.markup
         )
-    elif type(cell) is Text:
-        text = cell
+        if not _plain(text):
+            return None
     else:
-        return None
-    if (
-        text.spans
-        or text.style
-        or text.end != "\n"
-        or text.justify is not None
-        or text.overflow is not None
-        or text.no_wrap is not None
-        or text.tab_size is not None
-    ):
-        return None
-    return text
+        text = cell
+    # Rich measures a zero-width joiner with what follows it in the same
+    # segment (cell_len("\u200d ") is 0, of " \u200d  " 2): where a line is
+    # cut into segments changes its width, so only Rich's own cuts hold.
+    return None if _JOINER in text.plain else text
 
 
-def _lay_out(console: Console, column: Column, width: int, text: Text) -> list[str]:
-    """The cell's lines, each ``width`` cells wide, as Rich lays them out.
+def _lay_out(
+    console: Console, column: Column, width: int, text: Text
+) -> list[tuple[str, ...]]:
+    """The cell's lines inside its padding (``width - 2`` cells), as Rich lays them out.
 
     ``Text.__rich_console__`` wraps the text with the column's options (the
-    text has none of its own), ``Padding`` puts a space each side, and
-    ``Segment`` crops or pads each line to the width.
+    text has none of its own), ``Segment`` crops or pads each line to the
+    width, and ``Padding`` puts a space each side (where the line is drawn).
     """
     inner = width - 2
     wrapped = text.wrap(
@@ -229,4 +298,12 @@ def _lay_out(console: Console, column: Column, width: int, text: Text) -> list[s
         tab_size=console.tab_size or 8,
         no_wrap=column.no_wrap,
     )
-    return [f" {set_cell_size(line.plain, inner)} " for line in wrapped]
+    lines: list[tuple[str, ...]] = []
+    for line in wrapped:
+        plain = line.plain
+        short = inner - cell_len(plain)
+        if short > 0:  # padded by a segment of its own (Segment.adjust_line_length)
+            lines.append((plain, " " * short) if plain else (" " * short,))
+        else:
+            lines.append((set_cell_size(plain, inner),))
+    return lines

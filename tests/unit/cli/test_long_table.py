@@ -227,6 +227,136 @@ def test_any_column_options_are_drawn_as_rich_draws_them(
     _same(table, CONSOLES["plain"], width)
 
 
+def _nested(table: Any) -> Table:
+    outer = Table("outer")
+    outer.add_row(table)
+    return outer
+
+
+_OUTER: dict[str, Callable[[Any], Any]] = {
+    "panel-style": lambda table: Panel(table, style="red"),
+    "panel-fit": Panel.fit,
+    "nested": _nested,
+}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(st.tuples(_cells, _cells, _cells), min_size=1, max_size=5),
+    width=st.integers(min_value=20, max_value=120),
+    justify=st.sampled_from(["left", "center", "right", "default"]),
+    outer=st.sampled_from([*sorted(_OUTER), "print-style", "console-style"]),
+)
+def test_a_style_or_a_measure_from_outside_meets_rich_s_segments(
+    rows: list[tuple[Text | str, ...]], width: int, justify: Any, outer: str
+) -> None:
+    """A style from outside codes every segment: LongTable cuts its lines where Rich does."""
+
+    def table() -> Table:
+        drawn = Table(title="t")
+        drawn.add_column("a", justify=justify, no_wrap=True)
+        drawn.add_column("b", justify="center")
+        drawn.add_column("c")
+        for row in rows:
+            drawn.add_row(*row)
+        return drawn
+
+    def make(renderable: Any) -> str:
+        console = Console(
+            file=io.StringIO(),
+            width=width,
+            force_terminal=True,
+            color_system="truecolor",
+            style="on blue" if outer == "console-style" else None,
+        )
+        wrap = _OUTER.get(outer, lambda inner: inner)
+        try:
+            console.print(
+                wrap(renderable), style="on blue" if outer == "print-style" else None
+            )
+        except MarkupError as refused:
+            return f"refused: {refused}"
+        assert isinstance(console.file, io.StringIO)
+        return console.file.getvalue()
+
+    assert make(LongTable(table())) == make(table())
+
+
+def test_a_table_expanded_and_centred_is_measured_as_rich_measures_it() -> None:
+    def make(wrap: Callable[[Table], Any]) -> str:
+        table = Table(expand=True)
+        table.add_column("a")
+        table.add_row("x")
+        console = CONSOLES["plain"](40)
+        console.print(wrap(table), justify="center")
+        assert isinstance(console.file, io.StringIO)
+        return console.file.getvalue()
+
+    assert make(LongTable) == make(lambda table: table)
+
+
+@pytest.mark.parametrize(
+    ("first", "later"),
+    [
+        pytest.param(Text("x"), Text("x", justify="right"), id="same-text-justified"),
+        pytest.param(Text("x"), Text("x", style="red"), id="same-text-styled"),
+        pytest.param(Text(""), Panel("hi"), id="empty-text-then-a-panel"),
+        pytest.param(Text("[b]x"), "[b]x", id="text-then-the-same-str"),
+        pytest.param("x", Text("x", overflow="ellipsis"), id="str-then-text"),
+    ],
+)
+def test_a_cell_like_an_earlier_one_is_still_checked_itself(
+    first: Any, later: Any
+) -> None:
+    """Only a layout is remembered, never that a cell was plain: each cell is checked."""
+    table = Table()
+    table.add_column("a", width=8)
+    table.add_row(first)
+    table.add_row(later)
+    _same(table, CONSOLES["terminal"], 40)
+
+
+def test_a_column_added_after_the_rows_is_drawn_as_rich_draws_it() -> None:
+    table = Table()
+    table.add_column("a")
+    table.add_row("x")
+    table.add_column("b")
+    _same(table, CONSOLES["plain"], 40)
+
+
+@pytest.mark.parametrize(
+    ("table_highlight", "column_highlight"), [(False, True), (True, False)]
+)
+def test_a_column_s_own_highlighting_is_rich_s(
+    table_highlight: bool, column_highlight: bool
+) -> None:
+    table = Table(highlight=table_highlight)
+    table.add_column("n 123", highlight=column_highlight)
+    table.add_row(Text("abc 456"))
+    _same(table, CONSOLES["terminal"], 40)
+
+
+def test_markup_is_refused_with_the_error_rich_finds_first() -> None:
+    """A fixed width is not measured: Rich meets the header's markup before the rows'."""
+    table = Table()
+    table.add_column("[/]", width=5)
+    table.add_row("ab[/]")
+    for drawn in (table, LongTable(table)):
+        with pytest.raises(MarkupError, match="'\\[/\\]' at position 0 "):
+            _drawn(CONSOLES["plain"](40), drawn)
+
+
+@pytest.mark.parametrize("overflow", ["ignore", "fold", "crop", "ellipsis"])
+@pytest.mark.parametrize("cell", ["\u200dx] ", Text("a\u200d b"), "👩‍💻 dev"])
+def test_a_zero_width_joiner_is_drawn_by_rich(overflow: Any, cell: Any) -> None:
+    """Rich measures a joiner with what follows it in its segment: only its own cuts hold."""
+    table = Table(show_header=False)
+    table.add_column(overflow=overflow)
+    table.add_row(cell)
+    _handed_to_rich(table, width=5)
+    _handed_to_rich(table, width=40)
+
+
 # -- handed to Rich ----------------------------------------------------------------
 
 
