@@ -96,7 +96,7 @@ class FileSpool:
         return offset, len(stored)
 
     def get(self, offset: int, stored: int, size: int) -> bytes:
-        """The document put at ``offset`` (``stored`` bytes there), never more than ``size`` bytes.
+        """The document put at ``offset`` (``stored`` bytes there): ``size`` bytes, or ``b""``.
 
         What the file now holds is not trusted: bytes that do not decode
         come back as ``b""``, and a compressed document is inflated only if

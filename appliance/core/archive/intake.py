@@ -101,7 +101,7 @@ class Spool(Protocol):
         ...
 
     def get(self, offset: int, stored: int, size: int) -> bytes:
-        """The document stored at ``offset`` (``stored`` bytes there): at most ``size`` bytes."""
+        """The document stored at ``offset`` (``stored`` bytes there): ``size`` bytes, or ``b""``."""
         ...
 
 
