@@ -204,6 +204,54 @@ def test_any_cells_at_any_width_are_drawn_as_rich_draws_them(
     )
 
 
+# Cells that repeat, and cells that look alike: one text as a str (markup,
+# emoji codes), as a plain Text and as a styled Text (with those two, Rich
+# draws the table itself).
+_alike = st.sampled_from(
+    [
+        ":smile: :smile: :smile:", Text(":smile: :smile: :smile:"),
+        "[bold]wide wide[/bold]", Text("[bold]wide wide[/bold]"), "wide wide",
+        Text("wide wide"), Text("wide wide", style="bold"), "漢字 漢字 漢字",
+        Text("漢字 漢字 漢字"), "a", Text("a"), "",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(st.tuples(*[_alike] * 7), min_size=1, max_size=12),
+    width=st.integers(min_value=10, max_value=120),
+    batched=st.booleans(),
+    kind=st.sampled_from(sorted(CONSOLES)),
+)
+def test_a_repeated_cell_is_measured_once_to_the_same_widths(
+    rows: list[tuple[Text | str, ...]], width: int, batched: bool, kind: str
+) -> None:
+    """Widths come from each distinct cell once: a str, a plain Text and a styled Text of one text are three."""
+    _same(
+        _verdict_table(rows, batched=batched, header=True, title=None),
+        CONSOLES[kind],
+        width,
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(CONSOLES))
+@pytest.mark.parametrize("first", ["str", "text"])
+def test_a_str_and_a_text_of_one_text_are_measured_apart(kind: str, first: str) -> None:
+    """``:smile:`` is an emoji in a str cell and seven characters in a Text: two widths."""
+    table = Table()
+    table.add_column("a")
+    table.add_column("b")
+    cells: list[Text | str] = [
+        ":smile: :smile: :smile:",
+        Text(":smile: :smile: :smile:"),
+    ]
+    for cell in cells if first == "str" else cells[::-1]:
+        table.add_row(cell, "x")
+        table.add_row(cell, "y")
+    assert ":smile: :smile: :smile:" in _same(table, CONSOLES[kind], 80)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     rows=st.lists(st.tuples(_texts, _texts), min_size=1, max_size=5),
@@ -246,11 +294,17 @@ _OUTER: dict[str, Callable[[Any], Any]] = {
     width=st.integers(min_value=20, max_value=120),
     justify=st.sampled_from(["left", "center", "right", "default"]),
     outer=st.sampled_from([*sorted(_OUTER), "print-style", "console-style"]),
+    kind=st.sampled_from(["terminal", "plain", "recorded"]),
 )
 def test_a_style_or_a_measure_from_outside_meets_rich_s_segments(
-    rows: list[tuple[Text | str, ...]], width: int, justify: Any, outer: str
+    rows: list[tuple[Text | str, ...]], width: int, justify: Any, outer: str, kind: str
 ) -> None:
-    """A style from outside codes every segment: LongTable cuts its lines where Rich does."""
+    """A style from outside codes every segment: LongTable cuts its lines where Rich does.
+
+    On a plain stream it joins each line (no style is written there); a
+    console that records keeps every segment's style for its exports, so it
+    gets Rich's cuts, as a terminal does.
+    """
 
     def table() -> Table:
         drawn = Table(title="t")
@@ -265,8 +319,9 @@ def test_a_style_or_a_measure_from_outside_meets_rich_s_segments(
         console = Console(
             file=io.StringIO(),
             width=width,
-            force_terminal=True,
-            color_system="truecolor",
+            force_terminal=kind == "terminal",
+            color_system="truecolor" if kind == "terminal" else None,
+            record=kind == "recorded",
             style="on blue" if outer == "console-style" else None,
         )
         wrap = _OUTER.get(outer, lambda inner: inner)
@@ -277,6 +332,10 @@ def test_a_style_or_a_measure_from_outside_meets_rich_s_segments(
         except MarkupError as refused:
             return f"refused: {refused}"
         assert isinstance(console.file, io.StringIO)
+        if kind == "recorded":
+            # Each segment coded (styles=True codes one by one; the HTML
+            # export merges equal neighbours first).
+            return console.export_text(clear=False, styles=True) + console.export_html()
         return console.file.getvalue()
 
     assert make(LongTable(table())) == make(table())
