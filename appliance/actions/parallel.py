@@ -78,8 +78,22 @@ def _judge(indices: range) -> list[ImageVerdict]:
 
 
 def _chunks(count: int, jobs: int) -> list[range]:
+    """``range(count)`` in contiguous tasks, in order: about 32 a worker, the last ones shorter.
+
+    Near the end a task is at most half of each worker's share of what is
+    left (``remaining // (2 * jobs)``, down to one image), so that the
+    workers finish together: with equal tasks, the last one (15 images,
+    about 0.2 s at 10,000 signatures) ran while the other worker had
+    nothing left, half a task's time on average. At most twice the tasks.
+    """
     size = max(1, count // (jobs * _TASKS_PER_WORKER))
-    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+    chunks: list[range] = []
+    start = 0
+    while start < count:
+        step = max(1, min(size, (count - start) // (2 * jobs)))
+        chunks.append(range(start, start + step))
+        start += step
+    return chunks
 
 
 def runner(jobs: int) -> Callable[[Work], Sequence[ImageVerdict]]:

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from airlock_io.archive import read_archive
-from appliance.actions.parallel import runner, usable_cpus
+from appliance.actions.parallel import _chunks, runner, usable_cpus
 from appliance.actions.policy import SignerFlags, load_policy
 from appliance.cli.main import main as appliance
 from appliance.core.archive import view
@@ -186,6 +188,23 @@ def test_a_runner_of_no_workers_is_refused() -> None:
     with pytest.raises(InputError) as caught:
         runner(0)
     assert caught.value.reason == Reason.USAGE
+
+
+@given(count=st.integers(min_value=0, max_value=20_000), jobs=st.integers(1, 64))
+def test_the_tasks_cover_every_image_once_in_order_the_last_ones_shorter(
+    count: int, jobs: int
+) -> None:
+    chunks = _chunks(count, jobs)
+    assert [i for chunk in chunks for i in chunk] == list(range(count))
+    sizes = [len(chunk) for chunk in chunks]
+    assert all(size >= 1 for size in sizes)
+    # About 32 tasks a worker, and the shorter ones to end on: never 64.
+    assert len(chunks) <= 64 * jobs
+    # Once the tasks shrink, they never grow again; the last is one image.
+    widest = max(sizes, default=0)
+    shrinking = next((n for n, s in enumerate(sizes) if s < widest), len(sizes))
+    assert sizes[shrinking:] == sorted(sizes[shrinking:], reverse=True)
+    assert not sizes or sizes[-1] == 1
 
 
 def test_the_default_is_every_usable_cpu() -> None:
