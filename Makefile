@@ -78,7 +78,7 @@ build: sealed
 # peer): this environment sets PYTHONDONTWRITEBYTECODE, which would otherwise
 # make every start recompile the source tree and skew start-up figures.
 bench: sysdeps venv build
-	$(BIN)/python -m compileall -q appliance bundle-tools/bundle_tools trustroot
+	$(BIN)/python -m compileall -q appliance airlock_io airlock_registry bundle-tools/bundle_tools trustroot
 	$(BIN)/python -m benchmarks $(ONLY)
 
 clean:
