@@ -365,6 +365,7 @@ def _scale(results: Results) -> None:
                 "appliance verify --jobs 1",
                 size.parallel.peak_rss_mib,
                 size.ours.peak_rss_mib,
+                paired_ratio=size.paired,
             )
         )
     results.section(

@@ -28,6 +28,7 @@ import base64
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -243,6 +244,10 @@ class Scale:
     parallel: Run  # --jobs (every usable CPU)
     jobs: int
     peer_seconds: float
+    # --jobs N over --jobs 1, each pair timed back to back: the median of the
+    # pairs' ratios (a drift of the host's speed between pairs falls on both
+    # sides of a pair, as in benchmarks.verify); None for a size run once.
+    paired: float | None = None
 
 
 # Scale archives take minutes to make (100,000 signatures: signing, pushing,
@@ -375,15 +380,24 @@ def scale(sizes: tuple[int, ...] = (10, 100, 1000, 10_000)) -> list[Scale]:
         policy = _policy(work / "policy.toml")
         for count in sizes:
             folder = made(count, stack)
-            # The goal's size is timed three times each, alternating one
-            # worker and every worker (a drift in the machine's speed falls
-            # on both): the median of each. Larger sizes run once each.
-            repeats = 3 if count * SIGNERS <= GOAL_SIGNATURES else 1
+            # Up to the goal's size, each is timed five times, alternating
+            # one worker and every worker: the median of each side, and the
+            # median of the five back-to-back ratios (the row's ratio: a
+            # drift in the machine's speed falls on both sides of a pair).
+            # Larger sizes run once each.
+            repeats = 5 if count * SIGNERS <= GOAL_SIGNATURES else 1
             ones, alls = [], []
             for n in range(repeats):
                 ones.append(_verify(folder, policy, work / f"state{count}-1-{n}", 1))
                 alls.append(_verify(folder, policy, work / f"state{count}-n-{n}", jobs))
             ours, parallel = median(ones), median(alls)
+            paired = (
+                statistics.median(
+                    a.seconds / o.seconds for o, a in zip(ones, alls, strict=True)
+                )
+                if repeats > 1
+                else None
+            )
             kept = folder / "peer.jsonl"
             if kept.stat().st_size:
                 peer = _peer(kept, folder / "trusted_root.json")
@@ -398,6 +412,7 @@ def scale(sizes: tuple[int, ...] = (10, 100, 1000, 10_000)) -> list[Scale]:
                     parallel=parallel,
                     jobs=jobs,
                     peer_seconds=peer,
+                    paired=paired,
                 )
             )
     return results
