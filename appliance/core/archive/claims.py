@@ -157,7 +157,13 @@ def read_claims(contents: Contents, ledger: Ledger) -> tuple[list[Claim], list[s
         (each one refuses every image: the caller's rule).
     """
     problems: list[str] = []
-    unmatched = list(ledger.images)
+    # The ledger's images by what an index.json entry must match, in ledger
+    # order; each is matched at most once. (A scan of every unmatched image
+    # per entry took 5.8 s at 10,000 images: quadratic.)
+    listed: dict[tuple[str, str, str], list[int]] = {}
+    for n, image in enumerate(ledger.images):
+        listed.setdefault((image.asked, image.reference, image.digest), []).append(n)
+    matched: set[int] = set()
     claims: list[Claim] = []
     seen: set[str] = set()
     for position, entry in enumerate(contents.index.manifests):
@@ -176,17 +182,16 @@ def read_claims(contents: Contents, ledger: Ledger) -> tuple[list[Claim], list[s
             continue
         seen.add(reference)
         same = [
-            i
-            for i in unmatched
-            if (i.asked, i.reference, i.digest) == (asked, reference, entry.digest)
+            n
+            for n in listed.get((asked, reference, entry.digest), ())
+            if n not in matched
         ]
         if len(same) != 1:
             problems.append(
                 f"{where} claims {reference}, which the ledger does not list as such"
             )
-        ledger_entry = same[0] if same else None
-        if ledger_entry is not None:
-            unmatched.remove(ledger_entry)
+        ledger_entry = ledger.images[same[0]] if same else None
+        matched.update(same[:1])
         name, invalid = _name(reference, entry.digest)
         claim = Claim(
             asked=asked,
@@ -212,6 +217,7 @@ def read_claims(contents: Contents, ledger: Ledger) -> tuple[list[Claim], list[s
         claims.append(claim)
     problems += [
         f"the ledger lists image {i.asked} ({i.digest}), which index.json does not"
-        for i in unmatched
+        for n, i in enumerate(ledger.images)
+        if n not in matched
     ]
     return claims, problems

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance.core.archive import media
 from appliance.core.archive.claims import read_claims
@@ -136,6 +138,74 @@ def test_any_disagreement_is_a_problem(
 ) -> None:
     _, problems = read_claims(_contents(entries, [SINGLE, AMD]), _ledger(*images))
     assert any(words in p for p in problems), problems
+
+
+def _matched_by_scan(
+    entries: list[Descriptor], images: list[ImageEntry]
+) -> tuple[list[ImageEntry | None], int, list[ImageEntry]]:
+    """The matching as first written (every unmatched ledger image scanned per entry): the reference.
+
+    Returns each claim's ledger image, how many entries matched none or
+    several, and the ledger's images left over, in order.
+    """
+    unmatched, matched, unlisted, seen = list(images), [], 0, set()
+    for entry in entries:
+        asked = entry.annotations.get(media.REF_NAME)
+        reference = entry.annotations.get(media.REFERENCE)
+        if not asked or not reference or reference in seen:
+            continue
+        seen.add(reference)
+        same = [
+            i
+            for i in unmatched
+            if (i.asked, i.reference, i.digest) == (asked, reference, entry.digest)
+        ]
+        unlisted += len(same) != 1
+        if same:
+            unmatched.remove(same[0])
+        matched.append(same[0] if same else None)
+    return matched, unlisted, unmatched
+
+
+_NAMES = [NAME, "reg.test/app:v2", "reg.test/twin:v1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    entries=st.lists(
+        st.tuples(st.sampled_from([SINGLE, AMD]), st.sampled_from(_NAMES),
+                  st.sampled_from([None, "asked"])),
+        max_size=6,
+    ),
+    images=st.lists(
+        st.tuples(st.sampled_from([SINGLE, AMD]), st.sampled_from(_NAMES),
+                  st.sampled_from([None, "asked"]), st.sampled_from([(), ("x",)])),
+        max_size=6,
+    ),
+)  # fmt: skip
+def test_each_ledger_image_answers_one_entry_whatever_the_order_and_repeats(
+    entries: list[tuple[bytes, str, str | None]],
+    images: list[tuple[bytes, str, str | None, tuple[str, ...]]],
+) -> None:
+    """The ledger's images matched by key, each once, as a scan of them all per entry did."""
+    descriptors = [_entry(data, name, asked) for data, name, asked in entries]
+    # Ledger lines of one key may differ elsewhere (what they left out).
+    listed = [
+        _image(data, name, asked=asked or name, left_out=left_out)
+        for data, name, asked, left_out in images
+    ]
+    claims, problems = read_claims(
+        _contents(descriptors, [SINGLE, AMD]), _ledger(*listed)
+    )
+    matched, unlisted, left = _matched_by_scan(descriptors, listed)
+    assert [id(c.entry) for c in claims] == [id(i) for i in matched]
+    assert sum("does not list as such" in p for p in problems) == unlisted
+    assert [p for p in problems if p.endswith("which index.json does not")] == [
+        f"the ledger lists image {i.asked} ({i.digest}), which index.json does not"
+        for i in left
+    ]
+    kept = {id(c.entry) for c in claims}
+    assert [i for i in listed if id(i) not in kept] == left
 
 
 @pytest.mark.parametrize(
