@@ -84,7 +84,7 @@ def test_each_call_names_what_a_walk_from_the_top_would(
         # A blob that arrived before anything named it as a manifest learns
         # its children late (Intake._named), after the walk passed it.
         late = [d for d in intake._blobs if d in names and d not in intake._children]
-        if late and data.draw(st.booleans(), label="late children"):
+        if late != [] and data.draw(st.booleans(), label="late children"):
             digest = data.draw(st.sampled_from(late), label="which")
             intake._learned(digest, names[digest])
     raise AssertionError("the walk did not end")  # pragma: no cover
