@@ -8,9 +8,15 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from appliance.core.archive.files import NAME, _check_listed, rule_for_file
+from appliance.core.archive import media
+from appliance.core.archive.files import NAME, _check_listed, _referrers, rule_for_file
+from appliance.core.archive.intake import Contents
+from appliance.core.archive.layout import Kind
 from appliance.core.archive.ledger import FileEntry
+from appliance.core.archive.manifest import Descriptor, ImageIndex
 from appliance.core.archive.verdict import Unmet
 from appliance.core.errors import Reason
 from appliance.core.policyfile import PolicySpec
@@ -142,3 +148,42 @@ def test_plain_file_names(name: str) -> None:
 )
 def test_names_that_could_escape_or_hide_are_refused(name: str) -> None:
     assert not NAME.fullmatch(name)
+
+
+_KINDS = st.sampled_from([Kind.REFERRER, Kind.IMAGE, Kind.FILE, None])
+_SUBJECTS = st.sampled_from(["sha256:" + c * 64 for c in "abc"] + [None])
+
+
+@settings(max_examples=200, deadline=None)
+@given(entries=st.lists(st.tuples(st.integers(0, 5), _KINDS, _SUBJECTS), max_size=12))
+def test_a_file_s_referrers_are_index_json_s_in_its_order(
+    entries: list[tuple[int, str | None, str | None]],
+) -> None:
+    """Found once for every file, as a scan of index.json per file found them (repeats kept)."""
+    index = tuple(
+        Descriptor(
+            media_type=media.OCI_MANIFEST,
+            digest=f"sha256:{n:064x}",
+            size=1,
+            annotations={
+                **({media.KIND: kind} if kind is not None else {}),
+                **({media.SUBJECT: subject} if subject is not None else {}),
+            },
+        )
+        for n, kind, subject in entries
+    )
+    contents = Contents(
+        index=ImageIndex(media_type=media.OCI_INDEX, manifests=index),
+        manifests={},
+        documents={},
+        blobs={},
+        media_types={},
+    )
+    found = _referrers(contents)
+    for artifact in ["sha256:" + c * 64 for c in "abcd"]:
+        assert found.get(artifact, []) == [
+            e.digest
+            for e in index
+            if e.annotations.get(media.KIND) == Kind.REFERRER
+            and e.annotations.get(media.SUBJECT) == artifact
+        ]
