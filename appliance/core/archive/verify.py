@@ -380,6 +380,7 @@ def _selected(
     if not images:
         return list(claims), []
     chosen: list[Claim] = []
+    taken: set[Claim] = set()  # chosen's members (a list scan per claim: quadratic)
     problems = []
     for wanted in images:
         found = [
@@ -390,7 +391,10 @@ def _selected(
         ]
         if not found:
             problems.append(f"--image {wanted}: no such image in the archive")
-        chosen += [c for c in found if c not in chosen]
+        for claim in found:
+            if claim not in taken:
+                taken.add(claim)
+                chosen.append(claim)
     return chosen, problems
 
 

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from appliance.core.archive.claims import Claim
 from appliance.core.archive.forms import sbom_summary
 from appliance.core.archive.signers import distinct_signers
 from appliance.core.archive.verdict import Evidence, Site
+from appliance.core.archive.verify import _selected
 from appliance.core.errors import Reason, VerificationError
 from appliance.core.legacy import check_payload
 from appliance.core.report import TimeSource, VerificationResult
@@ -176,3 +178,39 @@ def test_annotations_must_all_be_present_and_equal() -> None:
         with pytest.raises(VerificationError) as caught:
             check_payload(payload, image_digest=DIGEST, annotations=wanted)
         assert caught.value.reason is Reason.POLICY_UNSATISFIED
+
+
+def _claim(reference: str, digest: str) -> Claim:
+    return Claim(
+        asked=reference,
+        reference=reference,
+        name=None,
+        digest=digest,
+        platforms=(),
+        entry=None,
+    )
+
+
+CLAIMS = [
+    _claim("reg.test/a:v1", "sha256:" + "1" * 64),
+    _claim("reg.test/a:v2", "sha256:" + "2" * 64),
+    _claim("reg.test/b:v1", "sha256:" + "1" * 64),
+]
+
+
+@pytest.mark.parametrize(
+    ("images", "chosen", "problems"),
+    [
+        ((), [0, 1, 2], []),
+        (("reg.test/a",), [0, 1], []),
+        (("reg.test/b:v1", "reg.test/a"), [2, 0, 1], []),  # in the flags' order
+        (("reg.test/a", "reg.test/a:v2", "sha256:" + "1" * 64), [0, 1, 2], []),  # each once
+        (("reg.test/c", "reg.test/a:v2"), [1], ["--image reg.test/c: no such image in the archive"]),
+    ],
+)  # fmt: skip
+def test_image_flags_choose_each_claim_once_in_their_order(
+    images: tuple[str, ...], chosen: list[int], problems: list[str]
+) -> None:
+    got, missing = _selected(CLAIMS, images)
+    assert [CLAIMS.index(c) for c in got] == chosen
+    assert missing == problems
