@@ -212,6 +212,9 @@ class Pusher:
         self.on_bytes = on_bytes
         self.result = Pushed() if result is None else result
         self._stream: dict[str, str] = {}  # digest -> the repository to stream it into
+        # digest -> its planned descriptor (the first, as a scan would find):
+        # the second pass looks up every blob it streams, 60,000 at scale.
+        self._descriptors: dict[str, Descriptor] = {}
         self._mount: list[tuple[str, str, str]] = []  # (repository, digest, from)
         self._streamed: set[str] = set()
         self._catalog: list[str] | None = None  # the registry's repositories, if asked
@@ -220,10 +223,13 @@ class Pusher:
         """Ask the registry what it holds; decide what to stream and what to mount."""
         for blob in self.plan.blobs:
             digest = blob.descriptor.digest
+            self._descriptors.setdefault(digest, blob.descriptor)
             held = [
                 repo for repo in blob.repositories if self.client.has_blob(repo, digest)
             ]
-            lacking = [repo for repo in blob.repositories if repo not in held]
+            # A set to test: a shared blob's repositories run to thousands.
+            holding = set(held)
+            lacking = [repo for repo in blob.repositories if repo not in holding]
             if not lacking:
                 self.result.blobs_held += 1
                 continue
@@ -270,13 +276,15 @@ class Pusher:
         self, digest: str, planned: Sequence[str], lacking: Sequence[str]
     ) -> str | None:
         """A repository of the registry that holds ``digest`` (to mount it from)."""
+        # A set: tested for each planned repository and each in the catalog.
+        missing = set(lacking)
         for repo in planned:
-            if repo not in lacking:
+            if repo not in missing:
                 return repo
         if self._catalog is None:
             self._catalog = self.client.repositories()
         for repo in self._catalog:
-            if repo not in lacking and self.client.has_blob(repo, digest):
+            if repo not in missing and self.client.has_blob(repo, digest):
                 return repo
         return None
 
@@ -294,9 +302,8 @@ class Pusher:
         repository = self._stream.get(digest)
         if repository is None or digest in self._streamed:
             return None
-        descriptor = next(
-            b.descriptor for b in self.plan.blobs if b.descriptor.digest == digest
-        )
+        # Never missing: ``survey`` filed every digest of ``_stream`` here.
+        descriptor = self._descriptors[digest]
         if size != descriptor.size:
             return None  # the intake refuses it; nothing is sent
         self._streamed.add(digest)

@@ -99,8 +99,12 @@ def catalog(
         )
         for e in contents.index.manifests
     ]
+    # The triples already filed, to test: a subject's list grows with every
+    # manifest about it, and both documents name each one again.
+    filed: set[tuple[str, str, str]] = set()
     for kind, subject, digest in pairs:
-        if kind and subject and digest not in about[kind, subject]:
+        if kind and subject and (kind, subject, digest) not in filed:
+            filed.add((kind, subject, digest))
             about[kind, subject].append(digest)
     return about, frozenset(ledgered & indexed)
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from appliance.core.archive.gate import (
+        Attached,
         Document,
         PassedFile,
         PassedImage,
@@ -261,7 +262,13 @@ class _Builder:
         self.blob_repos: dict[str, list[str]] = {}
         self.held_repos: dict[str, list[str]] = {}
         self.blob_desc: dict[str, Descriptor] = {}
+        # What the lists above hold, as (carried, digest, repository), to test
+        # membership in: a base layer or the empty config is shared by
+        # thousands of repositories.
+        self.blob_in: set[tuple[bool, str, str]] = set()
         self.referrers: dict[tuple[str, str], list[Descriptor]] = {}
+        # What ``referrers`` lists, likewise: (repository, subject, digest).
+        self.referrer_in: set[tuple[str, str, str]] = set()
         self.referrer_image: dict[tuple[str, str], str] = {}
         self.file_tags: set[tuple[str, str | None]] = set()
 
@@ -276,12 +283,12 @@ class _Builder:
             if child.media_type in media.ALL_MANIFEST_TYPES:
                 continue  # planned before it, or left out (the verdict allowed it)
             # Carried: push it. Not carried (a delta): the registry must hold it.
-            into = (
-                self.blob_repos if self.view.carried(child.digest) else self.held_repos
-            )
+            carried = self.view.carried(child.digest)
+            into = self.blob_repos if carried else self.held_repos
             repos = into.setdefault(child.digest, [])
             self.blob_desc.setdefault(child.digest, child)
-            if repository not in repos:
+            if (carried, child.digest, repository) not in self.blob_in:
+                self.blob_in.add((carried, child.digest, repository))
                 repos.append(repository)
         self.pushed.add(key)
         self.manifests.append(
@@ -294,6 +301,16 @@ class _Builder:
                 image=image,
             )
         )
+
+    def referrer(self, repository: str, attached: Attached, image: str) -> None:
+        """List ``attached`` under its subject's fallback tag, once (the first stays)."""
+        key = (repository, attached.subject)
+        self.referrer_image.setdefault(key, image)
+        listed = self.referrers.setdefault(key, [])
+        filed = (repository, attached.subject, attached.document.digest)
+        if filed not in self.referrer_in:
+            self.referrer_in.add(filed)
+            listed.append(attached.descriptor())
 
     def image(self, image: PassedImage) -> ImagePlan:
         repository = self.target.repository(image.name.name)
@@ -309,11 +326,7 @@ class _Builder:
                 image.reference,
             )
             if attached.kind == "referrer":
-                key = (repository, attached.subject)
-                self.referrer_image.setdefault(key, image.reference)
-                listed = self.referrers.setdefault(key, [])
-                if all(d.digest != attached.document.digest for d in listed):
-                    listed.append(attached.descriptor())
+                self.referrer(repository, attached, image.reference)
         return ImagePlan(
             asked=image.asked,
             reference=image.reference,
@@ -340,11 +353,7 @@ class _Builder:
         self.manifest(repository, tag or file.document.digest, file.document, name)
         for referrer in file.referrers:
             self.manifest(repository, referrer.document.digest, referrer.document, name)
-            key = (repository, referrer.subject)
-            self.referrer_image.setdefault(key, name)
-            listed = self.referrers.setdefault(key, [])
-            if all(d.digest != referrer.document.digest for d in listed):
-                listed.append(referrer.descriptor())
+            self.referrer(repository, referrer, name)
         return FilePlan(
             name=file.name,
             digest=file.document.digest,
