@@ -326,10 +326,15 @@ def judge(request: VerifyRequest, run: Run = QUIETLY) -> Verified:
         runner=runner(usable_cpus() if request.jobs is None else request.jobs),
         finish=_finisher(review=policy.review, compact=not request.keep_evidence),
     )
-    for image in verdict.images:
-        for error in image.errors:
-            if isinstance(error, SplitViewError):
-                memory.record_split(error, now=now)
+    memory.record_splits(
+        [
+            error
+            for image in verdict.images
+            for error in image.errors
+            if isinstance(error, SplitViewError)
+        ],
+        now=now,
+    )
     held.remember(
         request.state_dir,
         [

@@ -26,6 +26,8 @@ lock file, so two commands running at once cannot lose each other's updates.
 from __future__ import annotations
 
 import base64
+import heapq
+import itertools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -71,6 +73,26 @@ class ClockFloor:
 
     time: datetime
     source: str
+
+
+class _Smallest:
+    """An origin's remembered sizes, in the order ``sorted(sizes, key=int)`` gives.
+
+    Kept in step with the dict by the caller: every size added is pushed,
+    every size popped is deleted. The counter breaks ties as the stable sort
+    does (dict order), should the file hold two keys of one value ("7", "07").
+    """
+
+    def __init__(self, sizes: dict[str, str]) -> None:
+        self._order = itertools.count()
+        self._heap = [(int(size), next(self._order), size) for size in sizes]
+        heapq.heapify(self._heap)
+
+    def add(self, size: str) -> None:
+        heapq.heappush(self._heap, (int(size), next(self._order), size))
+
+    def pop(self) -> str:
+        return heapq.heappop(self._heap)[2]
 
 
 def _locked(state_dir: Path) -> contextlib.AbstractContextManager[None]:
@@ -235,6 +257,9 @@ class Memory:
         if not seen:
             return []
         found: list[SplitView] = []
+        # Per origin, built at its first overflow in this call: sorting every
+        # size at every insert past the cap made a large batch quadratic.
+        smallest: dict[str, _Smallest] = {}
         with _locked(self.state_dir):
             doc = self._read_logs()
             changed = False
@@ -261,11 +286,16 @@ class Memory:
                     continue  # remembered already: nothing to write
                 sizes[str(cp.size)] = root
                 changed = True
-                if len(sizes) > MAX_CHECKPOINTS_PER_ORIGIN:
-                    for old in sorted(sizes, key=int)[
-                        : len(sizes) - MAX_CHECKPOINTS_PER_ORIGIN
-                    ]:
-                        del sizes[old]
+                order = smallest.get(cp.origin)
+                if order is not None:
+                    order.add(str(cp.size))
+                elif len(sizes) > MAX_CHECKPOINTS_PER_ORIGIN:
+                    order = smallest[cp.origin] = _Smallest(sizes)
+                if order is not None:
+                    # Trimmed at once, not at the end: a size trimmed here and
+                    # seen again with another root is remembered afresh.
+                    for _ in range(len(sizes) - MAX_CHECKPOINTS_PER_ORIGIN):
+                        del sizes[order.pop()]
             if changed:
                 _write(self.logs_file, doc)
         return found
@@ -275,14 +305,27 @@ class Memory:
 
         The proof is a verified checkpoint that contradicts a remembered one.
         """
+        self.record_splits([error], now=now)
+
+    def record_splits(self, errors: Iterable[SplitViewError], *, now: datetime) -> None:
+        """Record split views as ``record_split`` would one by one, in one write.
+
+        One read and one write for all: a run can prove a split view per
+        signature, and a write per error made that quadratic. A later error
+        of the same log replaces an earlier one's record, as it would have.
+        """
+        proven = list(errors)
+        if not proven:
+            return  # as no call at all: no lock, no read, no write
         with _locked(self.state_dir):
             doc = self._read_logs()
-            doc["split"][error.log_id.hex()] = {
-                "origin": error.origin,
-                "size": error.size,
-                "roots": [base64.b64encode(r).decode() for r in error.roots],
-                "detected_at": _iso(now),
-            }
+            for error in proven:
+                doc["split"][error.log_id.hex()] = {
+                    "origin": error.origin,
+                    "size": error.size,
+                    "roots": [base64.b64encode(r).decode() for r in error.roots],
+                    "detected_at": _iso(now),
+                }
             _write(self.logs_file, doc)
 
     def summary(self) -> dict[str, Any]:
