@@ -517,11 +517,10 @@ class _Reader:
         root = self.path
         for name in (layout.OCI_LAYOUT_NAME, layout.INDEX_NAME):
             self._file(root, name)
-        absent: set[str] = set()
-        while (digest := self.intake.next_wanted(absent)) is not None:
+        while (digest := self.intake.next_wanted()) is not None:
             name = layout.blob_name(digest)
             if not self._file(root, name, optional=True):
-                absent.add(digest)
+                self.intake.absent(digest)
         blobs = root / "blobs" / "sha256"
         try:
             leftovers = (

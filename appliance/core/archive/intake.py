@@ -295,9 +295,11 @@ class Intake:
         self._ledgers: dict[str, Ledger | InputError] = {}
         self._ledger_manifest: str | None = None  # index.json's one ledger entry
         self._ledger_blob: str | None = None  # that manifest's one layer
-        # next_wanted's walk, kept between calls (None: start it again).
+        # next_wanted's walk, kept between calls (None: start it again), and
+        # what the directory does not hold (only ever added to).
         self._walk: list[str] | None = None
         self._walked: set[str] = set()
+        self._absent: set[str] = set()
 
     # -- as members stream by ---------------------------------------------
 
@@ -565,8 +567,12 @@ class Intake:
         """Whether the blob ``digest`` has arrived."""
         return digest in self._blobs
 
-    def next_wanted(self, absent: AbstractSet[str] = frozenset()) -> str | None:
-        """A digest named but not yet received nor ``absent``, manifests first (directory intake).
+    def absent(self, digest: str) -> None:
+        """The layout directory does not hold ``digest`` (directory intake): :meth:`next_wanted` passes it."""
+        self._absent.add(digest)
+
+    def next_wanted(self) -> str | None:
+        """A digest named but not yet received nor :meth:`absent`, manifests first (directory intake).
 
         What a directory does not hold is absent, as a member a tar does not
         carry: :meth:`finish` lists it in ``Contents.missing``, and the
@@ -576,11 +582,11 @@ class Intake:
             return None
         # layout.member_order's walk (depth-first, pre-order), over digests,
         # resumed where the last call stopped: what it passed has arrived or
-        # is absent (``absent`` only grows between calls) and has the
-        # children it had then, so a walk from the top would pass the same
-        # digests again to get here (a walk per blob: 9 minutes at 60,000
-        # blobs). A manifest whose children come after it was passed starts
-        # the walk again (_manifest).
+        # is absent (neither is ever undone) and has the children it had
+        # then, so a walk from the top would pass the same digests again to
+        # get here (a walk per blob: 9 minutes at 60,000 blobs). A manifest
+        # whose children come after it was passed starts the walk again
+        # (_learned).
         if self._walk is None:
             self._walk = [e.digest for e in reversed(self._index.manifests)]
             self._walked = set()
@@ -590,7 +596,7 @@ class Intake:
             if digest in seen:
                 stack.pop()
                 continue
-            if digest not in self._blobs and digest not in absent:
+            if digest not in self._blobs and digest not in self._absent:
                 return digest  # left on the stack: passed once it is in or absent
             stack.pop()
             seen.add(digest)

@@ -66,7 +66,7 @@ def test_each_call_names_what_a_walk_from_the_top_would(
     names = {_digest(k): tuple(_digest(c) for c in v) for k, v in graph.items()}
     absent: set[str] = set()
     for _ in range(4 * _NODES):
-        wanted = intake.next_wanted(absent)
+        wanted = intake.next_wanted()
         assert wanted == _from_the_top(
             root_digests,
             intake._children,
@@ -80,6 +80,7 @@ def test_each_call_names_what_a_walk_from_the_top_would(
             if wanted in names and data.draw(st.booleans(), label="a manifest now"):
                 intake._learned(wanted, names[wanted])
         else:
+            intake.absent(wanted)
             absent.add(wanted)
         # A blob that arrived before anything named it as a manifest learns
         # its children late (Intake._named), after the walk passed it.
