@@ -380,16 +380,20 @@ def scale(sizes: tuple[int, ...] = (10, 100, 1000, 10_000)) -> list[Scale]:
         policy = _policy(work / "policy.toml")
         for count in sizes:
             folder = made(count, stack)
-            # Up to the goal's size, each is timed five times, alternating
-            # one worker and every worker: the median of each side, and the
-            # median of the five back-to-back ratios (the row's ratio: a
-            # drift in the machine's speed falls on both sides of a pair).
-            # Larger sizes run once each.
+            # Up to the goal's size, each is timed five times in back-to-back
+            # pairs of one worker and every worker, the order turned round
+            # from one pair to the next (a drift in the machine's speed falls
+            # on both sides of a pair, and on each side first as often): the
+            # median of each side, and the median of the five pairs' ratios
+            # (the row's ratio). Larger sizes run once each.
             repeats = 5 if count * SIGNERS <= GOAL_SIGNATURES else 1
-            ones, alls = [], []
+            ones: list[Run] = []
+            alls: list[Run] = []
             for n in range(repeats):
-                ones.append(_verify(folder, policy, work / f"state{count}-1-{n}", 1))
-                alls.append(_verify(folder, policy, work / f"state{count}-n-{n}", jobs))
+                sides = [(ones, 1, "1"), (alls, jobs, "n")]
+                for runs, workers, tag in sides if n % 2 == 0 else sides[::-1]:
+                    state = work / f"state{count}-{tag}-{n}"
+                    runs.append(_verify(folder, policy, state, workers))
             ours, parallel = median(ones), median(alls)
             paired = (
                 statistics.median(
