@@ -104,6 +104,9 @@ class Row:
     # For sides timed in back-to-back pairs: the median of the pairs' ratios,
     # which is the row's ratio (see benchmarks.verify.Paired).
     paired_ratio: float | None = None
+    # Every timing behind ``ours`` and ``peer`` when they are medians, pair
+    # by pair (kept in the JSON: a spread is seen, not only its median).
+    samples: tuple[tuple[float, float], ...] | None = None
 
     @property
     def ratio(self) -> float:
@@ -366,6 +369,7 @@ def _scale(results: Results) -> None:
                 size.parallel.peak_rss_mib,
                 size.ours.peak_rss_mib,
                 paired_ratio=size.paired,
+                samples=size.samples,
             )
         )
     results.section(

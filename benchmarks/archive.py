@@ -248,6 +248,8 @@ class Scale:
     # pairs' ratios (a drift of the host's speed between pairs falls on both
     # sides of a pair, as in benchmarks.verify); None for a size run once.
     paired: float | None = None
+    # (--jobs N seconds, --jobs 1 seconds) of each pair, in the order run.
+    samples: tuple[tuple[float, float], ...] = ()
 
 
 # Scale archives take minutes to make (100,000 signatures: signing, pushing,
@@ -417,6 +419,9 @@ def scale(sizes: tuple[int, ...] = (10, 100, 1000, 10_000)) -> list[Scale]:
                     jobs=jobs,
                     peer_seconds=peer,
                     paired=paired,
+                    samples=tuple(
+                        (a.seconds, o.seconds) for o, a in zip(ones, alls, strict=True)
+                    ),
                 )
             )
     return results
