@@ -13,8 +13,9 @@ columns fixed at those widths, with no rows), and each distinct cell of a
 column is wrapped once by ``Text.wrap`` with the options Rich's ``Text``
 would pass it, padded and cropped as ``Padding`` and ``Segment.set_shape``
 do, each line cut into segments where Rich cuts it (a style applied from
-outside, a panel's or ``print``'s, codes each segment; where nothing can code
-them, a plain stream, a line is one segment). Its measure is the table's. The
+outside, a panel's or ``print``'s, codes each segment; on a console with no
+colour system that does not record, where nothing can code them, a line is
+one segment). Its measure is the table's. The
 output is Rich's own, byte for byte, on a plain stream, on a colour terminal
 and under an outer style (``tests/unit/cli/test_long_table.py`` compares the
 two for generated rows at every width); a cell's markup error is the one Rich
